@@ -1,0 +1,104 @@
+//! Use cases: load → apply the domain rule → save, append events and enqueue
+//! jobs in one transaction. Knows nothing of HTTP; the `http` and `cli`
+//! layers call these functions and translate [`Error`] for their users.
+
+pub mod audit;
+pub mod auth;
+mod jobs;
+mod org;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::ConfigErrors;
+use crate::store::{Store, StoreError};
+
+pub use auth::{Caller, NewToken};
+pub use org::ConfigApplied;
+
+/// Everything a use case needs: the store and the clock. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Clock,
+    /// Names this process in job leases and logs.
+    pub instance: Arc<str>,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Clock) -> App {
+        let instance = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &crate::app::auth::random_secret()[..6]
+        );
+        App {
+            store,
+            clock,
+            instance: instance.into(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "siaga".into())
+}
+
+/// Why a use case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input breaks a rule; `field` names the offending input.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("credentials are missing, wrong, expired or revoked")]
+    Unauthenticated,
+    #[error("this needs the {0} role")]
+    Forbidden(&'static str),
+    #[error("the config has errors")]
+    Config(ConfigErrors),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // A store NotFound reaching a caller is a lookup the use case
+            // did not name; use cases map their own lookups to NotFound(what).
+            StoreError::NotFound => Error::NotFound("record".into()),
+            StoreError::Conflict(message) => Error::Conflict(message),
+            StoreError::Other(error) => Error::Internal(error),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(error: anyhow::Error) -> Self {
+        Error::Internal(error)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

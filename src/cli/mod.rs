@@ -1,0 +1,279 @@
+//! The `siaga` command: the server (`serve`), local administration that
+//! works on the database directly (`migrate`, `admin`, `config validate`),
+//! and a client of the HTTP API for everything else.
+
+mod client;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::auth::Role;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://siaga-data/siaga.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Parser)]
+#[command(
+    name = "siaga",
+    version,
+    about = "Self-hosted incident response: alerts, on-call, escalation, incidents."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the API is and how to authenticate, for client commands.
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// The siaga server's base URL.
+    #[arg(
+        long,
+        env = "SIAGA_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// An API token (`siaga admin create-token` makes one).
+    #[arg(long, env = "SIAGA_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of a table, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "SIAGA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DatabaseArgs),
+    /// Check or apply the organisation config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Users and tokens, working on the database directly.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The service catalogue.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file and list every problem; exits 1 if there are any.
+    Validate { file: PathBuf },
+    /// Upload a config file to the server and make it live.
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user. The password is read from SIAGA_PASSWORD, or from the
+    /// first line of standard input with --password-stdin.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role, default_value = "responder")]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Create an API token for a user; the secret is printed once.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        /// What will use the token, e.g. `ci-pipeline`.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role, default_value = "viewer")]
+        role: Role,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// List services.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one service: owner, tier, dependencies, runbook.
+    Show {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .ok_or_else(|| format!("unknown role `{text}`; use viewer, responder or admin"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Migrate(database) => {
+            let store = crate::store::Store::connect(&database.database_url).await?;
+            println!("database at {} is up to date", store.url());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Validate { file }) => validate_config(&file),
+        Command::Config(ConfigCommand::Apply { file, client }) => {
+            client::apply_config(&client, &file).await
+        }
+        Command::Admin(command) => admin(command).await,
+        Command::Services(ServicesCommand::List { client }) => client::list_services(&client).await,
+        Command::Services(ServicesCommand::Show { name, client }) => {
+            client::show_service(&client, &name).await
+        }
+    }
+}
+
+fn validate_config(file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let text = read_config(file)?;
+    match crate::config::parse(&file.display().to_string(), &text) {
+        Ok(org) => {
+            println!(
+                "{}: valid ({} people, {} teams, {} services)",
+                file.display(),
+                org.people.len(),
+                org.teams.len(),
+                org.services.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("{} error(s) in {}", errors.issues.len(), file.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub(crate) fn read_config(file: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", file.display()))
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    use crate::domain::event::Actor;
+    let actor = Actor {
+        kind: "cli".into(),
+        name: std::env::var("USER").unwrap_or_else(|_| "admin".into()),
+    };
+    match command {
+        AdminCommand::CreateUser {
+            email,
+            name,
+            role,
+            password_stdin,
+            database,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                std::env::var("SIAGA_PASSWORD").ok()
+            };
+            let app = local_app(&database).await?;
+            let user = app
+                .create_user(&actor, &email, &name, role, password.as_deref())
+                .await
+                .map_err(app_error)?;
+            println!(
+                "created {} user {} (id {})",
+                user.role.as_str(),
+                user.email,
+                user.id
+            );
+            if password.is_none() {
+                println!(
+                    "no password set (SIAGA_PASSWORD or --password-stdin): this user can only use API tokens"
+                );
+            }
+        }
+        AdminCommand::CreateToken {
+            email,
+            name,
+            role,
+            database,
+        } => {
+            let app = local_app(&database).await?;
+            let created = app
+                .create_api_token(&actor, &email, &name, role)
+                .await
+                .map_err(app_error)?;
+            eprintln!(
+                "created {} token {} (id {}) for {email}; it is shown only now:",
+                role.as_str(),
+                name,
+                created.token.id
+            );
+            println!("{}", created.secret);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn local_app(database: &DatabaseArgs) -> anyhow::Result<crate::app::App> {
+    let store = crate::store::Store::connect(&database.database_url).await?;
+    Ok(crate::app::App::new(store, crate::clock::Clock::system()))
+}
+
+/// Use-case errors as the CLI shows them.
+fn app_error(error: crate::app::Error) -> anyhow::Error {
+    match error {
+        crate::app::Error::Invalid {
+            message,
+            field: Some(field),
+            ..
+        } => anyhow::anyhow!("{field}: {message}"),
+        crate::app::Error::Config(errors) => anyhow::anyhow!("{errors}"),
+        crate::app::Error::Internal(error) => error,
+        other => anyhow::anyhow!("{other}"),
+    }
+}

@@ -1,0 +1,168 @@
+//! `siaga serve`: the server process. Connects and migrates the store,
+//! bootstraps the first admin, loads the config, then runs the HTTP server
+//! and the job runner until SIGINT/SIGTERM, reloading the config on SIGHUP.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{DEFAULT_LISTEN, DatabaseArgs, read_config};
+use crate::app::App;
+use crate::clock::Clock;
+use crate::domain::event::Actor;
+use crate::store::Store;
+use crate::workers::JobRunner;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SIAGA_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The organisation config (YAML); reloaded on SIGHUP.
+    #[arg(long, env = "SIAGA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let store = Store::connect(&args.database.database_url).await?;
+    tracing::info!(database = store.url(), "store ready");
+    let app = App::new(store, Clock::system());
+
+    let given = std::env::var("SIAGA_BOOTSTRAP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    match app
+        .bootstrap_admin(given.as_deref())
+        .await
+        .map_err(super::app_error)?
+    {
+        Some(bootstrap) => match bootstrap.generated_secret {
+            Some(secret) => {
+                println!(
+                    "First start: created the admin user {} with this API token (shown once, keep it safe):",
+                    bootstrap.email
+                );
+                println!("\n    {secret}\n");
+                println!(
+                    "Use it with the CLI (export SIAGA_TOKEN=...) or the API (Authorization: Bearer ...)."
+                );
+                println!(
+                    "For the web UI, create a user with a password: siaga admin create-user --role admin ..."
+                );
+            }
+            None => println!(
+                "First start: created the admin user {} with the token from SIAGA_BOOTSTRAP_TOKEN.",
+                bootstrap.email
+            ),
+        },
+        None => {}
+    }
+
+    if let Some(path) = &args.config {
+        let text = read_config(path)?;
+        app.apply_config(
+            &Actor::system("config-file"),
+            &path.display().to_string(),
+            &text,
+        )
+        .await
+        .map_err(super::app_error)
+        .with_context(|| format!("the config {} was not applied", path.display()))?;
+        tracing::info!(config = %path.display(), "config applied");
+    }
+
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("siaga is listening on http://{address}");
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(watch_signals(app.clone(), args.config.clone(), stop));
+    let runner = tokio::spawn({
+        let app = app.clone();
+        let stopped = stopped.clone();
+        async move { JobRunner::default().run(app, stopped).await }
+    });
+    crate::http::serve(app.clone(), listener, stopped)
+        .await
+        .context("serving HTTP")?;
+    // In-flight requests are done; let the job runner finish its round.
+    let _ = runner.await;
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn watch_signals(app: App, config: Option<PathBuf>, stop: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop the server with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => reload_config(&app, config.as_ref()).await,
+        }
+    }
+    tracing::info!("stopping: finishing in-flight requests and jobs");
+    let _ = stop.send(true);
+}
+
+/// Applies the config file again. A bad file is refused with its errors and
+/// the config in force stays live.
+async fn reload_config(app: &App, config: Option<&PathBuf>) {
+    let Some(path) = config else {
+        tracing::warn!("SIGHUP received but siaga was started without --config; nothing to reload");
+        return;
+    };
+    let text = match read_config(path) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::error!("config reload refused: {error:#}");
+            return;
+        }
+    };
+    match app
+        .apply_config(
+            &Actor::system("config-file"),
+            &path.display().to_string(),
+            &text,
+        )
+        .await
+    {
+        Ok(applied) => tracing::info!(
+            changes = applied.changes.len(),
+            revision = applied.revision.id,
+            "config reloaded"
+        ),
+        Err(crate::app::Error::Config(errors)) => {
+            tracing::error!("config reload refused; the last good config stays live:\n{errors}")
+        }
+        Err(error) => {
+            tracing::error!("config reload failed; the last good config stays live: {error:#}")
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIAGA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

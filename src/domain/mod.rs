@@ -1,0 +1,8 @@
+//! The nouns and rules of siaga. Pure: no IO, no async, no clock reads
+//! (time is passed in), nothing of SQL or HTTP.
+
+pub mod auth;
+pub mod event;
+pub mod job;
+pub mod org;
+pub mod page;

@@ -1,0 +1,412 @@
+//! The organisation: people, teams, the executives group and the service
+//! catalogue, as declared in config and kept in the store with stable ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole organisation as one consistent snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Org {
+    pub settings: OrgSettings,
+    pub people: Vec<Person>,
+    pub teams: Vec<Team>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrgSettings {
+    pub name: String,
+    /// IANA time zone, the default for people.
+    pub time_zone: String,
+    pub base_url: Option<String>,
+    /// Handles of the executives group.
+    pub executives: Vec<String>,
+}
+
+/// A stable identifier of a config object: assigned on first apply, kept
+/// across reloads, restored when an archived object is declared again.
+pub type ObjectId = i64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Person {
+    /// Zero until the store has assigned one.
+    pub id: ObjectId,
+    pub handle: String,
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+    pub contact_methods: Vec<ContactMethod>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactMethod {
+    #[serde(rename = "type")]
+    pub kind: ContactKind,
+    pub address: String,
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    Email,
+    Sms,
+    Phone,
+    Webhook,
+    Slack,
+    Teams,
+}
+
+impl ContactKind {
+    pub const ALL: [ContactKind; 6] = [
+        Self::Email,
+        Self::Sms,
+        Self::Phone,
+        Self::Webhook,
+        Self::Slack,
+        Self::Teams,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Phone => "phone",
+            Self::Webhook => "webhook",
+            Self::Slack => "slack",
+            Self::Teams => "teams",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Team {
+    pub id: ObjectId,
+    pub name: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    /// Handle of the team lead, the first escalation after the on-call.
+    pub lead: String,
+    /// Handle of the head, the escalation after the lead.
+    pub head: String,
+    /// Handles of all members, lead and head included.
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// Built and run by a team of ours.
+    Internal,
+    /// A provider we depend on: a data centre, a payment partner, a CDN.
+    External,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Service {
+    pub id: ObjectId,
+    pub name: String,
+    pub display_name: String,
+    pub kind: ServiceKind,
+    /// Name of the owning team.
+    pub owner: Option<String>,
+    /// 1 is the most critical (revenue stops), 4 the least.
+    pub tier: Option<u8>,
+    pub description: Option<String>,
+    /// For external services: the vendor.
+    pub provider: Option<String>,
+    /// Names of the services this one needs.
+    pub depends_on: Vec<String>,
+    pub runbook: Option<Runbook>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Runbook {
+    pub url: Option<String>,
+    pub markdown: Option<String>,
+}
+
+impl Runbook {
+    /// Renders the Markdown to HTML that is safe to embed: scripts, event
+    /// handlers and `javascript:` links are removed.
+    pub fn markdown_html(&self) -> Option<String> {
+        let markdown = self.markdown.as_deref()?;
+        let mut options = pulldown_cmark::Options::empty();
+        options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+        options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
+        options.insert(pulldown_cmark::Options::ENABLE_TASKLISTS);
+        let parser = pulldown_cmark::Parser::new_ext(markdown, options);
+        let mut unsafe_html = String::new();
+        pulldown_cmark::html::push_html(&mut unsafe_html, parser);
+        Some(ammonia::clean(&unsafe_html))
+    }
+}
+
+impl Org {
+    pub fn person(&self, handle: &str) -> Option<&Person> {
+        self.people.iter().find(|p| p.handle == handle)
+    }
+
+    pub fn team(&self, name: &str) -> Option<&Team> {
+        self.teams.iter().find(|t| t.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Services that depend directly on `name`, sorted by name.
+    pub fn dependents(&self, name: &str) -> Vec<&Service> {
+        let mut found: Vec<&Service> = self
+            .services
+            .iter()
+            .filter(|s| s.depends_on.iter().any(|d| d == name))
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+
+    /// Every service that can be hurt when `name` fails: its dependents, and
+    /// theirs, transitively. Sorted by name; `name` itself is not included.
+    pub fn transitive_dependents(&self, name: &str) -> Vec<&Service> {
+        let mut seen = BTreeSet::new();
+        let mut queue = vec![name.to_string()];
+        while let Some(next) = queue.pop() {
+            for dependent in self.dependents(&next) {
+                if dependent.name != name && seen.insert(dependent.name.clone()) {
+                    queue.push(dependent.name.clone());
+                }
+            }
+        }
+        seen.iter().filter_map(|n| self.service(n)).collect()
+    }
+
+    pub fn services_owned_by(&self, team: &str) -> Vec<&Service> {
+        self.services
+            .iter()
+            .filter(|s| s.owner.as_deref() == Some(team))
+            .collect()
+    }
+
+    pub fn teams_of(&self, handle: &str) -> Vec<&Team> {
+        self.teams
+            .iter()
+            .filter(|t| t.members.iter().any(|m| m == handle))
+            .collect()
+    }
+
+    /// Assigns each service a layer for drawing the dependency graph: a
+    /// service sits one layer below the deepest service that depends on it, so
+    /// edges always point down. Config validation guarantees there are no
+    /// cycles; should one slip through, its members stay in layer 0.
+    pub fn dependency_layers(&self) -> BTreeMap<String, usize> {
+        let mut layer: BTreeMap<String, usize> =
+            self.services.iter().map(|s| (s.name.clone(), 0)).collect();
+        // Longest-path layering by relaxation; bounded by the number of
+        // services, so a cycle cannot loop forever.
+        for _ in 0..self.services.len() {
+            let mut changed = false;
+            for service in &self.services {
+                let here = layer[&service.name];
+                for dependency in &service.depends_on {
+                    if let Some(below) = layer.get_mut(dependency)
+                        && *below < here + 1
+                    {
+                        *below = here + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return layer;
+            }
+        }
+        layer
+    }
+}
+
+/// One object of the organisation as the store keeps it: its kind, its
+/// stable key, and its spec as JSON (with the id left out, so specs compare
+/// equal when only ids differ).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigObject {
+    pub id: ObjectId,
+    pub kind: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub archived: bool,
+}
+
+pub const SETTINGS_KIND: &str = "organisation";
+pub const PERSON_KIND: &str = "person";
+pub const TEAM_KIND: &str = "team";
+pub const SERVICE_KIND: &str = "service";
+
+impl Org {
+    /// The org as (kind, name, spec) triples, in a stable order.
+    pub fn to_objects(&self) -> Vec<(&'static str, String, serde_json::Value)> {
+        fn spec(value: impl Serialize) -> serde_json::Value {
+            let mut value = serde_json::to_value(value).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("id");
+            }
+            value
+        }
+        let mut objects = vec![(
+            SETTINGS_KIND,
+            SETTINGS_KIND.to_string(),
+            spec(&self.settings),
+        )];
+        objects.extend(
+            self.people
+                .iter()
+                .map(|p| (PERSON_KIND, p.handle.clone(), spec(p))),
+        );
+        objects.extend(
+            self.teams
+                .iter()
+                .map(|t| (TEAM_KIND, t.name.clone(), spec(t))),
+        );
+        objects.extend(
+            self.services
+                .iter()
+                .map(|s| (SERVICE_KIND, s.name.clone(), spec(s))),
+        );
+        objects
+    }
+
+    /// Rebuilds the org from its live (unarchived) objects, each carrying its
+    /// stable id. Objects whose spec no longer parses are skipped and
+    /// returned by name, so one bad row cannot hide the whole catalogue.
+    pub fn from_objects(objects: &[ConfigObject]) -> (Org, Vec<String>) {
+        fn with_id<T: for<'de> Deserialize<'de>>(object: &ConfigObject) -> Option<T> {
+            let mut spec = object.spec.clone();
+            spec.as_object_mut()?.insert("id".into(), object.id.into());
+            serde_json::from_value(spec).ok()
+        }
+        let mut org = Org::default();
+        let mut broken = Vec::new();
+        for object in objects.iter().filter(|o| !o.archived) {
+            let parsed = match object.kind.as_str() {
+                SETTINGS_KIND => serde_json::from_value(object.spec.clone())
+                    .ok()
+                    .map(|s| org.settings = s),
+                PERSON_KIND => with_id(object).map(|p| org.people.push(p)),
+                TEAM_KIND => with_id(object).map(|t| org.teams.push(t)),
+                SERVICE_KIND => with_id(object).map(|s| org.services.push(s)),
+                _ => None,
+            };
+            if parsed.is_none() {
+                broken.push(format!("{} {}", object.kind, object.name));
+            }
+        }
+        org.people.sort_by(|a, b| a.handle.cmp(&b.handle));
+        org.teams.sort_by(|a, b| a.name.cmp(&b.name));
+        org.services.sort_by(|a, b| a.name.cmp(&b.name));
+        (org, broken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, depends_on: &[&str]) -> Service {
+        Service {
+            id: 0,
+            name: name.into(),
+            display_name: name.into(),
+            kind: ServiceKind::Internal,
+            owner: Some("team".into()),
+            tier: Some(1),
+            description: None,
+            provider: None,
+            depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+            runbook: None,
+        }
+    }
+
+    fn shop() -> Org {
+        Org {
+            services: vec![
+                service("storefront", &["checkout", "catalog"]),
+                service("checkout", &["payments", "catalog"]),
+                service("payments", &["partner"]),
+                service("catalog", &[]),
+                service("partner", &[]),
+            ],
+            ..Org::default()
+        }
+    }
+
+    #[test]
+    fn dependents_are_direct_only_and_transitive_follow_the_chain() {
+        let org = shop();
+        let direct: Vec<_> = org.dependents("payments").iter().map(|s| &s.name).collect();
+        assert_eq!(direct, ["checkout"]);
+        let all: Vec<_> = org
+            .transitive_dependents("partner")
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(all, ["checkout", "payments", "storefront"]);
+    }
+
+    #[test]
+    fn layers_put_every_dependency_below_its_dependents() {
+        let org = shop();
+        let layers = org.dependency_layers();
+        for s in &org.services {
+            for d in &s.depends_on {
+                assert!(layers[d] > layers[&s.name], "{d} not below {}", s.name);
+            }
+        }
+        assert_eq!(layers["storefront"], 0);
+        assert_eq!(layers["partner"], 3);
+    }
+
+    #[test]
+    fn objects_round_trip_with_ids_and_ignore_archived() {
+        let org = shop();
+        let objects: Vec<ConfigObject> = org
+            .to_objects()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, name, spec))| ConfigObject {
+                id: i as i64 + 1,
+                kind: kind.into(),
+                archived: name == "partner",
+                name,
+                spec,
+            })
+            .collect();
+        assert!(objects.iter().all(|o| o.spec.get("id").is_none()));
+        let (back, broken) = Org::from_objects(&objects);
+        assert!(broken.is_empty());
+        assert_eq!(back.services.len(), 4);
+        assert!(back.service("partner").is_none());
+        let checkout = back.service("checkout").unwrap();
+        let id = objects.iter().find(|o| o.name == "checkout").unwrap().id;
+        assert_eq!(checkout.id, id);
+    }
+
+    #[test]
+    fn runbook_markdown_is_rendered_without_scripts_or_handlers() {
+        let runbook = Runbook {
+            url: None,
+            markdown: Some(
+                "## Restart\n\n`kubectl rollout restart`\n\n<script>alert(1)</script>\n<img src=x onerror=\"alert(1)\">\n[x](javascript:alert(1))".into(),
+            ),
+        };
+        let html = runbook.markdown_html().unwrap();
+        assert!(html.contains("<h2>Restart</h2>"), "{html}");
+        assert!(
+            html.contains("<code>kubectl rollout restart</code>"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+    }
+}

@@ -1,0 +1,66 @@
+//! The JSON API under `/api/v1`. Every route is registered through
+//! [`utoipa_axum`], so the OpenAPI document at `/api/v1/openapi.json` lists
+//! exactly the routes that exist.
+
+mod audit;
+mod auth;
+mod catalogue;
+mod config;
+mod jobs;
+
+use serde::Deserialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::App;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "siaga",
+        description = "Incident response: service catalogue, alerts, on-call, escalation, incidents. Errors always have the shape {\"error\": {\"code\", \"message\", \"field\"}}. Lists are paginated with `cursor` and `limit`; follow `next_cursor` until it is absent.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "catalogue", description = "Services, teams and people from the organisation config"),
+        (name = "config", description = "Validating and applying the organisation config"),
+        (name = "auth", description = "Users and API tokens"),
+        (name = "audit", description = "The event log"),
+        (name = "jobs", description = "The durable job queue"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(catalogue::router())
+        .merge(config::router())
+        .merge(auth::router())
+        .merge(audit::router())
+        .merge(jobs::router())
+}
+
+/// Pagination parameters shared by list routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    pub limit: Option<u32>,
+}

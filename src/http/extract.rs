@@ -1,0 +1,202 @@
+//! Request extractors that fail with [`ApiError`]: JSON bodies and query
+//! strings that name the offending field, and the authenticated caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::app::{App, Caller};
+
+pub const SESSION_COOKIE: &str = "siaga_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A JSON body. Malformed JSON is a 400; a body that parses but does not
+/// fit (missing or unknown field, wrong type) is a 422 naming the field;
+/// a body over the limit is a 413.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses JSON, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                ))
+            } else {
+                let field = if path == "." { None } else { Some(path) };
+                let mut error = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    match &field {
+                        Some(field) => format!("{field}: {inner}"),
+                        None => inner.to_string(),
+                    },
+                );
+                error.field = field;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than this endpoint accepts",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// A query string; failures are 400 `invalid_query` naming the parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let message = format!("query parameter `{field}`: {}", error.into_inner());
+                let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+                if field == "." {
+                    error
+                } else {
+                    error.with_field(field)
+                }
+            })
+    }
+}
+
+/// A path parameter; a value of the wrong type is a 400 naming it.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
+/// The value of one cookie in the request.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The authenticated caller of an API route: a bearer token, or a browser
+/// session. A session's unsafe requests must carry its CSRF token in the
+/// `X-CSRF-Token` header, since the cookie alone travels with any request.
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let secret = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        "the Authorization header must be `Bearer <token>`",
+                    )
+                })?;
+            return Ok(app.authenticate_token(secret).await?);
+        }
+        let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send an API token as `Authorization: Bearer <token>`",
+            ));
+        };
+        let caller = app.authenticate_session(secret).await?;
+        if is_unsafe(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent.is_none() || sent != caller.csrf_token.as_deref() {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_token_mismatch",
+                    "a browser session must send its CSRF token in the X-CSRF-Token header",
+                )
+                .with_field(CSRF_HEADER));
+            }
+        }
+        Ok(caller)
+    }
+}

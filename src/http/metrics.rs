@@ -1,0 +1,60 @@
+//! Prometheus metrics: request counts and latencies by route, store latency
+//! (recorded by the store), job queue depth (read at scrape time).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::store::QueueDepth;
+
+/// The recorder is process-wide; every router in the process shares it.
+fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&buckets)
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (tests); ours still
+        // renders what it records.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn render() -> String {
+    handle().render()
+}
+
+pub async fn record_request(request: Request, next: Next) -> Response {
+    handle();
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = super::route_of(&request);
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("siaga_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("siaga_http_request_seconds", "method" => method, "route" => route)
+        .record(super::elapsed_seconds(started));
+    response
+}
+
+pub fn record_queue_depth(depth: &QueueDepth) {
+    for (state, value) in [
+        ("due", depth.due),
+        ("scheduled", depth.scheduled),
+        ("running", depth.running),
+        ("dead", depth.dead),
+    ] {
+        metrics::gauge!("siaga_job_queue_depth", "state" => state).set(value as f64);
+    }
+}

@@ -1,0 +1,205 @@
+//! HTTP: routing, extractors, the one error type, the JSON API under
+//! `/api/v1` and the server-rendered web pages. Nothing outside this module
+//! names axum. Handlers are named after their action and call `app` use
+//! cases; they hold no business rules.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+mod metrics;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::App;
+use error::ApiError;
+
+/// The largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP surface of siaga.
+pub fn router(app: App) -> Router {
+    let (api, openapi) = api::router().split_for_parts();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move { Json(doc) }
+            }),
+        )
+        .merge(api)
+        .merge(web::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(check_origin))
+        .layer(middleware::from_fn(metrics::record_request))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` turns true, then stops accepting and waits for
+/// in-flight requests to finish.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(error) => {
+            tracing::warn!("readiness check failed: {error:#}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unreachable",
+                "the database does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn render_metrics(State(app): State<App>) -> Response {
+    match app.queue_depth().await {
+        Ok(depth) => metrics::record_queue_depth(&depth),
+        Err(error) => tracing::warn!("reading queue depth for /metrics: {error}"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::render(),
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on the server; the details are in its log",
+    )
+    .into_response()
+}
+
+/// Refuses state-changing requests sent by a browser from another site
+/// (login CSRF and the like). Requests from programs carry no `Origin` and
+/// no `Sec-Fetch-Site`, and authenticate with tokens, so they pass.
+async fn check_origin(request: Request, next: Next) -> Response {
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && is_cross_site(request.headers())
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "requests from other sites may not change anything here",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    origin == "null" || origin_host != host
+}
+
+/// For handlers that time themselves; kept here so `metrics` stays private.
+pub(crate) fn elapsed_seconds(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+/// The route template of a request (`/api/v1/services/{name}`), so metrics
+/// are not split by every id.
+pub(crate) fn route_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (key, value) in pairs {
+            map.insert(*key, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://a:1"),
+            ("host", "a:1")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "http://evil"),
+            ("host", "a:1")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "a:1")
+        ])));
+    }
+}

@@ -1,0 +1,571 @@
+//! Server-rendered HTML pages: login, the service catalogue with its
+//! dependency graph, teams, people and the audit log. Templates live in
+//! `templates/` and are checked against these structs at compile time.
+
+mod graph;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::extract::{Path, Query, SESSION_COOKIE, cookie};
+use crate::app::audit::EventQuery;
+use crate::app::{self, App, Caller};
+use crate::domain::auth::Role;
+use crate::domain::org::{Person, Service, ServiceKind, Team};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/services") }))
+        .route("/login", get(login_page).post(log_in))
+        .route("/logout", post(log_out))
+        .route("/services", get(services_page))
+        .route("/services/{name}", get(service_page))
+        .route("/teams", get(teams_page))
+        .route("/teams/{name}", get(team_page))
+        .route("/people", get(people_page))
+        .route("/people/{handle}", get(person_page))
+        .route("/audit", get(audit_page))
+        .route("/assets/siaga.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/siaga.css"),
+    )
+        .into_response()
+}
+
+/// What every page's layout shows about the viewer.
+struct Layout {
+    user: Option<String>,
+    admin: bool,
+    csrf_token: String,
+    section: &'static str,
+}
+
+impl Layout {
+    fn for_caller(caller: &Caller, section: &'static str) -> Layout {
+        Layout {
+            user: Some(caller.user.name.clone()),
+            admin: caller.role >= Role::Admin,
+            csrf_token: caller.csrf_token.clone().unwrap_or_default(),
+            section,
+        }
+    }
+
+    fn anonymous() -> Layout {
+        Layout {
+            user: None,
+            admin: false,
+            csrf_token: String::new(),
+            section: "",
+        }
+    }
+}
+
+/// A failure on a page, rendered as HTML rather than JSON.
+pub struct PageError(Response);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title: String,
+    message: String,
+}
+
+fn error_page(status: StatusCode, title: &str, message: String) -> PageError {
+    let page = ErrorPage {
+        layout: Layout::anonymous(),
+        title: title.into(),
+        message,
+    };
+    PageError((status, render(&page)).into_response())
+}
+
+impl From<app::Error> for PageError {
+    fn from(error: app::Error) -> Self {
+        match error {
+            app::Error::NotFound(what) => error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("There is no {what}."),
+            ),
+            app::Error::Forbidden(role) => error_page(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                format!("This page needs the {role} role."),
+            ),
+            app::Error::Unauthenticated => PageError(Redirect::to("/login").into_response()),
+            other => {
+                let api = super::error::ApiError::from(other);
+                error_page(api.status, "Something went wrong", api.message)
+            }
+        }
+    }
+}
+
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            super::error::ApiError::internal(anyhow::anyhow!("rendering a page: {error}"))
+                .into_response()
+        }
+    }
+}
+
+/// The logged-in viewer of a page; anyone else is sent to the login page
+/// and brought back after.
+pub struct Viewer(Caller);
+
+impl FromRequestParts<App> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map_or("/services", |p| p.as_str());
+            let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            Redirect::to(&format!("/login?next={encoded}")).into_response()
+        };
+        let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        match app.authenticate_session(secret).await {
+            Ok(caller) => Ok(Viewer(caller)),
+            Err(app::Error::Unauthenticated) => Err(to_login()),
+            Err(other) => Err(PageError::from(other).into_response()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    email: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct LoginParams {
+    next: Option<String>,
+}
+
+async fn login_page(Query(params): Query<LoginParams>) -> Response {
+    render(&LoginPage {
+        layout: Layout::anonymous(),
+        error: None,
+        email: String::new(),
+        next: params.next.unwrap_or_default(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths are followed after login, so a crafted link cannot send
+/// someone to another site.
+fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/services"
+    }
+}
+
+async fn log_in(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
+    match app.log_in(&form.email, &form.password).await {
+        Ok(secret) => {
+            let lifetime = crate::app::auth::SESSION_LIFETIME.as_secs();
+            let cookie = format!(
+                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={lifetime}"
+            );
+            let mut response = Redirect::to(local_path(&form.next)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(app::Error::Unauthenticated) => {
+            let page = LoginPage {
+                layout: Layout::anonymous(),
+                error: Some("That email and password do not match an account.".into()),
+                email: form.email,
+                next: form.next,
+            };
+            (StatusCode::UNAUTHORIZED, render(&page)).into_response()
+        }
+        Err(other) => PageError::from(other).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf_token: String,
+}
+
+async fn log_out(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    parts: axum::http::HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, PageError> {
+    if caller.csrf_token.as_deref() != Some(form.csrf_token.as_str()) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "The form has expired; reload the page and try again.".into(),
+        ));
+    }
+    let secret = parts
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .unwrap_or_default();
+    app.log_out(&caller, &secret).await?;
+    let mut response = Redirect::to("/login").into_response();
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+struct ServiceRow {
+    name: String,
+    display_name: String,
+    owner: Option<String>,
+    tier: Option<u8>,
+    external: bool,
+    depends_on: String,
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage {
+    layout: Layout,
+    services: Vec<ServiceRow>,
+    graph: String,
+}
+
+async fn services_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let services = org
+        .services
+        .iter()
+        .map(|s: &Service| ServiceRow {
+            name: s.name.clone(),
+            display_name: s.display_name.clone(),
+            owner: s.owner.clone(),
+            tier: s.tier,
+            external: s.kind == ServiceKind::External,
+            depends_on: s.depends_on.join(", "),
+        })
+        .collect();
+    Ok(render(&ServicesPage {
+        layout: Layout::for_caller(&caller, "services"),
+        services,
+        graph: graph::render_svg(&org),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+struct ServicePage {
+    layout: Layout,
+    service: Service,
+    external: bool,
+    owner_name: String,
+    dependents: Vec<String>,
+    possibly_affected: String,
+    runbook_url: Option<String>,
+    runbook_html: Option<String>,
+}
+
+async fn service_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let service = org
+        .service(&name)
+        .ok_or_else(|| app::Error::NotFound(format!("service named {name}")))?
+        .clone();
+    let owner_name = service
+        .owner
+        .as_deref()
+        .map(|o| {
+            org.team(o)
+                .map_or(o.to_string(), |t| t.display_name.clone())
+        })
+        .unwrap_or_default();
+    let direct: Vec<String> = org
+        .dependents(&name)
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let indirect: Vec<String> = org
+        .transitive_dependents(&name)
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| !direct.contains(n))
+        .collect();
+    Ok(render(&ServicePage {
+        layout: Layout::for_caller(&caller, "services"),
+        external: service.kind == ServiceKind::External,
+        owner_name,
+        dependents: direct,
+        possibly_affected: indirect.join(", "),
+        runbook_url: service.runbook.as_ref().and_then(|r| r.url.clone()),
+        runbook_html: service.runbook.as_ref().and_then(|r| r.markdown_html()),
+        service,
+    }))
+}
+
+struct TeamRow {
+    name: String,
+    display_name: String,
+    lead: String,
+    head: String,
+    members: usize,
+    services: String,
+}
+
+#[derive(Template)]
+#[template(path = "teams.html")]
+struct TeamsPage {
+    layout: Layout,
+    teams: Vec<TeamRow>,
+}
+
+async fn teams_page(State(app): State<App>, Viewer(caller): Viewer) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let name_of = |handle: &str| {
+        org.person(handle)
+            .map_or(handle.to_string(), |p| p.name.clone())
+    };
+    let teams = org
+        .teams
+        .iter()
+        .map(|t| TeamRow {
+            name: t.name.clone(),
+            display_name: t.display_name.clone(),
+            lead: name_of(&t.lead),
+            head: name_of(&t.head),
+            members: t.members.len(),
+            services: org
+                .services_owned_by(&t.name)
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    Ok(render(&TeamsPage {
+        layout: Layout::for_caller(&caller, "teams"),
+        teams,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage {
+    layout: Layout,
+    team: Team,
+    lead_name: String,
+    head_name: String,
+    members: Vec<Person>,
+    services: Vec<String>,
+}
+
+async fn team_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let team = org
+        .team(&name)
+        .ok_or_else(|| app::Error::NotFound(format!("team named {name}")))?
+        .clone();
+    let name_of = |handle: &str| {
+        org.person(handle)
+            .map_or(handle.to_string(), |p| p.name.clone())
+    };
+    Ok(render(&TeamPage {
+        layout: Layout::for_caller(&caller, "teams"),
+        lead_name: name_of(&team.lead),
+        head_name: name_of(&team.head),
+        members: team
+            .members
+            .iter()
+            .filter_map(|h| org.person(h))
+            .cloned()
+            .collect(),
+        services: org
+            .services_owned_by(&name)
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        team,
+    }))
+}
+
+struct PersonRow {
+    handle: String,
+    name: String,
+    email: String,
+    teams: String,
+    time_zone: String,
+    executive: bool,
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+struct PeoplePage {
+    layout: Layout,
+    people: Vec<PersonRow>,
+}
+
+async fn people_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let people = org
+        .people
+        .iter()
+        .map(|p| PersonRow {
+            handle: p.handle.clone(),
+            name: p.name.clone(),
+            email: p.email.clone(),
+            teams: org
+                .teams_of(&p.handle)
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            time_zone: p.time_zone.clone(),
+            executive: org.settings.executives.contains(&p.handle),
+        })
+        .collect();
+    Ok(render(&PeoplePage {
+        layout: Layout::for_caller(&caller, "people"),
+        people,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    layout: Layout,
+    person: Person,
+    teams: Vec<String>,
+}
+
+async fn person_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(handle): Path<String>,
+) -> Result<Response, PageError> {
+    let org = app.org().await?;
+    let person = org
+        .person(&handle)
+        .ok_or_else(|| app::Error::NotFound(format!("person with handle {handle}")))?
+        .clone();
+    Ok(render(&PersonPage {
+        layout: Layout::for_caller(&caller, "people"),
+        teams: org
+            .teams_of(&handle)
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
+        person,
+    }))
+}
+
+struct EventRow {
+    at: String,
+    at_text: String,
+    actor: String,
+    action: String,
+    subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    events: Vec<EventRow>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    cursor: Option<String>,
+}
+
+async fn audit_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, PageError> {
+    caller.require(Role::Admin)?;
+    let page = app
+        .events(EventQuery {
+            cursor: params.cursor,
+            limit: Some(100),
+            ..EventQuery::default()
+        })
+        .await?;
+    let events = page
+        .items
+        .iter()
+        .map(|e| EventRow {
+            at: e.at.to_string(),
+            at_text: e.at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            actor: format!("{} {}", e.actor.kind, e.actor.name),
+            action: e.action.clone(),
+            subject: format!("{} {}", e.subject.kind, e.subject.id),
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        layout: Layout::for_caller(&caller, "audit"),
+        events,
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -1,0 +1,241 @@
+//! The durable job queue. A job is claimed under a lease: if its worker dies,
+//! the lease runs out and another worker claims it again. On PostgreSQL the
+//! claim skips rows other replicas are claiming (`FOR UPDATE SKIP LOCKED`);
+//! SQLite has one writer at a time, so its claims cannot overlap.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Result, Tx, TxInner, from_millis, to_millis, with_tx};
+use crate::domain::job::{Job, JobState, NewJob};
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    payload: String,
+    state: String,
+    run_at: i64,
+    attempts: i64,
+    max_attempts: i64,
+    locked_by: Option<String>,
+    locked_until: Option<i64>,
+    last_error: Option<String>,
+    unique_key: Option<String>,
+    created_at: i64,
+}
+
+impl JobRow {
+    fn into_job(self) -> Job {
+        Job {
+            id: self.id,
+            kind: self.kind,
+            payload: serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null),
+            state: JobState::parse(&self.state).unwrap_or(JobState::Pending),
+            run_at: from_millis(self.run_at),
+            attempts: self.attempts.try_into().unwrap_or(u32::MAX),
+            max_attempts: self.max_attempts.try_into().unwrap_or(u32::MAX),
+            locked_by: self.locked_by,
+            locked_until: self.locked_until.map(from_millis),
+            last_error: self.last_error,
+            unique_key: self.unique_key,
+            created_at: from_millis(self.created_at),
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "id, kind, payload, state, run_at, attempts, max_attempts, locked_by, locked_until, last_error, unique_key, created_at";
+
+/// How many jobs are in each state, for `/metrics` and the admin pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueDepth {
+    /// Pending and already due.
+    pub due: i64,
+    /// Pending for later.
+    pub scheduled: i64,
+    pub running: i64,
+    pub dead: i64,
+}
+
+impl Tx {
+    /// Adds a job. Returns `None` when its unique key is already held by a
+    /// live job, which is then left as it is.
+    pub async fn enqueue_job(&mut self, now: Timestamp, job: &NewJob) -> Result<Option<i64>> {
+        let id: Option<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at)
+                 VALUES ($1, $2, 'pending', $3, 0, $4, $5, $6, $6)
+                 ON CONFLICT DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&job.kind)
+            .bind(job.payload.to_string())
+            .bind(to_millis(job.run_at))
+            .bind(i64::from(job.max_attempts.max(1)))
+            .bind(job.unique_key.as_deref())
+            .bind(to_millis(now))
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Claims up to `limit` jobs that are due, or whose lease ran out, for
+    /// `worker` until `now + lease`. Each claim counts as an attempt.
+    pub async fn claim_jobs(
+        &mut self,
+        now: Timestamp,
+        worker: &str,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let lock_clause = match self.inner {
+            TxInner::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            TxInner::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "UPDATE jobs
+             SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3
+             WHERE id IN (
+                 SELECT id FROM jobs
+                 WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3)
+                 ORDER BY run_at, id
+                 LIMIT $4
+                 {lock_clause}
+             )
+             RETURNING {JOB_COLUMNS}"
+        );
+        let until = now.saturating_add(lease).unwrap_or(now);
+        let rows: Vec<JobRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(worker)
+                .bind(to_millis(until))
+                .bind(to_millis(now))
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+        });
+        let mut jobs: Vec<Job> = rows.into_iter().map(JobRow::into_job).collect();
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Marks a job done. False when `worker` no longer holds it (its lease
+    /// ran out and another worker claimed it).
+    pub async fn complete_job(&mut self, id: i64, worker: &str, now: Timestamp) -> Result<bool> {
+        let result = with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $3
+                 WHERE id = $1 AND locked_by = $2 AND state = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(to_millis(now))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(result == 1)
+    }
+
+    /// Records a failed attempt: the job is retried at `retry_at`, or goes
+    /// to the dead letters when it has used all its attempts. Returns the new
+    /// state, or `None` when `worker` no longer holds the job.
+    pub async fn fail_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+        error: &str,
+        retry_at: Timestamp,
+    ) -> Result<Option<JobState>> {
+        let state: Option<String> = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "UPDATE jobs
+                 SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+                     run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $4 END,
+                     last_error = $5, locked_by = NULL, locked_until = NULL, updated_at = $3
+                 WHERE id = $1 AND locked_by = $2 AND state = 'running'
+                 RETURNING state",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(to_millis(now))
+            .bind(to_millis(retry_at))
+            .bind(error)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(state.as_deref().and_then(JobState::parse))
+    }
+
+    /// Gives a dead job a fresh set of attempts, due now.
+    pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
+             WHERE id = $1 AND state = 'dead'
+             RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(to_millis(now))
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(row.map(JobRow::into_job))
+    }
+
+    pub async fn job(&mut self, id: i64) -> Result<Job> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row: JobRow = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await?
+        });
+        Ok(row.into_job())
+    }
+
+    /// Jobs in `state` (all states when `None`), newest first, at most
+    /// `limit + 1`, older than `before_id` when given.
+    pub async fn list_jobs(
+        &mut self,
+        state: Option<JobState>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<JobRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(state.map(JobState::as_str))
+                .bind(before_id)
+                .bind(i64::from(limit) + 1)
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
+    }
+
+    pub async fn queue_depth(&mut self, now: Timestamp) -> Result<QueueDepth> {
+        let (due, scheduled, running, dead): (i64, i64, i64, i64) = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT
+                   COALESCE(SUM(CASE WHEN state = 'pending' AND run_at <= $1 THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN state = 'pending' AND run_at > $1 THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)
+                 FROM jobs WHERE state IN ('pending', 'running', 'dead')",
+            )
+            .bind(to_millis(now))
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(QueueDepth {
+            due,
+            scheduled,
+            running,
+            dead,
+        })
+    }
+}

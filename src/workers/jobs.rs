@@ -1,0 +1,169 @@
+//! Runs due jobs from the durable queue. A job is claimed under a lease and
+//! performed outside any transaction; success completes it (and may schedule
+//! a follow-up in the same transaction), failure schedules a retry with
+//! backoff or moves it to the dead letters after its last attempt.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::domain::job::{Backoff, Job, JobState, NewJob};
+
+/// Removes expired web sessions, hourly.
+pub const PURGE_SESSIONS: &str = "sessions.purge";
+const PURGE_SESSIONS_EVERY: SignedDuration = SignedDuration::from_hours(1);
+
+/// What a job's handler asks for when it succeeds.
+pub enum Outcome {
+    Done,
+    /// Done, and this job is to run next (a periodic job rescheduling itself).
+    DoneThen(NewJob),
+}
+
+#[derive(Clone, Debug)]
+pub struct JobRunner {
+    /// How long a claimed job is reserved for its worker; if the worker dies,
+    /// another claims the job after this.
+    pub lease: SignedDuration,
+    /// Jobs claimed per round.
+    pub batch: u32,
+    pub backoff: Backoff,
+    /// How long to wait before looking again when the queue is empty.
+    pub idle_wait: Duration,
+}
+
+impl Default for JobRunner {
+    fn default() -> Self {
+        Self {
+            lease: SignedDuration::from_secs(60),
+            batch: 16,
+            backoff: Backoff::default(),
+            idle_wait: Duration::from_millis(250),
+        }
+    }
+}
+
+impl JobRunner {
+    /// Claims the jobs due at `now` and performs them. Returns how many were
+    /// performed (successfully or not).
+    pub async fn run_once(&self, app: &App, now: Timestamp) -> anyhow::Result<usize> {
+        let worker = &*app.instance;
+        let mut tx = app.store.write().await?;
+        let jobs = tx.claim_jobs(now, worker, self.lease, self.batch).await?;
+        tx.commit().await?;
+        for job in &jobs {
+            let result = if job.attempts > job.max_attempts {
+                // The lease ran out on the final attempt (its worker died).
+                Err(anyhow::anyhow!(
+                    "the worker running the last attempt stopped before finishing"
+                ))
+            } else {
+                perform(app, job).await
+            };
+            self.finish(app, job, result).await?;
+        }
+        Ok(jobs.len())
+    }
+
+    async fn finish(
+        &self,
+        app: &App,
+        job: &Job,
+        result: anyhow::Result<Outcome>,
+    ) -> anyhow::Result<()> {
+        let worker = &*app.instance;
+        let now = app.clock.now();
+        let mut tx = app.store.write().await?;
+        match result {
+            Ok(outcome) => {
+                if !tx.complete_job(job.id, worker, now).await? {
+                    tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
+                    return Ok(());
+                }
+                if let Outcome::DoneThen(next) = outcome {
+                    tx.enqueue_job(now, &next).await?;
+                }
+                metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                let delay = self
+                    .backoff
+                    .delay(job.attempts, rand::rng().random::<f64>());
+                let retry_at = now.saturating_add(delay).unwrap_or(now);
+                let state = tx.fail_job(job.id, worker, now, &message, retry_at).await?;
+                if state == Some(JobState::Dead) {
+                    tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
+                } else {
+                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
+                }
+                metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "failed").increment(1);
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true, finishing the round in progress.
+    pub async fn run(&self, app: App, mut shutdown: watch::Receiver<bool>) {
+        if let Err(error) = schedule_periodic_jobs(&app).await {
+            tracing::error!("scheduling periodic jobs: {error:#}");
+        }
+        while !*shutdown.borrow() {
+            let now = app.clock.now();
+            let idle = match self.run_once(&app, now).await {
+                Ok(done) => done == 0,
+                Err(error) => {
+                    tracing::error!("job runner: {error:#}");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.idle_wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Makes sure each periodic job is scheduled; a no-op when it already is,
+/// on this replica or another.
+pub async fn schedule_periodic_jobs(app: &App) -> anyhow::Result<()> {
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    tx.enqueue_job(now, &purge_sessions_job(now)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn purge_sessions_job(run_at: Timestamp) -> NewJob {
+    NewJob {
+        unique_key: Some(PURGE_SESSIONS.into()),
+        ..NewJob::new(PURGE_SESSIONS, serde_json::Value::Null, run_at)
+    }
+}
+
+/// Performs one job by its kind.
+async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
+    match job.kind.as_str() {
+        PURGE_SESSIONS => {
+            let now = app.clock.now();
+            let mut tx = app.store.write().await?;
+            let purged = tx
+                .purge_expired_sessions(now)
+                .await
+                .context("purging sessions")?;
+            tx.commit().await?;
+            tracing::debug!(purged, "expired sessions purged");
+            let next = now.saturating_add(PURGE_SESSIONS_EVERY).unwrap_or(now);
+            Ok(Outcome::DoneThen(purge_sessions_job(next)))
+        }
+        other => bail!("no handler for job kind `{other}`"),
+    }
+}

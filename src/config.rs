@@ -652,11 +652,12 @@ fn find_cycle<'a>(start: &'a str, edges: &BTreeMap<&'a str, Vec<&'a str>>) -> Op
         path: &mut Vec<&'a str>,
         visited: &mut BTreeSet<&'a str>,
     ) -> bool {
-        for &next in edges.get(node).map(Vec::as_slice).unwrap_or_default() {
+        // Self-dependencies are reported on their own, not as cycles.
+        for &next in edges.get(node).map(Vec::as_slice).unwrap_or_default().iter().filter(|&&n| n != node) {
             if next == start {
                 return true;
             }
-            if next != node && visited.insert(next) {
+            if visited.insert(next) {
                 path.push(next);
                 if walk(next, start, edges, path, visited) {
                     return true;

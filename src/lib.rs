@@ -9,5 +9,6 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod outbound;
 pub mod store;
 pub mod workers;

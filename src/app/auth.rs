@@ -335,7 +335,7 @@ impl App {
         let (token, user) = tx
             .api_token_by_secret(&secret_digest(secret))
             .await
-            .map_err(|e| unauthenticated(e))?;
+            .map_err(unauthenticated)?;
         drop(tx);
         // Last-use is advisory; refresh it at most once a minute so reads do
         // not become writes on every request.
@@ -402,7 +402,7 @@ impl App {
         let (session, user) = tx
             .session_by_secret(&secret_digest(secret), now)
             .await
-            .map_err(|e| unauthenticated(e))?;
+            .map_err(unauthenticated)?;
         Ok(Caller {
             role: user.role,
             user,

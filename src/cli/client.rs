@@ -2,27 +2,12 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Once;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
 use super::ClientArgs;
-
-/// The one HTTP client constructor: installs the rustls crypto provider
-/// (ring) once per process first, without which reqwest cannot do TLS.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    static PROVIDER: Once = Once::new();
-    PROVIDER.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    reqwest::Client::builder()
-        .user_agent(concat!("siaga/", env!("CARGO_PKG_VERSION")))
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .context("building the HTTP client")
-}
 
 struct Api<'a> {
     args: &'a ClientArgs,
@@ -38,7 +23,7 @@ impl<'a> Api<'a> {
         }
         Ok(Api {
             args,
-            client: http_client()?,
+            client: crate::outbound::http_client()?,
         })
     }
 

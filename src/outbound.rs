@@ -1,0 +1,24 @@
+//! Outbound HTTP: the one place HTTP clients are made. reqwest is built on
+//! rustls with the ring crypto provider, which must be installed once per
+//! process before the first client, or reqwest panics.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// A client builder with siaga's defaults; see [`http_client`].
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: Once = Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only if a provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .user_agent(concat!("siaga/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+}
+
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    client_builder().build().context("building the HTTP client")
+}

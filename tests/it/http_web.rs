@@ -1,0 +1,114 @@
+//! The web pages over HTTP: login, sessions, CSRF, the catalogue pages.
+
+use serde_json::json;
+use siaga::domain::auth::Role;
+use siaga::domain::event::Actor;
+
+use crate::both_backends;
+use crate::support::{TestDb, TestServer, error, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn log_in(server: &TestServer, email: &str, password: &str) -> reqwest::Response {
+    server
+        .client
+        .post(server.url("/login"))
+        .form(&[("email", email), ("password", password), ("next", "/teams")])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    let header = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax") && header.contains("Secure"), "{header}");
+    header.split(';').next().unwrap().to_string()
+}
+
+both_backends!(login_session_csrf_and_logout, |db: TestDb| async move {
+    let t = db.app().await;
+    t.apply_shop().await;
+    t.app.create_user(&Actor::system("test"), "ops@kedai.example", "Ops", Role::Admin, Some(PASSWORD)).await.unwrap();
+    let server = t.serve().await;
+
+    let anonymous = server.client.get(server.url("/services")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login?next=%2Fservices");
+
+    let wrong = log_in(&server, "ops@kedai.example", "wrong password!").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("flash-error"));
+    let unknown = log_in(&server, "nobody@kedai.example", PASSWORD).await;
+    assert_eq!(unknown.status(), 401);
+
+    let ok = log_in(&server, "OPS@kedai.example", PASSWORD).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()["location"], "/teams", "back to where the user was going");
+    let cookie = session_cookie(&ok);
+
+    let page = server.client.get(server.url("/services")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-service=\"checkout\"") && html.contains("svg id=\"dependency-graph\""));
+
+    // The session works for the API, and its unsafe requests need the CSRF token.
+    let me = json(server.client.get(server.url("/api/v1/me")).header("cookie", &cookie).send().await.unwrap(), 200).await;
+    assert_eq!(me["user"]["email"], "ops@kedai.example");
+    let no_csrf = server.client.post(server.url("/api/v1/tokens")).header("cookie", &cookie).json(&json!({"name": "x", "role": "viewer"})).send().await.unwrap();
+    error(no_csrf, 403, "csrf_token_mismatch").await;
+    let csrf = html.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let with_csrf = server
+        .client
+        .post(server.url("/api/v1/tokens"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "x", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    json(with_csrf, 201).await;
+
+    // Another site cannot post forms here, not even the login form.
+    let cross = server
+        .client
+        .post(server.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "ops@kedai.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    error(cross, 403, "cross_site_request").await;
+
+    let forged = server.client.post(server.url("/logout")).header("cookie", &cookie).form(&[("csrf_token", "wrong")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let out = server.client.post(server.url("/logout")).header("cookie", &cookie).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    let after = server.client.get(server.url("/services")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(after.status(), 303, "the old cookie no longer works");
+});
+
+both_backends!(pages_render_catalogue_and_refuse_non_admins_the_audit_log, |db: TestDb| async move {
+    let t = db.app().await;
+    t.apply_shop().await;
+    t.app.create_user(&Actor::system("test"), "viewer@kedai.example", "Viewer", Role::Viewer, Some(PASSWORD)).await.unwrap();
+    let server = t.serve().await;
+    let cookie = session_cookie(&log_in(&server, "viewer@kedai.example", PASSWORD).await);
+    let get = |path: &'static str| server.client.get(server.url(path)).header("cookie", cookie.clone()).send();
+
+    let service = get("/services/checkout").await.unwrap();
+    assert_eq!(service.status(), 200);
+    let html = service.text().await.unwrap();
+    assert!(html.contains("id=\"runbook\""), "rendered runbook");
+    assert!(html.contains("id=\"owner\""));
+    let team = get("/teams/payments").await.unwrap().text().await.unwrap();
+    assert!(team.contains("id=\"lead\"") && team.contains("id=\"members\""));
+    let people = get("/people").await.unwrap().text().await.unwrap();
+    assert!(people.matches("data-person=").count() >= 10);
+    let person = get("/people/aisyah").await.unwrap();
+    assert_eq!(person.status(), 200);
+    assert_eq!(get("/services/nope").await.unwrap().status(), 404);
+    let audit = get("/audit").await.unwrap();
+    assert_eq!(audit.status(), 403);
+    assert!(!get("/teams").await.unwrap().text().await.unwrap().contains("Audit log"), "no audit link for viewers");
+});

@@ -1,0 +1,11 @@
+//! Integration tests: one binary, a module per area. Tests marked with
+//! `both_backends!` run once on SQLite and once on PostgreSQL.
+
+mod support;
+
+mod browser;
+mod cli;
+mod http_api;
+mod http_web;
+mod jobs;
+mod store;

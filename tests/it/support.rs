@@ -1,0 +1,234 @@
+//! The test harness: a fresh database per test on either backend, an app
+//! with a manual clock, and a real server on a loopback port.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+use siaga::app::App;
+use siaga::clock::Clock;
+use siaga::domain::auth::Role;
+use siaga::domain::event::Actor;
+use siaga::store::Store;
+use tokio::sync::watch;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body on both backends: `both_backends!(name, |t| async move { ... })`
+/// where `t` is a [`TestDb`].
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(db) = $crate::support::TestDb::new($crate::support::Backend::Sqlite).await {
+                    ($body)(db).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::support::TestDb::new($crate::support::Backend::Postgres).await {
+                    ($body)(db).await;
+                }
+            }
+        }
+    };
+}
+
+/// A database of its own for one test. SQLite lives in a temporary
+/// directory; PostgreSQL gets a new database on the server named by
+/// `SIAGA_TEST_POSTGRES_URL`, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    cleanup: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("SIAGA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("SIAGA_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "SIAGA_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the suite cannot run. \
+             Run scripts/test (which starts PostgreSQL and sets it), or set SIAGA_TEST_SKIP_POSTGRES=1 to skip it knowingly."
+        ),
+    }
+}
+
+impl TestDb {
+    /// `None` only when PostgreSQL was skipped on purpose.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/siaga.db", dir.path().display());
+                Some(TestDb { url, _dir: Some(dir), cleanup: None })
+            }
+            Backend::Postgres => {
+                let Some(server) = postgres_url() else {
+                    eprintln!("SKIPPED on PostgreSQL: SIAGA_TEST_SKIP_POSTGRES=1");
+                    return None;
+                };
+                let name = format!(
+                    "siaga_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    Timestamp::now().as_microsecond() % 1_000_000
+                );
+                admin_exec(&server, &format!("CREATE DATABASE {name}")).await;
+                let url = replace_database(&server, &name);
+                Some(TestDb { url, _dir: None, cleanup: Some((server, name)) })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url).await.expect("connect test store")
+    }
+
+    /// An app on this database with a manual clock.
+    pub async fn app(&self) -> TestApp {
+        let clock = Clock::manual(start_time());
+        let app = App::new(self.store().await, clock.clone());
+        TestApp { app, clock }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.cleanup.take() {
+            // Best effort, on a thread of its own: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        admin_exec(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs one statement on the PostgreSQL server, outside any database of a
+/// test (creating and dropping test databases).
+async fn admin_exec(server: &str, sql: &str) {
+    use sqlx::Connection;
+    let shown = siaga::store::mask_password(server);
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {shown}: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {shown}: {sql}: {e}"));
+    let _ = conn.close().await;
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rsplit_once('/') {
+        Some((server, _db)) if server.contains("://") && server.len() > server.find("://").unwrap() + 3 => server,
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub fn start_time() -> Timestamp {
+    "2026-11-02T09:00:00Z".parse().unwrap()
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub clock: Clock,
+}
+
+pub const SHOP: &str = include_str!("../../examples/shop.yaml");
+
+impl TestApp {
+    pub async fn apply_shop(&self) {
+        self.app.apply_config(&Actor::system("test"), "shop.yaml", SHOP).await.expect("shop.yaml applies");
+    }
+
+    /// Creates a user with a token of the same role; returns the secret.
+    pub async fn token(&self, role: Role) -> String {
+        let email = format!("{}-{}@test.example", role.as_str(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let actor = Actor::system("test");
+        self.app.create_user(&actor, &email, "Test User", role, None).await.unwrap();
+        self.app.create_api_token(&actor, &email, "test", role).await.unwrap().secret
+    }
+
+    /// Starts the real HTTP server on a loopback port.
+    pub async fn serve(&self) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let app = self.app.clone();
+        let handle = tokio::spawn(async move { siaga::http::serve(app, listener, stopped).await });
+        TestServer { address, stop, handle: Some(handle), client: client() }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    siaga::outbound::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    stop: watch::Sender<bool>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(token)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Reads a JSON response, checking its status first.
+pub async fn json(response: reqwest::Response, status: u16) -> serde_json::Value {
+    let actual = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Asserts the one error shape and returns the error object.
+pub async fn error(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    let body = json(response, status).await;
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "error code; body: {body}");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error message; body: {body}");
+    error.clone()
+}

@@ -653,7 +653,13 @@ fn find_cycle<'a>(start: &'a str, edges: &BTreeMap<&'a str, Vec<&'a str>>) -> Op
         visited: &mut BTreeSet<&'a str>,
     ) -> bool {
         // Self-dependencies are reported on their own, not as cycles.
-        for &next in edges.get(node).map(Vec::as_slice).unwrap_or_default().iter().filter(|&&n| n != node) {
+        for &next in edges
+            .get(node)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|&&n| n != node)
+        {
             if next == start {
                 return true;
             }
@@ -865,6 +871,47 @@ services:
                 .any(|i| i.field == "people[1].handle" && i.message.contains("duplicate")),
             "{errors}"
         );
+    }
+
+    const SHOP: &str = include_str!("../examples/shop.yaml");
+
+    #[test]
+    fn the_example_shop_is_valid() {
+        let org = parse("shop.yaml", SHOP).unwrap();
+        assert!(org.services.iter().any(|s| s.kind == ServiceKind::External));
+        assert_eq!(org.settings.executives.len(), 3);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The config comes from outside; whatever it holds, parsing ends
+        /// in an org or in located errors, never in a panic.
+        #[test]
+        fn mangled_configs_never_panic(
+            cuts in proptest::collection::vec((0usize..20_000, 0usize..40, "[ -~\n\t:\\[\\]{}&*!|>'\"#-]{0,12}"), 1..6)
+        ) {
+            let mut text = SHOP.to_string();
+            for (at, remove, insert) in cuts {
+                let mut at = at % (text.len() + 1);
+                while !text.is_char_boundary(at) { at -= 1; }
+                let mut end = (at + remove).min(text.len());
+                while !text.is_char_boundary(end) { end -= 1; }
+                text.replace_range(at..end, &insert);
+            }
+            match parse("fuzz.yaml", &text) {
+                Ok(org) => proptest::prop_assert!(!org.settings.name.is_empty()),
+                Err(errors) => {
+                    proptest::prop_assert!(!errors.issues.is_empty());
+                    proptest::prop_assert!(errors.issues.iter().all(|i| !i.message.is_empty()));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let _ = parse("any.yaml", &text);
+        }
     }
 
     #[test]

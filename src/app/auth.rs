@@ -109,6 +109,51 @@ fn check_email(email: &str) -> Result<()> {
     Ok(())
 }
 
+/// Failed logins allowed per email within [`LOGIN_WINDOW`] before further
+/// attempts are refused, against password guessing. Kept per process: with
+/// several replicas an attacker gets this many per replica.
+pub const LOGIN_FAILURES_ALLOWED: usize = 10;
+pub const LOGIN_WINDOW: SignedDuration = SignedDuration::from_mins(15);
+
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
+}
+
+impl LoginThrottle {
+    /// How long `email` must wait before trying again, if at all.
+    fn wait(&self, email: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = failures.get_mut(email)?;
+        recent.retain(|at| now.duration_since(*at) < LOGIN_WINDOW);
+        if recent.len() < LOGIN_FAILURES_ALLOWED {
+            return None;
+        }
+        let oldest = recent.iter().min().copied()?;
+        Some(LOGIN_WINDOW - now.duration_since(oldest))
+    }
+
+    fn record_failure(&self, email: &str, now: jiff::Timestamp) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Bound memory: forget everyone whose failures are all old.
+        if failures.len() > 10_000 {
+            failures.retain(|_, times| {
+                times
+                    .iter()
+                    .any(|at| now.duration_since(*at) < LOGIN_WINDOW)
+            });
+        }
+        failures.entry(email.to_string()).or_default().push(now);
+    }
+
+    fn clear(&self, email: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(email);
+    }
+}
+
 /// What the first start on an empty store created.
 pub struct Bootstrap {
     pub email: String,
@@ -361,8 +406,25 @@ impl App {
     pub async fn log_in(&self, email: &str, password: &str) -> Result<String> {
         let email = email.trim().to_lowercase();
         let now = self.clock.now();
-        let mut tx = self.store.write().await?;
-        let user = match tx.user_by_email(&email).await {
+        if let Some(wait) = self.login_throttle.wait(&email, now) {
+            return Err(Error::RateLimited(wait));
+        }
+        match self.check_password(&email, password).await {
+            Ok(user) => {
+                self.login_throttle.clear(&email);
+                self.open_session(&user).await
+            }
+            Err(Error::Unauthenticated) => {
+                self.login_throttle.record_failure(&email, now);
+                Err(Error::Unauthenticated)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn check_password(&self, email: &str, password: &str) -> Result<User> {
+        let mut tx = self.store.read().await?;
+        let user = match tx.user_by_email(email).await {
             Ok(user) => user,
             Err(StoreError::NotFound) => {
                 // Spend the same time as a real check, so response times
@@ -378,6 +440,12 @@ impl App {
         if !password_matches(password, hash) {
             return Err(Error::Unauthenticated);
         }
+        Ok(user)
+    }
+
+    async fn open_session(&self, user: &User) -> Result<String> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
         let secret = random_secret();
         let csrf = random_secret();
         let expires_at = now.saturating_add(SESSION_LIFETIME).unwrap_or(now);

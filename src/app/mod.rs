@@ -23,6 +23,7 @@ pub struct App {
     pub clock: Clock,
     /// Names this process in job leases and logs.
     pub instance: Arc<str>,
+    login_throttle: Arc<auth::LoginThrottle>,
 }
 
 impl App {
@@ -37,6 +38,7 @@ impl App {
             store,
             clock,
             instance: instance.into(),
+            login_throttle: Arc::default(),
         }
     }
 }
@@ -67,6 +69,9 @@ pub enum Error {
     Unauthenticated,
     #[error("this needs the {0} role")]
     Forbidden(&'static str),
+    /// Too many attempts; try again after the given time.
+    #[error("too many attempts; try again in {} seconds", .0.as_secs())]
+    RateLimited(jiff::SignedDuration),
     #[error("the config has errors")]
     Config(ConfigErrors),
     #[error(transparent)]

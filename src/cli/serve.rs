@@ -38,16 +38,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let given = std::env::var("SIAGA_BOOTSTRAP_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
-    let bootstrap = app.bootstrap_admin(given.as_deref()).await.map_err(super::app_error)?;
+    let bootstrap = app
+        .bootstrap_admin(given.as_deref())
+        .await
+        .map_err(super::app_error)?;
     if let Some(bootstrap) = bootstrap {
         match bootstrap.generated_secret {
             Some(secret) => {
-                println!("First start: created the admin user {} with this API token (shown once, keep it safe):", bootstrap.email);
+                println!(
+                    "First start: created the admin user {} with this API token (shown once, keep it safe):",
+                    bootstrap.email
+                );
                 println!("\n    {secret}\n");
-                println!("Use it with the CLI (export SIAGA_TOKEN=...) or the API (Authorization: Bearer ...).");
-                println!("For the web UI, create a user with a password: siaga admin create-user --role admin ...");
+                println!(
+                    "Use it with the CLI (export SIAGA_TOKEN=...) or the API (Authorization: Bearer ...)."
+                );
+                println!(
+                    "For the web UI, create a user with a password: siaga admin create-user --role admin ..."
+                );
             }
-            None => println!("First start: created the admin user {} with the token from SIAGA_BOOTSTRAP_TOKEN.", bootstrap.email),
+            None => println!(
+                "First start: created the admin user {} with the token from SIAGA_BOOTSTRAP_TOKEN.",
+                bootstrap.email
+            ),
         }
     }
 

@@ -408,6 +408,9 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
         assert!(!html.contains("href=\"javascript:"), "{html}");
-        assert!(html.contains("<a"), "the link itself stays, without its script: {html}");
+        assert!(
+            html.contains("<a"),
+            "the link itself stays, without its script: {html}"
+        );
     }
 }

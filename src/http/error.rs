@@ -19,6 +19,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra machine-readable detail, such as every config problem.
     pub details: Option<serde_json::Value>,
+    /// Seconds, for `Retry-After` on 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error response.
@@ -48,6 +50,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             details: None,
+            retry_after: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl From<app::Error> for ApiError {
                 message,
                 field,
                 details: None,
+                retry_after: None,
             },
             app::Error::NotFound(what) => ApiError::not_found(what),
             app::Error::Conflict(message) => {
@@ -102,6 +106,18 @@ impl From<app::Error> for ApiError {
                 "forbidden",
                 format!("this needs the {role} role"),
             ),
+            app::Error::RateLimited(wait) => {
+                let mut error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many attempts; try again in {} seconds",
+                        wait.as_secs().max(1)
+                    ),
+                );
+                error.retry_after = Some(wait.as_secs().max(1) as u64);
+                error
+            }
             app::Error::Config(errors) => {
                 let first = errors.issues.first();
                 ApiError {
@@ -110,6 +126,7 @@ impl From<app::Error> for ApiError {
                     message: format!("the config has {} error(s):\n{errors}", errors.issues.len()),
                     field: first.map(|i| i.field.clone()).filter(|f| !f.is_empty()),
                     details: serde_json::to_value(&errors.issues).ok(),
+                    retry_after: None,
                 }
             }
             app::Error::Internal(error) => ApiError::internal(error),
@@ -134,6 +151,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

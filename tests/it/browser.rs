@@ -24,7 +24,10 @@ async fn log_in_and_walk_the_catalogue_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("tests/browser/catalogue.mjs");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).exists() && root.join("tests/browser/node_modules/playwright-core").exists();
+    let ready = Path::new(&chromium).exists()
+        && root
+            .join("tests/browser/node_modules/playwright-core")
+            .exists();
     if !ready {
         if std::env::var("SIAGA_TEST_SKIP_BROWSER").is_ok_and(|v| v == "1") {
             eprintln!("SKIPPED: browser test (SIAGA_TEST_SKIP_BROWSER=1)");
@@ -39,9 +42,21 @@ async fn log_in_and_walk_the_catalogue_in_chromium() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let t = db.app().await;
     let actor = Actor::system("test");
-    t.app.apply_config(&actor, "shop.yaml", &shop_with_hostile_runbook()).await.expect("hostile shop applies");
+    t.app
+        .apply_config(&actor, "shop.yaml", &shop_with_hostile_runbook())
+        .await
+        .expect("hostile shop applies");
     let password = "browser test password";
-    t.app.create_user(&actor, "duty@kedai.example", "Duty Manager", Role::Admin, Some(password)).await.unwrap();
+    t.app
+        .create_user(
+            &actor,
+            "duty@kedai.example",
+            "Duty Manager",
+            Role::Admin,
+            Some(password),
+        )
+        .await
+        .unwrap();
     let server = t.serve().await;
 
     let screenshots = root.join("target/browser-screenshots");
@@ -61,7 +76,13 @@ async fn log_in_and_walk_the_catalogue_in_chromium() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser journey failed:\n{stdout}\n{stderr}");
-    assert!(root.join("target/browser-screenshots/services-mobile.png").exists());
+    assert!(
+        output.status.success(),
+        "browser journey failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        root.join("target/browser-screenshots/services-mobile.png")
+            .exists()
+    );
     server.stop().await;
 }

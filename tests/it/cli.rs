@@ -11,13 +11,21 @@ use crate::support::{Backend, SHOP, TestDb, postgres_url};
 
 fn siaga() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_siaga"));
-    command.env_remove("SIAGA_TOKEN").env_remove("SIAGA_SERVER").env_remove("SIAGA_DATABASE_URL").env_remove("SIAGA_BOOTSTRAP_TOKEN");
+    command
+        .env_remove("SIAGA_TOKEN")
+        .env_remove("SIAGA_SERVER")
+        .env_remove("SIAGA_DATABASE_URL")
+        .env_remove("SIAGA_BOOTSTRAP_TOKEN");
     command
 }
 
 fn output(command: &mut Command) -> (i32, String, String) {
     let out = command.output().expect("run siaga");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -27,29 +35,47 @@ fn config_validate_lists_every_error_with_line_field_and_suggestion() {
     std::fs::write(&good, SHOP).unwrap();
     let (code, stdout, _) = output(siaga().args(["config", "validate"]).arg(&good));
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("valid (15 people, 5 teams, 11 services)"), "{stdout}");
+    assert!(
+        stdout.contains("valid (15 people, 5 teams, 11 services)"),
+        "{stdout}"
+    );
 
     let bad = dir.path().join("bad.yaml");
-    let broken = SHOP.replacen("owner: payments", "owner: paymnts", 1).replacen("tier: 1", "tier: 0", 1);
+    let broken = SHOP
+        .replacen("owner: payments", "owner: paymnts", 1)
+        .replacen("tier: 1", "tier: 0", 1);
     std::fs::write(&bad, &broken).unwrap();
     let (code, _, stderr) = output(siaga().args(["config", "validate"]).arg(&bad));
     assert_eq!(code, 1);
     let line = broken.lines().position(|l| l.contains("paymnts")).unwrap() + 1;
     assert!(stderr.contains(&format!("bad.yaml:{line}:")), "{stderr}");
-    assert!(stderr.contains(".owner: unknown team `paymnts` (did you mean `payments`?)"), "{stderr}");
+    assert!(
+        stderr.contains(".owner: unknown team `paymnts` (did you mean `payments`?)"),
+        "{stderr}"
+    );
     assert!(stderr.contains(".tier: tier must be 1"), "{stderr}");
     assert!(stderr.contains("2 error(s)"), "{stderr}");
 
     let (code, _, stderr) = output(siaga().args(["config", "validate", "/no/such/file.yaml"]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("cannot read config file /no/such/file.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config file /no/such/file.yaml"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn unreachable_database_is_named_with_the_password_masked() {
-    let (code, _, stderr) = output(siaga().args(["migrate", "--database-url", "postgres://siaga:hunter2@127.0.0.1:1/siaga"]));
+    let (code, _, stderr) = output(siaga().args([
+        "migrate",
+        "--database-url",
+        "postgres://siaga:hunter2@127.0.0.1:1/siaga",
+    ]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("postgres://siaga:***@127.0.0.1:1/siaga"), "{stderr}");
+    assert!(
+        stderr.contains("postgres://siaga:***@127.0.0.1:1/siaga"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "{stderr}");
     let (code, _, stderr) = output(siaga().args(["migrate", "--database-url", "mysql://x"]));
     assert_eq!(code, 1);
@@ -67,7 +93,11 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(mut command: Command) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut child = command
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("SIAGA_LOG", "info")
@@ -76,7 +106,10 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         let (send, stdout) = std::sync::mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let send = send.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -84,7 +117,12 @@ impl ServerProcess {
                 }
             });
         }
-        let mut server = ServerProcess { child, url: format!("http://127.0.0.1:{port}"), stdout, banner: String::new() };
+        let mut server = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            stdout,
+            banner: String::new(),
+        };
         server.banner = server.wait_for_line("siaga is listening");
         server
     }
@@ -109,7 +147,10 @@ impl ServerProcess {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -138,7 +179,10 @@ fn zero_config_start_creates_an_admin_and_prints_its_token_once() {
     let mut command = siaga();
     command.current_dir(dir.path()).arg("serve");
     let mut server = ServerProcess::start(command);
-    assert!(dir.path().join("siaga-data/siaga.db").exists(), "the embedded store lives under ./siaga-data");
+    assert!(
+        dir.path().join("siaga-data/siaga.db").exists(),
+        "the embedded store lives under ./siaga-data"
+    );
     let client = server
         .banner
         .lines()
@@ -146,7 +190,15 @@ fn zero_config_start_creates_an_admin_and_prints_its_token_once() {
         .find(|l| l.starts_with("siaga_"))
         .unwrap_or_else(|| panic!("no token printed:\n{}", server.banner))
         .to_string();
-    let (code, stdout, stderr) = output(siaga().args(["services", "list", "--json", "--server", &server.url, "--token", &client]));
+    let (code, stdout, stderr) = output(siaga().args([
+        "services",
+        "list",
+        "--json",
+        "--server",
+        &server.url,
+        "--token",
+        &client,
+    ]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "[]", "no config, no services");
     server.signal("TERM");
@@ -159,7 +211,10 @@ fn zero_config_start_creates_an_admin_and_prints_its_token_once() {
     server.signal("INT");
     assert_eq!(server.wait(), 0);
     let rest: String = server.stdout.try_iter().collect::<Vec<_>>().join("\n");
-    assert!(!rest.contains("siaga_"), "the token is printed only on the first start: {rest}");
+    assert!(
+        !rest.contains("siaga_"),
+        "the token is printed only on the first start: {rest}"
+    );
 }
 
 fn serve_with_config(db: &TestDb, config: &std::path::Path, token: &str) -> ServerProcess {
@@ -172,18 +227,30 @@ fn serve_with_config(db: &TestDb, config: &std::path::Path, token: &str) -> Serv
 }
 
 async fn client_and_reload(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shop.yaml");
     std::fs::write(&config, SHOP).unwrap();
     let token = "siaga_bootstrap_for_tests_0123456789";
     let mut server = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
     let url = server.url.clone();
-    let cli = |args: &[&str]| output(siaga().args(args).args(["--server", &url]).env("SIAGA_TOKEN", token));
+    let cli = |args: &[&str]| {
+        output(
+            siaga()
+                .args(args)
+                .args(["--server", &url])
+                .env("SIAGA_TOKEN", token),
+        )
+    };
 
     let (code, stdout, stderr) = cli(&["services", "list"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("checkout") && stdout.contains("TIER"), "{stdout}");
+    assert!(
+        stdout.contains("checkout") && stdout.contains("TIER"),
+        "{stdout}"
+    );
     let (code, stdout, _) = cli(&["services", "show", "checkout", "--json"]);
     assert_eq!(code, 0);
     let checkout: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -193,18 +260,39 @@ async fn client_and_reload(backend: Backend) {
     assert!(stderr.contains("service nope not found"), "{stderr}");
 
     // Wrong token, no token, no server: clear errors.
-    let (code, _, stderr) = output(siaga().args(["services", "list", "--server", &url, "--token", "siaga_wrong"]));
+    let (code, _, stderr) = output(siaga().args([
+        "services",
+        "list",
+        "--server",
+        &url,
+        "--token",
+        "siaga_wrong",
+    ]));
     assert_eq!(code, 1);
     assert!(stderr.contains("refused the token"), "{stderr}");
     let (code, _, stderr) = output(siaga().args(["services", "list", "--server", &url]));
     assert_eq!(code, 1);
     assert!(stderr.contains("no API token"), "{stderr}");
-    let (code, _, stderr) = output(siaga().args(["services", "list", "--server", "http://127.0.0.1:1", "--token", token]));
+    let (code, _, stderr) = output(siaga().args([
+        "services",
+        "list",
+        "--server",
+        "http://127.0.0.1:1",
+        "--token",
+        token,
+    ]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("cannot reach the siaga server at http://127.0.0.1:1"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the siaga server at http://127.0.0.1:1"),
+        "{stderr}"
+    );
 
     // A bad file on SIGHUP is refused and the last good config stays live.
-    std::fs::write(&config, SHOP.replacen("owner: payments", "owner: paymnts", 1)).unwrap();
+    std::fs::write(
+        &config,
+        SHOP.replacen("owner: payments", "owner: paymnts", 1),
+    )
+    .unwrap();
     tokio::task::block_in_place(|| {
         server.signal("HUP");
         server.wait_for_line("config reload refused");
@@ -213,7 +301,11 @@ async fn client_and_reload(backend: Backend) {
     assert!(stdout.contains("\"owner\": \"payments\""), "{stdout}");
 
     // A good one is applied without a restart.
-    std::fs::write(&config, SHOP.replacen("display_name: Checkout", "display_name: Checkout v2", 1)).unwrap();
+    std::fs::write(
+        &config,
+        SHOP.replacen("display_name: Checkout", "display_name: Checkout v2", 1),
+    )
+    .unwrap();
     tokio::task::block_in_place(|| {
         server.signal("HUP");
         server.wait_for_line("config reloaded");
@@ -226,7 +318,10 @@ async fn client_and_reload(backend: Backend) {
     std::fs::write(&other, SHOP.replacen("tier: 1", "tier: 5", 1)).unwrap();
     let (code, _, stderr) = cli(&["config", "apply", other.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("tier must be 1") && stderr.contains("kept its current config"), "{stderr}");
+    assert!(
+        stderr.contains("tier must be 1") && stderr.contains("kept its current config"),
+        "{stderr}"
+    );
     std::fs::write(&other, SHOP).unwrap();
     let (code, stdout, stderr) = cli(&["config", "apply", other.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
@@ -252,24 +347,75 @@ async fn serve_cli_client_and_reload_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_work_on_the_database_directly() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else { return };
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
     let (code, stdout, stderr) = output(
         siaga()
-            .args(["admin", "create-user", "--email", "sre@kedai.example", "--name", "SRE", "--role", "admin", "--database-url", &db.url])
+            .args([
+                "admin",
+                "create-user",
+                "--email",
+                "sre@kedai.example",
+                "--name",
+                "SRE",
+                "--role",
+                "admin",
+                "--database-url",
+                &db.url,
+            ])
             .env("SIAGA_PASSWORD", "long enough password"),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("created admin user sre@kedai.example"), "{stdout}");
-    let (code, _, stderr) = output(siaga().args(["admin", "create-user", "--email", "sre@kedai.example", "--name", "SRE", "--database-url", &db.url]));
+    assert!(
+        stdout.contains("created admin user sre@kedai.example"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = output(siaga().args([
+        "admin",
+        "create-user",
+        "--email",
+        "sre@kedai.example",
+        "--name",
+        "SRE",
+        "--database-url",
+        &db.url,
+    ]));
     assert_eq!(code, 1);
     assert!(stderr.contains("already exists"), "{stderr}");
-    let (code, stdout, stderr) = output(siaga().args(["admin", "create-token", "--email", "sre@kedai.example", "--name", "ci", "--role", "viewer", "--database-url", &db.url]));
+    let (code, stdout, stderr) = output(siaga().args([
+        "admin",
+        "create-token",
+        "--email",
+        "sre@kedai.example",
+        "--name",
+        "ci",
+        "--role",
+        "viewer",
+        "--database-url",
+        &db.url,
+    ]));
     assert_eq!(code, 0, "{stderr}");
     let secret = stdout.trim();
     let t = db.app().await;
     let caller = t.app.authenticate_token(secret).await.unwrap();
-    assert_eq!((caller.user.email.as_str(), caller.role), ("sre@kedai.example", Role::Viewer));
-    let (code, _, stderr) = output(siaga().args(["admin", "create-token", "--email", "nobody@x.example", "--name", "ci", "--database-url", &db.url]));
+    assert_eq!(
+        (caller.user.email.as_str(), caller.role),
+        ("sre@kedai.example", Role::Viewer)
+    );
+    let (code, _, stderr) = output(siaga().args([
+        "admin",
+        "create-token",
+        "--email",
+        "nobody@x.example",
+        "--name",
+        "ci",
+        "--database-url",
+        &db.url,
+    ]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("user nobody@x.example not found"), "{stderr}");
+    assert!(
+        stderr.contains("user nobody@x.example not found"),
+        "{stderr}"
+    );
 }

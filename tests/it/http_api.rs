@@ -10,74 +10,171 @@ use crate::support::{SHOP, TestDb, error, json};
 both_backends!(health_readiness_and_metrics, |db: TestDb| async move {
     let t = db.app().await;
     let server = t.serve().await;
-    let health = server.client.get(server.url("/healthz")).send().await.unwrap();
+    let health = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     // Some traffic, so the request metrics have something to show.
     let token = t.token(Role::Viewer).await;
     server.get("/api/v1/services", &token).send().await.unwrap();
-    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap();
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
-    assert!(text.contains("siaga_http_requests_total{method=\"GET\",route=\"/api/v1/services\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains(
+            "siaga_http_requests_total{method=\"GET\",route=\"/api/v1/services\",status=\"200\"}"
+        ),
+        "{text}"
+    );
     assert!(text.contains("siaga_http_request_seconds_bucket"), "{text}");
     assert!(text.contains("siaga_store_seconds"), "{text}");
-    assert!(text.contains("siaga_job_queue_depth{state=\"due\"}"), "{text}");
+    assert!(
+        text.contains("siaga_job_queue_depth{state=\"due\"}"),
+        "{text}"
+    );
 
     // Not ready when the store is gone.
     t.app.store.close().await;
-    let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     error(ready, 503, "store_unreachable").await;
 });
 
 both_backends!(every_api_route_needs_credentials, |db: TestDb| async move {
     let t = db.app().await;
     let server = t.serve().await;
-    let doc = json(server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap(), 200).await;
+    let doc = json(
+        server
+            .client
+            .get(server.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 14, "{:?}", paths.keys());
     for (path, operations) in paths {
-        let concrete = path.replace("{name}", "checkout").replace("{handle}", "aisyah").replace("{id}", "1");
+        let concrete = path
+            .replace("{name}", "checkout")
+            .replace("{handle}", "aisyah")
+            .replace("{id}", "1");
         for method in operations.as_object().unwrap().keys() {
-            let request = server.client.request(method.to_uppercase().parse().unwrap(), server.url(&concrete));
+            let request = server.client.request(
+                method.to_uppercase().parse().unwrap(),
+                server.url(&concrete),
+            );
             let response = request.send().await.unwrap();
             error(response, 401, "unauthenticated").await;
         }
     }
-    let wrong = server.get("/api/v1/services", "siaga_not-a-real-token").send().await.unwrap();
+    let wrong = server
+        .get("/api/v1/services", "siaga_not-a-real-token")
+        .send()
+        .await
+        .unwrap();
     error(wrong, 401, "unauthenticated").await;
-    let malformed = server.client.get(server.url("/api/v1/services")).header("authorization", "Token abc").send().await.unwrap();
+    let malformed = server
+        .client
+        .get(server.url("/api/v1/services"))
+        .header("authorization", "Token abc")
+        .send()
+        .await
+        .unwrap();
     error(malformed, 401, "unauthenticated").await;
 });
 
-both_backends!(openapi_lists_every_route_that_exists, |db: TestDb| async move {
-    let t = db.app().await;
-    t.apply_shop().await;
-    let admin = t.token(Role::Admin).await;
-    let server = t.serve().await;
-    let doc = json(server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap(), 200).await;
-    assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
-    for path in ["/api/v1/services", "/api/v1/services/{name}", "/api/v1/teams", "/api/v1/people", "/api/v1/events", "/api/v1/tokens", "/api/v1/config", "/api/v1/jobs"] {
-        assert!(doc["paths"][path].is_object(), "{path} is missing from the OpenAPI document");
-    }
-    // Every documented operation is routed: none answers "no such route".
-    for (path, operations) in doc["paths"].as_object().unwrap() {
-        let concrete = path.replace("{name}", "checkout").replace("{handle}", "aisyah").replace("{id}", "999999");
-        for method in operations.as_object().unwrap().keys() {
-            let request = server.client.request(method.to_uppercase().parse().unwrap(), server.url(&concrete)).bearer_auth(&admin);
-            let response = request.header("content-type", "application/json").body("{}").send().await.unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            assert_ne!(body["error"]["code"], "route_not_found", "{method} {path} is documented but not routed");
-            assert!(status.as_u16() < 500, "{method} {path} answered {status}: {body}");
+both_backends!(
+    openapi_lists_every_route_that_exists,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let admin = t.token(Role::Admin).await;
+        let server = t.serve().await;
+        let doc = json(
+            server
+                .client
+                .get(server.url("/api/v1/openapi.json"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+        for path in [
+            "/api/v1/services",
+            "/api/v1/services/{name}",
+            "/api/v1/teams",
+            "/api/v1/people",
+            "/api/v1/events",
+            "/api/v1/tokens",
+            "/api/v1/config",
+            "/api/v1/jobs",
+        ] {
+            assert!(
+                doc["paths"][path].is_object(),
+                "{path} is missing from the OpenAPI document"
+            );
+        }
+        // Every documented operation is routed: none answers "no such route".
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{name}", "checkout")
+                .replace("{handle}", "aisyah")
+                .replace("{id}", "999999");
+            for method in operations.as_object().unwrap().keys() {
+                let request = server
+                    .client
+                    .request(
+                        method.to_uppercase().parse().unwrap(),
+                        server.url(&concrete),
+                    )
+                    .bearer_auth(&admin);
+                let response = request
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                assert_ne!(
+                    body["error"]["code"], "route_not_found",
+                    "{method} {path} is documented but not routed"
+                );
+                assert!(
+                    status.as_u16() < 500,
+                    "{method} {path} answered {status}: {body}"
+                );
+            }
+        }
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for schema in ["ErrorBody", "Service", "Team", "Person", "Event", "Job"] {
+            assert!(schemas.contains_key(schema), "schema {schema} missing");
         }
     }
-    let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["ErrorBody", "Service", "Team", "Person", "Event", "Job"] {
-        assert!(schemas.contains_key(schema), "schema {schema} missing");
-    }
-});
+);
 
 both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
     let t = db.app().await;
@@ -85,85 +182,318 @@ both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
     let viewer = t.token(Role::Viewer).await;
     let admin = t.token(Role::Admin).await;
     let server = t.serve().await;
-    json(server.get("/api/v1/services", &viewer).send().await.unwrap(), 200).await;
-    error(server.get("/api/v1/events", &viewer).send().await.unwrap(), 403, "forbidden").await;
-    error(server.get("/api/v1/jobs", &viewer).send().await.unwrap(), 403, "forbidden").await;
+    json(
+        server
+            .get("/api/v1/services", &viewer)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
     error(
-        server.post("/api/v1/users", &viewer).json(&json!({"email": "n@x.example", "name": "N", "role": "admin"})).send().await.unwrap(),
+        server.get("/api/v1/events", &viewer).send().await.unwrap(),
         403,
         "forbidden",
     )
     .await;
-    let events = json(server.get("/api/v1/events", &admin).send().await.unwrap(), 200).await;
-    assert!(events["items"].as_array().unwrap().iter().any(|e| e["action"] == "service.created"));
+    error(
+        server.get("/api/v1/jobs", &viewer).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    error(
+        server
+            .post("/api/v1/users", &viewer)
+            .json(&json!({"email": "n@x.example", "name": "N", "role": "admin"}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let events = json(
+        server.get("/api/v1/events", &admin).send().await.unwrap(),
+        200,
+    )
+    .await;
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "service.created")
+    );
 
     // A viewer may not mint a more powerful token for themselves.
-    let refused = server.post("/api/v1/tokens", &viewer).json(&json!({"name": "sneaky", "role": "admin"})).send().await.unwrap();
+    let refused = server
+        .post("/api/v1/tokens", &viewer)
+        .json(&json!({"name": "sneaky", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
     let refused = error(refused, 422, "role_exceeds_user").await;
     assert_eq!(refused["field"], "role");
 });
 
-both_backends!(tokens_are_shown_once_and_revocable, |db: TestDb| async move {
-    let t = db.app().await;
-    let admin = t.token(Role::Admin).await;
-    let server = t.serve().await;
-    let created = json(
-        server.post("/api/v1/tokens", &admin).json(&json!({"name": "ci-pipeline", "role": "viewer"})).send().await.unwrap(),
-        201,
-    )
-    .await;
-    let secret = created["secret"].as_str().unwrap().to_string();
-    assert!(secret.starts_with("siaga_") && secret.len() > 40);
-    let id = created["token"]["id"].as_i64().unwrap();
-    let me = json(server.get("/api/v1/me", &secret).send().await.unwrap(), 200).await;
-    assert_eq!(me["role"], "viewer");
-    let listed = json(server.get("/api/v1/tokens", &admin).send().await.unwrap(), 200).await;
-    assert!(!listed.to_string().contains(&secret), "secrets are never listed");
+both_backends!(
+    tokens_are_shown_once_and_revocable,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let admin = t.token(Role::Admin).await;
+        let server = t.serve().await;
+        let created = json(
+            server
+                .post("/api/v1/tokens", &admin)
+                .json(&json!({"name": "ci-pipeline", "role": "viewer"}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        let secret = created["secret"].as_str().unwrap().to_string();
+        assert!(secret.starts_with("siaga_") && secret.len() > 40);
+        let id = created["token"]["id"].as_i64().unwrap();
+        let me = json(server.get("/api/v1/me", &secret).send().await.unwrap(), 200).await;
+        assert_eq!(me["role"], "viewer");
+        let listed = json(
+            server.get("/api/v1/tokens", &admin).send().await.unwrap(),
+            200,
+        )
+        .await;
+        assert!(
+            !listed.to_string().contains(&secret),
+            "secrets are never listed"
+        );
 
-    let revoked = json(server.client.delete(server.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap(), 200).await;
-    assert!(revoked["revoked_at"].is_string());
-    error(server.get("/api/v1/me", &secret).send().await.unwrap(), 401, "unauthenticated").await;
-    error(server.client.delete(server.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap(), 409, "conflict").await;
-    error(server.client.delete(server.url("/api/v1/tokens/abc")).bearer_auth(&admin).send().await.unwrap(), 400, "invalid_path").await;
-});
+        let revoked = json(
+            server
+                .client
+                .delete(server.url(&format!("/api/v1/tokens/{id}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert!(revoked["revoked_at"].is_string());
+        error(
+            server.get("/api/v1/me", &secret).send().await.unwrap(),
+            401,
+            "unauthenticated",
+        )
+        .await;
+        error(
+            server
+                .client
+                .delete(server.url(&format!("/api/v1/tokens/{id}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "conflict",
+        )
+        .await;
+        error(
+            server
+                .client
+                .delete(server.url("/api/v1/tokens/abc"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_path",
+        )
+        .await;
+    }
+);
 
-both_backends!(bad_input_gets_the_error_shape_and_writes_nothing, |db: TestDb| async move {
-    let t = db.app().await;
-    let admin = t.token(Role::Admin).await;
-    let server = t.serve().await;
-    let users = || async { json(server.get("/api/v1/users", &admin).send().await.unwrap(), 200).await.as_array().unwrap().len() };
-    let before = users().await;
-    let post = |body: &'static str| server.post("/api/v1/users", &admin).header("content-type", "application/json").body(body);
+both_backends!(
+    bad_input_gets_the_error_shape_and_writes_nothing,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let admin = t.token(Role::Admin).await;
+        let server = t.serve().await;
+        let users = || async {
+            json(
+                server.get("/api/v1/users", &admin).send().await.unwrap(),
+                200,
+            )
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+        };
+        let before = users().await;
+        let post = |body: &'static str| {
+            server
+                .post("/api/v1/users", &admin)
+                .header("content-type", "application/json")
+                .body(body)
+        };
 
-    error(post("{\"email\": ").send().await.unwrap(), 400, "malformed_json").await;
-    let wrong_type = error(post(r#"{"email": "a@x.example", "name": 7, "role": "viewer"}"#).send().await.unwrap(), 422, "invalid_field").await;
-    assert_eq!(wrong_type["field"], "name");
-    let unknown = error(post(r#"{"email": "a@x.example", "name": "A", "role": "viewer", "colour": 1}"#).send().await.unwrap(), 422, "invalid_field").await;
-    assert!(unknown["message"].as_str().unwrap().contains("colour"), "{unknown}");
-    let bad_role = error(post(r#"{"email": "a@x.example", "name": "A", "role": "root"}"#).send().await.unwrap(), 422, "invalid_field").await;
-    assert_eq!(bad_role["field"], "role");
-    let missing = error(post(r#"{"email": "a@x.example", "role": "viewer"}"#).send().await.unwrap(), 422, "invalid_field").await;
-    assert!(missing["message"].as_str().unwrap().contains("name"), "{missing}");
-    let short = error(post(r#"{"email": "a@x.example", "name": "A", "role": "viewer", "password": "short"}"#).send().await.unwrap(), 422, "password_too_short").await;
-    assert_eq!(short["field"], "password");
-    let not_json = server.post("/api/v1/users", &admin).header("content-type", "text/plain").body("hi").send().await.unwrap();
-    error(not_json, 415, "unsupported_media_type").await;
-    let huge = format!(r#"{{"email": "a@x.example", "name": "{}", "role": "viewer"}}"#, "x".repeat(2 * 1024 * 1024));
-    let too_big = server.post("/api/v1/users", &admin).header("content-type", "application/json").body(huge).send().await.unwrap();
-    error(too_big, 413, "body_too_large").await;
-    assert_eq!(users().await, before, "no failed request wrote anything");
+        error(
+            post("{\"email\": ").send().await.unwrap(),
+            400,
+            "malformed_json",
+        )
+        .await;
+        let wrong_type = error(
+            post(r#"{"email": "a@x.example", "name": 7, "role": "viewer"}"#)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(wrong_type["field"], "name");
+        let unknown = error(
+            post(r#"{"email": "a@x.example", "name": "A", "role": "viewer", "colour": 1}"#)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            unknown["message"].as_str().unwrap().contains("colour"),
+            "{unknown}"
+        );
+        let bad_role = error(
+            post(r#"{"email": "a@x.example", "name": "A", "role": "root"}"#)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(bad_role["field"], "role");
+        let missing = error(
+            post(r#"{"email": "a@x.example", "role": "viewer"}"#)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            missing["message"].as_str().unwrap().contains("name"),
+            "{missing}"
+        );
+        let short = error(
+            post(r#"{"email": "a@x.example", "name": "A", "role": "viewer", "password": "short"}"#)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "password_too_short",
+        )
+        .await;
+        assert_eq!(short["field"], "password");
+        let not_json = server
+            .post("/api/v1/users", &admin)
+            .header("content-type", "text/plain")
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        error(not_json, 415, "unsupported_media_type").await;
+        let huge = format!(
+            r#"{{"email": "a@x.example", "name": "{}", "role": "viewer"}}"#,
+            "x".repeat(2 * 1024 * 1024)
+        );
+        let too_big = server
+            .post("/api/v1/users", &admin)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap();
+        error(too_big, 413, "body_too_large").await;
+        assert_eq!(users().await, before, "no failed request wrote anything");
 
-    json(post(r#"{"email": "a@x.example", "name": "A", "role": "viewer"}"#).send().await.unwrap(), 201).await;
-    error(post(r#"{"email": "a@x.example", "name": "A", "role": "viewer"}"#).send().await.unwrap(), 409, "conflict").await;
+        json(
+            post(r#"{"email": "a@x.example", "name": "A", "role": "viewer"}"#)
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        error(
+            post(r#"{"email": "a@x.example", "name": "A", "role": "viewer"}"#)
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "conflict",
+        )
+        .await;
 
-    error(server.get("/api/v1/nothing-here", &admin).send().await.unwrap(), 404, "route_not_found").await;
-    error(server.get("/api/v1/services/nope", &admin).send().await.unwrap(), 404, "not_found").await;
-    let limit = error(server.get("/api/v1/services?limit=abc", &admin).send().await.unwrap(), 400, "invalid_query").await;
-    assert_eq!(limit["field"], "limit");
-    let range = error(server.get("/api/v1/services?limit=0", &admin).send().await.unwrap(), 422, "invalid_limit").await;
-    assert_eq!(range["field"], "limit");
-    error(server.get("/api/v1/events?cursor=@@", &admin).send().await.unwrap(), 422, "invalid_cursor").await;
-});
+        error(
+            server
+                .get("/api/v1/nothing-here", &admin)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "route_not_found",
+        )
+        .await;
+        error(
+            server
+                .get("/api/v1/services/nope", &admin)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        let limit = error(
+            server
+                .get("/api/v1/services?limit=abc", &admin)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_query",
+        )
+        .await;
+        assert_eq!(limit["field"], "limit");
+        let range = error(
+            server
+                .get("/api/v1/services?limit=0", &admin)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_limit",
+        )
+        .await;
+        assert_eq!(range["field"], "limit");
+        error(
+            server
+                .get("/api/v1/events?cursor=@@", &admin)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_cursor",
+        )
+        .await;
+    }
+);
 
 both_backends!(lists_paginate_with_cursors, |db: TestDb| async move {
     let t = db.app().await;
@@ -178,7 +508,11 @@ both_backends!(lists_paginate_with_cursors, |db: TestDb| async move {
         pages += 1;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 4);
-        names.extend(items.iter().map(|s| s["name"].as_str().unwrap().to_string()));
+        names.extend(
+            items
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/services?limit=4&cursor={cursor}"),
             None => break,
@@ -190,43 +524,125 @@ both_backends!(lists_paginate_with_cursors, |db: TestDb| async move {
     assert_eq!(pages, expected.len().div_ceil(4));
 });
 
-both_backends!(catalogue_detail_has_owner_dependents_and_safe_runbook, |db: TestDb| async move {
-    let t = db.app().await;
-    t.apply_shop().await;
-    let viewer = t.token(Role::Viewer).await;
-    let server = t.serve().await;
-    let payments = json(server.get("/api/v1/services/payments", &viewer).send().await.unwrap(), 200).await;
-    assert_eq!(payments["owner_team"]["name"], "payments");
-    assert!(payments["dependents"].as_array().unwrap().iter().any(|d| d == "checkout"));
-    assert!(payments["possibly_affected"].as_array().unwrap().iter().any(|d| d == "storefront"));
-    assert!(payments["runbook_html"].as_str().unwrap().contains("<h"));
-    let team = json(server.get("/api/v1/teams/payments", &viewer).send().await.unwrap(), 200).await;
-    assert!(team["services"].as_array().unwrap().iter().any(|s| s == "payments"));
-    assert!(team["people"].as_array().unwrap().len() >= 2);
-    let organisation = json(server.get("/api/v1/organisation", &viewer).send().await.unwrap(), 200).await;
-    assert_eq!(organisation["executives"].as_array().unwrap().len(), 3);
-});
+both_backends!(
+    catalogue_detail_has_owner_dependents_and_safe_runbook,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let viewer = t.token(Role::Viewer).await;
+        let server = t.serve().await;
+        let payments = json(
+            server
+                .get("/api/v1/services/payments", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(payments["owner_team"]["name"], "payments");
+        assert!(
+            payments["dependents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == "checkout")
+        );
+        assert!(
+            payments["possibly_affected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == "storefront")
+        );
+        assert!(payments["runbook_html"].as_str().unwrap().contains("<h"));
+        let team = json(
+            server
+                .get("/api/v1/teams/payments", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert!(
+            team["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "payments")
+        );
+        assert!(team["people"].as_array().unwrap().len() >= 2);
+        let organisation = json(
+            server
+                .get("/api/v1/organisation", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(organisation["executives"].as_array().unwrap().len(), 3);
+    }
+);
 
-both_backends!(config_apply_over_the_api_is_all_or_nothing, |db: TestDb| async move {
-    let t = db.app().await;
-    let admin = t.token(Role::Admin).await;
-    let viewer = t.token(Role::Viewer).await;
-    let server = t.serve().await;
-    let body = json!({"file_name": "shop.yaml", "source": SHOP});
-    error(server.post("/api/v1/config", &viewer).json(&body).send().await.unwrap(), 403, "forbidden").await;
-    let applied = json(server.post("/api/v1/config", &admin).json(&body).send().await.unwrap(), 200).await;
-    assert!(applied["changes"].as_array().unwrap().len() > 20);
+both_backends!(
+    config_apply_over_the_api_is_all_or_nothing,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let admin = t.token(Role::Admin).await;
+        let viewer = t.token(Role::Viewer).await;
+        let server = t.serve().await;
+        let body = json!({"file_name": "shop.yaml", "source": SHOP});
+        error(
+            server
+                .post("/api/v1/config", &viewer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        let applied = json(
+            server
+                .post("/api/v1/config", &admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert!(applied["changes"].as_array().unwrap().len() > 20);
 
-    let broken = SHOP.replacen("lead: ", "lead: nobody-", 1).replacen("tier: 1", "tier: 9", 1);
-    let refused = server.post("/api/v1/config", &admin).json(&json!({"file_name": "shop.yaml", "source": broken})).send().await.unwrap();
-    let refused = error(refused, 422, "invalid_config").await;
-    let issues = refused["details"].as_array().unwrap();
-    assert_eq!(issues.len(), 2, "{refused}");
-    assert!(issues.iter().all(|i| i["line"].as_u64().unwrap() > 0));
-    let services = json(server.get("/api/v1/services", &admin).send().await.unwrap(), 200).await;
-    assert_eq!(services["items"].as_array().unwrap().len(), 11, "the last good config stays live");
+        let broken = SHOP
+            .replacen("lead: ", "lead: nobody-", 1)
+            .replacen("tier: 1", "tier: 9", 1);
+        let refused = server
+            .post("/api/v1/config", &admin)
+            .json(&json!({"file_name": "shop.yaml", "source": broken}))
+            .send()
+            .await
+            .unwrap();
+        let refused = error(refused, 422, "invalid_config").await;
+        let issues = refused["details"].as_array().unwrap();
+        assert_eq!(issues.len(), 2, "{refused}");
+        assert!(issues.iter().all(|i| i["line"].as_u64().unwrap() > 0));
+        let services = json(
+            server.get("/api/v1/services", &admin).send().await.unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            services["items"].as_array().unwrap().len(),
+            11,
+            "the last good config stays live"
+        );
 
-    let check = json(server.post("/api/v1/config/validate", &viewer).json(&json!({"file_name": "x.yaml", "source": "organisation: {name: X}\nteams: [{name: t, lead: a, head: a}]"})).send().await.unwrap(), 200).await;
-    assert_eq!(check["valid"], false);
-    assert_eq!(check["issues"][0]["field"], "teams[0].lead");
-});
+        let check = json(server.post("/api/v1/config/validate", &viewer).json(&json!({"file_name": "x.yaml", "source": "organisation: {name: X}\nteams: [{name: t, lead: a, head: a}]"})).send().await.unwrap(), 200).await;
+        assert_eq!(check["valid"], false);
+        assert_eq!(check["issues"][0]["field"], "teams[0].lead");
+    }
+);

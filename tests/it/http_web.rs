@@ -20,18 +20,40 @@ async fn log_in(server: &TestServer, email: &str, password: &str) -> reqwest::Re
 }
 
 fn session_cookie(response: &reqwest::Response) -> String {
-    let header = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
-    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax") && header.contains("Secure"), "{header}");
+    let header = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    assert!(
+        header.contains("HttpOnly") && header.contains("SameSite=Lax") && header.contains("Secure"),
+        "{header}"
+    );
     header.split(';').next().unwrap().to_string()
 }
 
 both_backends!(login_session_csrf_and_logout, |db: TestDb| async move {
     let t = db.app().await;
     t.apply_shop().await;
-    t.app.create_user(&Actor::system("test"), "ops@kedai.example", "Ops", Role::Admin, Some(PASSWORD)).await.unwrap();
+    t.app
+        .create_user(
+            &Actor::system("test"),
+            "ops@kedai.example",
+            "Ops",
+            Role::Admin,
+            Some(PASSWORD),
+        )
+        .await
+        .unwrap();
     let server = t.serve().await;
 
-    let anonymous = server.client.get(server.url("/services")).send().await.unwrap();
+    let anonymous = server
+        .client
+        .get(server.url("/services"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 303);
     assert_eq!(anonymous.headers()["location"], "/login?next=%2Fservices");
 
@@ -44,20 +66,56 @@ both_backends!(login_session_csrf_and_logout, |db: TestDb| async move {
 
     let ok = log_in(&server, "OPS@kedai.example", PASSWORD).await;
     assert_eq!(ok.status(), 303);
-    assert_eq!(ok.headers()["location"], "/teams", "back to where the user was going");
+    assert_eq!(
+        ok.headers()["location"],
+        "/teams",
+        "back to where the user was going"
+    );
     let cookie = session_cookie(&ok);
 
-    let page = server.client.get(server.url("/services")).header("cookie", &cookie).send().await.unwrap();
+    let page = server
+        .client
+        .get(server.url("/services"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("data-service=\"checkout\"") && html.contains("svg id=\"dependency-graph\""));
+    assert!(
+        html.contains("data-service=\"checkout\"") && html.contains("svg id=\"dependency-graph\"")
+    );
 
     // The session works for the API, and its unsafe requests need the CSRF token.
-    let me = json(server.client.get(server.url("/api/v1/me")).header("cookie", &cookie).send().await.unwrap(), 200).await;
+    let me = json(
+        server
+            .client
+            .get(server.url("/api/v1/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
     assert_eq!(me["user"]["email"], "ops@kedai.example");
-    let no_csrf = server.client.post(server.url("/api/v1/tokens")).header("cookie", &cookie).json(&json!({"name": "x", "role": "viewer"})).send().await.unwrap();
+    let no_csrf = server
+        .client
+        .post(server.url("/api/v1/tokens"))
+        .header("cookie", &cookie)
+        .json(&json!({"name": "x", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
     error(no_csrf, 403, "csrf_token_mismatch").await;
-    let csrf = html.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let with_csrf = server
         .client
         .post(server.url("/api/v1/tokens"))
@@ -80,35 +138,135 @@ both_backends!(login_session_csrf_and_logout, |db: TestDb| async move {
         .unwrap();
     error(cross, 403, "cross_site_request").await;
 
-    let forged = server.client.post(server.url("/logout")).header("cookie", &cookie).form(&[("csrf_token", "wrong")]).send().await.unwrap();
+    let forged = server
+        .client
+        .post(server.url("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 403);
-    let out = server.client.post(server.url("/logout")).header("cookie", &cookie).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    let out = server
+        .client
+        .post(server.url("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 303);
-    let after = server.client.get(server.url("/services")).header("cookie", &cookie).send().await.unwrap();
+    let after = server
+        .client
+        .get(server.url("/services"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 303, "the old cookie no longer works");
 });
 
-both_backends!(pages_render_catalogue_and_refuse_non_admins_the_audit_log, |db: TestDb| async move {
-    let t = db.app().await;
-    t.apply_shop().await;
-    t.app.create_user(&Actor::system("test"), "viewer@kedai.example", "Viewer", Role::Viewer, Some(PASSWORD)).await.unwrap();
-    let server = t.serve().await;
-    let cookie = session_cookie(&log_in(&server, "viewer@kedai.example", PASSWORD).await);
-    let get = |path: &'static str| server.client.get(server.url(path)).header("cookie", cookie.clone()).send();
+both_backends!(
+    pages_render_catalogue_and_refuse_non_admins_the_audit_log,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "viewer@kedai.example",
+                "Viewer",
+                Role::Viewer,
+                Some(PASSWORD),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let cookie = session_cookie(&log_in(&server, "viewer@kedai.example", PASSWORD).await);
+        let get = |path: &'static str| {
+            server
+                .client
+                .get(server.url(path))
+                .header("cookie", cookie.clone())
+                .send()
+        };
 
-    let service = get("/services/checkout").await.unwrap();
-    assert_eq!(service.status(), 200);
-    let html = service.text().await.unwrap();
-    assert!(html.contains("id=\"runbook\""), "rendered runbook");
-    assert!(html.contains("id=\"owner\""));
-    let team = get("/teams/payments").await.unwrap().text().await.unwrap();
-    assert!(team.contains("id=\"lead\"") && team.contains("id=\"members\""));
-    let people = get("/people").await.unwrap().text().await.unwrap();
-    assert!(people.matches("data-person=").count() >= 10);
-    let person = get("/people/aisyah").await.unwrap();
-    assert_eq!(person.status(), 200);
-    assert_eq!(get("/services/nope").await.unwrap().status(), 404);
-    let audit = get("/audit").await.unwrap();
-    assert_eq!(audit.status(), 403);
-    assert!(!get("/teams").await.unwrap().text().await.unwrap().contains("Audit log"), "no audit link for viewers");
+        let service = get("/services/checkout").await.unwrap();
+        assert_eq!(service.status(), 200);
+        let html = service.text().await.unwrap();
+        assert!(html.contains("id=\"runbook\""), "rendered runbook");
+        assert!(html.contains("id=\"owner\""));
+        let team = get("/teams/payments").await.unwrap().text().await.unwrap();
+        assert!(team.contains("id=\"lead\"") && team.contains("id=\"members\""));
+        let people = get("/people").await.unwrap().text().await.unwrap();
+        assert!(people.matches("data-person=").count() >= 10);
+        let person = get("/people/aisyah").await.unwrap();
+        assert_eq!(person.status(), 200);
+        assert_eq!(get("/services/nope").await.unwrap().status(), 404);
+        let audit = get("/audit").await.unwrap();
+        assert_eq!(audit.status(), 403);
+        assert!(
+            !get("/teams")
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .contains("Audit log"),
+            "no audit link for viewers"
+        );
+    }
+);
+
+both_backends!(password_guessing_is_slowed_down, |db: TestDb| async move {
+    let t = db.app().await;
+    t.app
+        .create_user(
+            &Actor::system("test"),
+            "ops@kedai.example",
+            "Ops",
+            Role::Admin,
+            Some(PASSWORD),
+        )
+        .await
+        .unwrap();
+    let server = t.serve().await;
+    for _ in 0..siaga::app::auth::LOGIN_FAILURES_ALLOWED {
+        assert_eq!(
+            log_in(&server, "ops@kedai.example", "guess guess guess")
+                .await
+                .status(),
+            401
+        );
+    }
+    let refused = log_in(&server, "ops@kedai.example", PASSWORD).await;
+    assert_eq!(refused.status(), 429, "even the right password waits");
+    let wait: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 0 && wait <= siaga::app::auth::LOGIN_WINDOW.as_secs());
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
+    // Other accounts are not locked out by it.
+    assert_eq!(
+        log_in(&server, "someone@kedai.example", "whatever it is")
+            .await
+            .status(),
+        401
+    );
+
+    t.clock.advance(siaga::app::auth::LOGIN_WINDOW);
+    assert_eq!(
+        log_in(&server, "ops@kedai.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
 });

@@ -14,59 +14,100 @@ fn job(kind: &str) -> NewJob {
     NewJob::new(kind, json!({ "k": kind }), start_time())
 }
 
-both_backends!(a_job_is_claimed_by_one_of_two_concurrent_workers, |db: TestDb| async move {
-    let store = db.store().await;
-    let mut tx = store.write().await.unwrap();
-    for i in 0..40 {
-        tx.enqueue_job(start_time(), &job(&format!("kind-{i}"))).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-
-    // Two workers on their own connections claim in small batches until
-    // the queue is empty; every job must go to exactly one of them.
-    let claim_all = |worker: &'static str, store: siaga::store::Store| async move {
-        let mut claimed = Vec::new();
-        loop {
-            let mut tx = store.write().await.unwrap();
-            let jobs = tx.claim_jobs(start_time(), worker, SignedDuration::from_secs(60), 3).await.unwrap();
-            tx.commit().await.unwrap();
-            if jobs.is_empty() {
-                return claimed;
-            }
-            claimed.extend(jobs.into_iter().map(|j| j.id));
-            tokio::task::yield_now().await;
+both_backends!(
+    a_job_is_claimed_by_one_of_two_concurrent_workers,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        for i in 0..40 {
+            tx.enqueue_job(start_time(), &job(&format!("kind-{i}")))
+                .await
+                .unwrap();
         }
-    };
-    let other = db.store().await;
-    let (a, b) = tokio::join!(tokio::spawn(claim_all("a", store.clone())), tokio::spawn(claim_all("b", other)));
-    let (a, b) = (a.unwrap(), b.unwrap());
-    let a_set: BTreeSet<i64> = a.iter().copied().collect();
-    let b_set: BTreeSet<i64> = b.iter().copied().collect();
-    assert!(a_set.is_disjoint(&b_set), "a job was claimed twice");
-    assert_eq!(a.len() + b.len(), 40, "every job was claimed");
-});
+        tx.commit().await.unwrap();
+
+        // Two workers on their own connections claim in small batches until
+        // the queue is empty; every job must go to exactly one of them.
+        let claim_all = |worker: &'static str, store: siaga::store::Store| async move {
+            let mut claimed = Vec::new();
+            loop {
+                let mut tx = store.write().await.unwrap();
+                let jobs = tx
+                    .claim_jobs(start_time(), worker, SignedDuration::from_secs(60), 3)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                if jobs.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(jobs.into_iter().map(|j| j.id));
+                tokio::task::yield_now().await;
+            }
+        };
+        let other = db.store().await;
+        let (a, b) = tokio::join!(
+            tokio::spawn(claim_all("a", store.clone())),
+            tokio::spawn(claim_all("b", other))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let a_set: BTreeSet<i64> = a.iter().copied().collect();
+        let b_set: BTreeSet<i64> = b.iter().copied().collect();
+        assert!(a_set.is_disjoint(&b_set), "a job was claimed twice");
+        assert_eq!(a.len() + b.len(), 40, "every job was claimed");
+    }
+);
 
 both_backends!(unique_keys_keep_one_live_job, |db: TestDb| async move {
     let store = db.store().await;
-    let keyed = NewJob { unique_key: Some("escalate:alert-1".into()), ..job("escalate") };
+    let keyed = NewJob {
+        unique_key: Some("escalate:alert-1".into()),
+        ..job("escalate")
+    };
     let mut tx = store.write().await.unwrap();
     let first = tx.enqueue_job(start_time(), &keyed).await.unwrap();
     assert!(first.is_some());
-    assert_eq!(tx.enqueue_job(start_time(), &keyed).await.unwrap(), None, "second live job with the key is refused");
-    let claimed = tx.claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 10).await.unwrap();
-    assert!(tx.complete_job(claimed[0].id, "w", start_time()).await.unwrap());
-    assert!(tx.enqueue_job(start_time(), &keyed).await.unwrap().is_some(), "a finished job frees its key");
+    assert_eq!(
+        tx.enqueue_job(start_time(), &keyed).await.unwrap(),
+        None,
+        "second live job with the key is refused"
+    );
+    let claimed = tx
+        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(
+        tx.complete_job(claimed[0].id, "w", start_time())
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.enqueue_job(start_time(), &keyed)
+            .await
+            .unwrap()
+            .is_some(),
+        "a finished job frees its key"
+    );
     tx.commit().await.unwrap();
 });
 
 both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
     let store = db.store().await;
     let mut tx = store.write().await.unwrap();
-    let id = tx.enqueue_job(start_time(), &job("remind")).await.unwrap().unwrap();
+    let id = tx
+        .enqueue_job(start_time(), &job("remind"))
+        .await
+        .unwrap()
+        .unwrap();
     tx.commit().await.unwrap();
     // A claimed job whose worker dies mid-run...
     let mut tx = store.write().await.unwrap();
-    assert_eq!(tx.claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        tx.claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     tx.commit().await.unwrap();
     store.close().await;
     drop(store);
@@ -74,74 +115,162 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
     // ...is still there after a restart, and claimed again once its lease ran out.
     let store = db.store().await;
     let mut tx = store.write().await.unwrap();
-    let early = tx.claim_jobs(start_time() + SignedDuration::from_secs(10), "new", SignedDuration::from_secs(30), 10).await.unwrap();
+    let early = tx
+        .claim_jobs(
+            start_time() + SignedDuration::from_secs(10),
+            "new",
+            SignedDuration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
     assert!(early.is_empty(), "the lease still holds");
-    let later = tx.claim_jobs(start_time() + SignedDuration::from_secs(31), "new", SignedDuration::from_secs(30), 10).await.unwrap();
+    let later = tx
+        .claim_jobs(
+            start_time() + SignedDuration::from_secs(31),
+            "new",
+            SignedDuration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
     assert_eq!(later.len(), 1);
-    assert_eq!((later[0].id, later[0].attempts, later[0].kind.as_str()), (id, 2, "remind"));
-    assert!(!tx.complete_job(id, "dies", start_time()).await.unwrap(), "the old worker no longer holds it");
+    assert_eq!(
+        (later[0].id, later[0].attempts, later[0].kind.as_str()),
+        (id, 2, "remind")
+    );
+    assert!(
+        !tx.complete_job(id, "dies", start_time()).await.unwrap(),
+        "the old worker no longer holds it"
+    );
     assert!(tx.complete_job(id, "new", start_time()).await.unwrap());
     tx.commit().await.unwrap();
 });
 
-both_backends!(failed_jobs_retry_with_backoff_then_go_dead, |db: TestDb| async move {
-    let t = db.app().await;
-    let mut tx = t.app.store.write().await.unwrap();
-    let id = tx
-        .enqueue_job(t.clock.now(), &NewJob { max_attempts: 3, ..NewJob::new("no-such-kind", json!({}), t.clock.now()) })
-        .await
-        .unwrap()
-        .unwrap();
-    tx.commit().await.unwrap();
-    let runner = JobRunner {
-        backoff: Backoff { base: SignedDuration::from_secs(10), max: SignedDuration::from_secs(600), jitter: 0.0 },
-        ..JobRunner::default()
-    };
+both_backends!(
+    failed_jobs_retry_with_backoff_then_go_dead,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let mut tx = t.app.store.write().await.unwrap();
+        let id = tx
+            .enqueue_job(
+                t.clock.now(),
+                &NewJob {
+                    max_attempts: 3,
+                    ..NewJob::new("no-such-kind", json!({}), t.clock.now())
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        let runner = JobRunner {
+            backoff: Backoff {
+                base: SignedDuration::from_secs(10),
+                max: SignedDuration::from_secs(600),
+                jitter: 0.0,
+            },
+            ..JobRunner::default()
+        };
 
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
-    let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
-    assert_eq!((job.state, job.attempts), (JobState::Pending, 1));
-    assert!(job.last_error.as_deref().unwrap().contains("no handler for job kind `no-such-kind`"));
-    assert_eq!(job.run_at, t.clock.now() + SignedDuration::from_secs(10), "first retry after the base delay");
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
+        let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
+        assert_eq!((job.state, job.attempts), (JobState::Pending, 1));
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap()
+                .contains("no handler for job kind `no-such-kind`")
+        );
+        assert_eq!(
+            job.run_at,
+            t.clock.now() + SignedDuration::from_secs(10),
+            "first retry after the base delay"
+        );
 
-    // Not due before its retry time.
-    t.clock.advance(SignedDuration::from_secs(9));
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 0);
-    t.clock.advance(SignedDuration::from_secs(1));
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
-    let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
-    assert_eq!(job.run_at, t.clock.now() + SignedDuration::from_secs(20), "the delay doubles");
+        // Not due before its retry time.
+        t.clock.advance(SignedDuration::from_secs(9));
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 0);
+        t.clock.advance(SignedDuration::from_secs(1));
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
+        let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
+        assert_eq!(
+            job.run_at,
+            t.clock.now() + SignedDuration::from_secs(20),
+            "the delay doubles"
+        );
 
-    t.clock.advance(SignedDuration::from_secs(20));
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
-    let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
-    assert_eq!((job.state, job.attempts), (JobState::Dead, 3), "dead after its last attempt");
-    t.clock.advance(SignedDuration::from_hours(1));
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 0, "dead jobs are not run");
+        t.clock.advance(SignedDuration::from_secs(20));
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
+        let job = t.app.store.read().await.unwrap().job(id).await.unwrap();
+        assert_eq!(
+            (job.state, job.attempts),
+            (JobState::Dead, 3),
+            "dead after its last attempt"
+        );
+        t.clock.advance(SignedDuration::from_hours(1));
+        assert_eq!(
+            runner.run_once(&t.app, t.clock.now()).await.unwrap(),
+            0,
+            "dead jobs are not run"
+        );
 
-    let dead = t.app.jobs(Some(JobState::Dead), None, None).await.unwrap();
-    assert_eq!(dead.items.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
-    assert_eq!(t.app.queue_depth().await.unwrap().dead, 1);
+        let dead = t.app.jobs(Some(JobState::Dead), None, None).await.unwrap();
+        assert_eq!(dead.items.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+        assert_eq!(t.app.queue_depth().await.unwrap().dead, 1);
 
-    // An admin can give it another go.
-    let retried = t.app.retry_dead_job(&siaga::domain::event::Actor::system("test"), id).await.unwrap();
-    assert_eq!((retried.state, retried.attempts), (JobState::Pending, 0));
-    assert!(matches!(
-        t.app.retry_dead_job(&siaga::domain::event::Actor::system("test"), id).await,
-        Err(siaga::app::Error::Conflict(_))
-    ));
-});
+        // An admin can give it another go.
+        let retried = t
+            .app
+            .retry_dead_job(&siaga::domain::event::Actor::system("test"), id)
+            .await
+            .unwrap();
+        assert_eq!((retried.state, retried.attempts), (JobState::Pending, 0));
+        assert!(matches!(
+            t.app
+                .retry_dead_job(&siaga::domain::event::Actor::system("test"), id)
+                .await,
+            Err(siaga::app::Error::Conflict(_))
+        ));
+    }
+);
 
-both_backends!(periodic_session_purge_reschedules_itself, |db: TestDb| async move {
-    let t = db.app().await;
-    siaga::workers::jobs::schedule_periodic_jobs(&t.app).await.unwrap();
-    siaga::workers::jobs::schedule_periodic_jobs(&t.app).await.unwrap();
-    let pending = t.app.jobs(Some(JobState::Pending), None, None).await.unwrap();
-    assert_eq!(pending.items.len(), 1, "scheduling twice keeps one job");
-    let runner = JobRunner::default();
-    assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
-    let pending = t.app.jobs(Some(JobState::Pending), None, None).await.unwrap();
-    assert_eq!(pending.items.len(), 1);
-    assert_eq!(pending.items[0].run_at, t.clock.now() + SignedDuration::from_hours(1));
-    assert_eq!(t.app.jobs(Some(JobState::Done), None, None).await.unwrap().items.len(), 1);
-});
+both_backends!(
+    periodic_session_purge_reschedules_itself,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        siaga::workers::jobs::schedule_periodic_jobs(&t.app)
+            .await
+            .unwrap();
+        siaga::workers::jobs::schedule_periodic_jobs(&t.app)
+            .await
+            .unwrap();
+        let pending = t
+            .app
+            .jobs(Some(JobState::Pending), None, None)
+            .await
+            .unwrap();
+        assert_eq!(pending.items.len(), 1, "scheduling twice keeps one job");
+        let runner = JobRunner::default();
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
+        let pending = t
+            .app
+            .jobs(Some(JobState::Pending), None, None)
+            .await
+            .unwrap();
+        assert_eq!(pending.items.len(), 1);
+        assert_eq!(
+            pending.items[0].run_at,
+            t.clock.now() + SignedDuration::from_hours(1)
+        );
+        assert_eq!(
+            t.app
+                .jobs(Some(JobState::Done), None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+    }
+);

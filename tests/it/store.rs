@@ -9,67 +9,104 @@ use siaga::store::{EventFilter, StoreError};
 use crate::both_backends;
 use crate::support::{SHOP, TestDb, start_time};
 
-both_backends!(events_append_and_page_newest_first, |db: TestDb| async move {
-    let store = db.store().await;
-    let actor = Actor::system("test");
-    let mut tx = store.write().await.unwrap();
-    for i in 0..5 {
-        tx.append_event(start_time(), NewEvent::new(&actor, "thing.changed", Subject::new("thing", i)).after(json!({ "n": i })))
+both_backends!(
+    events_append_and_page_newest_first,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let actor = Actor::system("test");
+        let mut tx = store.write().await.unwrap();
+        for i in 0..5 {
+            tx.append_event(
+                start_time(),
+                NewEvent::new(&actor, "thing.changed", Subject::new("thing", i))
+                    .after(json!({ "n": i })),
+            )
             .await
             .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let mut tx = store.read().await.unwrap();
+        let first = tx
+            .list_events(&EventFilter {
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // limit + 1 rows tell the caller there is more.
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[0].subject.id, "4");
+        assert_eq!(first[0].after, Some(json!({ "n": 4 })));
+        assert_eq!(first[0].actor, actor);
+        let older = tx
+            .list_events(&EventFilter {
+                before_id: Some(first[1].id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<&str> = older.iter().map(|e| e.subject.id.as_str()).collect();
+        assert_eq!(ids, ["2", "1", "0"]);
+        let one = tx
+            .list_events(&EventFilter {
+                subject_kind: Some("thing".into()),
+                subject_id: Some("3".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        let after = tx.events_after(first[1].id, 10).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].id, first[0].id);
     }
-    tx.commit().await.unwrap();
+);
 
-    let mut tx = store.read().await.unwrap();
-    let first = tx.list_events(&EventFilter { limit: 2, ..Default::default() }).await.unwrap();
-    // limit + 1 rows tell the caller there is more.
-    assert_eq!(first.len(), 3);
-    assert_eq!(first[0].subject.id, "4");
-    assert_eq!(first[0].after, Some(json!({ "n": 4 })));
-    assert_eq!(first[0].actor, actor);
-    let older = tx
-        .list_events(&EventFilter { before_id: Some(first[1].id), limit: 10, ..Default::default() })
+both_backends!(
+    events_cannot_be_changed_or_deleted,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        tx.append_event(
+            start_time(),
+            NewEvent::new(&Actor::system("t"), "x.y", Subject::new("x", 1)),
+        )
         .await
         .unwrap();
-    let ids: Vec<&str> = older.iter().map(|e| e.subject.id.as_str()).collect();
-    assert_eq!(ids, ["2", "1", "0"]);
-    let one = tx
-        .list_events(&EventFilter {
-            subject_kind: Some("thing".into()),
-            subject_id: Some("3".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(one.len(), 1);
-    let after = tx.events_after(first[1].id, 10).await.unwrap();
-    assert_eq!(after.len(), 1);
-    assert_eq!(after[0].id, first[0].id);
-});
-
-both_backends!(events_cannot_be_changed_or_deleted, |db: TestDb| async move {
-    let store = db.store().await;
-    let mut tx = store.write().await.unwrap();
-    tx.append_event(start_time(), NewEvent::new(&Actor::system("t"), "x.y", Subject::new("x", 1))).await.unwrap();
-    tx.commit().await.unwrap();
-    // The store offers no way to change events; the database refuses too.
-    let url = db.url.clone();
-    let refused = raw_execute(&url, "UPDATE events SET action = 'forged'").await;
-    assert!(refused.is_err(), "an UPDATE on the event log must fail");
-    let refused = raw_execute(&url, "DELETE FROM events").await;
-    assert!(refused.is_err(), "a DELETE on the event log must fail");
-});
+        tx.commit().await.unwrap();
+        // The store offers no way to change events; the database refuses too.
+        let url = db.url.clone();
+        let refused = raw_execute(&url, "UPDATE events SET action = 'forged'").await;
+        assert!(refused.is_err(), "an UPDATE on the event log must fail");
+        let refused = raw_execute(&url, "DELETE FROM events").await;
+        assert!(refused.is_err(), "a DELETE on the event log must fail");
+    }
+);
 
 async fn raw_execute(url: &str, sql: &str) -> Result<(), String> {
     use sqlx::Connection;
     let statement = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
     if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.map_err(|e| e.to_string())?;
-        statement.execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+        let mut conn = sqlx::SqliteConnection::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        statement
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     } else {
-        let mut conn = sqlx::PgConnection::connect(url).await.map_err(|e| e.to_string())?;
-        statement.execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        statement
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -77,62 +114,114 @@ both_backends!(users_tokens_and_sessions, |db: TestDb| async move {
     let store = db.store().await;
     let now = start_time();
     let mut tx = store.write().await.unwrap();
-    let user = tx.insert_user(now, "a@x.example", "A", Role::Responder, None).await.unwrap();
+    let user = tx
+        .insert_user(now, "a@x.example", "A", Role::Responder, None)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     // A failed statement ends a PostgreSQL transaction, so the conflict
     // gets one of its own.
     let mut tx = store.write().await.unwrap();
-    let duplicate = tx.insert_user(now, "a@x.example", "A again", Role::Viewer, None).await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(ref m)) if m.contains("a@x.example")), "{duplicate:?}");
+    let duplicate = tx
+        .insert_user(now, "a@x.example", "A again", Role::Viewer, None)
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(ref m)) if m.contains("a@x.example")),
+        "{duplicate:?}"
+    );
     drop(tx);
 
     let mut tx = store.write().await.unwrap();
-    let token = tx.insert_api_token(now, user.id, "ci", Role::Viewer, "digest-1").await.unwrap();
+    let token = tx
+        .insert_api_token(now, user.id, "ci", Role::Viewer, "digest-1")
+        .await
+        .unwrap();
     let (found, owner) = tx.api_token_by_secret("digest-1").await.unwrap();
-    assert_eq!((found.id, owner.id, found.role), (token.id, user.id, Role::Viewer));
+    assert_eq!(
+        (found.id, owner.id, found.role),
+        (token.id, user.id, Role::Viewer)
+    );
     assert!(tx.revoke_api_token(token.id, now).await.unwrap());
-    assert!(!tx.revoke_api_token(token.id, now).await.unwrap(), "revoking twice reports it");
-    assert!(matches!(tx.api_token_by_secret("digest-1").await, Err(StoreError::NotFound)));
+    assert!(
+        !tx.revoke_api_token(token.id, now).await.unwrap(),
+        "revoking twice reports it"
+    );
+    assert!(matches!(
+        tx.api_token_by_secret("digest-1").await,
+        Err(StoreError::NotFound)
+    ));
 
     let expires = now + SignedDuration::from_hours(1);
-    tx.insert_session(now, user.id, "session-1", "csrf-1", expires).await.unwrap();
+    tx.insert_session(now, user.id, "session-1", "csrf-1", expires)
+        .await
+        .unwrap();
     let (session, _) = tx.session_by_secret("session-1", now).await.unwrap();
     assert_eq!(session.csrf_token, "csrf-1");
-    assert!(matches!(tx.session_by_secret("session-1", expires).await, Err(StoreError::NotFound)), "expired sessions are not found");
+    assert!(
+        matches!(
+            tx.session_by_secret("session-1", expires).await,
+            Err(StoreError::NotFound)
+        ),
+        "expired sessions are not found"
+    );
     assert_eq!(tx.purge_expired_sessions(expires).await.unwrap(), 1);
     tx.commit().await.unwrap();
 });
 
-both_backends!(config_ids_are_stable_across_reloads, |db: TestDb| async move {
-    let t = db.app().await;
-    let actor = Actor::system("test");
-    let first = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
-    assert!(first.changes.iter().all(|c| c.change == "created"));
-    let org = t.app.org().await.unwrap();
-    let checkout_id = org.service("checkout").unwrap().id;
-    let search_id = org.service("search").unwrap().id;
-    assert!(checkout_id > 0);
+both_backends!(
+    config_ids_are_stable_across_reloads,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let actor = Actor::system("test");
+        let first = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
+        assert!(first.changes.iter().all(|c| c.change == "created"));
+        let org = t.app.org().await.unwrap();
+        let checkout_id = org.service("checkout").unwrap().id;
+        let search_id = org.service("search").unwrap().id;
+        assert!(checkout_id > 0);
 
-    // The same file again changes nothing but records the revision.
-    let again = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
-    assert!(again.changes.is_empty(), "{:?}", again.changes);
-    assert!(again.revision.id > first.revision.id);
+        // The same file again changes nothing but records the revision.
+        let again = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+        assert!(again.revision.id > first.revision.id);
 
-    // Remove search (and its mentions), edit checkout.
-    let without_search = remove_service(SHOP, "search")
-        .replace("description: Cart-to-order flow", "description: The cart-to-order flow");
-    let applied = t.app.apply_config(&actor, "shop.yaml", &without_search).await.unwrap();
-    let changed: Vec<(String, String)> = applied.changes.iter().map(|c| (c.name.clone(), c.change.clone())).collect();
-    assert!(changed.contains(&("search".into(), "archived".into())), "{changed:?}");
-    let org = t.app.org().await.unwrap();
-    assert!(org.service("search").is_none());
-    assert_eq!(org.service("checkout").unwrap().id, checkout_id);
+        // Remove search (and its mentions), edit checkout.
+        let without_search = remove_service(SHOP, "search").replace(
+            "description: Cart-to-order flow",
+            "description: The cart-to-order flow",
+        );
+        let applied = t
+            .app
+            .apply_config(&actor, "shop.yaml", &without_search)
+            .await
+            .unwrap();
+        let changed: Vec<(String, String)> = applied
+            .changes
+            .iter()
+            .map(|c| (c.name.clone(), c.change.clone()))
+            .collect();
+        assert!(
+            changed.contains(&("search".into(), "archived".into())),
+            "{changed:?}"
+        );
+        let org = t.app.org().await.unwrap();
+        assert!(org.service("search").is_none());
+        assert_eq!(org.service("checkout").unwrap().id, checkout_id);
 
-    // Declared again, it comes back with its old id.
-    let applied = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
-    assert!(applied.changes.iter().any(|c| c.name == "search" && c.change == "restored"));
-    assert_eq!(t.app.org().await.unwrap().service("search").unwrap().id, search_id);
-});
+        // Declared again, it comes back with its old id.
+        let applied = t.app.apply_config(&actor, "shop.yaml", SHOP).await.unwrap();
+        assert!(
+            applied
+                .changes
+                .iter()
+                .any(|c| c.name == "search" && c.change == "restored")
+        );
+        assert_eq!(
+            t.app.org().await.unwrap().service("search").unwrap().id,
+            search_id
+        );
+    }
+);
 
 /// The shop config without one service: its entry and every mention of it.
 pub fn remove_service(config: &str, name: &str) -> String {
@@ -161,9 +250,23 @@ both_backends!(invalid_config_writes_nothing, |db: TestDb| async move {
     let before_events = t.app.events(Default::default()).await.unwrap().items[0].id;
     let before = t.app.org().await.unwrap();
     let broken = SHOP.replacen("owner: payments", "owner: paymnts", 1);
-    let error = t.app.apply_config(&Actor::system("test"), "shop.yaml", &broken).await.unwrap_err();
-    let siaga::app::Error::Config(errors) = error else { panic!("expected config errors, got {error:?}") };
+    let error = t
+        .app
+        .apply_config(&Actor::system("test"), "shop.yaml", &broken)
+        .await
+        .unwrap_err();
+    let siaga::app::Error::Config(errors) = error else {
+        panic!("expected config errors, got {error:?}")
+    };
     assert_eq!(errors.issues[0].suggestion.as_deref(), Some("payments"));
-    assert_eq!(t.app.org().await.unwrap(), before, "the last good config stays live");
-    assert_eq!(t.app.events(Default::default()).await.unwrap().items[0].id, before_events, "no events appended");
+    assert_eq!(
+        t.app.org().await.unwrap(),
+        before,
+        "the last good config stays live"
+    );
+    assert_eq!(
+        t.app.events(Default::default()).await.unwrap().items[0].id,
+        before_events,
+        "no events appended"
+    );
 });

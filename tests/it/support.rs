@@ -29,14 +29,18 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                if let Some(db) = $crate::support::TestDb::new($crate::support::Backend::Sqlite).await {
+                if let Some(db) =
+                    $crate::support::TestDb::new($crate::support::Backend::Sqlite).await
+                {
                     ($body)(db).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(db) = $crate::support::TestDb::new($crate::support::Backend::Postgres).await {
+                if let Some(db) =
+                    $crate::support::TestDb::new($crate::support::Backend::Postgres).await
+                {
                     ($body)(db).await;
                 }
             }
@@ -73,7 +77,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/siaga.db", dir.path().display());
-                Some(TestDb { url, _dir: Some(dir), cleanup: None })
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    cleanup: None,
+                })
             }
             Backend::Postgres => {
                 let Some(server) = postgres_url() else {
@@ -88,7 +96,11 @@ impl TestDb {
                 );
                 admin_exec(&server, &format!("CREATE DATABASE {name}")).await;
                 let url = replace_database(&server, &name);
-                Some(TestDb { url, _dir: None, cleanup: Some((server, name)) })
+                Some(TestDb {
+                    url,
+                    _dir: None,
+                    cleanup: Some((server, name)),
+                })
             }
         }
     }
@@ -110,10 +122,16 @@ impl Drop for TestDb {
         if let Some((server, name)) = self.cleanup.take() {
             // Best effort, on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(runtime) = runtime {
                     runtime.block_on(async {
-                        admin_exec(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        admin_exec(
+                            &server,
+                            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        )
+                        .await;
                     });
                 }
             })
@@ -138,9 +156,15 @@ async fn admin_exec(server: &str, sql: &str) {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rsplit_once('/') {
-        Some((server, _db)) if server.contains("://") && server.len() > server.find("://").unwrap() + 3 => server,
+        Some((server, _db))
+            if server.contains("://") && server.len() > server.find("://").unwrap() + 3 =>
+        {
+            server
+        }
         _ => base,
     };
     match query {
@@ -162,15 +186,29 @@ pub const SHOP: &str = include_str!("../../examples/shop.yaml");
 
 impl TestApp {
     pub async fn apply_shop(&self) {
-        self.app.apply_config(&Actor::system("test"), "shop.yaml", SHOP).await.expect("shop.yaml applies");
+        self.app
+            .apply_config(&Actor::system("test"), "shop.yaml", SHOP)
+            .await
+            .expect("shop.yaml applies");
     }
 
     /// Creates a user with a token of the same role; returns the secret.
     pub async fn token(&self, role: Role) -> String {
-        let email = format!("{}-{}@test.example", role.as_str(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let email = format!(
+            "{}-{}@test.example",
+            role.as_str(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let actor = Actor::system("test");
-        self.app.create_user(&actor, &email, "Test User", role, None).await.unwrap();
-        self.app.create_api_token(&actor, &email, "test", role).await.unwrap().secret
+        self.app
+            .create_user(&actor, &email, "Test User", role, None)
+            .await
+            .unwrap();
+        self.app
+            .create_api_token(&actor, &email, "test", role)
+            .await
+            .unwrap()
+            .secret
     }
 
     /// Starts the real HTTP server on a loopback port.
@@ -180,12 +218,20 @@ impl TestApp {
         let (stop, stopped) = watch::channel(false);
         let app = self.app.clone();
         let handle = tokio::spawn(async move { siaga::http::serve(app, listener, stopped).await });
-        TestServer { address, stop, handle: Some(handle), client: client() }
+        TestServer {
+            address,
+            stop,
+            handle: Some(handle),
+            client: client(),
+        }
     }
 }
 
 pub fn client() -> reqwest::Client {
-    siaga::outbound::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    siaga::outbound::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub struct TestServer {
@@ -229,6 +275,9 @@ pub async fn error(response: reqwest::Response, status: u16, code: &str) -> serd
     let body = json(response, status).await;
     let error = &body["error"];
     assert_eq!(error["code"], code, "error code; body: {body}");
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error message; body: {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error message; body: {body}"
+    );
     error.clone()
 }

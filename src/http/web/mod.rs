@@ -221,6 +221,22 @@ async fn log_in(State(app): State<App>, Form(form): Form<LoginForm>) -> Response
             };
             (StatusCode::UNAUTHORIZED, render(&page)).into_response()
         }
+        Err(app::Error::RateLimited(wait)) => {
+            let page = LoginPage {
+                layout: Layout::anonymous(),
+                error: Some(format!(
+                    "Too many failed attempts for this account. Try again in {} minutes.",
+                    (wait.as_secs().max(1) + 59) / 60
+                )),
+                email: form.email,
+                next: form.next,
+            };
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+            response
+        }
         Err(other) => PageError::from(other).into_response(),
     }
 }

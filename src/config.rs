@@ -8,8 +8,12 @@ use std::fmt;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use jiff::{SignedDuration, Timestamp};
+
+use crate::domain::alert::{Grouping, LabelMatch, Mapping, Severity, Urgency, UrgencyRule};
 use crate::domain::org::{
-    ContactKind, ContactMethod, Org, OrgSettings, Person, Runbook, Service, ServiceKind, Team,
+    ContactKind, ContactMethod, Integration, IntegrationKind, Org, OrgSettings, Person,
+    PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
 };
 
 /// One problem in a config file.
@@ -51,6 +55,12 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Problems after which no more "did you mean" suggestions are computed.
+const MAX_SUGGESTIONS: usize = 50;
+/// The most people, teams, services and windows one file may declare, so a
+/// hostile file cannot make validation slow.
+pub const MAX_OBJECTS: usize = 20_000;
+
 /// Parses and validates a config file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
@@ -66,6 +76,22 @@ pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
             }],
         }
     })?;
+    let objects =
+        raw.people.len() + raw.teams.len() + raw.services.len() + raw.maintenance_windows.len();
+    if objects > MAX_OBJECTS {
+        return Err(ConfigErrors {
+            file: file.to_string(),
+            issues: vec![ConfigIssue {
+                line: 1,
+                column: 1,
+                field: String::new(),
+                message: format!(
+                    "the file declares {objects} objects; at most {MAX_OBJECTS} are allowed"
+                ),
+                suggestion: None,
+            }],
+        });
+    }
     let mut checker = Checker::default();
     let org = checker.check(raw);
     if checker.issues.is_empty() {
@@ -97,6 +123,64 @@ struct RawConfig {
     executives: Vec<Spanned<String>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    maintenance_windows: Vec<Spanned<RawMaintenance>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    name: Option<String>,
+    service: Spanned<String>,
+    starts_at: Spanned<String>,
+    ends_at: Spanned<String>,
+    reason: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrouping {
+    by: Vec<String>,
+    window: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegration {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    key: Option<Spanned<String>>,
+    signing_secret: Option<Spanned<String>>,
+    #[serde(default)]
+    severity_map: BTreeMap<String, Spanned<String>>,
+    default_severity: Option<Spanned<String>>,
+    #[serde(default)]
+    urgency: Vec<Spanned<RawUrgencyRule>>,
+    #[serde(default)]
+    drop: Vec<Spanned<RawDropRule>>,
+    rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUrgencyRule {
+    #[serde(rename = "match")]
+    matcher: BTreeMap<String, String>,
+    urgency: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDropRule {
+    #[serde(rename = "match")]
+    matcher: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    events: Spanned<i64>,
+    per: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +236,9 @@ struct RawService {
     #[serde(default)]
     depends_on: Vec<Spanned<String>>,
     runbook: Option<Spanned<RawRunbook>>,
+    alert_grouping: Option<Spanned<RawGrouping>>,
+    #[serde(default)]
+    integrations: Vec<Spanned<RawIntegration>>,
 }
 
 #[derive(Deserialize)]
@@ -226,7 +313,13 @@ impl Checker {
         if known.contains(&value.value) {
             return true;
         }
-        let suggestion = closest(&value.value, known.iter().cloned());
+        // Suggestions cost a comparison with every name; a file full of bad
+        // references gets them only for its first problems.
+        let suggestion = if self.issues.len() < MAX_SUGGESTIONS {
+            closest(&value.value, known.iter().cloned())
+        } else {
+            None
+        };
         self.report_with(
             value,
             field,
@@ -346,6 +439,13 @@ impl Checker {
             "service name",
         );
         self.dependency_cycles(&raw.services);
+        self.unique_integration_keys(&raw.services);
+        let maintenance = raw
+            .maintenance_windows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| self.maintenance(i, &m.value, &service_names))
+            .collect();
 
         Org {
             settings: OrgSettings {
@@ -357,6 +457,7 @@ impl Checker {
             people,
             teams,
             services,
+            maintenance,
         }
     }
 
@@ -587,6 +688,43 @@ impl Checker {
                 markdown: runbook.value.markdown.clone(),
             }
         });
+        let alert_grouping = raw.alert_grouping.as_ref().and_then(|grouping| {
+            let window = self.duration(
+                &grouping.value.window,
+                format!("{at}.alert_grouping.window"),
+            )?;
+            if grouping.value.by.is_empty() {
+                self.report(
+                    grouping,
+                    format!("{at}.alert_grouping.by"),
+                    "name at least one label to group by, e.g. [alertname]".into(),
+                );
+            }
+            Some(Grouping {
+                by: grouping.value.by.clone(),
+                window,
+            })
+        });
+        let mut integration_names = HashSet::new();
+        let integrations = raw
+            .integrations
+            .iter()
+            .enumerate()
+            .filter_map(|(j, integration)| {
+                let field = format!("{at}.integrations[{j}]");
+                if !integration_names.insert(integration.value.name.value.clone()) {
+                    self.report(
+                        &integration.value.name,
+                        format!("{field}.name"),
+                        format!(
+                            "duplicate integration `{}` in this service",
+                            integration.value.name.value
+                        ),
+                    );
+                }
+                self.integration(&field, &integration.value)
+            })
+            .collect();
         Service {
             id: 0,
             name: raw.name.value.clone(),
@@ -594,6 +732,8 @@ impl Checker {
                 .display_name
                 .clone()
                 .unwrap_or_else(|| title_case(&raw.name.value)),
+            alert_grouping,
+            integrations,
             kind,
             owner: raw.owner.as_ref().map(|o| o.value.clone()),
             tier,
@@ -604,78 +744,322 @@ impl Checker {
         }
     }
 
-    /// Reports each dependency cycle once, at the service where it is first
-    /// entered, naming the whole loop.
-    fn dependency_cycles(&mut self, services: &[Spanned<RawService>]) {
-        let edges: BTreeMap<&str, Vec<&str>> = services
-            .iter()
-            .map(|s| {
-                let deps = s
-                    .value
-                    .depends_on
-                    .iter()
-                    .map(|d| d.value.as_str())
-                    .collect();
-                (s.value.name.value.as_str(), deps)
-            })
-            .collect();
-        let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
-        for (i, service) in services.iter().enumerate() {
-            let start = service.value.name.value.as_str();
-            if let Some(cycle) = find_cycle(start, &edges) {
-                let mut key = cycle.clone();
-                key.sort();
-                if reported.insert(key) {
-                    let path = cycle
-                        .iter()
-                        .chain(std::iter::once(&cycle[0]))
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(" → ");
+    fn duration(&mut self, text: &Spanned<String>, field: String) -> Option<SignedDuration> {
+        match text.value.trim().parse::<SignedDuration>() {
+            Ok(duration) if duration.is_positive() => Some(duration),
+            _ => {
+                self.report(
+                    text,
+                    field,
+                    format!(
+                        "`{}` is not a positive duration such as `5m`, `1h` or `90s`",
+                        text.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn timestamp(&mut self, text: &Spanned<String>, field: String) -> Option<Timestamp> {
+        match text.value.trim().parse::<Timestamp>() {
+            Ok(at) => Some(at),
+            Err(_) => {
+                self.report(
+                    text,
+                    field,
+                    format!(
+                        "`{}` is not a time with an offset, such as `2026-12-01T01:00:00+08:00`",
+                        text.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn severity(&mut self, text: &Spanned<String>, field: String) -> Option<Severity> {
+        let severity = Severity::parse(&text.value);
+        if severity.is_none() {
+            let suggestion = closest(
+                &text.value,
+                Severity::ALL.iter().map(|s| s.as_str().to_string()),
+            );
+            self.report_with(
+                text,
+                field,
+                format!(
+                    "unknown severity `{}`; use critical, error, warning or info",
+                    text.value
+                ),
+                suggestion,
+            );
+        }
+        severity
+    }
+
+    fn integration(&mut self, at: &str, raw: &RawIntegration) -> Option<Integration> {
+        self.slug(&raw.name, format!("{at}.name"), "integration name");
+        let kind = IntegrationKind::parse(&raw.kind.value);
+        if kind.is_none() {
+            let suggestion = closest(
+                &raw.kind.value,
+                IntegrationKind::ALL.iter().map(|k| k.as_str().to_string()),
+            );
+            self.report_with(
+                &raw.kind,
+                format!("{at}.kind"),
+                format!("unknown integration kind `{}`", raw.kind.value),
+                suggestion,
+            );
+        }
+        if let Some(key) = &raw.key {
+            let text = &key.value;
+            if text.len() < 16
+                || text.len() > 128
+                || !text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                self.report(key, format!("{at}.key"), "a key has 16 to 128 letters, digits, `-`, `_` or `.`; leave it out to have one generated".into());
+            }
+        }
+        if let Some(secret) = &raw.signing_secret {
+            if kind != Some(IntegrationKind::Grafana) {
+                self.report(
+                    secret,
+                    format!("{at}.signing_secret"),
+                    "only grafana integrations sign their requests".into(),
+                );
+            } else if secret.value.len() < 16 {
+                self.report(
+                    secret,
+                    format!("{at}.signing_secret"),
+                    "a signing secret needs at least 16 characters".into(),
+                );
+            }
+        }
+        let mut severity_map = BTreeMap::new();
+        for (source, target) in &raw.severity_map {
+            if let Some(severity) = self.severity(target, format!("{at}.severity_map.{source}")) {
+                severity_map.insert(source.clone(), severity);
+            }
+        }
+        let default_severity = raw
+            .default_severity
+            .as_ref()
+            .and_then(|s| self.severity(s, format!("{at}.default_severity")));
+        let mut urgency_rules = Vec::new();
+        for (k, rule) in raw.urgency.iter().enumerate() {
+            match Urgency::parse(&rule.value.urgency.value) {
+                Some(urgency) => urgency_rules.push(UrgencyRule {
+                    matcher: LabelMatch(rule.value.matcher.clone()),
+                    urgency,
+                }),
+                None => self.report(
+                    &rule.value.urgency,
+                    format!("{at}.urgency[{k}].urgency"),
+                    format!(
+                        "unknown urgency `{}`; use high or low",
+                        rule.value.urgency.value
+                    ),
+                ),
+            }
+            if rule.value.matcher.is_empty() {
+                self.report(
+                    rule,
+                    format!("{at}.urgency[{k}].match"),
+                    "a rule needs at least one label to match".into(),
+                );
+            }
+        }
+        let mut drop_rules = Vec::new();
+        for (k, rule) in raw.drop.iter().enumerate() {
+            if rule.value.matcher.is_empty() {
+                self.report(
+                    rule,
+                    format!("{at}.drop[{k}].match"),
+                    "a drop rule needs at least one label to match, or it would drop everything"
+                        .into(),
+                );
+            }
+            drop_rules.push(LabelMatch(rule.value.matcher.clone()));
+        }
+        let rate_limit = match &raw.rate_limit {
+            None => RateLimit::default(),
+            Some(limit) => {
+                let per = self.duration(&limit.value.per, format!("{at}.rate_limit.per"));
+                let events = u32::try_from(limit.value.events.value)
+                    .ok()
+                    .filter(|e| *e > 0);
+                if events.is_none() {
                     self.report(
-                        &service.value.name,
-                        format!("services[{i}].depends_on"),
-                        format!("dependency cycle: {path}"),
+                        &limit.value.events,
+                        format!("{at}.rate_limit.events"),
+                        "events must be a positive number".into(),
+                    );
+                }
+                RateLimit {
+                    events: events.unwrap_or(1),
+                    per: per.unwrap_or(SignedDuration::from_mins(1)),
+                }
+            }
+        };
+        Some(Integration {
+            name: raw.name.value.clone(),
+            kind: kind?,
+            key: raw.key.as_ref().map(|k| k.value.clone()),
+            signing_secret: raw.signing_secret.as_ref().map(|s| s.value.clone()),
+            mapping: Mapping {
+                severity_map,
+                default_severity,
+                urgency_rules,
+                drop_rules,
+            },
+            rate_limit,
+        })
+    }
+
+    /// Declared integration keys must be unique across all services, since
+    /// the key alone picks the integration.
+    fn unique_integration_keys(&mut self, services: &[Spanned<RawService>]) {
+        let mut seen = HashSet::new();
+        for (i, service) in services.iter().enumerate() {
+            for (j, integration) in service.value.integrations.iter().enumerate() {
+                if let Some(key) = &integration.value.key
+                    && !seen.insert(key.value.clone())
+                {
+                    self.report(
+                        key,
+                        format!("services[{i}].integrations[{j}].key"),
+                        "this key is already used by another integration".into(),
                     );
                 }
             }
         }
     }
+
+    fn maintenance(
+        &mut self,
+        i: usize,
+        raw: &RawMaintenance,
+        services: &BTreeSet<String>,
+    ) -> Option<PlannedMaintenance> {
+        let at = format!("maintenance_windows[{i}]");
+        let known = self.reference(&raw.service, format!("{at}.service"), "service", services);
+        let starts_at = self.timestamp(&raw.starts_at, format!("{at}.starts_at"));
+        let ends_at = self.timestamp(&raw.ends_at, format!("{at}.ends_at"));
+        if raw.reason.value.trim().is_empty() {
+            self.report(
+                &raw.reason,
+                format!("{at}.reason"),
+                "say why, so people who get no page know".into(),
+            );
+        }
+        let (starts_at, ends_at) = (starts_at?, ends_at?);
+        if ends_at <= starts_at {
+            self.report(
+                &raw.ends_at,
+                format!("{at}.ends_at"),
+                "the window must end after it starts".into(),
+            );
+            return None;
+        }
+        known.then(|| PlannedMaintenance {
+            id: 0,
+            name: raw
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", raw.service.value, starts_at)),
+            service: raw.service.value.clone(),
+            starts_at,
+            ends_at,
+            reason: raw.reason.value.trim().to_string(),
+        })
+    }
+
+    /// Reports each dependency cycle once, at the service where it is first
+    /// entered, naming the whole loop.
+    fn dependency_cycles(&mut self, services: &[Spanned<RawService>]) {
+        let index: BTreeMap<&str, usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.value.name.value.as_str(), i))
+            .collect();
+        // Edges by position; self-dependencies are reported on their own.
+        let edges: Vec<Vec<usize>> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.value
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.value.as_str()).copied())
+                    .filter(|&d| d != i)
+                    .collect()
+            })
+            .collect();
+        for cycle in find_cycles(&edges) {
+            let first = cycle[0];
+            let path = cycle
+                .iter()
+                .chain(std::iter::once(&first))
+                .map(|&i| services[i].value.name.value.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ");
+            self.report(
+                &services[first].value.name,
+                format!("services[{first}].depends_on"),
+                format!("dependency cycle: {path}"),
+            );
+        }
+    }
 }
 
-/// A cycle through `start`, as the list of services on it, if there is one.
-fn find_cycle<'a>(start: &'a str, edges: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
-    fn walk<'a>(
-        node: &'a str,
-        start: &'a str,
-        edges: &BTreeMap<&'a str, Vec<&'a str>>,
-        path: &mut Vec<&'a str>,
-        visited: &mut BTreeSet<&'a str>,
-    ) -> bool {
-        // Self-dependencies are reported on their own, not as cycles.
-        for &next in edges
-            .get(node)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter(|&&n| n != node)
-        {
-            if next == start {
-                return true;
-            }
-            if visited.insert(next) {
-                path.push(next);
-                if walk(next, start, edges, path, visited) {
-                    return true;
+/// Cycles in a graph given as adjacency lists, each found once, in the
+/// order of a depth-first search from each node in turn. Iterative and
+/// linear in nodes plus edges, so a hostile config cannot exhaust the stack
+/// or the CPU.
+fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut cycles = Vec::new();
+    for root in 0..edges.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        // The path from the root, each node with the next edge to follow.
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        marks[root] = Mark::OnPath;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            match edges[node].get(*next).copied() {
+                Some(target) => {
+                    *next += 1;
+                    match marks[target] {
+                        Mark::New => {
+                            marks[target] = Mark::OnPath;
+                            path.push((target, 0));
+                        }
+                        Mark::OnPath => {
+                            let from = path.iter().position(|&(n, _)| n == target).unwrap_or(0);
+                            cycles.push(path[from..].iter().map(|&(n, _)| n).collect());
+                        }
+                        Mark::Done => {}
+                    }
                 }
-                path.pop();
+                None => {
+                    marks[node] = Mark::Done;
+                    path.pop();
+                }
             }
         }
-        false
     }
-    let mut path = vec![start];
-    let mut visited = BTreeSet::from([start]);
-    walk(start, start, edges, &mut path, &mut visited).then_some(path)
+    cycles
 }
 
 fn is_slug(text: &str) -> bool {
@@ -912,6 +1296,35 @@ services:
         fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
             let _ = parse("any.yaml", &text);
         }
+    }
+
+    #[test]
+    fn a_long_dependency_chain_is_checked_without_recursion() {
+        let mut text = String::from(
+            "organisation: {name: K}\nteams: [{name: t, lead: a, head: a}]\npeople: [{handle: a, name: A, email: a@k.example}]\nservices:\n",
+        );
+        let count = 20_000 - 3;
+        for i in 0..count {
+            let next = (i + 1) % count;
+            text.push_str(&format!(
+                "  - {{name: s{i}, owner: t, tier: 1, depends_on: [s{next}]}}\n"
+            ));
+        }
+        let errors = parse("chain.yaml", &text).unwrap_err();
+        assert_eq!(errors.issues.len(), 1, "one cycle through everything");
+        assert!(
+            errors.issues[0]
+                .message
+                .starts_with("dependency cycle: s0 → s1 → s2")
+        );
+    }
+
+    #[test]
+    fn cycles_are_found_once_each() {
+        // a → b → a and c → d → e → c, plus f → a (no cycle of its own)
+        let edges = vec![vec![1], vec![0], vec![3], vec![4], vec![2], vec![0]];
+        assert_eq!(find_cycles(&edges), vec![vec![0, 1], vec![2, 3, 4]]);
+        assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
     }
 
     #[test]

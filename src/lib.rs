@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod formats;
 pub mod http;
 pub mod outbound;
 pub mod store;

@@ -83,6 +83,20 @@ fn password_matches(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Emails are compared lower-cased and trimmed everywhere.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// argon2 takes tens of milliseconds of CPU by design; keep it off the
+/// async workers.
+async fn hash_password_off_runtime(password: &str) -> Result<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("password hashing stopped: {e}")))?
+}
+
 fn check_password_rules(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_LENGTH {
         return Err(Error::invalid(
@@ -121,29 +135,26 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// How long `email` must wait before trying again, if at all.
-    fn wait(&self, email: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = failures.get_mut(email)?;
-        recent.retain(|at| now.duration_since(*at) < LOGIN_WINDOW);
-        if recent.len() < LOGIN_FAILURES_ALLOWED {
-            return None;
-        }
-        let oldest = recent.iter().min().copied()?;
-        Some(LOGIN_WINDOW - now.duration_since(oldest))
-    }
-
-    fn record_failure(&self, email: &str, now: jiff::Timestamp) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory: forget everyone whose failures are all old.
-        if failures.len() > 10_000 {
-            failures.retain(|_, times| {
+    /// Counts an attempt for `email`, or says how long it must wait when
+    /// it has used up its attempts. A successful login clears the count.
+    fn attempt(&self, email: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
+        let mut attempts = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Bound memory: forget everyone whose attempts are all old.
+        if attempts.len() > 10_000 {
+            attempts.retain(|_, times| {
                 times
                     .iter()
                     .any(|at| now.duration_since(*at) < LOGIN_WINDOW)
             });
         }
-        failures.entry(email.to_string()).or_default().push(now);
+        let recent = attempts.entry(email.to_string()).or_default();
+        recent.retain(|at| now.duration_since(*at) < LOGIN_WINDOW);
+        if recent.len() >= LOGIN_FAILURES_ALLOWED {
+            let oldest = recent.iter().min().copied().unwrap_or(now);
+            return Some(LOGIN_WINDOW - now.duration_since(oldest));
+        }
+        recent.push(now);
+        None
     }
 
     fn clear(&self, email: &str) {
@@ -169,6 +180,8 @@ impl App {
     pub async fn bootstrap_admin(&self, given_secret: Option<&str>) -> Result<Option<Bootstrap>> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        // Replicas starting together must not both create the admin.
+        tx.lock("bootstrap").await?;
         if tx.user_count().await? > 0 {
             return Ok(None);
         }
@@ -229,7 +242,7 @@ impl App {
         role: Role,
         password: Option<&str>,
     ) -> Result<User> {
-        let email = email.trim().to_lowercase();
+        let email = normalise_email(email);
         check_email(&email)?;
         if name.trim().is_empty() {
             return Err(Error::invalid(
@@ -241,7 +254,7 @@ impl App {
         let password_hash = match password {
             Some(password) => {
                 check_password_rules(password)?;
-                Some(hash_password(password)?)
+                Some(hash_password_off_runtime(password).await?)
             }
             None => None,
         };
@@ -259,16 +272,19 @@ impl App {
         Ok(user)
     }
 
+    /// Sets a user's password and ends all their sessions.
     pub async fn set_password(&self, actor: &Actor, email: &str, password: &str) -> Result<()> {
         check_password_rules(password)?;
-        let hash = hash_password(password)?;
+        let email = normalise_email(email);
+        let hash = hash_password_off_runtime(password).await?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let user = tx
-            .user_by_email(email)
+            .user_by_email(&email)
             .await
             .map_err(|e| not_found(e, format!("user {email}")))?;
         tx.set_password(user.id, &hash).await?;
+        tx.delete_sessions_of(user.id).await?;
         tx.append_event(
             now,
             NewEvent::new(actor, "user.password_set", Subject::new("user", user.id)),
@@ -282,15 +298,18 @@ impl App {
         Ok(self.store.read().await?.list_users().await?)
     }
 
-    /// Creates an API token for the user with `email`. Its role may not
-    /// exceed the user's.
+    /// Creates an API token for the user with `email`. Its role may exceed
+    /// neither the user's nor `acting_role`, the role the requester acts
+    /// with (a viewer token of an admin cannot mint an admin token).
     pub async fn create_api_token(
         &self,
         actor: &Actor,
+        acting_role: Role,
         email: &str,
         name: &str,
         role: Role,
     ) -> Result<NewToken> {
+        let email = normalise_email(email);
         if name.trim().is_empty() {
             return Err(Error::invalid(
                 "missing_name",
@@ -301,9 +320,19 @@ impl App {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let user = tx
-            .user_by_email(email)
+            .user_by_email(&email)
             .await
             .map_err(|e| not_found(e, format!("user {email}")))?;
+        if role > acting_role {
+            return Err(Error::invalid(
+                "role_exceeds_caller",
+                "role",
+                format!(
+                    "you act as a {}; a token you make cannot have more power",
+                    acting_role.as_str()
+                ),
+            ));
+        }
         if role > user.role {
             return Err(Error::invalid(
                 "role_exceeds_user",
@@ -404,43 +433,39 @@ impl App {
     /// Checks a password and opens a session; returns the session secret
     /// for the cookie. Wrong email and wrong password look the same.
     pub async fn log_in(&self, email: &str, password: &str) -> Result<String> {
-        let email = email.trim().to_lowercase();
+        let email = normalise_email(email);
         let now = self.clock.now();
-        if let Some(wait) = self.login_throttle.wait(&email, now) {
+        // The attempt counts before the (slow) check, so a burst of
+        // concurrent guesses cannot all slip under the limit.
+        if let Some(wait) = self.login_throttle.attempt(&email, now) {
             return Err(Error::RateLimited(wait));
         }
-        match self.check_password(&email, password).await {
-            Ok(user) => {
-                self.login_throttle.clear(&email);
-                self.open_session(&user).await
-            }
-            Err(Error::Unauthenticated) => {
-                self.login_throttle.record_failure(&email, now);
-                Err(Error::Unauthenticated)
-            }
-            Err(other) => Err(other),
-        }
+        let user = self.check_password(&email, password).await?;
+        self.login_throttle.clear(&email);
+        self.open_session(&user).await
     }
 
     async fn check_password(&self, email: &str, password: &str) -> Result<User> {
-        let mut tx = self.store.read().await?;
-        let user = match tx.user_by_email(email).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound) => {
-                // Spend the same time as a real check, so response times
-                // do not tell which emails have accounts.
-                let _ = password_matches(password, DUMMY_HASH);
-                return Err(Error::Unauthenticated);
+        let found = self.store.read().await?.user_by_email(email).await;
+        let (user, hash) = match found {
+            Ok(user) => {
+                let hash = user.password_hash.clone();
+                (Some(user), hash)
             }
+            Err(StoreError::NotFound) => (None, None),
             Err(e) => return Err(e.into()),
         };
-        let Some(hash) = user.password_hash.as_deref() else {
-            return Err(Error::Unauthenticated);
-        };
-        if !password_matches(password, hash) {
-            return Err(Error::Unauthenticated);
+        // An unknown email is checked against a dummy hash, so response
+        // times do not tell which emails have accounts.
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let password = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || password_matches(&password, &hash))
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("password check stopped: {e}")))?;
+        match user {
+            Some(user) if matches && user.password_hash.is_some() => Ok(user),
+            _ => Err(Error::Unauthenticated),
         }
-        Ok(user)
     }
 
     async fn open_session(&self, user: &User) -> Result<String> {

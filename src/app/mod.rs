@@ -2,6 +2,7 @@
 //! jobs in one transaction. Knows nothing of HTTP; the `http` and `cli`
 //! layers call these functions and translate [`Error`] for their users.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 mod jobs;
@@ -14,7 +15,10 @@ use crate::config::ConfigErrors;
 use crate::store::{Store, StoreError};
 
 pub use auth::{Caller, NewToken};
-pub use org::ConfigApplied;
+pub use org::{ConfigApplied, parse_off_runtime as parse_config};
+
+/// The org as last read from the store, and when.
+type OrgSnapshot = (std::time::Instant, Arc<crate::domain::org::Org>);
 
 /// Everything a use case needs: the store and the clock. Cheap to clone.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct App {
     /// Names this process in job leases and logs.
     pub instance: Arc<str>,
     login_throttle: Arc<auth::LoginThrottle>,
+    rate_limiter: Arc<alerts::RateLimiter>,
+    org_cache: Arc<std::sync::RwLock<Option<OrgSnapshot>>>,
 }
 
 impl App {
@@ -39,6 +45,8 @@ impl App {
             clock,
             instance: instance.into(),
             login_throttle: Arc::default(),
+            rate_limiter: Arc::default(),
+            org_cache: Arc::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::{App, Error, Result};
 use crate::config;
 use crate::domain::event::{Actor, NewEvent, Subject};
-use crate::domain::org::Org;
+use crate::domain::org::{Org, SERVICE_KIND};
 use crate::store::ConfigRevision;
 
 /// What one applied config changed.
@@ -38,15 +38,18 @@ impl App {
         file_name: &str,
         text: &str,
     ) -> Result<ConfigApplied> {
-        let org = config::parse(file_name, text).map_err(Error::Config)?;
+        let mut org = parse_off_runtime(file_name, text).await?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        // Two replicas applying at once would each archive from a stale view.
+        tx.lock("config.apply").await?;
         let existing: BTreeMap<(String, String), _> = tx
             .config_objects()
             .await?
             .into_iter()
             .map(|o| ((o.kind.clone(), o.name.clone()), o))
             .collect();
+        keep_integration_keys(&mut org, &existing);
         let mut changes = Vec::new();
         let mut declared = std::collections::BTreeSet::new();
         for (kind, name, spec) in org.to_objects() {
@@ -69,8 +72,8 @@ impl App {
             };
             let mut event =
                 NewEvent::new(actor, &format!("{kind}.{change}"), Subject::new(kind, id))
-                    .after(&spec);
-            event.before = before.cloned();
+                    .after(redact(&spec));
+            event.before = before.map(redact);
             tx.append_event(now, event).await?;
             changes.push(ConfigChange {
                 kind: kind.into(),
@@ -91,7 +94,7 @@ impl App {
                     &format!("{}.archived", old.kind),
                     Subject::new(&old.kind, old.id),
                 )
-                .before(&old.spec),
+                .before(redact(&old.spec)),
             )
             .await?;
             changes.push(ConfigChange {
@@ -113,11 +116,38 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.org_cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         Ok(ConfigApplied { revision, changes })
     }
 
     /// The live organisation.
     pub async fn org(&self) -> Result<Org> {
+        Ok(self.org_snapshot().await?.as_ref().clone())
+    }
+
+    /// The live organisation, shared: cached for a second at most, so hot
+    /// paths (ingestion) do not read the whole org from the store per
+    /// request, and other replicas' config applies show up within a second.
+    pub async fn org_snapshot(&self) -> Result<std::sync::Arc<Org>> {
+        let now = std::time::Instant::now();
+        if let Some((loaded, org)) = self
+            .org_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && now.duration_since(*loaded) < std::time::Duration::from_secs(1)
+        {
+            return Ok(org.clone());
+        }
+        let org = std::sync::Arc::new(self.load_org().await?);
+        *self.org_cache.write().unwrap_or_else(|e| e.into_inner()) = Some((now, org.clone()));
+        Ok(org)
+    }
+
+    async fn load_org(&self) -> Result<Org> {
         let objects = self.store.read().await?.config_objects().await?;
         let (org, broken) = Org::from_objects(&objects);
         if !broken.is_empty() {
@@ -132,4 +162,59 @@ impl App {
     pub async fn latest_config_revision(&self) -> Result<Option<ConfigRevision>> {
         Ok(self.store.read().await?.latest_config_revision().await?)
     }
+}
+
+/// Integrations declared without a key keep the key they were given on an
+/// earlier apply; new ones get a fresh one (32 hex characters, the shape of
+/// a PagerDuty routing key, so clients that check it are satisfied).
+fn keep_integration_keys(
+    org: &mut Org,
+    existing: &BTreeMap<(String, String), crate::domain::org::ConfigObject>,
+) {
+    for service in &mut org.services {
+        let stored = existing.get(&(SERVICE_KIND.to_string(), service.name.clone()));
+        for integration in service.integrations.iter_mut().filter(|i| i.key.is_none()) {
+            let kept = stored.and_then(|object| {
+                object.spec["integrations"]
+                    .as_array()?
+                    .iter()
+                    .find(|i| i["name"] == integration.name.as_str())?["key"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+            integration.key = Some(kept.unwrap_or_else(generate_integration_key));
+        }
+    }
+}
+
+fn generate_integration_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+/// Parses config on a blocking thread: a large file takes real CPU time,
+/// which must not stall the async workers serving requests.
+pub async fn parse_off_runtime(file_name: &str, text: &str) -> Result<Org> {
+    let (file_name, text) = (file_name.to_string(), text.to_string());
+    tokio::task::spawn_blocking(move || config::parse(&file_name, &text))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("config validation stopped: {e}")))?
+        .map_err(Error::Config)
+}
+
+/// A config spec fit for the append-only event log: integration keys and
+/// signing secrets are replaced, since the log can never be rewritten.
+fn redact(spec: &serde_json::Value) -> serde_json::Value {
+    let mut spec = spec.clone();
+    if let Some(integrations) = spec.get_mut("integrations").and_then(|i| i.as_array_mut()) {
+        for integration in integrations {
+            for secret in ["key", "signing_secret"] {
+                if let Some(value) = integration.get_mut(secret).filter(|v| !v.is_null()) {
+                    *value = serde_json::Value::String("[redacted]".into());
+                }
+            }
+        }
+    }
+    spec
 }

@@ -244,7 +244,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
         } => {
             let app = local_app(&database).await?;
             let created = app
-                .create_api_token(&actor, &email, &name, role)
+                .create_api_token(&actor, Role::Admin, &email, &name, role)
                 .await
                 .map_err(app_error)?;
             eprintln!(

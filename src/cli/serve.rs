@@ -29,8 +29,14 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+/// How long in-flight requests get to finish after SIGINT/SIGTERM.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
+    // Take over the signals first: a SIGHUP or SIGTERM during start-up must
+    // not kill the process with the default action.
+    let signals = Signals::register()?;
     let store = Store::connect(&args.database.database_url).await?;
     tracing::info!(database = store.url(), "store ready");
     let app = App::new(store, Clock::system());
@@ -84,15 +90,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("siaga is listening on http://{address}");
 
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(watch_signals(app.clone(), args.config.clone(), stop));
+    tokio::spawn(watch_signals(
+        signals,
+        app.clone(),
+        args.config.clone(),
+        stop,
+    ));
     let runner = tokio::spawn({
         let app = app.clone();
         let stopped = stopped.clone();
         async move { JobRunner::default().run(app, stopped).await }
     });
-    crate::http::serve(app.clone(), listener, stopped)
-        .await
-        .context("serving HTTP")?;
+    let server = crate::http::serve(app.clone(), listener, stopped.clone());
+    let mut stopping = stopped.clone();
+    let deadline = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        tokio::time::sleep(DRAIN_DEADLINE).await;
+    };
+    tokio::select! {
+        served = server => served.context("serving HTTP")?,
+        () = deadline => tracing::warn!("in-flight requests did not finish within {DRAIN_DEADLINE:?}; stopping anyway"),
+    }
     // In-flight requests are done; let the job runner finish its round.
     let _ = runner.await;
     app.store.close().await;
@@ -100,16 +118,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn watch_signals(app: App, config: Option<PathBuf>, stop: watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot listen for signals; stop the server with SIGKILL");
-        return;
-    };
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("listening for SIGHUP")?,
+        })
+    }
+}
+
+async fn watch_signals(
+    signals: Signals,
+    app: App,
+    config: Option<PathBuf>,
+    stop: watch::Sender<bool>,
+) {
+    let Signals {
+        mut interrupt,
+        mut terminate,
+        mut hangup,
+    } = signals;
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,

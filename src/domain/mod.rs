@@ -1,6 +1,7 @@
 //! The nouns and rules of siaga. Pure: no IO, no async, no clock reads
 //! (time is passed in), nothing of SQL or HTTP.
 
+pub mod alert;
 pub mod auth;
 pub mod event;
 pub mod job;

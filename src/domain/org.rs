@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::alert::{Grouping, Mapping};
+
 /// The whole organisation as one consistent snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Org {
@@ -12,6 +14,7 @@ pub struct Org {
     pub people: Vec<Person>,
     pub teams: Vec<Team>,
     pub services: Vec<Service>,
+    pub maintenance: Vec<PlannedMaintenance>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -119,6 +122,112 @@ pub struct Service {
     /// Names of the services this one needs.
     pub depends_on: Vec<String>,
     pub runbook: Option<Runbook>,
+    /// How this service's alerts are grouped; `None`: each alert on its own
+    /// (Alertmanager's own groups still apply).
+    #[serde(default)]
+    pub alert_grouping: Option<Grouping>,
+    /// Where this service's alerts come from.
+    #[serde(default)]
+    pub integrations: Vec<Integration>,
+}
+
+impl Service {
+    /// The service without its integrations' secrets, for anyone to read.
+    pub fn redacted(&self) -> Service {
+        let mut service = self.clone();
+        for integration in &mut service.integrations {
+            integration.key = None;
+            integration.signing_secret = None;
+        }
+        service
+    }
+}
+
+/// The kinds of sources an integration speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    /// PagerDuty Events API v2 (`/v2/enqueue`, `/v2/change/enqueue`).
+    Pagerduty,
+    /// Prometheus Alertmanager webhook, version 4.
+    Alertmanager,
+    /// Grafana unified alerting webhook, version 1.
+    Grafana,
+    /// The Opsgenie alert API subset Alertmanager's `opsgenie_configs` uses.
+    Opsgenie,
+    /// siaga's own JSON schema, for anything else.
+    Generic,
+}
+
+impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 5] = [
+        Self::Pagerduty,
+        Self::Alertmanager,
+        Self::Grafana,
+        Self::Opsgenie,
+        Self::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pagerduty => "pagerduty",
+            Self::Alertmanager => "alertmanager",
+            Self::Grafana => "grafana",
+            Self::Opsgenie => "opsgenie",
+            Self::Generic => "generic",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IntegrationKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// A source of alerts for one service, with its secret key and the rules
+/// that map its events onto siaga's alerts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Integration {
+    /// Unique within the service.
+    pub name: String,
+    pub kind: IntegrationKind,
+    /// The secret the source presents (PagerDuty's routing key, a bearer
+    /// token, Opsgenie's GenieKey). Declared in config, or generated on first
+    /// apply and kept across reloads. `None` only in redacted views.
+    pub key: Option<String>,
+    /// Grafana only: the HMAC-SHA256 secret its webhook signs with.
+    pub signing_secret: Option<String>,
+    pub mapping: Mapping,
+    pub rate_limit: RateLimit,
+}
+
+/// At most `events` events per `per`, per integration key; more get 429.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RateLimit {
+    pub events: u32,
+    #[schema(value_type = String)]
+    pub per: jiff::SignedDuration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            events: 6000,
+            per: jiff::SignedDuration::from_mins(1),
+        }
+    }
+}
+
+/// A maintenance window declared in config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlannedMaintenance {
+    pub id: ObjectId,
+    pub name: String,
+    pub service: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: jiff::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: jiff::Timestamp,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -182,6 +291,17 @@ impl Org {
         seen.iter().filter_map(|n| self.service(n)).collect()
     }
 
+    /// The integration with this key, and its service.
+    pub fn integration_by_key(&self, key: &str) -> Option<(&Service, &Integration)> {
+        self.services.iter().find_map(|service| {
+            service
+                .integrations
+                .iter()
+                .find(|i| i.key.as_deref() == Some(key))
+                .map(|i| (service, i))
+        })
+    }
+
     pub fn services_owned_by(&self, team: &str) -> Vec<&Service> {
         self.services
             .iter()
@@ -242,6 +362,7 @@ pub const SETTINGS_KIND: &str = "organisation";
 pub const PERSON_KIND: &str = "person";
 pub const TEAM_KIND: &str = "team";
 pub const SERVICE_KIND: &str = "service";
+pub const MAINTENANCE_KIND: &str = "maintenance_window";
 
 impl Org {
     /// The org as (kind, name, spec) triples, in a stable order.
@@ -295,6 +416,7 @@ impl Org {
                 PERSON_KIND => with_id(object).map(|p| org.people.push(p)),
                 TEAM_KIND => with_id(object).map(|t| org.teams.push(t)),
                 SERVICE_KIND => with_id(object).map(|s| org.services.push(s)),
+                MAINTENANCE_KIND => with_id(object).map(|m| org.maintenance.push(m)),
                 _ => None,
             };
             if parsed.is_none() {
@@ -304,6 +426,7 @@ impl Org {
         org.people.sort_by(|a, b| a.handle.cmp(&b.handle));
         org.teams.sort_by(|a, b| a.name.cmp(&b.name));
         org.services.sort_by(|a, b| a.name.cmp(&b.name));
+        org.maintenance.sort_by_key(|m| m.starts_at);
         (org, broken)
     }
 }
@@ -324,6 +447,8 @@ mod tests {
             provider: None,
             depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
             runbook: None,
+            alert_grouping: None,
+            integrations: Vec::new(),
         }
     }
 

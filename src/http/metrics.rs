@@ -37,7 +37,12 @@ pub fn render() -> String {
 pub async fn record_request(request: Request, next: Next) -> Response {
     handle();
     let started = Instant::now();
-    let method = request.method().to_string();
+    // Only known methods become label values; anything else would let
+    // clients mint unlimited metric series.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let route = super::route_of(&request);
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

@@ -119,17 +119,48 @@ impl Tx {
         Ok(jobs)
     }
 
-    /// Marks a job done. False when `worker` no longer holds it (its lease
-    /// ran out and another worker claimed it).
-    pub async fn complete_job(&mut self, id: i64, worker: &str, now: Timestamp) -> Result<bool> {
+    /// Extends the lease of a claimed job just before it runs. False when
+    /// `worker` no longer holds this claim (identified by its attempt
+    /// number): the lease ran out and the job is someone else's now.
+    pub async fn renew_job_lease(
+        &mut self,
+        claim: &Job,
+        worker: &str,
+        until: Timestamp,
+    ) -> Result<bool> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET locked_until = $4
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running'",
+            )
+            .bind(claim.id)
+            .bind(worker)
+            .bind(i64::from(claim.attempts))
+            .bind(to_millis(until))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected == 1)
+    }
+
+    /// Marks a claimed job done. False when `worker` no longer holds this
+    /// claim (its lease ran out and another worker claimed it).
+    pub async fn complete_job(
+        &mut self,
+        claim: &Job,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let result = with_tx!(self, conn => {
             sqlx::query(
                 "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $3
-                 WHERE id = $1 AND locked_by = $2 AND state = 'running'",
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $4 AND state = 'running'",
             )
-            .bind(id)
+            .bind(claim.id)
             .bind(worker)
             .bind(to_millis(now))
+            .bind(i64::from(claim.attempts))
             .execute(conn)
             .await?
             .rows_affected()
@@ -142,7 +173,7 @@ impl Tx {
     /// state, or `None` when `worker` no longer holds the job.
     pub async fn fail_job(
         &mut self,
-        id: i64,
+        claim: &Job,
         worker: &str,
         now: Timestamp,
         error: &str,
@@ -154,14 +185,15 @@ impl Tx {
                  SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
                      run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $4 END,
                      last_error = $5, locked_by = NULL, locked_until = NULL, updated_at = $3
-                 WHERE id = $1 AND locked_by = $2 AND state = 'running'
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $6 AND state = 'running'
                  RETURNING state",
             )
-            .bind(id)
+            .bind(claim.id)
             .bind(worker)
             .bind(to_millis(now))
             .bind(to_millis(retry_at))
             .bind(error)
+            .bind(i64::from(claim.attempts))
             .fetch_optional(conn)
             .await?
         });

@@ -8,6 +8,7 @@
 //! state, appends its events and enqueues its jobs does so in one `Tx`, so
 //! either all of it happens or none.
 
+mod alerts;
 mod config;
 mod events;
 mod jobs;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+pub use alerts::{AlertEvent, AlertFilter, AlertGroup, ChangeEvent};
 pub use config::ConfigRevision;
 pub use events::EventFilter;
 pub use jobs::QueueDepth;
@@ -214,6 +216,23 @@ impl Store {
 }
 
 impl Tx {
+    /// Serialises this transaction with every other one taking the same
+    /// lock, until commit. PostgreSQL uses a transaction-level advisory
+    /// lock; SQLite write transactions are exclusive already.
+    pub async fn lock(&mut self, name: &str) -> Result<()> {
+        if let TxInner::Postgres(transaction) = &mut self.inner {
+            // A stable 64-bit key from the name (FNV-1a), the same on every replica.
+            let key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key as i64)
+                .execute(&mut **transaction)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         let started = Instant::now();
         match self.inner {

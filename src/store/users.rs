@@ -317,6 +317,17 @@ impl Tx {
         Ok(())
     }
 
+    pub async fn delete_sessions_of(&mut self, user_id: i64) -> Result<u64> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected)
+    }
+
     /// Deletes expired sessions; returns how many.
     pub async fn purge_expired_sessions(&mut self, now: Timestamp) -> Result<u64> {
         let affected = with_tx!(self, conn => {

@@ -56,6 +56,16 @@ impl JobRunner {
         let jobs = tx.claim_jobs(now, worker, self.lease, self.batch).await?;
         tx.commit().await?;
         for job in &jobs {
+            // Earlier jobs of the batch may have used up this one's lease;
+            // take it afresh, or leave the job to whoever holds it now.
+            let until = app.clock.now().saturating_add(self.lease).unwrap_or(now);
+            let mut tx = app.store.write().await?;
+            let still_ours = tx.renew_job_lease(job, worker, until).await?;
+            tx.commit().await?;
+            if !still_ours {
+                tracing::warn!(job = job.id, kind = %job.kind, "lost the lease before running; skipped");
+                continue;
+            }
             let result = if job.attempts > job.max_attempts {
                 // The lease ran out on the final attempt (its worker died).
                 Err(anyhow::anyhow!(
@@ -80,7 +90,7 @@ impl JobRunner {
         let mut tx = app.store.write().await?;
         match result {
             Ok(outcome) => {
-                if !tx.complete_job(job.id, worker, now).await? {
+                if !tx.complete_job(job, worker, now).await? {
                     tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
                     return Ok(());
                 }
@@ -95,7 +105,7 @@ impl JobRunner {
                     .backoff
                     .delay(job.attempts, rand::rng().random::<f64>());
                 let retry_at = now.saturating_add(delay).unwrap_or(now);
-                let state = tx.fail_job(job.id, worker, now, &message, retry_at).await?;
+                let state = tx.fail_job(job, worker, now, &message, retry_at).await?;
                 if state == Some(JobState::Dead) {
                     tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
                 } else {

@@ -227,6 +227,36 @@ both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
             .any(|e| e["action"] == "service.created")
     );
 
+    // A viewer token of an admin may not mint an admin token either.
+    let admin_user = t
+        .app
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.role == Role::Admin)
+        .unwrap();
+    let narrowed = t
+        .app
+        .create_api_token(
+            &siaga::domain::event::Actor::system("test"),
+            Role::Admin,
+            &admin_user.email,
+            "ci",
+            Role::Viewer,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let refused = server
+        .post("/api/v1/tokens", &narrowed)
+        .json(&json!({"name": "escalate", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    let refused = error(refused, 422, "role_exceeds_caller").await;
+    assert_eq!(refused["field"], "role");
+
     // A viewer may not mint a more powerful token for themselves.
     let refused = server
         .post("/api/v1/tokens", &viewer)
@@ -234,7 +264,7 @@ both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
         .send()
         .await
         .unwrap();
-    let refused = error(refused, 422, "role_exceeds_user").await;
+    let refused = error(refused, 422, "role_exceeds_caller").await;
     assert_eq!(refused["field"], "role");
 });
 

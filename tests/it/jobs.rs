@@ -76,7 +76,7 @@ both_backends!(unique_keys_keep_one_live_job, |db: TestDb| async move {
         .await
         .unwrap();
     assert!(
-        tx.complete_job(claimed[0].id, "w", start_time())
+        tx.complete_job(&claimed[0], "w", start_time())
             .await
             .unwrap()
     );
@@ -101,13 +101,11 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
     tx.commit().await.unwrap();
     // A claimed job whose worker dies mid-run...
     let mut tx = store.write().await.unwrap();
-    assert_eq!(
-        tx.claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let first = tx
+        .claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
     tx.commit().await.unwrap();
     store.close().await;
     drop(store);
@@ -139,11 +137,21 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
         (later[0].id, later[0].attempts, later[0].kind.as_str()),
         (id, 2, "remind")
     );
+    let late = start_time() + SignedDuration::from_secs(40);
     assert!(
-        !tx.complete_job(id, "dies", start_time()).await.unwrap(),
+        !tx.renew_job_lease(&first[0], "dies", late).await.unwrap(),
+        "the old worker cannot take its lease back"
+    );
+    assert!(
+        !tx.complete_job(&first[0], "dies", late).await.unwrap(),
         "the old worker no longer holds it"
     );
-    assert!(tx.complete_job(id, "new", start_time()).await.unwrap());
+    // Even a worker of the same name cannot complete an older claim.
+    let mut stale = later[0].clone();
+    stale.attempts = 1;
+    assert!(!tx.complete_job(&stale, "new", late).await.unwrap());
+    assert!(tx.renew_job_lease(&later[0], "new", late).await.unwrap());
+    assert!(tx.complete_job(&later[0], "new", late).await.unwrap());
     tx.commit().await.unwrap();
 });
 

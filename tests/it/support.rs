@@ -205,7 +205,7 @@ impl TestApp {
             .await
             .unwrap();
         self.app
-            .create_api_token(&actor, &email, "test", role)
+            .create_api_token(&actor, Role::Admin, &email, "test", role)
             .await
             .unwrap()
             .secret

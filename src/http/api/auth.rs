@@ -120,7 +120,7 @@ async fn create_token(
         _ => caller.user.email.clone(),
     };
     let created = app
-        .create_api_token(&caller.actor(), &email, &body.name, body.role)
+        .create_api_token(&caller.actor(), caller.role, &email, &body.name, body.role)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }

@@ -93,7 +93,8 @@ impl ServiceView {
                 .iter()
                 .map(|s| s.name.clone())
                 .collect(),
-            service: service.clone(),
+            // Integration keys are for admins, at /api/v1/integrations.
+            service: service.redacted(),
         }
     }
 }

@@ -2,14 +2,13 @@
 //! `siaga config apply` does.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::{App, Caller, ConfigApplied};
-use crate::config::{self, ConfigIssue};
+use crate::config::ConfigIssue;
 use crate::domain::auth::Role;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::Json;
@@ -70,16 +69,14 @@ pub struct Validation {
 async fn validate_config(
     _caller: Caller,
     Json(body): Json<ConfigSource>,
-) -> (StatusCode, axum::Json<Validation>) {
-    let issues = match config::parse(&body.file_name, &body.source) {
+) -> ApiResult<axum::Json<Validation>> {
+    let issues = match crate::app::parse_config(&body.file_name, &body.source).await {
         Ok(_) => Vec::new(),
-        Err(errors) => errors.issues,
+        Err(crate::app::Error::Config(errors)) => errors.issues,
+        Err(other) => return Err(other.into()),
     };
-    (
-        StatusCode::OK,
-        axum::Json(Validation {
-            valid: issues.is_empty(),
-            issues,
-        }),
-    )
+    Ok(axum::Json(Validation {
+        valid: issues.is_empty(),
+        issues,
+    }))
 }

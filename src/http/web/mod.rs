@@ -192,11 +192,13 @@ struct LoginForm {
 /// Only local paths are followed after login, so a crafted link cannot send
 /// someone to another site.
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/services"
-    }
+    let bytes = next.as_bytes();
+    // Printable ASCII only: browsers drop tabs and newlines from URLs, so
+    // `/\t/evil.example` would become `//evil.example`.
+    let local = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && bytes.iter().all(|b| b.is_ascii_graphic());
+    if local { next } else { "/services" }
 }
 
 async fn log_in(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
@@ -277,6 +279,27 @@ async fn log_out(
     Ok(response)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(local_path("/teams?x=1"), "/teams?x=1");
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/a\nb",
+            "",
+            "teams",
+        ] {
+            assert_eq!(local_path(hostile), "/services", "{hostile:?}");
+        }
+    }
+}
+
 struct ServiceRow {
     name: String,
     display_name: String,
@@ -340,7 +363,7 @@ async fn service_page(
     let service = org
         .service(&name)
         .ok_or_else(|| app::Error::NotFound(format!("service named {name}")))?
-        .clone();
+        .redacted();
     let owner_name = service
         .owner
         .as_deref()

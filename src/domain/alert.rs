@@ -1,0 +1,515 @@
+//! Alerts: what received events about one problem collapse into. An alert is
+//! keyed by its dedup key within a service and moves triggered →
+//! acknowledged → resolved. A repeated trigger on an open alert only counts;
+//! a trigger after resolve opens a new alert.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// siaga's own severity levels; every source's levels map onto these.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The common names other tools use for their levels, mapped onto ours.
+    /// Integrations can override this with their own `severity_map`.
+    pub fn from_common_name(text: &str) -> Option<Severity> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "critical" | "crit" | "fatal" | "emergency" | "alert" | "page" | "p1" | "disaster" => {
+                Some(Severity::Critical)
+            }
+            "error" | "err" | "high" | "major" | "p2" => Some(Severity::Error),
+            "warning" | "warn" | "medium" | "minor" | "average" | "p3" => Some(Severity::Warning),
+            "info" | "information" | "informational" | "low" | "none" | "ok" | "debug" | "p4"
+            | "p5" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+
+    /// The urgency an alert of this severity gets unless a rule says otherwise.
+    pub fn default_urgency(self) -> Urgency {
+        match self {
+            Severity::Critical | Severity::Error => Urgency::High,
+            Severity::Warning | Severity::Info => Urgency::Low,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// High urgency pages someone now; low urgency waits for working hours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    High,
+    Low,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::High => "high",
+            Urgency::Low => "low",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Urgency> {
+        match text {
+            "high" => Some(Urgency::High),
+            "low" => Some(Urgency::Low),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Triggered => "triggered",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AlertStatus> {
+        [
+            AlertStatus::Triggered,
+            AlertStatus::Acknowledged,
+            AlertStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_open(self) -> bool {
+        self != AlertStatus::Resolved
+    }
+}
+
+/// What a received event asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Trigger => "trigger",
+            Action::Acknowledge => "acknowledge",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Link {
+    pub href: String,
+    pub text: Option<String>,
+}
+
+/// One event about one alert, in siaga's terms, whatever format it came in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub action: Action,
+    /// Identifies the problem within the service; repeated triggers with the
+    /// same key are the same alert.
+    pub dedup_key: String,
+    pub summary: String,
+    /// As the source named it, before mapping (e.g. Alertmanager's
+    /// `severity` label); `None` when the source gave none.
+    pub source_severity: Option<String>,
+    pub source: Option<String>,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub class: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub details: serde_json::Value,
+    pub links: Vec<Link>,
+    /// When the source says the problem began or ended.
+    pub occurred_at: Option<Timestamp>,
+    /// A grouping key given by the source (Alertmanager's `groupKey`).
+    pub source_group: Option<String>,
+}
+
+/// An alert as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Alert {
+    pub id: i64,
+    pub service: String,
+    pub integration: Option<String>,
+    pub dedup_key: String,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    pub urgency: Urgency,
+    pub summary: String,
+    pub source: Option<String>,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub class: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub links: Vec<Link>,
+    /// The alert group this alert escalates with.
+    pub group_id: i64,
+    /// Recorded during a maintenance window: it does not page.
+    pub in_maintenance: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: Timestamp,
+    pub event_count: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+}
+
+/// What an event does to the open alert with its key (if any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new alert opens (and, outside maintenance, pages).
+    Open,
+    /// The open alert is seen again: counted, refreshed, never paged again.
+    Repeat,
+    Acknowledge,
+    Resolve,
+    /// Nothing changes: acknowledging or resolving an alert that is not
+    /// open (as PagerDuty does), or acknowledging twice.
+    Ignore,
+}
+
+/// The state machine of one dedup key.
+pub fn outcome(open: Option<AlertStatus>, action: Action) -> Outcome {
+    match (open, action) {
+        (None | Some(AlertStatus::Resolved), Action::Trigger) => Outcome::Open,
+        (Some(_), Action::Trigger) => Outcome::Repeat,
+        (Some(AlertStatus::Triggered), Action::Acknowledge) => Outcome::Acknowledge,
+        (Some(AlertStatus::Triggered | AlertStatus::Acknowledged), Action::Resolve) => {
+            Outcome::Resolve
+        }
+        _ => Outcome::Ignore,
+    }
+}
+
+/// The status after an outcome.
+pub fn status_after(before: Option<AlertStatus>, outcome: Outcome) -> Option<AlertStatus> {
+    match outcome {
+        Outcome::Open => Some(AlertStatus::Triggered),
+        Outcome::Repeat | Outcome::Ignore => before,
+        Outcome::Acknowledge => Some(AlertStatus::Acknowledged),
+        Outcome::Resolve => Some(AlertStatus::Resolved),
+    }
+}
+
+/// A label matcher: every listed label must have the given value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LabelMatch(pub BTreeMap<String, String>);
+
+impl LabelMatch {
+    pub fn matches(&self, signal: &Signal) -> bool {
+        self.0.iter().all(|(key, value)| {
+            let actual = match key.as_str() {
+                "severity" => signal
+                    .source_severity
+                    .as_deref()
+                    .or_else(|| signal.labels.get(key).map(String::as_str)),
+                "source" => signal.source.as_deref(),
+                "component" => signal.component.as_deref(),
+                "group" => signal.group.as_deref(),
+                "class" => signal.class.as_deref(),
+                _ => signal.labels.get(key).map(String::as_str),
+            };
+            actual == Some(value.as_str())
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UrgencyRule {
+    #[serde(rename = "match")]
+    pub matcher: LabelMatch,
+    pub urgency: Urgency,
+}
+
+/// How an integration turns a source's events into siaga's alerts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Mapping {
+    /// Source severity name → siaga severity, consulted before the common names.
+    pub severity_map: BTreeMap<String, Severity>,
+    /// Used when the source gives no severity, or one nothing maps.
+    pub default_severity: Option<Severity>,
+    /// First matching rule sets the urgency; otherwise it follows severity.
+    pub urgency_rules: Vec<UrgencyRule>,
+    /// Events matching any of these are recorded but make no alert.
+    pub drop_rules: Vec<LabelMatch>,
+}
+
+impl Mapping {
+    pub fn severity(&self, signal: &Signal) -> Severity {
+        let fallback = self.default_severity.unwrap_or(Severity::Warning);
+        let Some(raw) = signal.source_severity.as_deref() else {
+            return fallback;
+        };
+        self.severity_map
+            .get(raw)
+            .or_else(|| self.severity_map.get(&raw.to_ascii_lowercase()))
+            .copied()
+            .or_else(|| Severity::from_common_name(raw))
+            .unwrap_or(fallback)
+    }
+
+    pub fn urgency(&self, signal: &Signal, severity: Severity) -> Urgency {
+        self.urgency_rules
+            .iter()
+            .find(|rule| rule.matcher.matches(signal))
+            .map_or_else(|| severity.default_urgency(), |rule| rule.urgency)
+    }
+
+    pub fn drops(&self, signal: &Signal) -> bool {
+        self.drop_rules.iter().any(|rule| rule.matches(signal))
+    }
+}
+
+/// How a service's alerts are grouped so that a storm pages once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Grouping {
+    /// Alerts with equal values of these labels share a group.
+    pub by: Vec<String>,
+    /// A group takes new alerts while its last alert is at most this old.
+    #[schema(value_type = String)]
+    pub window: SignedDuration,
+}
+
+/// The key of the group an alert joins: the source's own group when it has
+/// one (Alertmanager's `groupKey`), else the service's grouping labels, else
+/// none (the alert is a group of its own).
+pub fn group_key(signal: &Signal, grouping: Option<&Grouping>) -> Option<String> {
+    if let Some(source_group) = &signal.source_group {
+        return Some(format!("source:{source_group}"));
+    }
+    let grouping = grouping?;
+    let values: Vec<String> = grouping
+        .by
+        .iter()
+        .map(|label| {
+            format!(
+                "{label}={}",
+                signal.labels.get(label).map(String::as_str).unwrap_or("")
+            )
+        })
+        .collect();
+    Some(format!("labels:{}", values.join(",")))
+}
+
+/// A time when a service's alerts are recorded but do not page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MaintenanceWindow {
+    pub id: i64,
+    pub service: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Timestamp,
+    pub reason: String,
+    pub created_by: String,
+    /// `config` for windows declared in the config file, `api` otherwise.
+    pub origin: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancelled_at: Option<Timestamp>,
+}
+
+impl MaintenanceWindow {
+    pub fn covers(&self, at: Timestamp) -> bool {
+        self.cancelled_at.is_none() && self.starts_at <= at && at < self.ends_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn signal(severity: Option<&str>, labels: &[(&str, &str)]) -> Signal {
+        Signal {
+            action: Action::Trigger,
+            dedup_key: "k".into(),
+            summary: "s".into(),
+            source_severity: severity.map(str::to_string),
+            source: None,
+            component: None,
+            group: None,
+            class: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            details: serde_json::Value::Null,
+            links: Vec::new(),
+            occurred_at: None,
+            source_group: None,
+        }
+    }
+
+    #[test]
+    fn severities_map_by_rule_then_common_name_then_default() {
+        let mapping = Mapping {
+            severity_map: BTreeMap::from([("sev1".to_string(), Severity::Critical)]),
+            default_severity: Some(Severity::Error),
+            ..Mapping::default()
+        };
+        assert_eq!(
+            mapping.severity(&signal(Some("sev1"), &[])),
+            Severity::Critical
+        );
+        assert_eq!(
+            mapping.severity(&signal(Some("WARNING"), &[])),
+            Severity::Warning
+        );
+        assert_eq!(
+            mapping.severity(&signal(Some("bogus"), &[])),
+            Severity::Error
+        );
+        assert_eq!(mapping.severity(&signal(None, &[])), Severity::Error);
+    }
+
+    #[test]
+    fn urgency_rules_win_over_severity() {
+        let mapping = Mapping {
+            urgency_rules: vec![UrgencyRule {
+                matcher: LabelMatch(BTreeMap::from([("env".to_string(), "staging".to_string())])),
+                urgency: Urgency::Low,
+            }],
+            ..Mapping::default()
+        };
+        let staging = signal(Some("critical"), &[("env", "staging")]);
+        assert_eq!(mapping.urgency(&staging, Severity::Critical), Urgency::Low);
+        let production = signal(Some("critical"), &[("env", "production")]);
+        assert_eq!(
+            mapping.urgency(&production, Severity::Critical),
+            Urgency::High
+        );
+    }
+
+    #[test]
+    fn group_keys_prefer_the_source_group() {
+        let grouping = Grouping {
+            by: vec!["alertname".into()],
+            window: SignedDuration::from_mins(5),
+        };
+        let mut s = signal(None, &[("alertname", "HighLatency"), ("instance", "a")]);
+        assert_eq!(
+            group_key(&s, Some(&grouping)).as_deref(),
+            Some("labels:alertname=HighLatency")
+        );
+        assert_eq!(group_key(&s, None), None);
+        s.source_group = Some("{}:{alertname=\"HighLatency\"}".into());
+        assert!(group_key(&s, None).unwrap().starts_with("source:"));
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Trigger),
+            Just(Action::Acknowledge),
+            Just(Action::Resolve)
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of events for one key yields a valid history: alerts
+        /// open only on triggers, never leave resolved, acknowledge only
+        /// from triggered, and at most one alert is open at a time.
+        #[test]
+        fn any_event_sequence_yields_a_valid_history(actions in proptest::collection::vec(action(), 0..60)) {
+            let mut alerts: Vec<Vec<AlertStatus>> = Vec::new();
+            for action in actions {
+                let open = alerts.last().and_then(|h| h.last().copied()).filter(|s| s.is_open());
+                let result = outcome(open, action);
+                match result {
+                    Outcome::Open => {
+                        prop_assert_eq!(action, Action::Trigger);
+                        alerts.push(vec![AlertStatus::Triggered]);
+                    }
+                    Outcome::Repeat | Outcome::Ignore => {}
+                    Outcome::Acknowledge | Outcome::Resolve => {
+                        let next = status_after(open, result).unwrap();
+                        alerts.last_mut().unwrap().push(next);
+                    }
+                }
+                let open_count = alerts.iter().filter(|h| h.last().unwrap().is_open()).count();
+                prop_assert!(open_count <= 1);
+            }
+            for history in &alerts {
+                prop_assert_eq!(history[0], AlertStatus::Triggered);
+                for pair in history.windows(2) {
+                    let allowed = matches!(
+                        (pair[0], pair[1]),
+                        (AlertStatus::Triggered, AlertStatus::Acknowledged)
+                            | (AlertStatus::Triggered, AlertStatus::Resolved)
+                            | (AlertStatus::Acknowledged, AlertStatus::Resolved)
+                    );
+                    prop_assert!(allowed, "{:?}", history);
+                }
+            }
+        }
+    }
+}

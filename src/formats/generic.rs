@@ -1,0 +1,168 @@
+//! siaga's own event schema, for anything that speaks none of the others.
+//! A body is one event or `{"events": [...]}` with up to 1,000.
+//!
+//! ```json
+//! {"action": "trigger", "dedup_key": "disk-db-1", "summary": "Disk 95% full on db-1",
+//!  "severity": "warning", "source": "db-1", "labels": {"env": "prod"},
+//!  "details": {"used": "95%"}, "links": [{"href": "https://…", "text": "Dashboard"}]}
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, parse_typed, signal, truncate};
+use crate::domain::alert::{Action, Link, Signal};
+
+pub const MAX_EVENTS: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Many { events: Vec<Value> },
+    One(Value),
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenericEvent {
+    /// `trigger`, `acknowledge` or `resolve`.
+    pub action: Action,
+    /// Identifies the problem; repeated triggers with it are one alert.
+    pub dedup_key: String,
+    /// Required for `trigger`: what is wrong, in one line a newcomer understands.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// `critical`, `error`, `warning`, `info`, or a name the integration maps.
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub component: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub class: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub details: Value,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// When the problem began (trigger) or ended (resolve), RFC 3339.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub occurred_at: Option<jiff::Timestamp>,
+}
+
+pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
+    let parsed: Body = parse_typed(body)?;
+    let (values, prefix) = match parsed {
+        Body::Many { events } => (events, "events"),
+        Body::One(value) => (vec![value], ""),
+    };
+    if values.is_empty() {
+        return Err(FormatError::new("events", "send at least one event"));
+    }
+    if values.len() > MAX_EVENTS {
+        return Err(FormatError::new(
+            "events",
+            format!("at most {MAX_EVENTS} events per request"),
+        ));
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let at = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}[{i}].")
+            };
+            let event: GenericEvent = serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                FormatError::new(
+                    format!("{at}{}", if path == "." { "" } else { &path })
+                        .trim_end_matches('.')
+                        .to_string(),
+                    e.into_inner().to_string(),
+                )
+            })?;
+            to_signal(event, &at)
+        })
+        .collect()
+}
+
+fn to_signal(event: GenericEvent, at: &str) -> Result<Signal, FormatError> {
+    let key = event.dedup_key.trim();
+    if key.is_empty() || key.len() > MAX_DEDUP_KEY {
+        return Err(FormatError::new(
+            format!("{at}dedup_key"),
+            format!("must have 1 to {MAX_DEDUP_KEY} characters"),
+        ));
+    }
+    let summary = event.summary.as_deref().map(str::trim).unwrap_or_default();
+    if event.action == Action::Trigger && summary.is_empty() {
+        return Err(FormatError::new(
+            format!("{at}summary"),
+            "a trigger needs a summary",
+        ));
+    }
+    let mut signal = signal(
+        event.action,
+        key.to_string(),
+        truncate(summary, MAX_SUMMARY),
+    );
+    signal.source_severity = event.severity;
+    signal.source = event.source;
+    signal.component = event.component;
+    signal.group = event.group;
+    signal.class = event.class;
+    signal.labels = event.labels;
+    signal.details = event.details;
+    signal.links = event.links;
+    signal.occurred_at = event.occurred_at;
+    Ok(signal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_or_many_events_parse() {
+        let one = parse(br#"{"action":"trigger","dedup_key":"k","summary":"Disk full","severity":"warning","labels":{"env":"prod"}}"#).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].labels["env"], "prod");
+        let many = parse(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"resolve","dedup_key":"b"}]}"#).unwrap();
+        assert_eq!(many.len(), 2);
+        assert_eq!(many[1].action, Action::Resolve);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            parse(br#"{"action":"trigger","dedup_key":"k"}"#)
+                .unwrap_err()
+                .field,
+            "summary"
+        );
+        assert_eq!(
+            parse(br#"{"action":"boom","dedup_key":"k"}"#)
+                .unwrap_err()
+                .field,
+            "action"
+        );
+        assert_eq!(parse(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"trigger","dedup_key":"","summary":"y"}]}"#).unwrap_err().field, "events[1].dedup_key");
+        assert_eq!(
+            parse(br#"{"action":"trigger","dedup_key":"k","summary":"x","colour":1}"#)
+                .unwrap_err()
+                .field,
+            "colour"
+        );
+        assert_eq!(parse(br#"{"events":[]}"#).unwrap_err().field, "events");
+    }
+}

@@ -1,0 +1,187 @@
+//! The subset of Opsgenie's alert API that Alertmanager's `opsgenie_configs`
+//! uses: create (`POST /v2/alerts`), close
+//! (`POST /v2/alerts/{alias}/close?identifierType=alias`) and the message
+//! and description updates it sends with `update_alerts`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, parse_typed, signal, truncate};
+use crate::domain::alert::{Action, Signal};
+
+#[derive(Deserialize)]
+struct Create {
+    message: String,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    details: BTreeMap<String, Value>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    responders: Vec<Value>,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+/// Opsgenie priorities onto severity names siaga's mapping understands.
+fn severity_of(priority: &str) -> Option<&'static str> {
+    match priority {
+        "P1" => Some("critical"),
+        "P2" => Some("error"),
+        "P3" => Some("warning"),
+        "P4" | "P5" => Some("info"),
+        _ => None,
+    }
+}
+
+pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
+    let create: Create = parse_typed(body)?;
+    let message = create.message.trim();
+    if message.is_empty() {
+        return Err(FormatError::new("message", "message must not be empty"));
+    }
+    if let Some(priority) = &create.priority
+        && !priority.is_empty()
+        && severity_of(priority).is_none()
+    {
+        return Err(FormatError::new(
+            "priority",
+            format!("priority must be P1 to P5, not {priority:?}"),
+        ));
+    }
+    // Opsgenie deduplicates on alias; without one, on the message.
+    let alias = match create
+        .alias
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Some(alias) if alias.len() > 512 => {
+            return Err(FormatError::new(
+                "alias",
+                "alias must be at most 512 characters",
+            ));
+        }
+        Some(alias) => dedup_key_of(alias),
+        None => hex::encode(Sha256::digest(message.as_bytes())),
+    };
+    let mut signal = signal(Action::Trigger, alias, truncate(message, MAX_SUMMARY));
+    signal.source_severity = create
+        .priority
+        .as_deref()
+        .and_then(severity_of)
+        .map(str::to_string);
+    signal.source = create.source.clone().filter(|s| !s.is_empty());
+    signal.component = create.entity.clone().filter(|s| !s.is_empty());
+    for (key, value) in &create.details {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        signal.labels.insert(key.clone(), text);
+    }
+    signal.details = serde_json::json!({
+        "description": create.description,
+        "tags": create.tags,
+        "note": create.note,
+        "priority": create.priority,
+        "responders": create.responders,
+        "actions": create.actions,
+        "details": create.details,
+    });
+    Ok(signal)
+}
+
+/// The signal for closing the alert with `alias`.
+pub fn close(alias: &str, identifier_type: Option<&str>) -> Result<Signal, FormatError> {
+    match identifier_type.unwrap_or("id") {
+        "alias" => {}
+        other => {
+            return Err(FormatError::new(
+                "identifierType",
+                format!(
+                    "only identifierType=alias is supported here, not {other:?}; Alertmanager sends alias"
+                ),
+            ));
+        }
+    }
+    if alias.trim().is_empty() {
+        return Err(FormatError::new(
+            "identifier",
+            "the alias must not be empty",
+        ));
+    }
+    Ok(signal(
+        Action::Resolve,
+        dedup_key_of(alias.trim()),
+        String::new(),
+    ))
+}
+
+/// Aliases longer than a dedup key may be are hashed to fit.
+fn dedup_key_of(alias: &str) -> String {
+    if alias.len() <= MAX_DEDUP_KEY {
+        alias.to_string()
+    } else {
+        hex::encode(Sha256::digest(alias.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREATE: &str =
+        include_str!("../../tests/fixtures/alertmanager-0.25/opsgenie-create-allfields.json");
+
+    #[test]
+    fn alertmanager_creates_parse() {
+        let signal = parse_create(CREATE.as_bytes()).unwrap();
+        assert_eq!(signal.action, Action::Trigger);
+        assert_eq!(signal.source_severity.as_deref(), Some("critical"));
+        assert_eq!(signal.dedup_key.len(), 64);
+        assert_eq!(
+            signal.labels.get("service").map(String::as_str),
+            Some("checkout")
+        );
+    }
+
+    #[test]
+    fn close_needs_an_alias() {
+        assert_eq!(close("abc", Some("alias")).unwrap().dedup_key, "abc");
+        assert_eq!(
+            close("abc", Some("tiny")).unwrap_err().field,
+            "identifierType"
+        );
+        assert_eq!(close("abc", None).unwrap_err().field, "identifierType");
+        assert_eq!(
+            parse_create(br#"{"message":""}"#).unwrap_err().field,
+            "message"
+        );
+        assert_eq!(
+            parse_create(br#"{"message":"x","priority":"P9"}"#)
+                .unwrap_err()
+                .field,
+            "priority"
+        );
+        assert!(
+            parse_create(br#"{"alias":"x"}"#)
+                .unwrap_err()
+                .message
+                .contains("message")
+        );
+    }
+}

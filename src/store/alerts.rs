@@ -1,0 +1,603 @@
+//! Alerts, their groups, the messages and events they came from,
+//! maintenance windows and change events.
+
+use jiff::Timestamp;
+
+use super::{Result, Tx, from_millis, to_millis, with_tx};
+use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: i64,
+    service: String,
+    integration: Option<String>,
+    dedup_key: String,
+    status: String,
+    severity: String,
+    urgency: String,
+    summary: String,
+    source: Option<String>,
+    component: Option<String>,
+    alert_group: Option<String>,
+    alert_class: Option<String>,
+    labels: String,
+    details: String,
+    links: String,
+    group_id: i64,
+    in_maintenance: i64,
+    first_seen_at: i64,
+    last_seen_at: i64,
+    event_count: i64,
+    acknowledged_at: Option<i64>,
+    acknowledged_by: Option<String>,
+    resolved_at: Option<i64>,
+    resolved_by: Option<String>,
+}
+
+impl AlertRow {
+    fn into_alert(self) -> Alert {
+        Alert {
+            id: self.id,
+            service: self.service,
+            integration: self.integration,
+            dedup_key: self.dedup_key,
+            status: AlertStatus::parse(&self.status).unwrap_or(AlertStatus::Triggered),
+            severity: Severity::parse(&self.severity).unwrap_or(Severity::Warning),
+            urgency: Urgency::parse(&self.urgency).unwrap_or(Urgency::High),
+            summary: self.summary,
+            source: self.source,
+            component: self.component,
+            group: self.alert_group,
+            class: self.alert_class,
+            labels: serde_json::from_str(&self.labels).unwrap_or_default(),
+            details: serde_json::from_str(&self.details).unwrap_or_default(),
+            links: serde_json::from_str(&self.links).unwrap_or_default(),
+            group_id: self.group_id,
+            in_maintenance: self.in_maintenance != 0,
+            first_seen_at: from_millis(self.first_seen_at),
+            last_seen_at: from_millis(self.last_seen_at),
+            event_count: self.event_count,
+            acknowledged_at: self.acknowledged_at.map(from_millis),
+            acknowledged_by: self.acknowledged_by,
+            resolved_at: self.resolved_at.map(from_millis),
+            resolved_by: self.resolved_by,
+        }
+    }
+}
+
+const ALERT_COLUMNS: &str = "id, service, integration, dedup_key, status, severity, urgency, summary, source, component, alert_group, alert_class, labels, details, links, group_id, in_maintenance, first_seen_at, last_seen_at, event_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by";
+
+#[derive(sqlx::FromRow)]
+struct MaintenanceRow {
+    id: i64,
+    service: String,
+    starts_at: i64,
+    ends_at: i64,
+    reason: String,
+    created_by: String,
+    cancelled_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    id: i64,
+    service: String,
+    integration: String,
+    summary: String,
+    source: Option<String>,
+    occurred_at: i64,
+    details: String,
+    links: String,
+}
+
+/// Which alerts to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AlertFilter {
+    pub service: Option<String>,
+    /// `None`: open alerts (triggered or acknowledged).
+    pub status: Option<AlertStatus>,
+    pub severity: Option<Severity>,
+    /// Only alerts last seen at or after this.
+    pub since: Option<Timestamp>,
+    pub group_id: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// One received event as the alert page shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AlertEvent {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: Timestamp,
+    pub action: String,
+    /// `opened`, `repeated`, `acknowledged`, `resolved`, `ignored`, `dropped`.
+    pub outcome: String,
+    pub format: String,
+    pub message_id: i64,
+    /// The request as received.
+    pub body: String,
+}
+
+/// A group of alerts that escalates as one.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AlertGroup {
+    pub id: i64,
+    pub service: String,
+    pub group_key: Option<String>,
+    pub status: AlertStatus,
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_alert_at: Timestamp,
+    pub alert_count: i64,
+    pub in_maintenance: bool,
+}
+
+/// A change announced by a deploy tool.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ChangeEvent {
+    pub id: i64,
+    pub service: String,
+    pub integration: String,
+    pub summary: String,
+    pub source: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub links: Vec<Link>,
+}
+
+impl Tx {
+    pub async fn insert_inbound_message(
+        &mut self,
+        now: Timestamp,
+        service: &str,
+        integration: &str,
+        format: &str,
+        body: &str,
+    ) -> Result<i64> {
+        let id: i64 = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO inbound_messages (received_at, service, integration, format, body) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(to_millis(now))
+            .bind(service)
+            .bind(integration)
+            .bind(format)
+            .bind(body)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    pub async fn insert_inbound_event(
+        &mut self,
+        message_id: i64,
+        alert_id: Option<i64>,
+        now: Timestamp,
+        action: &str,
+        dedup_key: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO inbound_events (message_id, alert_id, received_at, action, dedup_key, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(message_id)
+            .bind(alert_id)
+            .bind(to_millis(now))
+            .bind(action)
+            .bind(dedup_key)
+            .bind(outcome)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// The open (triggered or acknowledged) alert with this key, if any.
+    pub async fn open_alert(&mut self, service: &str, dedup_key: &str) -> Result<Option<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'"
+        );
+        let row: Option<AlertRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(service).bind(dedup_key).fetch_optional(conn).await?
+        });
+        Ok(row.map(AlertRow::into_alert))
+    }
+
+    /// Stores a new alert (its `id` is ignored) and returns it with its id.
+    pub async fn insert_alert(&mut self, alert: &Alert) -> Result<Alert> {
+        let sql = format!(
+            "INSERT INTO alerts (service, integration, dedup_key, status, severity, urgency, summary, source, component, alert_group, alert_class, labels, details, links, group_id, in_maintenance, first_seen_at, last_seen_at, event_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             RETURNING {ALERT_COLUMNS}"
+        );
+        let row: AlertRow = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(&alert.service)
+                .bind(alert.integration.as_deref())
+                .bind(&alert.dedup_key)
+                .bind(alert.status.as_str())
+                .bind(alert.severity.as_str())
+                .bind(alert.urgency.as_str())
+                .bind(&alert.summary)
+                .bind(alert.source.as_deref())
+                .bind(alert.component.as_deref())
+                .bind(alert.group.as_deref())
+                .bind(alert.class.as_deref())
+                .bind(serde_json::to_string(&alert.labels).unwrap_or_default())
+                .bind(alert.details.to_string())
+                .bind(serde_json::to_string(&alert.links).unwrap_or_default())
+                .bind(alert.group_id)
+                .bind(i64::from(alert.in_maintenance))
+                .bind(to_millis(alert.first_seen_at))
+                .bind(to_millis(alert.last_seen_at))
+                .bind(alert.event_count)
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(row.into_alert())
+    }
+
+    /// Writes back an alert's mutable fields after an event or an action.
+    pub async fn update_alert(&mut self, alert: &Alert) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE alerts SET status = $2, severity = $3, urgency = $4, summary = $5, source = $6, component = $7,
+                    alert_group = $8, alert_class = $9, labels = $10, details = $11, links = $12, last_seen_at = $13,
+                    event_count = $14, acknowledged_at = $15, acknowledged_by = $16, resolved_at = $17, resolved_by = $18
+                 WHERE id = $1",
+            )
+            .bind(alert.id)
+            .bind(alert.status.as_str())
+            .bind(alert.severity.as_str())
+            .bind(alert.urgency.as_str())
+            .bind(&alert.summary)
+            .bind(alert.source.as_deref())
+            .bind(alert.component.as_deref())
+            .bind(alert.group.as_deref())
+            .bind(alert.class.as_deref())
+            .bind(serde_json::to_string(&alert.labels).unwrap_or_default())
+            .bind(alert.details.to_string())
+            .bind(serde_json::to_string(&alert.links).unwrap_or_default())
+            .bind(to_millis(alert.last_seen_at))
+            .bind(alert.event_count)
+            .bind(alert.acknowledged_at.map(to_millis))
+            .bind(alert.acknowledged_by.as_deref())
+            .bind(alert.resolved_at.map(to_millis))
+            .bind(alert.resolved_by.as_deref())
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn alert(&mut self, id: i64) -> Result<Alert> {
+        let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
+        let row: AlertRow = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await?
+        });
+        Ok(row.into_alert())
+    }
+
+    /// Alerts matching the filter, newest first, at most `limit + 1`.
+    pub async fn list_alerts(&mut self, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let (open_only, status) = match filter.status {
+            None => (1i64, None),
+            Some(status) => (0, Some(status.as_str())),
+        };
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE ($1 IS NULL OR service = $1)
+               AND ($2 = 0 OR status <> 'resolved')
+               AND ($3 IS NULL OR status = $3)
+               AND ($4 IS NULL OR severity = $4)
+               AND ($5 IS NULL OR last_seen_at >= $5)
+               AND ($6 IS NULL OR group_id = $6)
+               AND ($7 IS NULL OR id < $7)
+             ORDER BY id DESC LIMIT $8"
+        );
+        let rows: Vec<AlertRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(filter.service.as_deref())
+                .bind(open_only)
+                .bind(status)
+                .bind(filter.severity.map(Severity::as_str))
+                .bind(filter.since.map(to_millis))
+                .bind(filter.group_id)
+                .bind(filter.before_id)
+                .bind(i64::from(filter.limit) + 1)
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(AlertRow::into_alert).collect())
+    }
+
+    /// The received events of one alert, oldest first.
+    pub async fn alert_events(&mut self, alert_id: i64, limit: u32) -> Result<Vec<AlertEvent>> {
+        let rows: Vec<(i64, i64, String, String, String, i64, String)> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT e.id, e.received_at, e.action, e.outcome, m.format, m.id, m.body
+                 FROM inbound_events e JOIN inbound_messages m ON m.id = e.message_id
+                 WHERE e.alert_id = $1 ORDER BY e.id LIMIT $2",
+            )
+            .bind(alert_id)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, received_at, action, outcome, format, message_id, body)| AlertEvent {
+                    id,
+                    received_at: from_millis(received_at),
+                    action,
+                    outcome,
+                    format,
+                    message_id,
+                    body,
+                },
+            )
+            .collect())
+    }
+
+    /// The newest group with this key in the service that is still open or
+    /// took an alert at or after `since`.
+    pub async fn joinable_group(
+        &mut self,
+        service: &str,
+        group_key: &str,
+        since: Timestamp,
+    ) -> Result<Option<i64>> {
+        let id: Option<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "SELECT id FROM alert_groups
+                 WHERE service = $1 AND group_key = $2 AND (status <> 'resolved' OR last_alert_at >= $3)
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(service)
+            .bind(group_key)
+            .bind(to_millis(since))
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    pub async fn insert_group(
+        &mut self,
+        service: &str,
+        group_key: Option<&str>,
+        now: Timestamp,
+        in_maintenance: bool,
+    ) -> Result<i64> {
+        let id: i64 = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO alert_groups (service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance)
+                 VALUES ($1, $2, 'triggered', $3, $3, 0, $4) RETURNING id",
+            )
+            .bind(service)
+            .bind(group_key)
+            .bind(to_millis(now))
+            .bind(i64::from(in_maintenance))
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Counts a new member into a group and reopens it if it had resolved.
+    pub async fn add_to_group(&mut self, group_id: i64, now: Timestamp) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE alert_groups SET alert_count = alert_count + 1, last_alert_at = $2, status = 'triggered', resolved_at = NULL WHERE id = $1",
+            )
+            .bind(group_id)
+            .bind(to_millis(now))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Recomputes a group's status from its members: resolved when none is
+    /// open, acknowledged when every open one is, triggered otherwise.
+    /// Returns the new status.
+    pub async fn refresh_group_status(
+        &mut self,
+        group_id: i64,
+        now: Timestamp,
+    ) -> Result<AlertStatus> {
+        let (triggered, acknowledged): (i64, i64) = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN status = 'triggered' THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN status = 'acknowledged' THEN 1 ELSE 0 END), 0)
+                 FROM alerts WHERE group_id = $1",
+            )
+            .bind(group_id)
+            .fetch_one(conn)
+            .await?
+        });
+        let status = if triggered > 0 {
+            AlertStatus::Triggered
+        } else if acknowledged > 0 {
+            AlertStatus::Acknowledged
+        } else {
+            AlertStatus::Resolved
+        };
+        let resolved_at = (status == AlertStatus::Resolved).then(|| to_millis(now));
+        with_tx!(self, conn => {
+            sqlx::query("UPDATE alert_groups SET status = $2, resolved_at = $3 WHERE id = $1")
+                .bind(group_id)
+                .bind(status.as_str())
+                .bind(resolved_at)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(status)
+    }
+
+    pub async fn alert_group(&mut self, id: i64) -> Result<AlertGroup> {
+        let (id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance): (i64, String, Option<String>, String, i64, i64, i64, i64) = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance FROM alert_groups WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(AlertGroup {
+            id,
+            service,
+            group_key,
+            status: AlertStatus::parse(&status).unwrap_or(AlertStatus::Triggered),
+            opened_at: from_millis(opened_at),
+            last_alert_at: from_millis(last_alert_at),
+            alert_count,
+            in_maintenance: in_maintenance != 0,
+        })
+    }
+
+    pub async fn insert_maintenance_window(
+        &mut self,
+        now: Timestamp,
+        service: &str,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        reason: &str,
+        created_by: &str,
+    ) -> Result<MaintenanceWindow> {
+        let id: i64 = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO maintenance_windows (service, starts_at, ends_at, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(service)
+            .bind(to_millis(starts_at))
+            .bind(to_millis(ends_at))
+            .bind(reason)
+            .bind(created_by)
+            .bind(to_millis(now))
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(MaintenanceWindow {
+            id,
+            service: service.into(),
+            starts_at,
+            ends_at,
+            reason: reason.into(),
+            created_by: created_by.into(),
+            origin: "api".into(),
+            cancelled_at: None,
+        })
+    }
+
+    /// Windows created at run time that have not ended by `ending_after`,
+    /// for one service or all; cancelled ones included.
+    pub async fn maintenance_windows(
+        &mut self,
+        service: Option<&str>,
+        ending_after: Timestamp,
+    ) -> Result<Vec<MaintenanceWindow>> {
+        let rows: Vec<MaintenanceRow> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, service, starts_at, ends_at, reason, created_by, cancelled_at FROM maintenance_windows
+                 WHERE ($1 IS NULL OR service = $1) AND ends_at > $2 ORDER BY starts_at, id",
+            )
+            .bind(service)
+            .bind(to_millis(ending_after))
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| MaintenanceWindow {
+                id: row.id,
+                service: row.service,
+                starts_at: from_millis(row.starts_at),
+                ends_at: from_millis(row.ends_at),
+                reason: row.reason,
+                created_by: row.created_by,
+                origin: "api".into(),
+                cancelled_at: row.cancelled_at.map(from_millis),
+            })
+            .collect())
+    }
+
+    /// Cancels a window; false when there is none with this id or it was
+    /// already cancelled.
+    pub async fn cancel_maintenance_window(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL")
+                .bind(id)
+                .bind(to_millis(now))
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected == 1)
+    }
+
+    pub async fn insert_change_event(
+        &mut self,
+        now: Timestamp,
+        change: &ChangeEvent,
+    ) -> Result<i64> {
+        let id: i64 = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO change_events (service, integration, summary, source, occurred_at, received_at, details, links)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(&change.service)
+            .bind(&change.integration)
+            .bind(&change.summary)
+            .bind(change.source.as_deref())
+            .bind(to_millis(change.occurred_at))
+            .bind(to_millis(now))
+            .bind(change.details.to_string())
+            .bind(serde_json::to_string(&change.links).unwrap_or_default())
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    pub async fn list_change_events(
+        &mut self,
+        service: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ChangeEvent>> {
+        let rows: Vec<ChangeRow> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, service, integration, summary, source, occurred_at, details, links FROM change_events
+                 WHERE ($1 IS NULL OR service = $1) ORDER BY occurred_at DESC, id DESC LIMIT $2",
+            )
+            .bind(service)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| ChangeEvent {
+                id: row.id,
+                service: row.service,
+                integration: row.integration,
+                summary: row.summary,
+                source: row.source,
+                occurred_at: from_millis(row.occurred_at),
+                details: serde_json::from_str(&row.details).unwrap_or_default(),
+                links: serde_json::from_str(&row.links).unwrap_or_default(),
+            })
+            .collect())
+    }
+}

@@ -394,6 +394,11 @@ impl Org {
                 .iter()
                 .map(|s| (SERVICE_KIND, s.name.clone(), spec(s))),
         );
+        objects.extend(
+            self.maintenance
+                .iter()
+                .map(|m| (MAINTENANCE_KIND, m.name.clone(), spec(m))),
+        );
         objects
     }
 

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+mod ingest;
 mod metrics;
 pub mod web;
 
@@ -29,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface of siaga.
 pub fn router(app: App) -> Router {
-    let (api, openapi) = api::router().split_for_parts();
+    let (api, openapi) = api::router().merge(ingest::router()).split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     Router::new()
         .route("/healthz", get(healthz))

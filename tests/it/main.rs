@@ -7,5 +7,6 @@ mod browser;
 mod cli;
 mod http_api;
 mod http_web;
+mod ingest;
 mod jobs;
 mod store;

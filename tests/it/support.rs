@@ -281,3 +281,18 @@ pub async fn error(response: reqwest::Response, status: u16, code: &str) -> serd
     );
     error.clone()
 }
+
+/// Sends a request whose body the server refuses for its size. The server
+/// may answer before reading the whole body and close the connection, so
+/// the client can fail mid-write; try again until the answer is read.
+pub async fn send_oversized(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    let mut last_error = None;
+    for _ in 0..10 {
+        match request().send().await {
+            Ok(response) => return response,
+            Err(error) if error.is_request() => last_error = Some(error),
+            Err(error) => panic!("{error}"),
+        }
+    }
+    panic!("the server never answered the oversized request: {last_error:?}");
+}

@@ -2,6 +2,7 @@
 //! [`utoipa_axum`], so the OpenAPI document at `/api/v1/openapi.json` lists
 //! exactly the routes that exist.
 
+mod alerts;
 mod audit;
 mod auth;
 mod catalogue;
@@ -30,6 +31,8 @@ use crate::app::App;
         (name = "auth", description = "Users and API tokens"),
         (name = "audit", description = "The event log"),
         (name = "jobs", description = "The durable job queue"),
+        (name = "alerts", description = "Alerts, maintenance windows and integrations"),
+        (name = "ingestion", description = "Where sources send events; each authenticates with its integration key"),
     )
 )]
 struct ApiDoc;
@@ -53,6 +56,7 @@ pub fn router() -> OpenApiRouter<App> {
         .merge(auth::router())
         .merge(audit::router())
         .merge(jobs::router())
+        .merge(alerts::router())
 }
 
 /// Pagination parameters shared by list routes.

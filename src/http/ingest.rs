@@ -1,0 +1,574 @@
+//! Ingestion endpoints: each speaks its source's dialect (bodies, status
+//! codes, error shapes) so existing clients work unchanged — moving to
+//! siaga is a change of URL. Every endpoint authenticates by the
+//! integration's key, parses with `crate::formats`, and answers 2xx only
+//! after the events are committed. Client mistakes never get a 5xx
+//! (Alertmanager retries those forever).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::extract::Path;
+use crate::app::alerts::Target;
+use crate::app::{self, App};
+use crate::domain::alert::Signal;
+use crate::domain::org::IntegrationKind;
+use crate::formats::{FormatError, alertmanager, generic, grafana, opsgenie, pagerduty};
+use crate::store::ChangeEvent;
+
+/// PagerDuty's own limit on an event.
+pub const PAGERDUTY_MAX_BODY: usize = 512 * 1024;
+/// Webhooks carry many alerts at once.
+pub const WEBHOOK_MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(pagerduty_enqueue))
+        .route("/v2/enqueue/", post(pagerduty_enqueue))
+        .routes(routes!(pagerduty_change))
+        .route("/v2/change/enqueue/", post(pagerduty_change))
+        .layer(DefaultBodyLimit::max(PAGERDUTY_MAX_BODY))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(alertmanager_webhook))
+                .routes(routes!(grafana_webhook))
+                .route("/api/v1/integrations/grafana", put(grafana_webhook))
+                .routes(routes!(opsgenie_create))
+                .routes(routes!(opsgenie_close))
+                .routes(routes!(opsgenie_update_message))
+                .routes(routes!(opsgenie_update_description))
+                .routes(routes!(generic_events))
+                .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY)),
+        )
+}
+
+/// The key from `Authorization: Bearer KEY` or basic auth (the password,
+/// or the user name when the password is empty).
+fn bearer_or_basic(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Some(rest.trim().to_string()).filter(|k| !k.is_empty()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (user, password) = text.split_once(':')?;
+            let key = if password.is_empty() { user } else { password };
+            Some(key.to_string()).filter(|k| !k.is_empty())
+        }
+        _ => None,
+    }
+}
+
+/// Finds the integration for a bearer/basic key, in siaga's error shape.
+async fn webhook_target(
+    app: &App,
+    headers: &HeaderMap,
+    kind: IntegrationKind,
+) -> Result<Target, ApiError> {
+    let Some(key) = bearer_or_basic(headers) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_integration_key",
+            "send the integration key as `Authorization: Bearer KEY` or as the basic-auth password",
+        ));
+    };
+    target_for(app, &key, kind).await
+}
+
+async fn target_for(app: &App, key: &str, kind: IntegrationKind) -> Result<Target, ApiError> {
+    match app.integration_for_key(key, kind).await {
+        Ok(target) => Ok(target),
+        Err(app::Error::Unauthenticated) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_integration_key",
+            "no integration has this key; `siaga integrations list` shows the keys",
+        )),
+        Err(app::Error::Invalid { message, .. }) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_integration_kind",
+            message,
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the body is larger than this endpoint accepts",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// A parse failure in siaga's shape: unreadable JSON is a 400, a body that
+/// does not fit the format a 422 naming the field.
+fn format_error(error: FormatError) -> ApiError {
+    if error.field.is_empty() && error.message.starts_with("the body is not valid JSON") {
+        return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", error.message);
+    }
+    let message = error.to_string();
+    let api = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message);
+    if error.field.is_empty() {
+        api
+    } else {
+        api.with_field(error.field)
+    }
+}
+
+fn text_of(body: &Bytes) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body is not UTF-8 text",
+        )
+    })
+}
+
+async fn ingest_webhook(
+    app: &App,
+    target: &Target,
+    format: &str,
+    body: &Bytes,
+    signals: Vec<Signal>,
+) -> Result<Response, ApiError> {
+    let text = text_of(body)?;
+    let results = app.ingest(target, format, text, &signals).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "status": "ok", "results": results })),
+    )
+        .into_response())
+}
+
+// ---- PagerDuty Events API v2 ----------------------------------------------
+
+/// PagerDuty's error body: `{status, message, errors[]}`.
+fn pagerduty_error(status: StatusCode, message: &str, errors: Vec<String>) -> Response {
+    let label = match status {
+        StatusCode::TOO_MANY_REQUESTS => "throttle event",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "unauthorized",
+        _ => "invalid event",
+    };
+    (
+        status,
+        Json(json!({ "status": label, "message": message, "errors": errors })),
+    )
+        .into_response()
+}
+
+fn pagerduty_failure(error: ApiError) -> Response {
+    let mut response = pagerduty_error(error.status, &error.message, vec![error.message.clone()]);
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+async fn pagerduty_target(app: &App, body: &[u8]) -> Result<Target, Response> {
+    let Some(key) = pagerduty::routing_key(body) else {
+        return Err(pagerduty_error(
+            StatusCode::UNAUTHORIZED,
+            "Event object is invalid",
+            vec!["'routing_key' is missing or blank".into()],
+        ));
+    };
+    target_for(app, &key, IntegrationKind::Pagerduty)
+        .await
+        .map_err(|e| pagerduty_error(e.status, "Invalid routing key", vec![e.message]))
+}
+
+/// PagerDuty Events API v2: trigger, acknowledge or resolve an alert.
+/// Also at `/v2/enqueue/`.
+#[utoipa::path(post, path = "/v2/enqueue", tag = "ingestion",
+    request_body(content = Object, description = "A PagerDuty Events API v2 event; `routing_key` is the integration key"),
+    responses(
+        (status = 202, description = "`{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":…}`"),
+        (status = 400, description = "`{status, message, errors[]}`"), (status = 401), (status = 403),
+        (status = 413), (status = 429)),
+    security(()))]
+async fn pagerduty_enqueue(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return pagerduty_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                vec![format!("events may be at most {PAGERDUTY_MAX_BODY} bytes")],
+            );
+        }
+        Err(rejection) => {
+            return pagerduty_error(
+                StatusCode::BAD_REQUEST,
+                "Event object is invalid",
+                vec![rejection.body_text()],
+            );
+        }
+    };
+    let target = match pagerduty_target(&app, &body).await {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    let event = match pagerduty::parse_event(&body, generate_dedup_key) {
+        Ok(event) => event,
+        Err(errors) => {
+            let errors = errors.into_iter().map(|e| e.message).collect();
+            return pagerduty_error(StatusCode::BAD_REQUEST, "Event object is invalid", errors);
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return pagerduty_error(
+            StatusCode::BAD_REQUEST,
+            "Event object is invalid",
+            vec!["the body is not UTF-8".into()],
+        );
+    };
+    match app.ingest(&target, "pagerduty", text, std::slice::from_ref(&event.signal)).await {
+        Ok(_) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "success", "message": "Event processed", "dedup_key": event.signal.dedup_key })),
+        )
+            .into_response(),
+        Err(error) => pagerduty_failure(error.into()),
+    }
+}
+
+fn generate_dedup_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+/// PagerDuty change events: deploys and other changes, recorded for the
+/// service. Also at `/v2/change/enqueue/`.
+#[utoipa::path(post, path = "/v2/change/enqueue", tag = "ingestion",
+    request_body(content = Object, description = "A PagerDuty change event"),
+    responses((status = 202), (status = 400), (status = 401), (status = 403), (status = 413), (status = 429)),
+    security(()))]
+async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return pagerduty_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                vec![format!("events may be at most {PAGERDUTY_MAX_BODY} bytes")],
+            );
+        }
+        Err(rejection) => {
+            return pagerduty_error(
+                StatusCode::BAD_REQUEST,
+                "Event object is invalid",
+                vec![rejection.body_text()],
+            );
+        }
+    };
+    let target = match pagerduty_target(&app, &body).await {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    let change = match pagerduty::parse_change(&body) {
+        Ok(change) => change,
+        Err(errors) => {
+            let errors = errors.into_iter().map(|e| e.message).collect();
+            return pagerduty_error(StatusCode::BAD_REQUEST, "Event object is invalid", errors);
+        }
+    };
+    let record = ChangeEvent {
+        id: 0,
+        service: target.service.name.clone(),
+        integration: target.integration.name.clone(),
+        summary: change.summary,
+        source: change.source,
+        occurred_at: change.occurred_at.unwrap_or_else(|| app.clock.now()),
+        details: change.details,
+        links: change.links,
+    };
+    match app.record_change(&target, record).await {
+        Ok(_) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "success", "message": "Change event processed" })),
+        )
+            .into_response(),
+        Err(error) => pagerduty_failure(error.into()),
+    }
+}
+
+// ---- Alertmanager, Grafana, generic ----------------------------------------
+
+/// Prometheus Alertmanager webhook (version 4). The key comes as a bearer
+/// token (`http_config.authorization`) or the basic-auth password.
+#[utoipa::path(post, path = "/api/v1/integrations/alertmanager", tag = "ingestion",
+    request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
+    responses((status = 200, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn alertmanager_webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let target = webhook_target(&app, &headers, IntegrationKind::Alertmanager).await?;
+    let body = body.map_err(body_error)?;
+    let parsed = alertmanager::parse(&body).map_err(format_error)?;
+    if parsed.truncated_alerts > 0 {
+        tracing::warn!(
+            integration = %target.integration.name,
+            truncated = parsed.truncated_alerts,
+            "Alertmanager left alerts out of a notification (max_alerts); they arrive when it sends them"
+        );
+    }
+    ingest_webhook(&app, &target, "alertmanager", &body, parsed.signals).await
+}
+
+/// Grafana unified alerting webhook (version 1), `POST` or `PUT`. When the
+/// integration has a `signing_secret`, the `X-Grafana-Alert-Signature`
+/// (or Grafana's default `X-Grafana-Alerting-Signature`) HMAC-SHA256 must match.
+#[utoipa::path(post, path = "/api/v1/integrations/grafana", tag = "ingestion",
+    request_body(content = Object, description = "Grafana webhook payload, version 1"),
+    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn grafana_webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let target = webhook_target(&app, &headers, IntegrationKind::Grafana).await?;
+    let body = body.map_err(body_error)?;
+    if let Some(secret) = &target.integration.signing_secret {
+        let header_value = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+        };
+        let signature =
+            header_value(&["x-grafana-alert-signature", "x-grafana-alerting-signature"]);
+        let timestamp = header_value(&[
+            "x-grafana-alert-timestamp",
+            "x-grafana-alerting-signature-timestamp",
+        ]);
+        let valid =
+            signature.is_some_and(|s| grafana::signature_is_valid(secret, &body, timestamp, s));
+        if !valid {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "the X-Grafana-Alert-Signature header is missing or does not match the body",
+            )
+            .with_field("X-Grafana-Alert-Signature"));
+        }
+    }
+    let signals = grafana::parse(&body).map_err(format_error)?;
+    ingest_webhook(&app, &target, "grafana", &body, signals).await
+}
+
+/// siaga's own event schema: one event, or `{"events": [...]}`. See
+/// docs/ingestion.md.
+#[utoipa::path(post, path = "/api/v1/integrations/generic", tag = "ingestion",
+    request_body(content = generic::GenericEvent, description = "One event, or {\"events\": [...]} with up to 1,000"),
+    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn generic_events(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let target = webhook_target(&app, &headers, IntegrationKind::Generic).await?;
+    let body = body.map_err(body_error)?;
+    let signals = generic::parse(&body).map_err(format_error)?;
+    ingest_webhook(&app, &target, "generic", &body, signals).await
+}
+
+// ---- Opsgenie --------------------------------------------------------------
+
+fn opsgenie_reply(status: StatusCode, message: &str) -> Response {
+    let request_id = generate_dedup_key();
+    let body = if status.is_success() {
+        json!({ "result": message, "took": 0.0, "requestId": request_id })
+    } else {
+        json!({ "message": message, "took": 0.0, "requestId": request_id })
+    };
+    (status, Json(body)).into_response()
+}
+
+fn opsgenie_failure(error: ApiError) -> Response {
+    let mut response = opsgenie_reply(error.status, &error.message);
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+async fn opsgenie_target(app: &App, headers: &HeaderMap) -> Result<Target, Response> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("GenieKey "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return Err(opsgenie_reply(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: GenieKey <integration key> is missing",
+        ));
+    };
+    target_for(app, key, IntegrationKind::Opsgenie)
+        .await
+        .map_err(opsgenie_failure)
+}
+
+async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signal) -> Response {
+    let text = String::from_utf8_lossy(body);
+    match app
+        .ingest(target, "opsgenie", &text, std::slice::from_ref(&signal))
+        .await
+    {
+        Ok(_) => opsgenie_reply(StatusCode::ACCEPTED, "Request will be processed"),
+        Err(error) => opsgenie_failure(error.into()),
+    }
+}
+
+/// Opsgenie: create an alert (`Authorization: GenieKey KEY`).
+#[utoipa::path(post, path = "/v2/alerts", tag = "ingestion",
+    request_body(content = Object, description = "An Opsgenie create-alert request"),
+    responses((status = 202), (status = 401), (status = 403), (status = 413), (status = 422), (status = 429)),
+    security(()))]
+async fn opsgenie_create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let target = match opsgenie_target(&app, &headers).await {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return opsgenie_failure(body_error(rejection)),
+    };
+    match opsgenie::parse_create(&body) {
+        Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,
+        Err(error) => opsgenie_reply(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdentifierParams {
+    #[serde(rename = "identifierType")]
+    identifier_type: Option<String>,
+}
+
+/// Opsgenie: close the alert with this alias (`?identifierType=alias`).
+#[utoipa::path(post, path = "/v2/alerts/{identifier}/close", tag = "ingestion",
+    params(("identifier" = String, Path, description = "The alert's alias"), ("identifierType" = String, Query, description = "Must be `alias`")),
+    request_body(content = Object, description = "Opsgenie close request (`source`, `note`); optional"),
+    responses((status = 202), (status = 401), (status = 403), (status = 422), (status = 429)),
+    security(()))]
+async fn opsgenie_close(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(identifier): Path<String>,
+    Query(params): Query<IdentifierParams>,
+    body: Bytes,
+) -> Response {
+    let target = match opsgenie_target(&app, &headers).await {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    match opsgenie::close(&identifier, params.identifier_type.as_deref()) {
+        Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,
+        Err(error) => opsgenie_reply(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+    }
+}
+
+/// Opsgenie: Alertmanager's `update_alerts` sends these after a create;
+/// the create already carried the same message, so they are acknowledged.
+#[utoipa::path(put, path = "/v2/alerts/{identifier}/message", tag = "ingestion",
+    params(("identifier" = String, Path, description = "The alert's alias")),
+    responses((status = 202), (status = 401), (status = 403)), security(()))]
+async fn opsgenie_update_message(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(_identifier): Path<String>,
+) -> Response {
+    match opsgenie_target(&app, &headers).await {
+        Ok(_) => opsgenie_reply(StatusCode::ACCEPTED, "Request will be processed"),
+        Err(response) => response,
+    }
+}
+
+/// Opsgenie: see the message update.
+#[utoipa::path(put, path = "/v2/alerts/{identifier}/description", tag = "ingestion",
+    params(("identifier" = String, Path, description = "The alert's alias")),
+    responses((status = 202), (status = 401), (status = 403)), security(()))]
+async fn opsgenie_update_description(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(_identifier): Path<String>,
+) -> Response {
+    match opsgenie_target(&app, &headers).await {
+        Ok(_) => opsgenie_reply(StatusCode::ACCEPTED, "Request will be processed"),
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_bearer_or_basic_auth() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_or_basic(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer abc123".parse().unwrap());
+        assert_eq!(bearer_or_basic(&headers).as_deref(), Some("abc123"));
+        let basic = base64::engine::general_purpose::STANDARD.encode("siaga:s3cret");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {basic}").parse().unwrap(),
+        );
+        assert_eq!(bearer_or_basic(&headers).as_deref(), Some("s3cret"));
+        let user_only = base64::engine::general_purpose::STANDARD.encode("onlykey:");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {user_only}").parse().unwrap(),
+        );
+        assert_eq!(bearer_or_basic(&headers).as_deref(), Some("onlykey"));
+        headers.insert(header::AUTHORIZATION, "GenieKey x".parse().unwrap());
+        assert_eq!(bearer_or_basic(&headers), None);
+    }
+}

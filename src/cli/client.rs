@@ -45,6 +45,12 @@ impl<'a> Api<'a> {
         if status.is_success() {
             return Ok(body);
         }
+        if let Some(field) = body["error"]["field"].as_str() {
+            let message = body["error"]["message"].as_str().unwrap_or("no details");
+            if status.as_u16() == 422 || status.as_u16() == 400 {
+                bail!("{field}: {message}");
+            }
+        }
         let message = body["error"]["message"].as_str().unwrap_or("no details");
         match status.as_u16() {
             401 => {
@@ -57,6 +63,19 @@ impl<'a> Api<'a> {
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.client.get(self.url(path))).await
+    }
+
+    async fn post(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let request = self.client.post(self.url(path));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        self.send(request).await
+    }
+
+    async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.client.delete(self.url(path))).await
     }
 
     /// Every item of a paginated list.
@@ -197,4 +216,251 @@ pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<Exit
         }
         _ => bail!("{} (HTTP {status})", text(&reply["error"]["message"])),
     }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times as the API gives them, shortened for tables.
+fn short_time(value: &Value) -> String {
+    value.as_str().map_or_else(
+        || "—".into(),
+        |t| t.get(..16).unwrap_or(t).replace('T', " "),
+    )
+}
+
+pub async fn list_alerts(
+    args: &ClientArgs,
+    filters: &[(&str, Option<String>)],
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let query: String = filters
+        .iter()
+        .filter_map(|(name, value)| {
+            value.as_ref().map(|v| {
+                format!(
+                    "&{name}={}",
+                    form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+        })
+        .collect();
+    let page = api.get(&format!("/api/v1/alerts?limit=200{query}")).await?;
+    let alerts = page["items"].as_array().cloned().unwrap_or_default();
+    if args.json {
+        return print_json(&alerts);
+    }
+    if alerts.is_empty() {
+        println!("no alerts match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "ID",
+        "STATUS",
+        "SEVERITY",
+        "SERVICE",
+        "SUMMARY",
+        "EVENTS",
+        "LAST SEEN",
+    ]);
+    for a in &alerts {
+        table.add_row([
+            text(&a["id"]),
+            text(&a["status"]),
+            text(&a["severity"]),
+            text(&a["service"]),
+            text(&a["summary"]),
+            text(&a["event_count"]),
+            short_time(&a["last_seen_at"]),
+        ]);
+    }
+    println!("{table}");
+    if page["next_cursor"].is_string() {
+        println!("(more alerts; narrow with --service, --status, --severity or --since)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show_alert(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let detail = api.get(&format!("/api/v1/alerts/{id}")).await?;
+    if args.json {
+        return print_json(&detail);
+    }
+    let alert = &detail["alert"];
+    println!(
+        "#{} {} — {}",
+        text(&alert["id"]),
+        text(&alert["summary"]),
+        text(&alert["status"])
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    for (label, value) in [
+        ("service", text(&alert["service"])),
+        (
+            "severity / urgency",
+            format!("{} / {}", text(&alert["severity"]), text(&alert["urgency"])),
+        ),
+        ("dedup key", text(&alert["dedup_key"])),
+        ("source", text(&alert["source"])),
+        ("first seen", short_time(&alert["first_seen_at"])),
+        ("last seen", short_time(&alert["last_seen_at"])),
+        ("events", text(&alert["event_count"])),
+        (
+            "group",
+            format!(
+                "#{} ({} alerts)",
+                text(&detail["group"]["id"]),
+                text(&detail["group"]["alert_count"])
+            ),
+        ),
+        ("in maintenance", text(&alert["in_maintenance"])),
+        (
+            "acknowledged",
+            format!(
+                "{} {}",
+                short_time(&alert["acknowledged_at"]),
+                text(&alert["acknowledged_by"])
+            ),
+        ),
+        (
+            "resolved",
+            format!(
+                "{} {}",
+                short_time(&alert["resolved_at"]),
+                text(&alert["resolved_by"])
+            ),
+        ),
+    ] {
+        table.add_row([label.to_string(), value]);
+    }
+    println!("{table}");
+    if let Some(labels) = alert["labels"].as_object().filter(|l| !l.is_empty()) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v)))
+            .collect();
+        println!("labels: {}", labels.join(" "));
+    }
+    for link in alert["links"].as_array().cloned().unwrap_or_default() {
+        println!("link: {} {}", text(&link["text"]), text(&link["href"]));
+    }
+    println!("\nevents:");
+    for event in detail["events"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  {}  {:<12} {:<12} via {}",
+            short_time(&event["received_at"]),
+            text(&event["action"]),
+            text(&event["outcome"]),
+            text(&event["format"])
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn change_alert(args: &ClientArgs, id: i64, verb: &str) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let alert = api
+        .post(&format!("/api/v1/alerts/{id}/{verb}"), None)
+        .await?;
+    if args.json {
+        return print_json(&alert);
+    }
+    println!("alert #{id} is {}", text(&alert["status"]));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list_integrations(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let integrations = api.get("/api/v1/integrations").await?;
+    if args.json {
+        return print_json(&integrations);
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["SERVICE", "NAME", "KIND", "ENDPOINT", "KEY"]);
+    for i in integrations.as_array().cloned().unwrap_or_default() {
+        table.add_row([
+            text(&i["service"]),
+            text(&i["name"]),
+            text(&i["kind"]),
+            text(&i["endpoint"]),
+            text(&i["key"]),
+        ]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list_maintenance(
+    args: &ClientArgs,
+    service: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = match service {
+        Some(service) => format!(
+            "/api/v1/maintenance-windows?service={}",
+            form_urlencoded::byte_serialize(service.as_bytes()).collect::<String>()
+        ),
+        None => "/api/v1/maintenance-windows".into(),
+    };
+    let windows = api.get(&path).await?;
+    if args.json {
+        return print_json(&windows);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "ID",
+        "SERVICE",
+        "STARTS",
+        "ENDS",
+        "REASON",
+        "FROM",
+        "CANCELLED",
+    ]);
+    for w in windows.as_array().cloned().unwrap_or_default() {
+        table.add_row([
+            text(&w["id"]),
+            text(&w["service"]),
+            short_time(&w["starts_at"]),
+            short_time(&w["ends_at"]),
+            text(&w["reason"]),
+            text(&w["origin"]),
+            short_time(&w["cancelled_at"]),
+        ]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn start_maintenance(args: &ClientArgs, mut body: Value) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    if let Some(map) = body.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    let window = api.post("/api/v1/maintenance-windows", Some(&body)).await?;
+    if args.json {
+        return print_json(&window);
+    }
+    println!(
+        "maintenance window #{} for {} from {} to {}",
+        text(&window["id"]),
+        text(&window["service"]),
+        short_time(&window["starts_at"]),
+        short_time(&window["ends_at"])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel_maintenance(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    api.delete(&format!("/api/v1/maintenance-windows/{id}"))
+        .await?;
+    println!("maintenance window #{id} ended");
+    Ok(ExitCode::SUCCESS)
 }

@@ -67,6 +67,96 @@ enum Command {
     /// The service catalogue.
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Alerts: list, show, acknowledge, resolve.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Where sources send events, with their keys (admin).
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
+    /// Maintenance windows: alerts are recorded but do not page.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// List alerts, newest first (open ones unless --status says otherwise).
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        /// triggered, acknowledged or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// critical, error, warning or info.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Only alerts seen since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one alert with its events.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Acknowledge an alert.
+    Ack {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resolve an alert.
+    Resolve {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntegrationsCommand {
+    /// Every integration: service, kind, endpoint and key.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Windows that have not ended.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start a window now (or at --starts-at) for --duration or until --ends-at.
+    Start {
+        #[arg(long)]
+        service: String,
+        /// e.g. 2h, 90m.
+        #[arg(long, conflicts_with = "ends_at")]
+        duration: Option<String>,
+        /// RFC 3339, e.g. 2026-12-06T03:00:00+08:00.
+        #[arg(long)]
+        ends_at: Option<String>,
+        #[arg(long)]
+        starts_at: Option<String>,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End a window created through the API.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +259,56 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Services(ServicesCommand::Show { name, client }) => {
             client::show_service(&client, &name).await
         }
+        Command::Alerts(command) => alerts(command).await,
+        Command::Integrations(IntegrationsCommand::List { client }) => {
+            client::list_integrations(&client).await
+        }
+        Command::Maintenance(command) => maintenance(command).await,
+    }
+}
+
+async fn alerts(command: AlertsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AlertsCommand::List {
+            service,
+            status,
+            severity,
+            since,
+            client,
+        } => {
+            let filters = [
+                ("service", service),
+                ("status", status),
+                ("severity", severity),
+                ("since", since),
+            ];
+            client::list_alerts(&client, &filters).await
+        }
+        AlertsCommand::Show { id, client } => client::show_alert(&client, id).await,
+        AlertsCommand::Ack { id, client } => client::change_alert(&client, id, "acknowledge").await,
+        AlertsCommand::Resolve { id, client } => client::change_alert(&client, id, "resolve").await,
+    }
+}
+
+async fn maintenance(command: MaintenanceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        MaintenanceCommand::List { service, client } => {
+            client::list_maintenance(&client, service.as_deref()).await
+        }
+        MaintenanceCommand::Start {
+            service,
+            duration,
+            ends_at,
+            starts_at,
+            reason,
+            client,
+        } => {
+            let body = serde_json::json!({
+                "service": service, "duration": duration, "ends_at": ends_at, "starts_at": starts_at, "reason": reason,
+            });
+            client::start_maintenance(&client, body).await
+        }
+        MaintenanceCommand::Cancel { id, client } => client::cancel_maintenance(&client, id).await,
     }
 }
 

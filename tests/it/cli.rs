@@ -419,3 +419,125 @@ async fn admin_commands_work_on_the_database_directly() {
         "{stderr}"
     );
 }
+
+async fn alert_verbs(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let t = db.app().await;
+    t.apply_shop().await;
+    let admin = t.token(Role::Admin).await;
+    let server = t.serve().await;
+    let url = server.url("");
+    let cli = move |args: &[&str]| {
+        let (url, admin) = (url.clone(), admin.clone());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            output(
+                siaga()
+                    .args(&args)
+                    .args(["--server", &url, "--token", &admin]),
+            )
+        })
+    };
+
+    let (code, stdout, stderr) = cli(&["integrations", "list", "--json"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let integrations: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let generic = integrations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "generic")
+        .unwrap();
+    let key = generic["key"].as_str().unwrap().to_string();
+    let event = serde_json::json!({"action": "trigger", "dedup_key": "cli-1", "summary": "Checkout button does nothing", "severity": "critical"});
+    let sent = server
+        .client
+        .post(server.url("/api/v1/integrations/generic"))
+        .bearer_auth(&key)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let (code, stdout, _) = cli(&["alerts", "list"]).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Checkout button does nothing") && stdout.contains("critical"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = cli(&["alerts", "list", "--json", "--severity", "critical"])
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    let (code, stdout, _) = cli(&["alerts", "show", &id]).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("opened") && stdout.contains("storefront"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = cli(&["alerts", "ack", &id]).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("acknowledged"), "{stdout}");
+    let (_, stdout, _) = cli(&["alerts", "resolve", &id]).await.unwrap();
+    assert!(stdout.contains("resolved"), "{stdout}");
+    let (code, _, stderr) = cli(&["alerts", "ack", &id]).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already resolved"), "{stderr}");
+    let (code, _, stderr) = cli(&["alerts", "list", "--status", "sleeping"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("status"), "{stderr}");
+
+    let (code, stdout, stderr) = cli(&[
+        "maintenance",
+        "start",
+        "--service",
+        "checkout",
+        "--duration",
+        "90m",
+        "--reason",
+        "Payment provider migration",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("maintenance window #"), "{stdout}");
+    let (_, stdout, _) = cli(&["maintenance", "list", "--service", "checkout", "--json"])
+        .await
+        .unwrap();
+    let windows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let window_id = windows[0]["id"].as_i64().unwrap().to_string();
+    let (code, _, _) = cli(&["maintenance", "cancel", &window_id]).await.unwrap();
+    assert_eq!(code, 0);
+    let (code, _, stderr) = cli(&[
+        "maintenance",
+        "start",
+        "--service",
+        "chekout",
+        "--duration",
+        "1h",
+        "--reason",
+        "x",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("did you mean `checkout`?"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_verbs_on_sqlite() {
+    alert_verbs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_verbs_on_postgres() {
+    if postgres_url().is_some() {
+        alert_verbs(Backend::Postgres).await;
+    }
+}

@@ -270,3 +270,151 @@ both_backends!(password_guessing_is_slowed_down, |db: TestDb| async move {
         303
     );
 });
+
+both_backends!(
+    alert_pages_show_the_timeline_and_act_with_csrf,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "oncall@kedai.example",
+                "On Call",
+                Role::Responder,
+                Some(PASSWORD),
+            )
+            .await
+            .unwrap();
+        let org = t.app.org().await.unwrap();
+        let key = org
+            .service("payments")
+            .unwrap()
+            .integrations
+            .iter()
+            .find(|i| i.name == "gateway-monitors")
+            .unwrap()
+            .key
+            .clone()
+            .unwrap();
+        let server = t.serve().await;
+        let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "gw-5xx",
+        "payload": {"summary": "Gateway <b>5xx</b> above 2%", "source": "probe", "severity": "critical"},
+        "links": [{"href": "https://grafana.kedai.example/d/gw", "text": "Gateway dashboard"}]});
+        assert_eq!(
+            server
+                .client
+                .post(server.url("/v2/enqueue"))
+                .json(&event)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            202
+        );
+        let cookie = session_cookie(&log_in(&server, "oncall@kedai.example", PASSWORD).await);
+        let get = |path: String| {
+            server
+                .client
+                .get(server.url(&path))
+                .header("cookie", cookie.clone())
+                .send()
+        };
+
+        let list = get("/alerts".into()).await.unwrap().text().await.unwrap();
+        assert!(
+            list.contains("Gateway &#60;b&#62;5xx&#60;/b&#62; above 2%")
+                || list.contains("Gateway &lt;b&gt;5xx&lt;/b&gt; above 2%"),
+            "escaped summary: {list}"
+        );
+        assert!(!list.contains("<b>5xx</b>"), "summaries are escaped");
+        let id = list
+            .split("data-alert=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let filtered = get("/alerts?severity=info".into())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(filtered.contains("No alerts match"));
+        assert_eq!(
+            get("/alerts?status=sleepy".into()).await.unwrap().status(),
+            422
+        );
+
+        let page = get(format!("/alerts/{id}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"timeline\"") && page.contains("opened"));
+        assert!(page.contains("Gateway dashboard"));
+        assert!(
+            page.contains("id=\"runbook\""),
+            "the service's runbook is on the alert page"
+        );
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+
+        let forged = server
+            .client
+            .post(server.url(&format!("/alerts/{id}/acknowledge")))
+            .header("cookie", &cookie)
+            .form(&[("csrf_token", "nope")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let acked = server
+            .client
+            .post(server.url(&format!("/alerts/{id}/acknowledge")))
+            .header("cookie", &cookie)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(acked.status(), 303);
+        let page = get(format!("/alerts/{id}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("acknowledged") && page.contains("oncall@kedai.example"),
+            "{page}"
+        );
+        let resolved = server
+            .client
+            .post(server.url(&format!("/alerts/{id}/resolve")))
+            .header("cookie", &cookie)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resolved.status(), 303);
+        assert!(
+            get("/alerts".into())
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .contains("No alerts match")
+        );
+        assert_eq!(get("/alerts/999999".into()).await.unwrap().status(), 404);
+    }
+);

@@ -31,7 +31,12 @@ pub fn router() -> Router<App> {
         .route("/people", get(people_page))
         .route("/people/{handle}", get(person_page))
         .route("/audit", get(audit_page))
+        .route("/alerts", get(alerts_page))
+        .route("/alerts/{id}", get(alert_page))
+        .route("/alerts/{id}/acknowledge", post(acknowledge_alert))
+        .route("/alerts/{id}/resolve", post(resolve_alert))
         .route("/assets/siaga.css", get(stylesheet))
+        .route("/assets/live.js", get(live_script))
 }
 
 async fn stylesheet() -> Response {
@@ -41,6 +46,17 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../../assets/siaga.css"),
+    )
+        .into_response()
+}
+
+async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/live.js"),
     )
         .into_response()
 }
@@ -74,11 +90,11 @@ impl Layout {
 }
 
 /// A failure on a page, rendered as HTML rather than JSON.
-pub struct PageError(Response);
+pub struct PageError(Box<Response>);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -96,7 +112,7 @@ fn error_page(status: StatusCode, title: &str, message: String) -> PageError {
         title: title.into(),
         message,
     };
-    PageError((status, render(&page)).into_response())
+    PageError(Box::new((status, render(&page)).into_response()))
 }
 
 impl From<app::Error> for PageError {
@@ -112,7 +128,9 @@ impl From<app::Error> for PageError {
                 "Not allowed",
                 format!("This page needs the {role} role."),
             ),
-            app::Error::Unauthenticated => PageError(Redirect::to("/login").into_response()),
+            app::Error::Unauthenticated => {
+                PageError(Box::new(Redirect::to("/login").into_response()))
+            }
             other => {
                 let api = super::error::ApiError::from(other);
                 error_page(api.status, "Something went wrong", api.message)
@@ -607,4 +625,276 @@ async fn audit_page(
         events,
         next_cursor: page.next_cursor,
     }))
+}
+
+fn utc_minute(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+struct AlertRow {
+    id: i64,
+    summary: String,
+    service: String,
+    severity: &'static str,
+    urgency: &'static str,
+    status: &'static str,
+    event_count: i64,
+    last_seen: String,
+    in_maintenance: bool,
+}
+
+struct SelectOption {
+    value: String,
+    text: String,
+    selected: bool,
+}
+
+struct Select {
+    label: &'static str,
+    name: &'static str,
+    options: Vec<SelectOption>,
+}
+
+fn select(
+    label: &'static str,
+    name: &'static str,
+    any: &str,
+    values: &[String],
+    chosen: Option<&str>,
+) -> Select {
+    let mut options = vec![SelectOption {
+        value: String::new(),
+        text: any.into(),
+        selected: chosen.is_none(),
+    }];
+    options.extend(values.iter().map(|v| SelectOption {
+        value: v.clone(),
+        text: v.clone(),
+        selected: chosen == Some(v.as_str()),
+    }));
+    Select {
+        label,
+        name,
+        options,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    filters: Vec<Select>,
+    alerts: Vec<AlertRow>,
+}
+
+#[derive(Deserialize)]
+struct AlertsParams {
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    severity: String,
+}
+
+async fn alerts_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Query(params): Query<AlertsParams>,
+) -> Result<Response, PageError> {
+    use crate::domain::alert::{AlertStatus, Severity};
+    let nonempty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let status = nonempty(&params.status)
+        .map(|s| {
+            AlertStatus::parse(&s).ok_or_else(|| {
+                app::Error::invalid("invalid_status", "status", format!("unknown status `{s}`"))
+            })
+        })
+        .transpose()?;
+    let severity = nonempty(&params.severity)
+        .map(|s| {
+            Severity::parse(&s).ok_or_else(|| {
+                app::Error::invalid(
+                    "invalid_severity",
+                    "severity",
+                    format!("unknown severity `{s}`"),
+                )
+            })
+        })
+        .transpose()?;
+    let page = app
+        .alerts(crate::app::alerts::AlertQuery {
+            service: nonempty(&params.service),
+            status,
+            severity,
+            limit: Some(200),
+            ..Default::default()
+        })
+        .await?;
+    let org = app.org_snapshot().await?;
+    let services: Vec<String> = org.services.iter().map(|s| s.name.clone()).collect();
+    let statuses: Vec<String> = ["triggered", "acknowledged", "resolved"]
+        .map(String::from)
+        .to_vec();
+    let severities: Vec<String> = Severity::ALL
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let filters = vec![
+        select(
+            "Service",
+            "service",
+            "all",
+            &services,
+            nonempty(&params.service).as_deref(),
+        ),
+        select(
+            "Status",
+            "status",
+            "open",
+            &statuses,
+            status.map(|s| s.as_str()),
+        ),
+        select(
+            "Severity",
+            "severity",
+            "any",
+            &severities,
+            severity.map(|s| s.as_str()),
+        ),
+    ];
+    let alerts = page
+        .items
+        .into_iter()
+        .map(|a| AlertRow {
+            id: a.id,
+            summary: a.summary,
+            service: a.service,
+            severity: a.severity.as_str(),
+            urgency: a.urgency.as_str(),
+            status: a.status.as_str(),
+            event_count: a.event_count,
+            last_seen: utc_minute(a.last_seen_at),
+            in_maintenance: a.in_maintenance,
+        })
+        .collect();
+    Ok(render(&AlertsPage {
+        layout: Layout::for_caller(&caller, "alerts"),
+        filters,
+        alerts,
+    }))
+}
+
+struct TimelineRow {
+    at: String,
+    outcome: String,
+    action: String,
+    format: String,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertPage {
+    layout: Layout,
+    alert: crate::domain::alert::Alert,
+    can_act: bool,
+    first_seen: String,
+    last_seen: String,
+    acknowledged_at: String,
+    resolved_at: String,
+    group_id: i64,
+    group_size: i64,
+    group_status: &'static str,
+    members: Vec<crate::domain::alert::Alert>,
+    events: Vec<TimelineRow>,
+    runbook_url: Option<String>,
+    runbook_html: Option<String>,
+}
+
+async fn alert_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let detail = app.alert_detail(id).await?;
+    let org = app.org_snapshot().await?;
+    let runbook = org
+        .service(&detail.alert.service)
+        .and_then(|s| s.runbook.clone());
+    let alert = detail.alert;
+    let events = detail
+        .events
+        .into_iter()
+        .map(|e| TimelineRow {
+            at: utc_minute(e.received_at),
+            outcome: e.outcome,
+            action: e.action,
+            format: e.format,
+            body: pretty_json(&e.body),
+        })
+        .collect();
+    Ok(render(&AlertPage {
+        layout: Layout::for_caller(&caller, "alerts"),
+        can_act: caller.role >= Role::Responder,
+        first_seen: utc_minute(alert.first_seen_at),
+        last_seen: utc_minute(alert.last_seen_at),
+        acknowledged_at: alert.acknowledged_at.map(utc_minute).unwrap_or_default(),
+        resolved_at: alert.resolved_at.map(utc_minute).unwrap_or_default(),
+        group_id: detail.group.id,
+        group_size: detail.group.alert_count,
+        group_status: detail.group.status.as_str(),
+        members: detail.group_members,
+        events,
+        runbook_url: runbook.as_ref().and_then(|r| r.url.clone()),
+        runbook_html: runbook.as_ref().and_then(|r| r.markdown_html()),
+        alert,
+    }))
+}
+
+/// Received bodies shown indented when they are JSON, as they came otherwise.
+fn pretty_json(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_string())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: String,
+}
+
+fn check_csrf(caller: &Caller, form: &CsrfForm) -> Result<(), PageError> {
+    if caller.csrf_token.as_deref() == Some(form.csrf_token.as_str()) {
+        Ok(())
+    } else {
+        Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "The form has expired; reload the page and try again.".into(),
+        ))
+    }
+}
+
+async fn acknowledge_alert(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.acknowledge_alert(&caller, id).await?;
+    Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
+}
+
+async fn resolve_alert(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.resolve_alert(&caller, id).await?;
+    Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
 }

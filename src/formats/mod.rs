@@ -122,3 +122,131 @@ pub fn signal(action: crate::domain::alert::Action, dedup_key: String, summary: 
         source_group: None,
     }
 }
+
+/// Every parser takes bytes from the network; whatever they hold, parsing
+/// ends in signals or located errors, never in a panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FIXTURES: [&str; 6] = [
+        include_str!("../../tests/fixtures/alertmanager-0.25/webhook-firing.json"),
+        include_str!(
+            "../../tests/fixtures/alertmanager-0.25/webhook-mixed-firing-and-resolved.json"
+        ),
+        include_str!("../../tests/fixtures/alertmanager-0.25/pagerduty-trigger-allfields.json"),
+        include_str!("../../tests/fixtures/alertmanager-0.25/pagerduty-resolve-default.json"),
+        include_str!("../../tests/fixtures/alertmanager-0.25/opsgenie-create-allfields.json"),
+        r#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x","labels":{"k":"v"},"links":[{"href":"h"}]}]}"#,
+    ];
+
+    fn parse_everything(body: &[u8]) {
+        let _ = pagerduty::parse_event(body, || "k".into());
+        let _ = pagerduty::parse_change(body);
+        let _ = pagerduty::routing_key(body);
+        let _ = alertmanager::parse(body);
+        let _ = grafana::parse(body);
+        let _ = opsgenie::parse_create(body);
+        let _ = generic::parse(body);
+        let _ =
+            grafana::signature_is_valid("secret", body, Some("1"), &String::from_utf8_lossy(body));
+    }
+
+    /// Real bodies with bytes cut out and random bytes put in.
+    fn mangled() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0..FIXTURES.len(),
+            proptest::collection::vec(
+                (
+                    any::<u16>(),
+                    0usize..16,
+                    proptest::collection::vec(any::<u8>(), 0..8),
+                ),
+                1..8,
+            ),
+        )
+            .prop_map(|(which, cuts)| {
+                let mut bytes = FIXTURES[which].as_bytes().to_vec();
+                for (at, remove, insert) in cuts {
+                    let at = usize::from(at) % (bytes.len() + 1);
+                    let end = (at + remove).min(bytes.len());
+                    bytes.splice(at..end, insert);
+                }
+                bytes
+            })
+    }
+
+    /// Well-formed JSON of the wrong shapes: values where objects belong,
+    /// deep nesting, odd numbers.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "[a-z_]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("alerts".to_string()),
+                        Just("status".to_string()),
+                        Just("labels".to_string()),
+                        Just("fingerprint".to_string()),
+                        Just("version".to_string()),
+                        Just("groupKey".to_string()),
+                        Just("routing_key".to_string()),
+                        Just("event_action".to_string()),
+                        Just("payload".to_string()),
+                        Just("summary".to_string()),
+                        Just("events".to_string()),
+                        Just("action".to_string()),
+                        Just("dedup_key".to_string()),
+                        Just("message".to_string()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn mangled_real_bodies_never_panic(body in mangled()) {
+            parse_everything(&body);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            parse_everything(&body);
+        }
+
+        #[test]
+        fn json_of_any_shape_never_panics(value in json_value()) {
+            parse_everything(value.to_string().as_bytes());
+        }
+
+        /// A PagerDuty trigger that parses always yields a usable signal:
+        /// a dedup key within limits and a summary within limits.
+        #[test]
+        fn parsed_pagerduty_triggers_are_within_limits(summary in "\\PC{1,2000}", key in "[ -~]{0,300}") {
+            let body = serde_json::json!({
+                "routing_key": "k", "event_action": "trigger", "dedup_key": key,
+                "payload": {"summary": summary, "source": "s", "severity": "info"}
+            });
+            if let Ok(event) = pagerduty::parse_event(body.to_string().as_bytes(), || "generated".into()) {
+                prop_assert!(!event.signal.dedup_key.is_empty() && event.signal.dedup_key.len() <= MAX_DEDUP_KEY);
+                prop_assert!(event.signal.summary.len() <= MAX_SUMMARY);
+            }
+        }
+    }
+}

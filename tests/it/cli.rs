@@ -541,3 +541,94 @@ async fn alert_verbs_on_postgres() {
         alert_verbs(Backend::Postgres).await;
     }
 }
+
+/// A 2xx means committed: kill -9 right after the answers loses nothing.
+async fn nothing_lost_on_kill(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shop.yaml");
+    std::fs::write(&config, SHOP).unwrap();
+    let token = "siaga_bootstrap_for_kill_tests_0123";
+    let mut server = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
+    let client = siaga::outbound::http_client().unwrap();
+    let integrations: serde_json::Value = client
+        .get(format!("{}/api/v1/integrations", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = integrations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "pagerduty")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut accepted = Vec::new();
+    for i in 0..50 {
+        let event = serde_json::json!({"routing_key": key, "event_action": "trigger", "dedup_key": format!("kill-{i}"),
+            "payload": {"summary": format!("event {i}"), "source": "test", "severity": "error"}});
+        let response = client
+            .post(format!("{}/v2/enqueue", server.url))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        accepted.push(format!("kill-{i}"));
+    }
+    tokio::task::block_in_place(|| {
+        server.signal("KILL");
+        server.wait();
+    });
+
+    let mut restarted = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
+    let page: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/alerts?service=payments&limit=500",
+            restarted.url
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut stored: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["dedup_key"].as_str().unwrap().to_string())
+        .collect();
+    stored.sort();
+    accepted.sort();
+    assert_eq!(
+        stored, accepted,
+        "every acknowledged event survived kill -9"
+    );
+    tokio::task::block_in_place(|| {
+        restarted.signal("TERM");
+        assert_eq!(restarted.wait(), 0);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_on_kill_on_sqlite() {
+    nothing_lost_on_kill(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_on_kill_on_postgres() {
+    if postgres_url().is_some() {
+        nothing_lost_on_kill(Backend::Postgres).await;
+    }
+}

@@ -18,7 +18,7 @@ struct Notification {
     group_key: String,
     #[serde(default)]
     truncated_alerts: u64,
-    #[serde(default)]
+    #[serde(default, rename = "externalURL")]
     external_url: Option<String>,
     #[serde(default)]
     receiver: Option<String>,
@@ -192,6 +192,13 @@ mod tests {
         assert_eq!(first.action, Action::Trigger);
         assert_eq!(first.source_severity.as_deref(), Some("critical"));
         assert!(first.source_group.is_some());
+        assert!(
+            first
+                .links
+                .iter()
+                .any(|l| l.text.as_deref() == Some("Alertmanager")),
+            "externalURL becomes a link"
+        );
         assert!(!first.summary.is_empty());
         let resolved = parse(RESOLVED.as_bytes()).unwrap();
         assert!(resolved.signals.iter().all(|s| s.action == Action::Resolve));

@@ -22,7 +22,7 @@ struct Notification {
     state: Option<String>,
     #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "externalURL")]
     external_url: Option<String>,
     alerts: Vec<GrafanaAlert>,
 }

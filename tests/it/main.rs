@@ -5,6 +5,7 @@ mod support;
 
 mod browser;
 mod cli;
+mod conformance;
 mod http_api;
 mod http_web;
 mod ingest;

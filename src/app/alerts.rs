@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::mpsc;
 
 use super::audit::page_limit;
 use super::{App, Caller, Error, Result};
@@ -31,6 +32,35 @@ const INGEST_ATTEMPTS: usize = 3;
 pub struct Target {
     pub service: Service,
     pub integration: Integration,
+}
+
+/// Messages waiting for the ingestion writer; when full, requests wait.
+const INGEST_QUEUE: usize = 8192;
+/// The most messages one transaction takes.
+const MAX_BATCH: usize = 512;
+
+/// A received message on its way to the ingestion writer.
+pub struct Message {
+    target: Target,
+    format: String,
+    body: String,
+    signals: Vec<Signal>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Ingested>>>,
+}
+
+/// The ingestion writer: takes everything queued, commits it as one batch,
+/// and answers each message only after the commit.
+async fn write_messages(app: App, mut queue: mpsc::Receiver<Message>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        app.commit_batch(batch).await;
+    }
 }
 
 /// What became of one signal.
@@ -151,24 +181,107 @@ impl App {
         self.rate_limiter
             .take(key, signals.len().max(1), target.integration.rate_limit)
             .map_err(Error::RateLimited)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.ingest_once(target, format, body, signals).await {
-                Err(Error::Conflict(_)) if attempt < INGEST_ATTEMPTS => continue,
-                other => return other,
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let message = Message {
+            target: target.clone(),
+            format: format.to_string(),
+            body: body.to_string(),
+            signals: signals.to_vec(),
+            reply,
+        };
+        self.ingest_queue()
+            .send(message)
+            .await
+            .map_err(|_| Error::Internal(anyhow::anyhow!("the ingestion writer has stopped")))?;
+        answer.await.map_err(|_| {
+            Error::Internal(anyhow::anyhow!("the ingestion writer dropped a message"))
+        })?
+    }
+
+    /// The queue of the process's ingestion writer, started on first use.
+    fn ingest_queue(&self) -> &mpsc::Sender<Message> {
+        self.ingest_queue.get_or_init(|| {
+            let (send, receive) = mpsc::channel(INGEST_QUEUE);
+            tokio::spawn(write_messages(self.clone(), receive));
+            send
+        })
+    }
+
+    /// Applies a batch of messages in one transaction: one commit, one
+    /// fsync, for everything that arrived while the previous batch was
+    /// being written. Each message runs under a savepoint, so one that
+    /// fails (a concurrent replica opened the same alert first) is retried
+    /// or refused alone, without undoing the others.
+    async fn commit_batch(&self, batch: Vec<Message>) {
+        let started = std::time::Instant::now();
+        let outcome = async {
+            let mut tx = self.store.write().await?;
+            let mut results = Vec::with_capacity(batch.len());
+            for message in &batch {
+                let mut attempt = 0;
+                let result = loop {
+                    attempt += 1;
+                    tx.savepoint("ingest").await?;
+                    let now = self.clock.now();
+                    match self.apply_message(&mut tx, message, now).await {
+                        Ok(ingested) => {
+                            tx.release_savepoint("ingest").await?;
+                            break Ok(ingested);
+                        }
+                        Err(error) => {
+                            tx.rollback_to_savepoint("ingest").await?;
+                            if matches!(error, Error::Conflict(_)) && attempt < INGEST_ATTEMPTS {
+                                continue;
+                            }
+                            break Err(error);
+                        }
+                    }
+                };
+                results.push(result);
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(results)
+        }
+        .await;
+        metrics::histogram!("siaga_ingest_batch_messages").record(batch.len() as f64);
+        metrics::histogram!("siaga_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(results) => {
+                for (message, result) in batch.into_iter().zip(results) {
+                    if result.is_ok() {
+                        metrics::counter!("siaga_ingested_events_total", "kind" => message.target.integration.kind.as_str())
+                            .increment(message.signals.len() as u64);
+                    }
+                    let _ = message.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(
+                    "an ingestion batch of {} messages failed: {error:#}",
+                    batch.len()
+                );
+                for message in batch {
+                    let _ = message.reply.send(Err(Error::Internal(anyhow::anyhow!(
+                        "storing the event failed: {error}"
+                    ))));
+                }
             }
         }
     }
 
-    async fn ingest_once(
+    /// Records one received message and applies its signals within `tx`.
+    async fn apply_message(
         &self,
-        target: &Target,
-        format: &str,
-        body: &str,
-        signals: &[Signal],
+        tx: &mut crate::store::Tx,
+        message: &Message,
+        now: Timestamp,
     ) -> Result<Vec<Ingested>> {
-        let now = self.clock.now();
+        let (target, format, body, signals) = (
+            &message.target,
+            message.format.as_str(),
+            message.body.as_str(),
+            &message.signals,
+        );
         let service = &target.service;
         let integration = &target.integration;
         let actor = Actor {
@@ -176,7 +289,6 @@ impl App {
             name: format!("{}/{}", service.name, integration.name),
         };
         let org = self.org_snapshot().await?;
-        let mut tx = self.store.write().await?;
         let in_maintenance = org
             .maintenance
             .iter()
@@ -212,7 +324,7 @@ impl App {
             let outcome = alert::outcome(open.as_ref().map(|a| a.status), signal.action);
             let alert_id = match (outcome, open) {
                 (Outcome::Open, _) => Some(
-                    self.open_alert(&mut tx, &actor, target, signal, now, in_maintenance)
+                    self.open_alert(tx, &actor, target, signal, now, in_maintenance)
                         .await?,
                 ),
                 (Outcome::Repeat, Some(mut alert)) => {
@@ -259,9 +371,6 @@ impl App {
                 alert_id,
             });
         }
-        tx.commit().await.map_err(conflict_or_store)?;
-        metrics::counter!("siaga_ingested_events_total", "kind" => integration.kind.as_str())
-            .increment(signals.len() as u64);
         Ok(results)
     }
 
@@ -413,7 +522,7 @@ impl App {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let mut alert = tx
-            .alert(id)
+            .alert_for_update(id)
             .await
             .map_err(|e| super::auth::not_found(e, format!("alert {id}")))?;
         let action = if wanted == Outcome::Resolve {

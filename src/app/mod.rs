@@ -30,6 +30,8 @@ pub struct App {
     login_throttle: Arc<auth::LoginThrottle>,
     rate_limiter: Arc<alerts::RateLimiter>,
     org_cache: Arc<std::sync::RwLock<Option<OrgSnapshot>>>,
+    /// Where ingestion requests queue for the writer that group-commits them.
+    ingest_queue: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<alerts::Message>>>,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
             login_throttle: Arc::default(),
             rate_limiter: Arc::default(),
             org_cache: Arc::default(),
+            ingest_queue: Arc::default(),
         }
     }
 }

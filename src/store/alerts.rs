@@ -199,15 +199,30 @@ impl Tx {
         Ok(())
     }
 
-    /// The open (triggered or acknowledged) alert with this key, if any.
+    /// The open (triggered or acknowledged) alert with this key, if any,
+    /// locked until the transaction ends: on PostgreSQL a concurrent
+    /// replica waits here instead of overwriting this one's count.
     pub async fn open_alert(&mut self, service: &str, dedup_key: &str) -> Result<Option<Alert>> {
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'{}",
+            self.row_lock()
         );
         let row: Option<AlertRow> = with_tx!(self, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(service).bind(dedup_key).fetch_optional(conn).await?
         });
         Ok(row.map(AlertRow::into_alert))
+    }
+
+    /// An alert, locked until the transaction ends, for changing it.
+    pub async fn alert_for_update(&mut self, id: i64) -> Result<Alert> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1{}",
+            self.row_lock()
+        );
+        let row: AlertRow = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await?
+        });
+        Ok(row.into_alert())
     }
 
     /// Stores a new alert (its `id` is ignored) and returns it with its id.

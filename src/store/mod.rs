@@ -233,6 +233,39 @@ impl Tx {
         Ok(())
     }
 
+    /// The clause that locks the rows a SELECT reads until the transaction
+    /// ends. SQLite write transactions hold the whole database already.
+    pub(crate) fn row_lock(&self) -> &'static str {
+        match self.inner {
+            TxInner::Postgres(_) => " FOR UPDATE",
+            TxInner::Sqlite(_) => "",
+        }
+    }
+
+    /// Marks a point this transaction can roll back to without ending.
+    pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.execute_control(format!("SAVEPOINT {name}")).await
+    }
+
+    pub async fn release_savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.execute_control(format!("RELEASE SAVEPOINT {name}"))
+            .await
+    }
+
+    /// Undoes everything since the savepoint; on PostgreSQL this also
+    /// clears the error that aborted the transaction.
+    pub async fn rollback_to_savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.execute_control(format!("ROLLBACK TO SAVEPOINT {name}"))
+            .await
+    }
+
+    async fn execute_control(&mut self, sql: String) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await?.rows_affected()
+        });
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         let started = Instant::now();
         match self.inner {

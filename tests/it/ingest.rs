@@ -1033,3 +1033,51 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    concurrent_triggers_across_replicas_make_one_alert,
+    |db: TestDb| async move {
+        // Two apps on one database stand for two replicas, each with its own
+        // ingestion writer: the same new dedup key arrives at both at once.
+        let a = db.app().await;
+        a.apply_shop().await;
+        let b = db.app().await;
+        let org = a.app.org().await.unwrap();
+        let service = org.service("storefront").unwrap().clone();
+        let integration = service.integrations[0].clone();
+        let target = siaga::app::alerts::Target {
+            service,
+            integration,
+        };
+        let signal = |i: usize| {
+            let body = json!({"action": "trigger", "dedup_key": "race", "summary": format!("attempt {i}")});
+            siaga::formats::generic::parse(body.to_string().as_bytes())
+                .unwrap()
+                .remove(0)
+        };
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let app = if i % 2 == 0 {
+                a.app.clone()
+            } else {
+                b.app.clone()
+            };
+            let target = target.clone();
+            let signal = signal(i);
+            tasks.push(tokio::spawn(async move {
+                app.ingest(&target, "generic", "{}", &[signal]).await
+            }));
+        }
+        let mut opened = 0;
+        for task in tasks {
+            let results = task.await.unwrap().expect("every trigger is accepted");
+            if results[0].outcome == "opened" {
+                opened += 1;
+            }
+        }
+        assert_eq!(opened, 1, "exactly one trigger opened the alert");
+        let page = a.app.alerts(Default::default()).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].event_count, 40, "every trigger counted");
+    }
+);

@@ -19,7 +19,9 @@ const ACTION_TIMEOUT_MS = 10_000;
 const OVERALL_TIMEOUT_MS = 120_000;
 const DESKTOP = { width: 1280, height: 900 };
 const MOBILE = { width: 390, height: 844 };
-const NAV_LINKS = ['Services', 'Teams', 'People', 'Audit log'];
+const NAV_LINKS = ['Alerts', 'Services', 'Teams', 'People', 'Audit log'];
+// Optional: the key of a generic integration, to watch a new alert arrive live.
+const GENERIC_KEY = process.env.SIAGA_GENERIC_KEY || '';
 const SERVICES = ['checkout', 'payments', 'storefront', 'payment-partner'];
 
 function requireEnv(name) {
@@ -354,6 +356,38 @@ async function journey(context) {
     await expectAtLeast(page.locator('table#events tbody tr'), 1, '/audit: table#events tbody tr rows');
     await screenshot(page, 'audit.png');
   });
+
+  if (GENERIC_KEY) {
+    await step('a new alert appears on /alerts without a reload, and can be acknowledged', async () => {
+      await navigateBy(page, 'clicking the Alerts nav link', () =>
+        page.locator('nav').getByRole('link', { name: 'Alerts', exact: true }).first().click(),
+      );
+      expectPath(page, '/alerts', 'after clicking Alerts in the nav');
+      const summary = `Checkout cannot reach the payment partner ${Date.now()}`;
+      // Mark the page: a reload would lose the mark.
+      await page.evaluate(() => { window.__sameDocument = true; });
+      const response = await fetch(`${BASE}/api/v1/integrations/generic`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${GENERIC_KEY}` },
+        body: JSON.stringify({ action: 'trigger', dedup_key: `browser-${Date.now()}`, summary, severity: 'critical' }),
+      });
+      assert.equal(response.status, 200, `posting an event: expected 200, got ${response.status}: ${await response.text()}`);
+      const row = page.locator('table#alerts tbody tr', { hasText: summary });
+      await row.first().waitFor({ state: 'visible', timeout: 12_000 }).catch(() => {
+        throw new Error(`/alerts: the new alert "${summary}" did not appear within 12 s without a reload (url ${page.url()})`);
+      });
+      assert.equal(await page.evaluate(() => window.__sameDocument), true, '/alerts: the page reloaded instead of updating in place');
+      await screenshot(page, 'alerts.png');
+      await navigateBy(page, 'opening the alert', () => row.first().locator('a').first().click());
+      assert.match(pathOf(page), /^\/alerts\/\d+$/, `expected an alert page, got ${page.url()}`);
+      await expectAtLeast(page.locator('#timeline li'), 1, 'alert page: #timeline entries');
+      await expectAtLeast(page.locator('#runbook h2, #runbook h3'), 1, 'alert page: the service runbook');
+      await navigateBy(page, 'pressing Acknowledge', () => page.getByRole('button', { name: 'Acknowledge' }).click());
+      const lead = await page.locator('p.lead').first().innerText();
+      assert.match(lead, /acknowledged/, `alert page after Acknowledge: expected "acknowledged", found "${lead}"`);
+      await screenshot(page, 'alert.png');
+    });
+  }
 
   await step('logout returns to /login and ends the session', async () => {
     await navigateBy(page, 'submitting the logout form', () =>

@@ -57,6 +57,14 @@ async fn log_in_and_walk_the_catalogue_in_chromium() {
         )
         .await
         .unwrap();
+    let org = t.app.org().await.unwrap();
+    let generic_key = org
+        .services
+        .iter()
+        .flat_map(|s| &s.integrations)
+        .find(|i| i.kind == siaga::domain::org::IntegrationKind::Generic)
+        .and_then(|i| i.key.clone())
+        .expect("the shop has a generic integration");
     let server = t.serve().await;
 
     let screenshots = root.join("target/browser-screenshots");
@@ -70,6 +78,7 @@ async fn log_in_and_walk_the_catalogue_in_chromium() {
             .env("SIAGA_EMAIL", "duty@kedai.example")
             .env("SIAGA_PASSWORD", password)
             .env("SIAGA_SCREENSHOTS", &screenshots)
+            .env("SIAGA_GENERIC_KEY", generic_key)
             .env("CHROMIUM", chromium)
             .output()
             .expect("node runs")

@@ -217,13 +217,17 @@ impl App {
         let outcome = async {
             let mut tx = self.store.write().await?;
             let mut results = Vec::with_capacity(batch.len());
+            let mut maintenance = HashMap::new();
             for message in &batch {
                 let mut attempt = 0;
                 let result = loop {
                     attempt += 1;
                     tx.savepoint("ingest").await?;
                     let now = self.clock.now();
-                    match self.apply_message(&mut tx, message, now).await {
+                    match self
+                        .apply_message(&mut tx, message, now, &mut maintenance)
+                        .await
+                    {
                         Ok(ingested) => {
                             tx.release_savepoint("ingest").await?;
                             break Ok(ingested);
@@ -270,11 +274,14 @@ impl App {
     }
 
     /// Records one received message and applies its signals within `tx`.
+    /// `maintenance` remembers, for the batch, which services are in a
+    /// maintenance window, so each is looked up once per batch.
     async fn apply_message(
         &self,
         tx: &mut crate::store::Tx,
         message: &Message,
         now: Timestamp,
+        maintenance: &mut HashMap<String, bool>,
     ) -> Result<Vec<Ingested>> {
         let (target, format, body, signals) = (
             &message.target,
@@ -288,16 +295,22 @@ impl App {
             kind: "integration".into(),
             name: format!("{}/{}", service.name, integration.name),
         };
-        let org = self.org_snapshot().await?;
-        let in_maintenance = org
-            .maintenance
-            .iter()
-            .any(|m| m.service == service.name && m.starts_at <= now && now < m.ends_at)
-            || tx
-                .maintenance_windows(Some(&service.name), now)
-                .await?
-                .iter()
-                .any(|w| w.covers(now));
+        let in_maintenance = match maintenance.get(&service.name) {
+            Some(known) => *known,
+            None => {
+                let org = self.org_snapshot().await?;
+                let covered =
+                    org.maintenance.iter().any(|m| {
+                        m.service == service.name && m.starts_at <= now && now < m.ends_at
+                    }) || tx
+                        .maintenance_windows(Some(&service.name), now)
+                        .await?
+                        .iter()
+                        .any(|w| w.covers(now));
+                maintenance.insert(service.name.clone(), covered);
+                covered
+            }
+        };
         let message_id = tx
             .insert_inbound_message(now, &service.name, &integration.name, format, body)
             .await?;

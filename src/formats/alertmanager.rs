@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{FormatError, MAX_SUMMARY, parse_time, parse_typed, signal, truncate};
+use super::{FormatError, MAX_SUMMARY, parse_typed, signal, truncate};
 use crate::domain::alert::{Action, Link, Signal};
 
 #[derive(Deserialize)]
@@ -64,22 +64,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, FormatError> {
     }
     let mut signals = Vec::with_capacity(notification.alerts.len());
     for (i, alert) in notification.alerts.iter().enumerate() {
-        let action = match alert.status.as_str() {
-            "firing" => Action::Trigger,
-            "resolved" => Action::Resolve,
-            other => {
-                return Err(FormatError::new(
-                    format!("alerts[{i}].status"),
-                    format!("must be firing or resolved, not {other:?}"),
-                ));
-            }
-        };
-        if alert.fingerprint.trim().is_empty() {
-            return Err(FormatError::new(
-                format!("alerts[{i}].fingerprint"),
-                "must not be empty",
-            ));
-        }
+        let action = super::webhook_action(i, &alert.status, &alert.fingerprint)?;
         signals.push(to_signal(action, alert, &notification));
     }
     Ok(Parsed {
@@ -113,10 +98,8 @@ fn to_signal(action: Action, alert: &AmAlert, notification: &Notification) -> Si
         "receiver": notification.receiver,
         "truncated_alerts": notification.truncated_alerts,
     });
-    signal.occurred_at = match action {
-        Action::Resolve => alert.ends_at.as_deref().and_then(parse_time),
-        _ => alert.starts_at.as_deref().and_then(parse_time),
-    };
+    signal.occurred_at =
+        super::webhook_time(action, alert.starts_at.as_deref(), alert.ends_at.as_deref());
     if let Some(url) = alert.generator_url.as_deref().filter(|u| !u.is_empty()) {
         signal.links.push(Link {
             href: url.to_string(),

@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{FormatError, MAX_SUMMARY, parse_time, parse_typed, signal, truncate};
-use crate::domain::alert::{Action, Link, Signal};
+use super::{FormatError, MAX_SUMMARY, parse_typed, signal, truncate};
+use crate::domain::alert::{Link, Signal};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,22 +78,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
         .iter()
         .enumerate()
         .map(|(i, alert)| {
-            let action = match alert.status.as_str() {
-                "firing" => Action::Trigger,
-                "resolved" => Action::Resolve,
-                other => {
-                    return Err(FormatError::new(
-                        format!("alerts[{i}].status"),
-                        format!("must be firing or resolved, not {other:?}"),
-                    ));
-                }
-            };
-            if alert.fingerprint.trim().is_empty() {
-                return Err(FormatError::new(
-                    format!("alerts[{i}].fingerprint"),
-                    "must not be empty",
-                ));
-            }
+            let action = super::webhook_action(i, &alert.status, &alert.fingerprint)?;
             let summary = alert
                 .annotations
                 .get("summary")
@@ -120,10 +105,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
                 "value": alert.value_string,
                 "state": notification.state,
             });
-            signal.occurred_at = match action {
-                Action::Resolve => alert.ends_at.as_deref().and_then(parse_time),
-                _ => alert.starts_at.as_deref().and_then(parse_time),
-            };
+            signal.occurred_at =
+                super::webhook_time(action, alert.starts_at.as_deref(), alert.ends_at.as_deref());
             for (url, text) in [
                 (&alert.dashboard_url, "Dashboard"),
                 (&alert.panel_url, "Panel"),
@@ -182,6 +165,7 @@ pub fn sign(secret: &str, body: &[u8], timestamp: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::alert::Action;
 
     const BODY: &str = r#"{"receiver":"siaga","status":"firing","orgId":1,"version":"1","state":"alerting","title":"[FIRING:1] Disk full",
       "groupKey":"{}:{alertname=\"DiskFull\"}","externalURL":"http://grafana:3000/",

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::domain::alert::{Link, Signal};
+use crate::domain::alert::{Action, Link, Signal};
 
 /// One problem with a received message, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,8 +104,46 @@ pub fn string_map(value: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The action of one alert of an Alertmanager-style webhook (Alertmanager,
+/// Grafana), which must carry a fingerprint.
+pub fn webhook_action(
+    index: usize,
+    status: &str,
+    fingerprint: &str,
+) -> Result<Action, FormatError> {
+    let action = match status {
+        "firing" => Action::Trigger,
+        "resolved" => Action::Resolve,
+        other => {
+            return Err(FormatError::new(
+                format!("alerts[{index}].status"),
+                format!("must be firing or resolved, not {other:?}"),
+            ));
+        }
+    };
+    if fingerprint.trim().is_empty() {
+        return Err(FormatError::new(
+            format!("alerts[{index}].fingerprint"),
+            "must not be empty",
+        ));
+    }
+    Ok(action)
+}
+
+/// When an Alertmanager-style alert began, or ended when it resolved.
+pub fn webhook_time(
+    action: Action,
+    starts_at: Option<&str>,
+    ends_at: Option<&str>,
+) -> Option<Timestamp> {
+    match action {
+        Action::Resolve => ends_at.and_then(parse_time),
+        _ => starts_at.and_then(parse_time),
+    }
+}
+
 /// A signal with only the required parts; parsers fill in the rest.
-pub fn signal(action: crate::domain::alert::Action, dedup_key: String, summary: String) -> Signal {
+pub fn signal(action: Action, dedup_key: String, summary: String) -> Signal {
     Signal {
         action,
         dedup_key,

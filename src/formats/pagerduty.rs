@@ -33,11 +33,9 @@ pub fn routing_key(body: &[u8]) -> Option<String> {
     text(&value, "routing_key").map(str::to_string)
 }
 
-/// Parses an alert event. Errors are listed as PagerDuty lists them.
-pub fn parse_event(
-    body: &[u8],
-    generate_key: impl FnOnce() -> String,
-) -> Result<Event, Vec<FormatError>> {
+/// The event as a JSON object with its routing key, and the errors found
+/// so far (a missing key).
+fn event_object(body: &[u8]) -> Result<(Value, String, Vec<FormatError>), Vec<FormatError>> {
     let value = parse_json(body).map_err(|e| vec![e])?;
     if !value.is_object() {
         return Err(vec![FormatError::new(
@@ -53,6 +51,15 @@ pub fn parse_event(
             "'routing_key' is missing or blank",
         ));
     }
+    Ok((value, routing_key, errors))
+}
+
+/// Parses an alert event. Errors are listed as PagerDuty lists them.
+pub fn parse_event(
+    body: &[u8],
+    generate_key: impl FnOnce() -> String,
+) -> Result<Event, Vec<FormatError>> {
+    let (value, routing_key, mut errors) = event_object(body)?;
     let action = match value.get("event_action").and_then(Value::as_str) {
         Some("trigger") => Some(Action::Trigger),
         Some("acknowledge") => Some(Action::Acknowledge),
@@ -222,21 +229,7 @@ pub struct Change {
 }
 
 pub fn parse_change(body: &[u8]) -> Result<Change, Vec<FormatError>> {
-    let value = parse_json(body).map_err(|e| vec![e])?;
-    if !value.is_object() {
-        return Err(vec![FormatError::new(
-            "",
-            "the event must be a JSON object",
-        )]);
-    }
-    let mut errors = Vec::new();
-    let routing_key = text(&value, "routing_key").unwrap_or_default().to_string();
-    if routing_key.is_empty() {
-        errors.push(FormatError::new(
-            "routing_key",
-            "'routing_key' is missing or blank",
-        ));
-    }
+    let (value, routing_key, mut errors) = event_object(body)?;
     let payload = value.get("payload");
     let summary = match payload.and_then(|p| text(p, "summary")) {
         Some(s) => truncate(s, MAX_SUMMARY),

@@ -189,6 +189,33 @@ fn pagerduty_failure(error: ApiError) -> Response {
     response
 }
 
+/// The body and integration of a PagerDuty request, or the answer that
+/// refuses it.
+async fn pagerduty_request(
+    app: &App,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Target, Bytes), Response> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(pagerduty_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                vec![format!("events may be at most {PAGERDUTY_MAX_BODY} bytes")],
+            ));
+        }
+        Err(rejection) => {
+            return Err(pagerduty_error(
+                StatusCode::BAD_REQUEST,
+                "Event object is invalid",
+                vec![rejection.body_text()],
+            ));
+        }
+    };
+    let target = pagerduty_target(app, &body).await?;
+    Ok((target, body))
+}
+
 async fn pagerduty_target(app: &App, body: &[u8]) -> Result<Target, Response> {
     let Some(key) = pagerduty::routing_key(body) else {
         return Err(pagerduty_error(
@@ -215,25 +242,8 @@ async fn pagerduty_enqueue(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return pagerduty_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-                vec![format!("events may be at most {PAGERDUTY_MAX_BODY} bytes")],
-            );
-        }
-        Err(rejection) => {
-            return pagerduty_error(
-                StatusCode::BAD_REQUEST,
-                "Event object is invalid",
-                vec![rejection.body_text()],
-            );
-        }
-    };
-    let target = match pagerduty_target(&app, &body).await {
-        Ok(target) => target,
+    let (target, body) = match pagerduty_request(&app, body).await {
+        Ok(request) => request,
         Err(response) => return response,
     };
     let event = match pagerduty::parse_event(&body, generate_dedup_key) {
@@ -273,25 +283,8 @@ fn generate_dedup_key() -> String {
     responses((status = 202), (status = 400), (status = 401), (status = 403), (status = 413), (status = 429)),
     security(()))]
 async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return pagerduty_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-                vec![format!("events may be at most {PAGERDUTY_MAX_BODY} bytes")],
-            );
-        }
-        Err(rejection) => {
-            return pagerduty_error(
-                StatusCode::BAD_REQUEST,
-                "Event object is invalid",
-                vec![rejection.body_text()],
-            );
-        }
-    };
-    let target = match pagerduty_target(&app, &body).await {
-        Ok(target) => target,
+    let (target, body) = match pagerduty_request(&app, body).await {
+        Ok(request) => request,
         Err(response) => return response,
     };
     let change = match pagerduty::parse_change(&body) {

@@ -65,14 +65,15 @@ pub const MAX_OBJECTS: usize = 20_000;
 pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
         let location = error.location();
+        let message = first_line(&error.to_string());
         ConfigErrors {
             file: file.to_string(),
             issues: vec![ConfigIssue {
                 line: location.map_or(0, |l| l.line()),
                 column: location.map_or(0, |l| l.column()),
                 field: String::new(),
-                message: first_line(&error.to_string()),
-                suggestion: None,
+                suggestion: unknown_key_suggestion(&message),
+                message,
             }],
         }
     })?;
@@ -105,10 +106,33 @@ pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
     }
 }
 
+/// For serde's "unknown field `colour`, expected one of `name`, …", the
+/// expected key closest to the unknown one.
+fn unknown_key_suggestion(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split("expected").nth(1)?;
+    let expected = expected.trim_start().trim_start_matches("one of").trim();
+    let known = expected
+        .split(',')
+        .map(|name| name.trim().trim_matches('`').to_string())
+        .filter(|name| !name.is_empty());
+    closest(unknown, known)
+}
+
 /// serde-saphyr renders a source snippet under the message; the first line
 /// is the message itself, and the location is reported separately.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    // The location is reported on its own; drop serde-saphyr's copy of it.
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, rest)) if position.contains("column") => rest.to_string(),
+        _ => line.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -1242,6 +1266,12 @@ services:
         let errors = parse("x.yaml", "organisation:\n  name: K\n  colour: red\n").unwrap_err();
         assert_eq!(errors.issues[0].line, 3, "{errors}");
         assert!(errors.issues[0].message.contains("colour"), "{errors}");
+        let errors = parse("x.yaml", "organisation:\n  name: K\n  time_zome: UTC\n").unwrap_err();
+        assert_eq!(
+            errors.issues[0].suggestion.as_deref(),
+            Some("time_zone"),
+            "{errors}"
+        );
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod event;
 pub mod job;
 pub mod org;
 pub mod page;
+pub mod schedule;

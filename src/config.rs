@@ -15,6 +15,9 @@ use crate::domain::org::{
     ContactKind, ContactMethod, Integration, IntegrationKind, Org, OrgSettings, Person,
     PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
 };
+use crate::domain::schedule::{
+    Layer, Restriction, Rotation, Schedule, ScheduleError, weekday_names,
+};
 
 /// One problem in a config file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -54,6 +57,24 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+/// `daily`, `weekly`, or a length: `3d`, `12h`.
+fn parse_rotation(text: &str) -> Option<Rotation> {
+    let text = text.trim();
+    match text {
+        "daily" => return Some(Rotation::Days(1)),
+        "weekly" => return Some(Rotation::Days(7)),
+        _ => {}
+    }
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let number: u32 = number.parse().ok().filter(|n| *n > 0)?;
+    match unit.trim() {
+        "d" | "day" | "days" => Some(Rotation::Days(number)),
+        "w" | "week" | "weeks" => number.checked_mul(7).map(Rotation::Days),
+        "h" | "hour" | "hours" => Some(Rotation::Hours(number)),
+        _ => None,
+    }
+}
 
 /// Problems after which no more "did you mean" suggestions are computed.
 const MAX_SUGGESTIONS: usize = 50;
@@ -149,6 +170,37 @@ struct RawConfig {
     services: Vec<Spanned<RawService>>,
     #[serde(default)]
     maintenance_windows: Vec<Spanned<RawMaintenance>>,
+    #[serde(default)]
+    schedules: Vec<Spanned<RawSchedule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    name: Spanned<String>,
+    description: Option<String>,
+    time_zone: Option<Spanned<String>>,
+    layers: Vec<Spanned<RawLayer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    name: Option<String>,
+    participants: Vec<Spanned<String>>,
+    rotation: Spanned<String>,
+    start: Spanned<String>,
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
+    restrictions: Vec<Spanned<RawRestriction>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRestriction {
+    days: Vec<Spanned<String>>,
+    from: Spanned<String>,
+    to: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +522,19 @@ impl Checker {
             .enumerate()
             .filter_map(|(i, m)| self.maintenance(i, &m.value, &service_names))
             .collect();
+        let schedules = raw
+            .schedules
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.schedule(i, &s.value, &handles, &default_zone))
+            .collect();
+        self.unique(
+            raw.schedules
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("schedules[{i}].name"), &s.value.name)),
+            "schedule name",
+        );
 
         Org {
             settings: OrgSettings {
@@ -482,6 +547,7 @@ impl Checker {
             teams,
             services,
             maintenance,
+            schedules,
         }
     }
 
@@ -961,6 +1027,171 @@ impl Checker {
                 }
             }
         }
+    }
+
+    fn schedule(
+        &mut self,
+        i: usize,
+        raw: &RawSchedule,
+        handles: &BTreeSet<String>,
+        default_zone: &str,
+    ) -> Schedule {
+        let at = format!("schedules[{i}]");
+        self.slug(&raw.name, format!("{at}.name"), "schedule name");
+        let time_zone = match &raw.time_zone {
+            Some(zone) => {
+                self.time_zone(zone, format!("{at}.time_zone"));
+                zone.value.clone()
+            }
+            None => default_zone.to_string(),
+        };
+        if raw.layers.is_empty() {
+            self.report(
+                &raw.name,
+                format!("{at}.layers"),
+                "a schedule needs at least one layer".into(),
+            );
+        }
+        let layers = raw
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(j, layer)| {
+                self.layer(
+                    &format!("{at}.layers[{j}]"),
+                    j,
+                    &layer.value,
+                    handles,
+                    &time_zone,
+                )
+            })
+            .collect();
+        Schedule {
+            id: 0,
+            name: raw.name.value.clone(),
+            description: raw.description.clone(),
+            time_zone,
+            layers,
+        }
+    }
+
+    fn layer(
+        &mut self,
+        at: &str,
+        index: usize,
+        raw: &RawLayer,
+        handles: &BTreeSet<String>,
+        schedule_zone: &str,
+    ) -> Option<Layer> {
+        if raw.participants.is_empty() {
+            self.report(
+                &raw.rotation,
+                format!("{at}.participants"),
+                "a rotation needs at least one participant".into(),
+            );
+        }
+        for (k, participant) in raw.participants.iter().enumerate() {
+            self.reference(
+                participant,
+                format!("{at}.participants[{k}]"),
+                "person",
+                handles,
+            );
+        }
+        let rotation = parse_rotation(&raw.rotation.value);
+        if rotation.is_none() {
+            self.report(
+                &raw.rotation,
+                format!("{at}.rotation"),
+                format!(
+                    "`{}` is not a rotation; use daily, weekly, or a length such as `3d` or `12h`",
+                    raw.rotation.value
+                ),
+            );
+        }
+        let time_zone = match &raw.time_zone {
+            Some(zone) => {
+                self.time_zone(zone, format!("{at}.time_zone"));
+                zone.value.clone()
+            }
+            None => schedule_zone.to_string(),
+        };
+        let start = raw.start.value.trim().parse::<jiff::civil::DateTime>().ok();
+        if start.is_none() {
+            self.report(
+                &raw.start,
+                format!("{at}.start"),
+                format!(
+                    "`{}` is not a local date and time such as `2026-11-02T09:00`",
+                    raw.start.value
+                ),
+            );
+        }
+        let mut restrictions = Vec::new();
+        for (k, restriction) in raw.restrictions.iter().enumerate() {
+            let field = format!("{at}.restrictions[{k}]");
+            let mut days = Vec::new();
+            for (d, day) in restriction.value.days.iter().enumerate() {
+                match weekday_names::parse(&day.value) {
+                    Some(weekday) => days.push(weekday),
+                    None => {
+                        let suggestion = closest(
+                            &day.value,
+                            weekday_names::NAMES.iter().map(|n| n.to_string()),
+                        );
+                        self.report_with(
+                            day,
+                            format!("{field}.days[{d}]"),
+                            format!("unknown weekday `{}`", day.value),
+                            suggestion,
+                        );
+                    }
+                }
+            }
+            let from = self.time_of_day(&restriction.value.from, format!("{field}.from"));
+            let to = self.time_of_day(&restriction.value.to, format!("{field}.to"));
+            if let (Some(from), Some(to)) = (from, to) {
+                if from == to {
+                    self.report(
+                        &restriction.value.to,
+                        format!("{field}.to"),
+                        "a window must not start and end at the same time".into(),
+                    );
+                }
+                restrictions.push(Restriction { days, from, to });
+            }
+        }
+        let layer = Layer {
+            name: raw
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("layer-{}", index + 1)),
+            participants: raw.participants.iter().map(|p| p.value.clone()).collect(),
+            rotation: rotation?,
+            start: start?,
+            time_zone,
+            restrictions,
+        };
+        if let Err(ScheduleError::InvalidStart(_)) = layer.validate() {
+            self.report(
+                &raw.start,
+                format!("{at}.start"),
+                "this local time does not exist in the time zone".into(),
+            );
+        }
+        Some(layer)
+    }
+
+    fn time_of_day(&mut self, text: &Spanned<String>, field: String) -> Option<jiff::civil::Time> {
+        let parsed = text.value.trim().parse::<jiff::civil::Time>().ok();
+        if parsed.is_none() {
+            self.report(
+                text,
+                field,
+                format!("`{}` is not a time of day such as `09:00`", text.value),
+            );
+        }
+        parsed
     }
 
     fn maintenance(

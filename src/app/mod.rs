@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 mod jobs;
 mod org;
+pub mod schedules;
 
 use std::sync::Arc;
 

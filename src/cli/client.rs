@@ -464,3 +464,137 @@ pub async fn cancel_maintenance(args: &ClientArgs, id: i64) -> anyhow::Result<Ex
     println!("maintenance window #{id} ended");
     Ok(ExitCode::SUCCESS)
 }
+
+fn query_value(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+pub async fn on_call_now(args: &ClientArgs, at: Option<&str>) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = match at {
+        Some(at) => format!("/api/v1/oncall?at={}", query_value(at)),
+        None => "/api/v1/oncall".into(),
+    };
+    let on_call = api.get(&path).await?;
+    if args.json {
+        return print_json(&on_call);
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["SCHEDULE", "ON CALL", "UNTIL (UTC)"]);
+    for entry in on_call.as_array().cloned().unwrap_or_default() {
+        let shift = &entry["shift"];
+        let (person, until) = if shift.is_null() {
+            ("NOBODY".to_string(), "—".to_string())
+        } else {
+            (text(&shift["person"]), short_time(&shift["end"]))
+        };
+        table.add_row([text(&entry["schedule"]), person, until]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show_schedule(
+    args: &ClientArgs,
+    schedule: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let mut path = format!("/api/v1/schedules/{}?", query_value(schedule));
+    if let Some(from) = from {
+        path.push_str(&format!("from={}&", query_value(from)));
+    }
+    if let Some(to) = to {
+        path.push_str(&format!("to={}", query_value(to)));
+    }
+    let detail = api.get(path.trim_end_matches(['?', '&'])).await?;
+    if args.json {
+        return print_json(&detail);
+    }
+    println!(
+        "{} ({}) from {} to {} UTC",
+        text(&detail["name"]),
+        text(&detail["time_zone"]),
+        short_time(&detail["from"]),
+        short_time(&detail["to"])
+    );
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["FROM (UTC)", "TO (UTC)", "ON CALL", "VIA"]);
+    for shift in detail["shifts"].as_array().cloned().unwrap_or_default() {
+        let via = if shift["override_id"].is_null() {
+            "rotation".to_string()
+        } else {
+            format!("override {}", text(&shift["override_id"]))
+        };
+        table.add_row([
+            short_time(&shift["start"]),
+            short_time(&shift["end"]),
+            text(&shift["person"]),
+            via,
+        ]);
+    }
+    println!("{table}");
+    for gap in detail["gaps"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "GAP: nobody on call from {} to {} UTC",
+            short_time(&gap["start"]),
+            short_time(&gap["end"])
+        );
+    }
+    let load: Vec<String> = detail["load"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|l| format!("{} {} h", text(&l["person"]), text(&l["hours"])))
+        .collect();
+    if !load.is_empty() {
+        println!("load: {}", load.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn create_override(
+    args: &ClientArgs,
+    schedule: &str,
+    body: Value,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let created = api
+        .post(
+            &format!("/api/v1/schedules/{}/overrides", query_value(schedule)),
+            Some(&body),
+        )
+        .await?;
+    if args.json {
+        return print_json(&created);
+    }
+    println!(
+        "override {}: {} is on call on {schedule} from {} to {} UTC",
+        text(&created["id"]),
+        text(&created["person"]),
+        short_time(&created["starts_at"]),
+        short_time(&created["ends_at"])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn remove_override(
+    args: &ClientArgs,
+    schedule: &str,
+    id: i64,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    api.delete(&format!(
+        "/api/v1/schedules/{}/overrides/{id}",
+        query_value(schedule)
+    ))
+    .await?;
+    println!("override {id} removed");
+    Ok(ExitCode::SUCCESS)
+}

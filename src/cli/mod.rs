@@ -76,6 +76,52 @@ enum Command {
     /// Maintenance windows: alerts are recorded but do not page.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Who is on call; overrides.
+    #[command(subcommand)]
+    Oncall(OncallCommand),
+}
+
+#[derive(Subcommand)]
+enum OncallCommand {
+    /// Who is on call on every schedule, now or --at a time.
+    Now {
+        /// RFC 3339, e.g. 2026-12-24T22:00:00+08:00.
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A schedule's shifts, gaps and load over a range (default: the next 7 days).
+    Show {
+        schedule: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Take a shift for someone: PERSON is on call on SCHEDULE from --from to --to.
+    Override {
+        schedule: String,
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove an override.
+    RemoveOverride {
+        schedule: String,
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -264,6 +310,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             client::list_integrations(&client).await
         }
         Command::Maintenance(command) => maintenance(command).await,
+        Command::Oncall(command) => oncall(command).await,
+    }
+}
+
+async fn oncall(command: OncallCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OncallCommand::Now { at, client } => client::on_call_now(&client, at.as_deref()).await,
+        OncallCommand::Show {
+            schedule,
+            from,
+            to,
+            client,
+        } => client::show_schedule(&client, &schedule, from.as_deref(), to.as_deref()).await,
+        OncallCommand::Override {
+            schedule,
+            person,
+            from,
+            to,
+            reason,
+            client,
+        } => {
+            let body = serde_json::json!({"person": person, "starts_at": from, "ends_at": to, "reason": reason});
+            client::create_override(&client, &schedule, body).await
+        }
+        OncallCommand::RemoveOverride {
+            schedule,
+            id,
+            client,
+        } => client::remove_override(&client, &schedule, id).await,
     }
 }
 
@@ -317,12 +392,20 @@ fn validate_config(file: &PathBuf) -> anyhow::Result<ExitCode> {
     match crate::config::parse(&file.display().to_string(), &text) {
         Ok(org) => {
             println!(
-                "{}: valid ({} people, {} teams, {} services)",
+                "{}: valid ({} people, {} teams, {} services, {} schedules)",
                 file.display(),
                 org.people.len(),
                 org.teams.len(),
-                org.services.len()
+                org.services.len(),
+                org.schedules.len()
             );
+            let now = crate::clock::Clock::system().now();
+            for warning in crate::app::schedules::quality_warnings(&org, now) {
+                eprintln!(
+                    "warning: schedule {}: {}",
+                    warning.schedule, warning.message
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {

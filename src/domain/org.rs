@@ -15,6 +15,7 @@ pub struct Org {
     pub teams: Vec<Team>,
     pub services: Vec<Service>,
     pub maintenance: Vec<PlannedMaintenance>,
+    pub schedules: Vec<super::schedule::Schedule>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -302,6 +303,10 @@ impl Org {
         })
     }
 
+    pub fn schedule(&self, name: &str) -> Option<&super::schedule::Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
     pub fn services_owned_by(&self, team: &str) -> Vec<&Service> {
         self.services
             .iter()
@@ -363,6 +368,7 @@ pub const PERSON_KIND: &str = "person";
 pub const TEAM_KIND: &str = "team";
 pub const SERVICE_KIND: &str = "service";
 pub const MAINTENANCE_KIND: &str = "maintenance_window";
+pub const SCHEDULE_KIND: &str = "schedule";
 
 impl Org {
     /// The org as (kind, name, spec) triples, in a stable order.
@@ -399,6 +405,11 @@ impl Org {
                 .iter()
                 .map(|m| (MAINTENANCE_KIND, m.name.clone(), spec(m))),
         );
+        objects.extend(
+            self.schedules
+                .iter()
+                .map(|s| (SCHEDULE_KIND, s.name.clone(), spec(s))),
+        );
         objects
     }
 
@@ -422,6 +433,7 @@ impl Org {
                 TEAM_KIND => with_id(object).map(|t| org.teams.push(t)),
                 SERVICE_KIND => with_id(object).map(|s| org.services.push(s)),
                 MAINTENANCE_KIND => with_id(object).map(|m| org.maintenance.push(m)),
+                SCHEDULE_KIND => with_id(object).map(|s| org.schedules.push(s)),
                 _ => None,
             };
             if parsed.is_none() {

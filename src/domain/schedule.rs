@@ -46,6 +46,17 @@ pub struct Layer {
     pub restrictions: Vec<Restriction>,
 }
 
+/// A named on-call schedule from the config: its layers, stacked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    /// The zone the schedule is shown in; layers may have their own.
+    pub time_zone: String,
+    pub layers: Vec<Layer>,
+}
+
 /// Someone takes over a schedule for a while.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
@@ -56,9 +67,11 @@ pub struct Override {
 }
 
 /// Who is on call from `start` to `end`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Shift {
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
     pub person: String,
     /// The layer it comes from, by index; `None` for an override.
@@ -436,6 +449,73 @@ pub fn load(shifts: &[Shift]) -> Vec<(String, SignedDuration)> {
     load
 }
 
+/// An iCalendar (RFC 5545) document with one event per shift.
+/// `calendar` names it in calendar apps; `uid_scope` keeps event ids unique
+/// across feeds.
+pub fn to_ical(calendar: &str, uid_scope: &str, shifts: &[Shift], stamp: Timestamp) -> String {
+    fn utc(at: Timestamp) -> String {
+        at.strftime("%Y%m%dT%H%M%SZ").to_string()
+    }
+    fn escape(text: &str) -> String {
+        text.replace('\\', "\\\\")
+            .replace(';', "\\;")
+            .replace(',', "\\,")
+            .replace('\n', "\\n")
+    }
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//siaga//on-call//EN".to_string(),
+        "CALSCALE:GREGORIAN".to_string(),
+        "METHOD:PUBLISH".to_string(),
+        format!("X-WR-CALNAME:{}", escape(calendar)),
+    ];
+    for shift in shifts {
+        lines.extend([
+            "BEGIN:VEVENT".to_string(),
+            format!(
+                "UID:{}-{}-{}@siaga",
+                escape(uid_scope),
+                shift.start.as_second(),
+                escape(&shift.person)
+            ),
+            format!("DTSTAMP:{}", utc(stamp)),
+            format!("DTSTART:{}", utc(shift.start)),
+            format!("DTEND:{}", utc(shift.end)),
+            format!(
+                "SUMMARY:{}",
+                escape(&format!("On call: {} ({})", calendar, shift.person))
+            ),
+            "TRANSP:OPAQUE".to_string(),
+            "END:VEVENT".to_string(),
+        ]);
+    }
+    lines.push("END:VCALENDAR".to_string());
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&fold(&line));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Folds a content line at 75 octets, as RFC 5545 asks, never inside a
+/// character.
+fn fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for c in line.chars() {
+        let size = c.len_utf8();
+        if width + size > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += size;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +681,29 @@ mod tests {
             load(&shifts),
             [("lead".to_string(), SignedDuration::from_hours(9))]
         );
+    }
+
+    #[test]
+    fn ical_feeds_are_valid_and_folded() {
+        let shifts = vec![Shift {
+            start: at("2026-11-02T01:00:00Z"),
+            end: at("2026-11-09T01:00:00Z"),
+            person: "Zul, lead; payments".into(),
+            layer: Some(0),
+            override_id: None,
+        }];
+        let ical = to_ical(
+            &"payments-primary ".repeat(6),
+            "schedule-1",
+            &shifts,
+            at("2026-11-01T00:00:00Z"),
+        );
+        assert!(ical.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
+        assert!(ical.ends_with("END:VCALENDAR\r\n"));
+        assert!(ical.contains("DTSTART:20261102T010000Z\r\n"));
+        assert!(ical.contains("Zul\\, lead\\; payments"));
+        assert!(ical.split("\r\n").all(|line| line.len() <= 75), "{ical}");
+        assert_eq!(ical.matches("BEGIN:VEVENT").count(), 1);
     }
 
     #[test]

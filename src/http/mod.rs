@@ -36,6 +36,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
+        .route("/calendar/{file}", get(calendar_feed))
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -102,6 +103,29 @@ async fn render_metrics(State(app): State<App>) -> Response {
         metrics::render(),
     )
         .into_response()
+}
+
+/// A calendar feed: the unguessable token in the path is the credential,
+/// so calendar apps can subscribe without logging in.
+async fn calendar_feed(
+    State(app): State<App>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let token = file.strip_suffix(".ics").unwrap_or(&file);
+    match app.calendar(token).await {
+        Ok(Some(ics)) => (
+            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+            ics,
+        )
+            .into_response(),
+        Ok(None) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no calendar at this address",
+        )
+        .into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -12,6 +12,7 @@ mod alerts;
 mod config;
 mod events;
 mod jobs;
+mod schedules;
 mod users;
 
 use std::str::FromStr;
@@ -27,6 +28,7 @@ pub use alerts::{AlertEvent, AlertFilter, AlertGroup, ChangeEvent};
 pub use config::ConfigRevision;
 pub use events::EventFilter;
 pub use jobs::QueueDepth;
+pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
 
 /// Runs `$body` with `$conn` bound to the pool of whichever backend `$db` is.

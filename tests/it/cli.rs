@@ -36,7 +36,7 @@ fn config_validate_lists_every_error_with_line_field_and_suggestion() {
     let (code, stdout, _) = output(siaga().args(["config", "validate"]).arg(&good));
     assert_eq!(code, 0, "{stdout}");
     assert!(
-        stdout.contains("valid (15 people, 5 teams, 11 services)"),
+        stdout.contains("valid (15 people, 5 teams, 11 services, 3 schedules)"),
         "{stdout}"
     );
 
@@ -514,6 +514,72 @@ async fn alert_verbs(backend: Backend) {
     let window_id = windows[0]["id"].as_i64().unwrap().to_string();
     let (code, _, _) = cli(&["maintenance", "cancel", &window_id]).await.unwrap();
     assert_eq!(code, 0);
+    let (code, stdout, stderr) = cli(&["oncall", "now"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("payments-primary") && stdout.contains("zul"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = cli(&[
+        "oncall",
+        "override",
+        "payments-primary",
+        "--person",
+        "putu",
+        "--from",
+        "2026-11-03T00:00:00Z",
+        "--to",
+        "2026-11-03T12:00:00Z",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let override_id = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let (_, stdout, _) = cli(&[
+        "oncall",
+        "show",
+        "payments-primary",
+        "--from",
+        "2026-11-02T00:00:00Z",
+        "--to",
+        "2026-11-04T00:00:00Z",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        stdout.contains("override") && stdout.contains("putu") && stdout.contains("GAP"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = cli(&[
+        "oncall",
+        "remove-override",
+        "payments-primary",
+        &override_id,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = cli(&[
+        "oncall",
+        "override",
+        "payments-primary",
+        "--person",
+        "putu",
+        "--from",
+        "2026-11-05T00:00:00Z",
+        "--to",
+        "2026-11-04T00:00:00Z",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("ends_at"), "{stderr}");
+
     let (code, _, stderr) = cli(&[
         "maintenance",
         "start",

@@ -10,4 +10,5 @@ mod http_api;
 mod http_web;
 mod ingest;
 mod jobs;
+mod oncall;
 mod store;

@@ -8,6 +8,7 @@ mod auth;
 mod catalogue;
 mod config;
 mod jobs;
+mod schedules;
 
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -32,6 +33,7 @@ use crate::app::App;
         (name = "audit", description = "The event log"),
         (name = "jobs", description = "The durable job queue"),
         (name = "alerts", description = "Alerts, maintenance windows and integrations"),
+        (name = "on-call", description = "Schedules, who is on call, overrides and calendar feeds"),
         (name = "ingestion", description = "Where sources send events; each authenticates with its integration key"),
     )
 )]
@@ -57,6 +59,7 @@ pub fn router() -> OpenApiRouter<App> {
         .merge(audit::router())
         .merge(jobs::router())
         .merge(alerts::router())
+        .merge(schedules::router())
 }
 
 /// Pagination parameters shared by list routes.

@@ -35,6 +35,9 @@ pub fn router() -> Router<App> {
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/acknowledge", post(acknowledge_alert))
         .route("/alerts/{id}/resolve", post(resolve_alert))
+        .route("/schedules", get(schedules_page))
+        .route("/schedules/{name}", get(schedule_page))
+        .route("/schedules/{name}/overrides", post(take_shift))
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
 }
@@ -897,4 +900,303 @@ async fn resolve_alert(
     check_csrf(&caller, &form)?;
     app.resolve_alert(&caller, id).await?;
     Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
+}
+
+struct ScheduleRow {
+    name: String,
+    description: Option<String>,
+    now: Option<String>,
+    until: String,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "schedules.html")]
+struct SchedulesPage {
+    layout: Layout,
+    schedules: Vec<ScheduleRow>,
+}
+
+/// A time shown in a schedule's own zone.
+fn local(at: jiff::Timestamp, tz: &jiff::tz::TimeZone, format: &str) -> String {
+    at.to_zoned(tz.clone()).strftime(format).to_string()
+}
+
+fn zone(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+async fn schedules_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+) -> Result<Response, PageError> {
+    let org = app.org_snapshot().await?;
+    let name_of = |handle: &str| {
+        org.person(handle)
+            .map_or(handle.to_string(), |p| p.name.clone())
+    };
+    let schedules = app
+        .schedules()
+        .await?
+        .into_iter()
+        .map(|s| {
+            let tz = zone(&s.time_zone);
+            ScheduleRow {
+                now: s.on_call.as_ref().map(|shift| name_of(&shift.person)),
+                until: s
+                    .on_call
+                    .as_ref()
+                    .map(|shift| local(shift.end, &tz, "%a %d %b %H:%M"))
+                    .unwrap_or_default(),
+                next: s
+                    .next
+                    .as_ref()
+                    .map(|shift| {
+                        format!(
+                            "{} from {}",
+                            name_of(&shift.person),
+                            local(shift.start, &tz, "%a %d %b %H:%M")
+                        )
+                    })
+                    .unwrap_or_default(),
+                name: s.name,
+                description: s.description,
+            }
+        })
+        .collect();
+    Ok(render(&SchedulesPage {
+        layout: Layout::for_caller(&caller, "schedules"),
+        schedules,
+    }))
+}
+
+struct DayPiece {
+    from: String,
+    to: String,
+    person: String,
+    gap: bool,
+    overridden: bool,
+}
+
+struct Day {
+    label: String,
+    pieces: Vec<DayPiece>,
+}
+
+struct OverrideRow {
+    person: String,
+    from: String,
+    to: String,
+    reason: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "schedule.html")]
+struct SchedulePage {
+    layout: Layout,
+    name: String,
+    description: Option<String>,
+    time_zone: String,
+    week: String,
+    previous_week: String,
+    next_week: String,
+    days: Vec<Day>,
+    gap_hours: String,
+    load: Vec<(String, String)>,
+    overrides: Vec<OverrideRow>,
+    people: Vec<(String, String)>,
+    can_override: bool,
+    feed_url: String,
+}
+
+#[derive(Deserialize)]
+struct WeekParams {
+    week: Option<String>,
+}
+
+async fn schedule_page(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+    Query(params): Query<WeekParams>,
+) -> Result<Response, PageError> {
+    let org = app.org_snapshot().await?;
+    let schedule = org
+        .schedule(&name)
+        .ok_or_else(|| app::Error::NotFound(format!("schedule named {name}")))?
+        .clone();
+    let tz = zone(&schedule.time_zone);
+    let today = app.clock.now().to_zoned(tz.clone()).date();
+    let chosen = match params.week.as_deref() {
+        Some(text) => text.parse::<jiff::civil::Date>().map_err(|_| {
+            app::Error::invalid(
+                "invalid_week",
+                "week",
+                format!("`{text}` is not a date such as 2026-11-02"),
+            )
+        })?,
+        None => today,
+    };
+    // Weeks start on Monday.
+    let monday = chosen
+        .checked_sub(jiff::SignedDuration::from_hours(
+            24 * i64::from(chosen.weekday().to_monday_zero_offset()),
+        ))
+        .unwrap_or(chosen);
+    let day_start = |date: jiff::civil::Date| {
+        tz.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .unwrap_or_default()
+    };
+    let days_of_week: Vec<jiff::civil::Date> = (0..8)
+        .filter_map(|i| {
+            monday
+                .checked_add(jiff::SignedDuration::from_hours(24 * i))
+                .ok()
+        })
+        .collect();
+    let (from, to) = (day_start(days_of_week[0]), day_start(days_of_week[7]));
+    let detail = app.schedule_detail(&name, Some(from), Some(to)).await?;
+    let name_of = |handle: &str| {
+        org.person(handle)
+            .map_or(handle.to_string(), |p| p.name.clone())
+    };
+
+    let mut pieces: Vec<(
+        jiff::Timestamp,
+        jiff::Timestamp,
+        Option<&crate::domain::schedule::Shift>,
+    )> = detail
+        .shifts
+        .iter()
+        .map(|s| (s.start, s.end, Some(s)))
+        .collect();
+    pieces.extend(detail.gaps.iter().map(|g| (g.start, g.end, None)));
+    pieces.sort_by_key(|p| p.0);
+    let days = days_of_week
+        .windows(2)
+        .map(|pair| {
+            let (start, end) = (day_start(pair[0]), day_start(pair[1]));
+            let pieces = pieces
+                .iter()
+                .filter(|(s, e, _)| *s < end && *e > start)
+                .map(|(s, e, shift)| {
+                    let to_text = if *e >= end {
+                        "24:00".to_string()
+                    } else {
+                        local(*e, &tz, "%H:%M")
+                    };
+                    DayPiece {
+                        from: local((*s).max(start), &tz, "%H:%M"),
+                        to: to_text,
+                        person: shift.map(|s| name_of(&s.person)).unwrap_or_default(),
+                        gap: shift.is_none(),
+                        overridden: shift.is_some_and(|s| s.override_id.is_some()),
+                    }
+                })
+                .collect();
+            Day {
+                label: pair[0].strftime("%a %d %b").to_string(),
+                pieces,
+            }
+        })
+        .collect();
+    let gap_total = detail
+        .gaps
+        .iter()
+        .map(|g| g.end.duration_since(g.start))
+        .fold(jiff::SignedDuration::ZERO, |a, b| a + b);
+    let week_text = |date: jiff::civil::Date| date.to_string();
+    let previous = monday
+        .checked_sub(jiff::SignedDuration::from_hours(24 * 7))
+        .unwrap_or(monday);
+    Ok(render(&SchedulePage {
+        layout: Layout::for_caller(&caller, "schedules"),
+        description: schedule.description.clone(),
+        time_zone: schedule.time_zone.clone(),
+        week: week_text(monday),
+        previous_week: week_text(previous),
+        next_week: week_text(days_of_week[7]),
+        days,
+        gap_hours: crate::app::schedules::human_hours(gap_total),
+        load: detail
+            .load
+            .iter()
+            .map(|l| (name_of(&l.person), format!("{:.1}", l.hours)))
+            .collect(),
+        overrides: detail
+            .overrides
+            .iter()
+            .map(|o| OverrideRow {
+                person: name_of(&o.person),
+                from: local(o.starts_at, &tz, "%a %d %b %H:%M"),
+                to: local(o.ends_at, &tz, "%a %d %b %H:%M"),
+                reason: o.reason.clone(),
+                by: o.created_by.clone(),
+            })
+            .collect(),
+        people: org
+            .people
+            .iter()
+            .map(|p| (p.handle.clone(), p.name.clone()))
+            .collect(),
+        can_override: caller.role >= Role::Responder,
+        feed_url: app.feed_url("schedule", &name).await?,
+        name,
+    }))
+}
+
+#[derive(Deserialize)]
+struct TakeShiftForm {
+    csrf_token: String,
+    person: String,
+    from: String,
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The override form: times are local to the schedule.
+async fn take_shift(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+    Form(form): Form<TakeShiftForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &caller,
+        &CsrfForm {
+            csrf_token: form.csrf_token.clone(),
+        },
+    )?;
+    let org = app.org_snapshot().await?;
+    let schedule = org
+        .schedule(&name)
+        .ok_or_else(|| app::Error::NotFound(format!("schedule named {name}")))?;
+    let tz = zone(&schedule.time_zone);
+    let parse = |text: &str, field: &'static str| {
+        text.parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|local| tz.to_timestamp(local).ok())
+            .ok_or_else(|| {
+                app::Error::invalid(
+                    "invalid_time",
+                    field,
+                    format!("`{text}` is not a date and time"),
+                )
+            })
+    };
+    let starts_at = parse(&form.from, "from")?;
+    let ends_at = parse(&form.to, "to")?;
+    app.create_override(
+        &caller,
+        &name,
+        &form.person,
+        starts_at,
+        ends_at,
+        &form.reason,
+    )
+    .await?;
+    let week = starts_at.to_zoned(tz).date();
+    Ok(Redirect::to(&format!("/schedules/{name}?week={week}")).into_response())
 }

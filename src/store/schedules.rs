@@ -1,0 +1,168 @@
+//! Schedule overrides and calendar feed tokens.
+
+use jiff::Timestamp;
+
+use super::{Result, Tx, from_millis, to_millis, with_tx};
+use crate::domain::schedule::Override;
+
+/// An override as stored, with who took it and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredOverride {
+    pub id: i64,
+    pub schedule: String,
+    pub person: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Timestamp,
+    pub reason: String,
+    pub created_by: String,
+}
+
+impl StoredOverride {
+    pub fn to_override(&self) -> Override {
+        Override {
+            id: self.id,
+            person: self.person.clone(),
+            start: self.starts_at,
+            end: self.ends_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OverrideRow {
+    id: i64,
+    schedule: String,
+    person: String,
+    starts_at: i64,
+    ends_at: i64,
+    reason: String,
+    created_by: String,
+}
+
+impl OverrideRow {
+    fn into_override(self) -> StoredOverride {
+        StoredOverride {
+            id: self.id,
+            schedule: self.schedule,
+            person: self.person,
+            starts_at: from_millis(self.starts_at),
+            ends_at: from_millis(self.ends_at),
+            reason: self.reason,
+            created_by: self.created_by,
+        }
+    }
+}
+
+impl Tx {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_override(
+        &mut self,
+        now: Timestamp,
+        schedule: &str,
+        person: &str,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        reason: &str,
+        created_by: &str,
+    ) -> Result<StoredOverride> {
+        let row: OverrideRow = with_tx!(self, conn => {
+            sqlx::query_as(
+                "INSERT INTO schedule_overrides (schedule, person, starts_at, ends_at, reason, created_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 RETURNING id, schedule, person, starts_at, ends_at, reason, created_by",
+            )
+            .bind(schedule)
+            .bind(person)
+            .bind(to_millis(starts_at))
+            .bind(to_millis(ends_at))
+            .bind(reason)
+            .bind(created_by)
+            .bind(to_millis(now))
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(row.into_override())
+    }
+
+    /// Live overrides of a schedule (all when `None`) overlapping `[from, to)`, oldest first.
+    pub async fn overrides(
+        &mut self,
+        schedule: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredOverride>> {
+        let rows: Vec<OverrideRow> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, schedule, person, starts_at, ends_at, reason, created_by FROM schedule_overrides
+                 WHERE ($1 IS NULL OR schedule = $1) AND deleted_at IS NULL AND ends_at > $2 AND starts_at < $3
+                 ORDER BY id",
+            )
+            .bind(schedule)
+            .bind(to_millis(from))
+            .bind(to_millis(to))
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(rows.into_iter().map(OverrideRow::into_override).collect())
+    }
+
+    /// Removes an override; false when there is no live one with this id.
+    pub async fn delete_override(
+        &mut self,
+        schedule: &str,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query("UPDATE schedule_overrides SET deleted_at = $3 WHERE id = $1 AND schedule = $2 AND deleted_at IS NULL")
+                .bind(id)
+                .bind(schedule)
+                .bind(to_millis(now))
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected == 1)
+    }
+
+    /// The feed token of a schedule or person, made on first use.
+    pub async fn feed_token(
+        &mut self,
+        now: Timestamp,
+        kind: &str,
+        name: &str,
+        fresh: &str,
+    ) -> Result<String> {
+        with_tx!(self, conn => {
+            sqlx::query("INSERT INTO feed_tokens (kind, name, token, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(kind)
+                .bind(name)
+                .bind(fresh)
+                .bind(to_millis(now))
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        let token: String = with_tx!(self, conn => {
+            sqlx::query_scalar("SELECT token FROM feed_tokens WHERE kind = $1 AND name = $2")
+                .bind(kind)
+                .bind(name)
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(token)
+    }
+
+    /// What a feed token opens: (kind, name).
+    pub async fn feed_by_token(&mut self, token: &str) -> Result<Option<(String, String)>> {
+        let found: Option<(String, String)> = with_tx!(self, conn => {
+            sqlx::query_as("SELECT kind, name FROM feed_tokens WHERE token = $1")
+                .bind(token)
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(found)
+    }
+}

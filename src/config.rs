@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::alert::{Grouping, LabelMatch, Mapping, Severity, Urgency, UrgencyRule};
+use crate::domain::escalation::{EscalationPolicy, Level, Target};
 use crate::domain::org::{
     ContactKind, ContactMethod, Integration, IntegrationKind, Org, OrgSettings, Person,
     PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
@@ -172,6 +173,24 @@ struct RawConfig {
     maintenance_windows: Vec<Spanned<RawMaintenance>>,
     #[serde(default)]
     schedules: Vec<Spanned<RawSchedule>>,
+    #[serde(default)]
+    escalation_policies: Vec<Spanned<RawPolicy>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Spanned<String>,
+    levels: Vec<Spanned<RawLevel>>,
+    repeat: Option<Spanned<i64>>,
+    reescalate_after_ack: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevel {
+    notify: Vec<Spanned<String>>,
+    wait: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +334,7 @@ struct RawService {
     alert_grouping: Option<Spanned<RawGrouping>>,
     #[serde(default)]
     integrations: Vec<Spanned<RawIntegration>>,
+    escalation_policy: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -535,6 +555,39 @@ impl Checker {
                 .map(|(i, s)| (format!("schedules[{i}].name"), &s.value.name)),
             "schedule name",
         );
+        let schedule_names: BTreeSet<String> = raw
+            .schedules
+            .iter()
+            .map(|s| s.value.name.value.clone())
+            .collect();
+        let policy_names: BTreeSet<String> = raw
+            .escalation_policies
+            .iter()
+            .map(|p| p.value.name.value.clone())
+            .collect();
+        let escalation_policies = raw
+            .escalation_policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.policy(i, &p.value, &handles, &team_names, &schedule_names))
+            .collect();
+        self.unique(
+            raw.escalation_policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("escalation_policies[{i}].name"), &p.value.name)),
+            "escalation policy name",
+        );
+        for (i, service) in raw.services.iter().enumerate() {
+            if let Some(policy) = &service.value.escalation_policy {
+                self.reference(
+                    policy,
+                    format!("services[{i}].escalation_policy"),
+                    "escalation policy",
+                    &policy_names,
+                );
+            }
+        }
 
         Org {
             settings: OrgSettings {
@@ -548,6 +601,7 @@ impl Checker {
             services,
             maintenance,
             schedules,
+            escalation_policies,
         }
     }
 
@@ -817,6 +871,7 @@ impl Checker {
             .collect();
         Service {
             id: 0,
+            escalation_policy: raw.escalation_policy.as_ref().map(|p| p.value.clone()),
             name: raw.name.value.clone(),
             display_name: raw
                 .display_name
@@ -1180,6 +1235,99 @@ impl Checker {
             );
         }
         Some(layer)
+    }
+
+    fn policy(
+        &mut self,
+        i: usize,
+        raw: &RawPolicy,
+        handles: &BTreeSet<String>,
+        teams: &BTreeSet<String>,
+        schedules: &BTreeSet<String>,
+    ) -> EscalationPolicy {
+        let at = format!("escalation_policies[{i}]");
+        self.slug(&raw.name, format!("{at}.name"), "escalation policy name");
+        if raw.levels.is_empty() {
+            self.report(
+                &raw.name,
+                format!("{at}.levels"),
+                "a policy needs at least one level".into(),
+            );
+        }
+        let mut levels = Vec::new();
+        for (j, level) in raw.levels.iter().enumerate() {
+            let field = format!("{at}.levels[{j}]");
+            if level.value.notify.is_empty() {
+                self.report(
+                    level,
+                    format!("{field}.notify"),
+                    "a level must notify someone".into(),
+                );
+            }
+            let mut targets = Vec::new();
+            for (k, text) in level.value.notify.iter().enumerate() {
+                let target_field = format!("{field}.notify[{k}]");
+                let Some(target) = Target::parse(&text.value) else {
+                    self.report(
+                        text,
+                        target_field,
+                        format!("`{}` is not a target; use schedule:NAME, person:HANDLE, team_lead:TEAM, team_head:TEAM or team:TEAM", text.value),
+                    );
+                    continue;
+                };
+                let (known, what, name) = match &target {
+                    Target::Schedule(name) => (schedules, "schedule", name),
+                    Target::Person(name) => (handles, "person", name),
+                    Target::TeamLead(name) | Target::TeamHead(name) | Target::Team(name) => {
+                        (teams, "team", name)
+                    }
+                };
+                let spanned = Spanned {
+                    value: name.clone(),
+                    referenced: text.referenced,
+                    defined: text.defined,
+                };
+                self.reference(&spanned, target_field, what, known);
+                targets.push(target);
+            }
+            let wait = self.duration(&level.value.wait, format!("{field}.wait"));
+            if let Some(wait) = wait
+                && wait < SignedDuration::from_mins(1)
+            {
+                self.report(
+                    &level.value.wait,
+                    format!("{field}.wait"),
+                    "wait at least a minute for an acknowledgement".into(),
+                );
+            }
+            levels.push(Level {
+                targets,
+                wait: wait.unwrap_or(SignedDuration::from_mins(5)),
+            });
+        }
+        let repeat = match &raw.repeat {
+            Some(repeat) if (0..=10).contains(&repeat.value) => repeat.value as u32,
+            Some(repeat) => {
+                self.report(
+                    repeat,
+                    format!("{at}.repeat"),
+                    "repeat the policy 0 to 10 times".into(),
+                );
+                0
+            }
+            None => 0,
+        };
+        let reescalate_after_ack = raw
+            .reescalate_after_ack
+            .as_ref()
+            .and_then(|d| self.duration(d, format!("{at}.reescalate_after_ack")));
+        EscalationPolicy {
+            id: 0,
+            name: raw.name.value.clone(),
+            levels,
+            repeat,
+            reescalate_after_ack,
+        }
     }
 
     fn time_of_day(&mut self, text: &Spanned<String>, field: String) -> Option<jiff::civil::Time> {
@@ -1586,6 +1734,40 @@ services:
         let edges = vec![vec![1], vec![0], vec![3], vec![4], vec![2], vec![0]];
         assert_eq!(find_cycles(&edges), vec![vec![0, 1], vec![2, 3, 4]]);
         assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+    }
+
+    #[test]
+    fn escalation_policies_check_their_targets() {
+        let text = format!(
+            "{VALID}escalation_policies:\n  - name: pay\n    levels:\n      - notify: [team_lead:paymnts, boss:x, person:budi]\n        wait: 10s\n    repeat: 99\n"
+        )
+        .replace("    depends_on: [payment-partner]", "    depends_on: [payment-partner]\n    escalation_policy: payy");
+        let errors = parse("shop.yaml", &text).unwrap_err();
+        let fields: Vec<&str> = errors.issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "services[0].escalation_policy",
+                "escalation_policies[0].levels[0].notify[0]",
+                "escalation_policies[0].levels[0].notify[1]",
+                "escalation_policies[0].levels[0].wait",
+                "escalation_policies[0].repeat"
+            ],
+            "{errors}"
+        );
+        assert_eq!(errors.issues[0].suggestion.as_deref(), Some("pay"));
+        assert_eq!(errors.issues[1].suggestion.as_deref(), Some("payments"));
+        let org = parse("shop.yaml", SHOP).unwrap();
+        let payments = org.escalation_policy("payments").unwrap();
+        assert_eq!(payments.levels.len(), 3);
+        assert_eq!(payments.repeat, 2);
+        assert_eq!(
+            org.service("checkout")
+                .unwrap()
+                .escalation_policy
+                .as_deref(),
+            Some("payments")
+        );
     }
 
     #[test]

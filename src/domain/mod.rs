@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod auth;
+pub mod escalation;
 pub mod event;
 pub mod job;
 pub mod org;

@@ -16,6 +16,7 @@ pub struct Org {
     pub services: Vec<Service>,
     pub maintenance: Vec<PlannedMaintenance>,
     pub schedules: Vec<super::schedule::Schedule>,
+    pub escalation_policies: Vec<super::escalation::EscalationPolicy>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -130,6 +131,9 @@ pub struct Service {
     /// Where this service's alerts come from.
     #[serde(default)]
     pub integrations: Vec<Integration>,
+    /// The policy that pages for this service's alerts.
+    #[serde(default)]
+    pub escalation_policy: Option<String>,
 }
 
 impl Service {
@@ -303,6 +307,10 @@ impl Org {
         })
     }
 
+    pub fn escalation_policy(&self, name: &str) -> Option<&super::escalation::EscalationPolicy> {
+        self.escalation_policies.iter().find(|p| p.name == name)
+    }
+
     pub fn schedule(&self, name: &str) -> Option<&super::schedule::Schedule> {
         self.schedules.iter().find(|s| s.name == name)
     }
@@ -369,6 +377,7 @@ pub const TEAM_KIND: &str = "team";
 pub const SERVICE_KIND: &str = "service";
 pub const MAINTENANCE_KIND: &str = "maintenance_window";
 pub const SCHEDULE_KIND: &str = "schedule";
+pub const POLICY_KIND: &str = "escalation_policy";
 
 impl Org {
     /// The org as (kind, name, spec) triples, in a stable order.
@@ -410,6 +419,11 @@ impl Org {
                 .iter()
                 .map(|s| (SCHEDULE_KIND, s.name.clone(), spec(s))),
         );
+        objects.extend(
+            self.escalation_policies
+                .iter()
+                .map(|p| (POLICY_KIND, p.name.clone(), spec(p))),
+        );
         objects
     }
 
@@ -434,6 +448,7 @@ impl Org {
                 SERVICE_KIND => with_id(object).map(|s| org.services.push(s)),
                 MAINTENANCE_KIND => with_id(object).map(|m| org.maintenance.push(m)),
                 SCHEDULE_KIND => with_id(object).map(|s| org.schedules.push(s)),
+                POLICY_KIND => with_id(object).map(|p| org.escalation_policies.push(p)),
                 _ => None,
             };
             if parsed.is_none() {
@@ -466,6 +481,7 @@ mod tests {
             runbook: None,
             alert_grouping: None,
             integrations: Vec::new(),
+            escalation_policy: None,
         }
     }
 

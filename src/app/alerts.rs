@@ -415,8 +415,8 @@ impl App {
                 let id = tx
                     .insert_group(&service.name, key.as_deref(), now, in_maintenance)
                     .await?;
-                // A new group is what pages (once escalation exists): one
-                // page per storm, none during maintenance.
+                // A new group is what pages: one page per storm, none
+                // during maintenance.
                 tx.append_event(
                     now,
                     NewEvent::new(actor, "alert_group.opened", Subject::new("alert_group", id))
@@ -427,6 +427,9 @@ impl App {
                         })),
                 )
                 .await?;
+                if !in_maintenance && let Some(policy) = &service.escalation_policy {
+                    super::escalation::start(tx, actor, id, policy, now).await?;
+                }
                 id
             }
         };

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod escalation;
 mod jobs;
 mod org;
 pub mod schedules;

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::app::App;
+use crate::app::{App, escalation};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
 
 /// Removes expired web sessions, hourly.
@@ -107,6 +107,13 @@ impl JobRunner {
                 let retry_at = now.saturating_add(delay).unwrap_or(now);
                 let state = tx.fail_job(job, worker, now, &message, retry_at).await?;
                 if state == Some(JobState::Dead) {
+                    let event = crate::domain::event::NewEvent::new(
+                        &crate::domain::event::Actor::system("jobs"),
+                        "job.dead",
+                        crate::domain::event::Subject::new("job", job.id),
+                    )
+                    .after(serde_json::json!({ "kind": job.kind, "attempts": job.attempts, "error": message }));
+                    tx.append_event(now, event).await?;
                     tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
                 } else {
                     tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
@@ -173,6 +180,18 @@ async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
             tracing::debug!(purged, "expired sessions purged");
             let next = now.saturating_add(PURGE_SESSIONS_EVERY).unwrap_or(now);
             Ok(Outcome::DoneThen(purge_sessions_job(next)))
+        }
+        escalation::ESCALATION_STEP => Ok(match app.escalation_step(&job.payload).await? {
+            Some(next) => Outcome::DoneThen(next),
+            None => Outcome::Done,
+        }),
+        escalation::ESCALATION_EXHAUSTED => {
+            app.escalation_exhausted(&job.payload).await?;
+            Ok(Outcome::Done)
+        }
+        escalation::DELIVER => {
+            app.deliver(&job.payload).await?;
+            Ok(Outcome::Done)
         }
         other => bail!("no handler for job kind `{other}`"),
     }

@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod cli;
 mod conformance;
+mod escalation;
 mod http_api;
 mod http_web;
 mod ingest;

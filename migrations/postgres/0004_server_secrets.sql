@@ -1,0 +1,7 @@
+-- Secrets the server makes for itself on first use (e.g. the key that
+-- signs outgoing webhooks), shared by every replica.
+CREATE TABLE server_secrets (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    created_at BIGINT  NOT NULL
+);

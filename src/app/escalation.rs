@@ -1,0 +1,371 @@
+//! Escalation and notification on the job queue. A new alert group of a
+//! service with a policy starts an escalation: each step notifies the
+//! level's recipients through the outbox (one delivery job per person and
+//! channel) and schedules the next step after the level's wait. An
+//! acknowledged or resolved group stops it; a spent policy is recorded
+//! loudly. Deliveries retry with backoff and land in the dead letters when
+//! the receiver keeps failing.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::App;
+use crate::domain::alert::{AlertStatus, Severity};
+use crate::domain::escalation::{Step, Target};
+use crate::domain::event::{Actor, NewEvent, Subject};
+use crate::domain::job::NewJob;
+use crate::domain::org::ContactKind;
+use crate::store::{AlertFilter, Tx};
+
+pub const ESCALATION_STEP: &str = "escalation.step";
+pub const DELIVER: &str = "notification.deliver";
+/// The name of the secret that signs outgoing webhooks.
+const WEBHOOK_SECRET: &str = "webhook_signing";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StepPayload {
+    group_id: i64,
+    policy: String,
+    round: u32,
+    level: usize,
+}
+
+/// One message to one person on one channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Stable across retries, so a receiver can drop a repeat.
+    pub id: String,
+    pub group_id: i64,
+    pub alert_id: i64,
+    pub person: String,
+    pub channel: ContactKind,
+    pub address: String,
+    pub title: String,
+    pub text: String,
+    pub severity: Severity,
+    pub service: String,
+    pub alert_url: Option<String>,
+    pub runbook_url: Option<String>,
+}
+
+fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
+    NewJob {
+        unique_key: Some(format!("escalation:{}", payload.group_id)),
+        max_attempts: 20,
+        ..NewJob::new(
+            ESCALATION_STEP,
+            serde_json::to_value(payload).unwrap_or_default(),
+            run_at,
+        )
+    }
+}
+
+/// Starts the escalation of a newly opened group, inside its transaction.
+pub async fn start(
+    tx: &mut Tx,
+    actor: &Actor,
+    group_id: i64,
+    policy: &str,
+    now: Timestamp,
+) -> crate::store::Result<()> {
+    let payload = StepPayload {
+        group_id,
+        policy: policy.to_string(),
+        round: 0,
+        level: 0,
+    };
+    tx.enqueue_job(now, &step_job(&payload, now)).await?;
+    tx.append_event(
+        now,
+        NewEvent::new(
+            actor,
+            "escalation.started",
+            Subject::new("alert_group", group_id),
+        )
+        .after(json!({ "policy": policy })),
+    )
+    .await?;
+    Ok(())
+}
+
+impl App {
+    /// Runs one escalation step; returns the next one to schedule.
+    pub async fn escalation_step(
+        &self,
+        payload: &serde_json::Value,
+    ) -> anyhow::Result<Option<NewJob>> {
+        let payload: StepPayload =
+            serde_json::from_value(payload.clone()).context("reading the escalation step")?;
+        let now = self.clock.now();
+        let actor = Actor::system("escalation");
+        let subject = Subject::new("alert_group", payload.group_id);
+        let mut tx = self.store.read().await?;
+        let group = tx
+            .alert_group(payload.group_id)
+            .await
+            .context("loading the alert group")?;
+        let filter = AlertFilter {
+            group_id: Some(group.id),
+            limit: 1,
+            ..AlertFilter::default()
+        };
+        let newest = tx.list_alerts(&filter).await?.into_iter().next();
+        drop(tx);
+        if group.status != AlertStatus::Triggered {
+            // Acknowledged or resolved: escalation ends here.
+            return Ok(None);
+        }
+        let Some(alert) = newest else { return Ok(None) };
+        let org = self.org_snapshot().await?;
+        let Some(policy) = org.escalation_policy(&payload.policy) else {
+            let mut tx = self.store.write().await?;
+            tx.append_event(
+                now,
+                NewEvent::new(&actor, "escalation.stopped", subject).after(
+                    json!({ "reason": format!("the policy {} no longer exists", payload.policy) }),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let step = Step {
+            round: payload.round,
+            level: payload.level,
+        };
+        let level = policy
+            .level(step)
+            .context("the step points past the policy's levels")?;
+        let mut on_call = BTreeMap::new();
+        for target in &level.targets {
+            if let Target::Schedule(name) = target
+                && let Some(entry) = self
+                    .on_call_at(Some(now))
+                    .await?
+                    .into_iter()
+                    .find(|e| &e.schedule == name)
+            {
+                on_call.insert(name.clone(), entry.shift.map(|s| s.person));
+            }
+        }
+        let recipients = policy.recipients(step, &org, |schedule| {
+            on_call.get(schedule).cloned().flatten()
+        });
+        let service = org.service(&alert.service);
+        let base_url = org
+            .settings
+            .base_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string());
+        let title = format!(
+            "[{}] {}: {}",
+            alert.severity.as_str().to_uppercase(),
+            alert.service,
+            alert.summary
+        );
+        let mut text = format!(
+            "{}\nService: {} · severity {} · urgency {}\nSince {} · {} event(s) · {} alert(s) in this group",
+            alert.summary,
+            alert.service,
+            alert.severity.as_str(),
+            alert.urgency.as_str(),
+            alert.first_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
+            alert.event_count,
+            group.alert_count
+        );
+        let runbook_url = service
+            .and_then(|s| s.runbook.as_ref())
+            .and_then(|r| r.url.clone());
+        if let Some(url) = &runbook_url {
+            text.push_str(&format!("\nRunbook: {url}"));
+        }
+        let alert_url = base_url.map(|base| format!("{base}/alerts/{}", alert.id));
+        if let Some(url) = &alert_url {
+            text.push_str(&format!("\nAlert: {url}"));
+        }
+
+        let mut tx = self.store.write().await?;
+        let mut deliveries = Vec::new();
+        for handle in &recipients {
+            let Some(person) = org.person(handle) else {
+                continue;
+            };
+            for method in &person.contact_methods {
+                if !matches!(
+                    method.kind,
+                    ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
+                ) {
+                    // Email, SMS and phone are not delivered yet (issue 4).
+                    continue;
+                }
+                let id = format!(
+                    "{}-{}-{}-{}-{}",
+                    group.id,
+                    step.round,
+                    step.level,
+                    handle,
+                    method.kind.as_str()
+                );
+                let delivery = Delivery {
+                    id: id.clone(),
+                    group_id: group.id,
+                    alert_id: alert.id,
+                    person: handle.clone(),
+                    channel: method.kind,
+                    address: method.address.clone(),
+                    title: title.clone(),
+                    text: text.clone(),
+                    severity: alert.severity,
+                    service: alert.service.clone(),
+                    alert_url: alert_url.clone(),
+                    runbook_url: runbook_url.clone(),
+                };
+                let job = NewJob {
+                    unique_key: Some(format!("deliver:{id}")),
+                    max_attempts: 8,
+                    ..NewJob::new(DELIVER, serde_json::to_value(&delivery)?, now)
+                };
+                tx.enqueue_job(now, &job).await?;
+                deliveries.push(
+                    json!({ "person": handle, "channel": method.kind.as_str(), "delivery": id }),
+                );
+            }
+        }
+        tx.append_event(
+            now,
+            NewEvent::new(&actor, "escalation.notified", subject.clone()).after(json!({
+                "policy": policy.name, "round": step.round, "level": step.level,
+                "recipients": recipients, "deliveries": deliveries,
+            })),
+        )
+        .await?;
+        let next = match policy.after(step) {
+            Some(next) => Some(step_job(
+                &StepPayload {
+                    group_id: group.id,
+                    policy: policy.name.clone(),
+                    round: next.round,
+                    level: next.level,
+                },
+                now.saturating_add(level.wait).unwrap_or(now),
+            )),
+            None => {
+                // Scheduled for after the last wait, so the last level
+                // gets its chance before the policy counts as spent.
+                Some(NewJob {
+                    unique_key: Some(format!("escalation:{}", group.id)),
+                    ..NewJob::new(
+                        ESCALATION_EXHAUSTED,
+                        json!({ "group_id": group.id, "policy": policy.name }),
+                        now.saturating_add(level.wait).unwrap_or(now),
+                    )
+                })
+            }
+        };
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// After the last level's wait: if still nobody acknowledged, say so.
+    pub async fn escalation_exhausted(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+        let group_id = payload["group_id"]
+            .as_i64()
+            .context("the job names no alert group")?;
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let group = tx.alert_group(group_id).await?;
+        if group.status == AlertStatus::Triggered {
+            tx.append_event(
+                now,
+                NewEvent::new(
+                    &Actor::system("escalation"),
+                    "escalation.exhausted",
+                    Subject::new("alert_group", group_id),
+                )
+                .after(json!({ "policy": payload["policy"], "message": "nobody acknowledged" })),
+            )
+            .await?;
+            metrics::counter!("siaga_escalations_unacknowledged_total").increment(1);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends one delivery. An error leaves it to the job queue to retry.
+    pub async fn deliver(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+        let delivery: Delivery =
+            serde_json::from_value(payload.clone()).context("reading the delivery")?;
+        let now = self.clock.now();
+        let body = match delivery.channel {
+            ContactKind::Slack => {
+                json!({ "text": format!("*{}*\n{}", delivery.title, delivery.text) })
+            }
+            ContactKind::Teams => {
+                json!({ "title": delivery.title, "text": delivery.text.replace('\n', "<br>") })
+            }
+            _ => json!({
+                "type": "alert.escalated",
+                "delivery_id": delivery.id,
+                "title": delivery.title,
+                "text": delivery.text,
+                "severity": delivery.severity,
+                "service": delivery.service,
+                "alert_id": delivery.alert_id,
+                "alert_group_id": delivery.group_id,
+                "alert_url": delivery.alert_url,
+                "runbook_url": delivery.runbook_url,
+            }),
+        }
+        .to_string();
+        let timestamp = now.as_second().to_string();
+        let mut request = crate::outbound::http_client()?
+            .post(&delivery.address)
+            .header("content-type", "application/json")
+            .header("x-siaga-delivery", &delivery.id)
+            .timeout(std::time::Duration::from_secs(10));
+        if delivery.channel == ContactKind::Webhook {
+            let secret = self.webhook_secret().await?;
+            let signed = format!("{timestamp}.{body}");
+            let signature = crate::formats::grafana::sign(&secret, signed.as_bytes(), None);
+            request = request
+                .header("x-siaga-timestamp", &timestamp)
+                .header("x-siaga-signature", format!("v1={signature}"));
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("sending to {}", delivery.address))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("{} answered HTTP {status}", delivery.address);
+        }
+        let mut tx = self.store.write().await?;
+        tx.append_event(
+            now,
+            NewEvent::new(&Actor::system("notifications"), "notification.delivered", Subject::new("alert_group", delivery.group_id))
+                .after(json!({ "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The secret outgoing webhooks are signed with (HMAC-SHA256 over
+    /// `TIMESTAMP.BODY`, in `X-Siaga-Signature: v1=HEX`).
+    pub async fn webhook_secret(&self) -> anyhow::Result<String> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let secret = tx
+            .server_secret(now, WEBHOOK_SECRET, &super::auth::random_secret())
+            .await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+}
+
+pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";

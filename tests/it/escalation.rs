@@ -1,0 +1,313 @@
+//! Escalation and webhook notifications end to end: real deliveries to a
+//! receiver on loopback, timers driven by the manual clock.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+use siaga::domain::auth::Role;
+use siaga::domain::event::Actor;
+use siaga::workers::JobRunner;
+
+use crate::both_backends;
+use crate::support::{TestApp, TestDb};
+
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, HeaderMap, String)>>>);
+
+impl Received {
+    fn to(&self, who: &str) -> Vec<(HeaderMap, Value)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
+            .collect()
+    }
+}
+
+async fn receive(
+    State(received): State<Received>,
+    Path(who): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    received
+        .0
+        .lock()
+        .unwrap()
+        .push((who.clone(), headers, String::from_utf8_lossy(&body).into()));
+    if who.starts_with("broken") {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A webhook receiver on a loopback port; returns its base URL.
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new()
+        .route("/hook/{who}", post(receive))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+fn config(hooks: &str, oncall_hook: &str) -> String {
+    format!(
+        r#"
+organisation: {{name: Kedai, base_url: "https://siaga.kedai.example"}}
+people:
+  - {{handle: oncall, name: On Call, email: oncall@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/{oncall_hook}"}}, {{type: email, address: oncall@k.example}}]}}
+  - {{handle: lead, name: Lead, email: lead@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/lead"}}]}}
+  - {{handle: head, name: Head, email: head@k.example, contact_methods: [{{type: slack, address: "{hooks}/hook/head"}}]}}
+teams:
+  - {{name: payments, lead: lead, head: head, members: [oncall]}}
+schedules:
+  - name: primary
+    layers: [{{participants: [oncall], rotation: weekly, start: "2026-10-26T00:00"}}]
+escalation_policies:
+  - name: payments
+    levels:
+      - {{notify: ["schedule:primary"], wait: 5m}}
+      - {{notify: ["team_lead:payments"], wait: 10m}}
+      - {{notify: ["team_head:payments"], wait: 5m}}
+services:
+  - name: checkout
+    owner: payments
+    tier: 1
+    escalation_policy: payments
+    runbook: {{url: "https://wiki.kedai.example/checkout"}}
+    integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
+"#
+    )
+}
+
+async fn trigger(t: &TestApp, key: &str) {
+    let org = t.app.org().await.unwrap();
+    let service = org.service("checkout").unwrap().clone();
+    let integration = service.integrations[0].clone();
+    let target = siaga::app::alerts::Target {
+        service,
+        integration,
+    };
+    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
+    let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+    t.app
+        .ingest(&target, "generic", &body.to_string(), &signals)
+        .await
+        .unwrap();
+}
+
+/// Runs every job due now, twice: steps enqueue deliveries due at once.
+async fn run_due(t: &TestApp) {
+    let runner = JobRunner {
+        backoff: siaga::domain::job::Backoff {
+            base: SignedDuration::from_secs(10),
+            max: SignedDuration::from_secs(60),
+            jitter: 0.0,
+        },
+        ..JobRunner::default()
+    };
+    for _ in 0..3 {
+        runner.run_once(&t.app, t.clock.now()).await.unwrap();
+    }
+}
+
+both_backends!(
+    escalation_climbs_until_acknowledged_and_signs_its_webhooks,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "gw-1").await;
+
+        run_due(&t).await;
+        let first = received.to("oncall");
+        assert_eq!(first.len(), 1, "the on-call person is paged once");
+        let (headers, body) = &first[0];
+        assert_eq!(body["title"], "[CRITICAL] checkout: Checkout 5xx above 2%");
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .contains("Runbook: https://wiki.kedai.example/checkout")
+        );
+        assert!(
+            body["alert_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://siaga.kedai.example/alerts/")
+        );
+        // The signature covers the timestamp and the body, with the server's secret.
+        let secret = t.app.webhook_secret().await.unwrap();
+        let signature = headers["x-siaga-signature"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("v1=")
+            .to_string();
+        let raw = received
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(w, _, _)| w == "oncall")
+            .unwrap()
+            .2
+            .clone();
+        let expected = siaga::formats::grafana::sign(
+            &secret,
+            format!("{}.{}", headers["x-siaga-timestamp"].to_str().unwrap(), raw).as_bytes(),
+            None,
+        );
+        assert_eq!(signature, expected);
+        assert!(headers.contains_key("x-siaga-delivery"));
+        assert!(
+            received.to("lead").is_empty(),
+            "the lead waits for the on-call's 5 minutes"
+        );
+
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("lead").len(),
+            1,
+            "nobody acknowledged: the lead is paged"
+        );
+        assert_eq!(
+            received.to("oncall").len(),
+            1,
+            "a confirmed delivery is never sent again"
+        );
+
+        // Acknowledged: the head is never paged.
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        assert!(
+            received.to("head").is_empty(),
+            "an acknowledgement stops escalation"
+        );
+
+        let log = t
+            .app
+            .events(siaga::app::audit::EventQuery {
+                limit: Some(200),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let notified = log
+            .items
+            .iter()
+            .filter(|e| e.action == "escalation.notified")
+            .count();
+        assert_eq!(notified, 2);
+        assert_eq!(
+            log.items
+                .iter()
+                .filter(|e| e.action == "notification.delivered")
+                .count(),
+            2
+        );
+    }
+);
+
+both_backends!(
+    unacknowledged_escalations_reach_the_head_then_say_so,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "broken-oncall"),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "gw-2").await;
+        for _ in 0..12 {
+            run_due(&t).await;
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        run_due(&t).await;
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        let head = received.to("head");
+        assert_eq!(head.len(), 1, "the head is paged last");
+        // The head gets the last level's wait before the policy counts as spent.
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert!(
+            head[0].1["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("*[CRITICAL] checkout"),
+            "Slack gets its own shape"
+        );
+        let log = t
+            .app
+            .events(siaga::app::audit::EventQuery {
+                limit: Some(500),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            log.items.iter().any(|e| e.action == "escalation.exhausted"),
+            "nobody acknowledged is recorded"
+        );
+
+        // The broken receiver was retried with backoff, then dead-lettered, visibly.
+        assert!(
+            received.to("broken-oncall").len() > 1,
+            "failed deliveries are retried"
+        );
+        for _ in 0..10 {
+            t.clock.advance(SignedDuration::from_mins(5));
+            run_due(&t).await;
+        }
+        let dead = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+            .await
+            .unwrap();
+        assert_eq!(dead.items.len(), 1, "{:?}", dead.items);
+        assert!(
+            dead.items[0]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("HTTP 500")
+        );
+        let log = t
+            .app
+            .events(siaga::app::audit::EventQuery {
+                limit: Some(500),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(log.items.iter().any(|e| e.action == "job.dead"));
+    }
+);

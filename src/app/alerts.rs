@@ -352,7 +352,9 @@ impl App {
                     alert.last_seen_at = now;
                     alert.event_count += 1;
                     tx.update_alert(&alert).await?;
-                    tx.refresh_group_status(alert.group_id, now).await?;
+                    let group_status = tx.refresh_group_status(alert.group_id, now).await?;
+                    self.after_group_change(tx, &service.name, alert.group_id, group_status, now)
+                        .await?;
                     let action = if outcome == Outcome::Resolve {
                         "alert.resolved"
                     } else {
@@ -556,7 +558,9 @@ impl App {
         let before = alert.clone();
         apply_status(&mut alert, outcome, now, &caller.user.email);
         tx.update_alert(&alert).await?;
-        tx.refresh_group_status(alert.group_id, now).await?;
+        let group_status = tx.refresh_group_status(alert.group_id, now).await?;
+        self.after_group_change(&mut tx, &alert.service, alert.group_id, group_status, now)
+            .await?;
         let verb = if outcome == Outcome::Resolve {
             "alert.resolved"
         } else {
@@ -571,6 +575,39 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(alert)
+    }
+
+    /// When a group becomes acknowledged and its service's policy says an
+    /// acknowledged alert must not sit unresolved for long, schedules the
+    /// re-escalation.
+    async fn after_group_change(
+        &self,
+        tx: &mut crate::store::Tx,
+        service: &str,
+        group_id: i64,
+        status: AlertStatus,
+        now: Timestamp,
+    ) -> Result<()> {
+        if status != AlertStatus::Acknowledged {
+            return Ok(());
+        }
+        let org = self.org_snapshot().await?;
+        let policy = org
+            .service(service)
+            .and_then(|s| s.escalation_policy.as_deref())
+            .and_then(|name| org.escalation_policy(name));
+        if let Some(policy) = policy
+            && let Some(after) = policy.reescalate_after_ack
+        {
+            super::escalation::schedule_reescalation(
+                tx,
+                group_id,
+                &policy.name,
+                now.saturating_add(after).unwrap_or(now),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Every integration with its key and endpoint (admins only).

@@ -270,6 +270,46 @@ impl App {
         Ok(next)
     }
 
+    /// An acknowledged group left unresolved too long: its acknowledged
+    /// alerts trigger again and the policy starts over.
+    pub async fn reescalate(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+        let group_id = payload["group_id"]
+            .as_i64()
+            .context("the job names no alert group")?;
+        let policy = payload["policy"]
+            .as_str()
+            .context("the job names no policy")?;
+        let now = self.clock.now();
+        let actor = Actor::system("escalation");
+        let mut tx = self.store.write().await?;
+        let group = tx.alert_group(group_id).await?;
+        if group.status != AlertStatus::Acknowledged {
+            return Ok(());
+        }
+        let filter = AlertFilter {
+            group_id: Some(group_id),
+            status: Some(AlertStatus::Acknowledged),
+            limit: 500,
+            ..AlertFilter::default()
+        };
+        for mut alert in tx.list_alerts(&filter).await? {
+            let before = alert.clone();
+            alert.status = AlertStatus::Triggered;
+            tx.update_alert(&alert).await?;
+            tx.append_event(
+                now,
+                NewEvent::new(&actor, "alert.retriggered", Subject::new("alert", alert.id))
+                    .before(&before)
+                    .after(&alert),
+            )
+            .await?;
+        }
+        tx.refresh_group_status(group_id, now).await?;
+        start(&mut tx, &actor, group_id, policy, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// After the last level's wait: if still nobody acknowledged, say so.
     pub async fn escalation_exhausted(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
         let group_id = payload["group_id"]
@@ -369,3 +409,23 @@ impl App {
 }
 
 pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";
+pub const REESCALATE: &str = "escalation.reescalate";
+
+/// Re-escalates an acknowledged group still unresolved at `at`.
+pub async fn schedule_reescalation(
+    tx: &mut Tx,
+    group_id: i64,
+    policy: &str,
+    at: Timestamp,
+) -> crate::store::Result<()> {
+    let job = NewJob {
+        unique_key: Some(format!("reescalate:{group_id}")),
+        ..NewJob::new(
+            REESCALATE,
+            json!({ "group_id": group_id, "policy": policy }),
+            at,
+        )
+    };
+    tx.enqueue_job(at, &job).await?;
+    Ok(())
+}

@@ -189,6 +189,10 @@ async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
             app.escalation_exhausted(&job.payload).await?;
             Ok(Outcome::Done)
         }
+        escalation::REESCALATE => {
+            app.reescalate(&job.payload).await?;
+            Ok(Outcome::Done)
+        }
         escalation::DELIVER => {
             app.deliver(&job.payload).await?;
             Ok(Outcome::Done)

@@ -311,3 +311,53 @@ both_backends!(
         assert!(log.items.iter().any(|e| e.action == "job.dead"));
     }
 );
+
+both_backends!(
+    acknowledged_but_unresolved_alerts_escalate_again,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let config = config(&hooks, "oncall").replace(
+            "      - {notify: [\"team_head:payments\"], wait: 5m}\n",
+            "      - {notify: [\"team_head:payments\"], wait: 5m}\n    reescalate_after_ack: 20m\n",
+        );
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &config)
+            .await
+            .unwrap();
+        trigger(&t, "gw-3").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+
+        t.clock.advance(SignedDuration::from_mins(19));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("oncall").len(),
+            1,
+            "quiet while the acknowledgement is fresh"
+        );
+        t.clock.advance(SignedDuration::from_mins(2));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("oncall").len(),
+            2,
+            "still unresolved after 20 minutes: paged again"
+        );
+        let alert = t.app.alert_detail(alert_id).await.unwrap().alert;
+        assert_eq!(alert.status, siaga::domain::alert::AlertStatus::Triggered);
+
+        // Resolving ends it for good.
+        t.app.resolve_alert(&caller, alert_id).await.unwrap();
+        t.clock.advance(SignedDuration::from_hours(2));
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2);
+        assert!(
+            received.to("lead").is_empty(),
+            "a resolved group escalates no further"
+        );
+    }
+);

@@ -3,6 +3,7 @@
 //! in maintenance), and people acknowledge and resolve them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -50,16 +51,35 @@ pub struct Message {
 
 /// The ingestion writer: takes everything queued, commits it as one batch,
 /// and answers each message only after the commit.
-async fn write_messages(app: App, mut queue: mpsc::Receiver<Message>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(message) => batch.push(message),
-                Err(_) => break,
+async fn write_messages(app: App, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>) {
+    loop {
+        // Take a batch, then let go of the queue while committing, so
+        // another writer (PostgreSQL) can take the next batch meanwhile.
+        let batch = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         app.commit_batch(batch).await;
+    }
+}
+
+/// How many batches are written at once. SQLite has one writer, so more
+/// would only queue on its lock; PostgreSQL commits in parallel, and each
+/// batch waits on network round trips, so a few writers keep it busy.
+fn writer_count(backend: crate::store::Backend) -> usize {
+    match backend {
+        crate::store::Backend::Sqlite => 1,
+        crate::store::Backend::Postgres => 4,
     }
 }
 
@@ -202,7 +222,10 @@ impl App {
     fn ingest_queue(&self) -> &mpsc::Sender<Message> {
         self.ingest_queue.get_or_init(|| {
             let (send, receive) = mpsc::channel(INGEST_QUEUE);
-            tokio::spawn(write_messages(self.clone(), receive));
+            let receive = Arc::new(tokio::sync::Mutex::new(receive));
+            for _ in 0..writer_count(self.store.backend()) {
+                tokio::spawn(write_messages(self.clone(), receive.clone()));
+            }
             send
         })
     }

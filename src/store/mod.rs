@@ -77,6 +77,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
             }
+            // PostgreSQL broke a deadlock between concurrent writers by
+            // failing this statement: like a conflict, worth a retry.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01") => {
+                StoreError::Conflict(db.message().to_string())
+            }
             _ => StoreError::Other(anyhow::Error::new(error)),
         }
     }

@@ -152,6 +152,9 @@ pub struct AlertDetail {
     pub group_members: Vec<Alert>,
     /// The received events, oldest first (at most 200).
     pub events: Vec<AlertEvent>,
+    /// What escalation did for its group: who was paged, deliveries,
+    /// "nobody acknowledged"; oldest first (at most 200).
+    pub escalation: Vec<crate::domain::event::Event>,
 }
 
 /// An integration as admins see it: where to send, with which key.
@@ -534,11 +537,21 @@ impl App {
         members.sort_by_key(|m| std::cmp::Reverse(m.id));
         members.truncate(50);
         let events = tx.alert_events(id, 200).await?;
+        let filter = crate::store::EventFilter {
+            subject_kind: Some("alert_group".into()),
+            subject_id: Some(group.id.to_string()),
+            limit: 200,
+            ..Default::default()
+        };
+        let mut escalation = tx.list_events(&filter).await?;
+        escalation.truncate(200);
+        escalation.reverse();
         Ok(AlertDetail {
             alert,
             group,
             group_members: members,
             events,
+            escalation,
         })
     }
 

@@ -278,6 +278,63 @@ both_backends!(
             "nobody acknowledged is recorded"
         );
 
+        // The alert page says so, and shows who was paged.
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let detail = t.app.alert_detail(alert_id).await.unwrap();
+        let actions: Vec<&str> = detail
+            .escalation
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect();
+        assert_eq!(actions.first(), Some(&"alert_group.opened"));
+        assert!(
+            actions.contains(&"escalation.exhausted")
+                && actions
+                    .iter()
+                    .filter(|a| **a == "escalation.notified")
+                    .count()
+                    == 3,
+            "{actions:?}"
+        );
+        let password = "a long enough password";
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "duty@k.example",
+                "Duty",
+                Role::Viewer,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let login = server
+            .client
+            .post(server.url("/login"))
+            .form(&[("email", "duty@k.example"), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = server
+            .client
+            .get(server.url(&format!("/alerts/{alert_id}")))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"unacknowledged\""), "{page}");
+        assert!(page.contains("level 3 (round 1): paged head"), "{page}");
+
         // The broken receiver was retried with backoff, then dead-lettered, visibly.
         assert!(
             received.to("broken-oncall").len() > 1,

@@ -811,6 +811,8 @@ struct AlertPage {
     group_status: &'static str,
     members: Vec<crate::domain::alert::Alert>,
     events: Vec<TimelineRow>,
+    escalation: Vec<(String, String, String)>,
+    unacknowledged: bool,
     runbook_url: Option<String>,
     runbook_html: Option<String>,
 }
@@ -825,6 +827,48 @@ async fn alert_page(
     let runbook = org
         .service(&detail.alert.service)
         .and_then(|s| s.runbook.clone());
+    let unacknowledged = detail
+        .escalation
+        .iter()
+        .any(|e| e.action == "escalation.exhausted")
+        && detail.alert.status == crate::domain::alert::AlertStatus::Triggered;
+    let escalation = detail
+        .escalation
+        .iter()
+        .map(|e| {
+            let after = e.after.clone().unwrap_or_default();
+            let what = match e.action.as_str() {
+                "escalation.started" => format!(
+                    "escalation started ({})",
+                    after["policy"].as_str().unwrap_or("")
+                ),
+                "escalation.notified" => {
+                    let recipients: Vec<&str> = after["recipients"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    format!(
+                        "level {} (round {}): paged {}",
+                        after["level"].as_u64().unwrap_or(0) + 1,
+                        after["round"].as_u64().unwrap_or(0) + 1,
+                        if recipients.is_empty() {
+                            "nobody (no one on call)".to_string()
+                        } else {
+                            recipients.join(", ")
+                        }
+                    )
+                }
+                "notification.delivered" => format!(
+                    "delivered to {} by {}",
+                    after["person"].as_str().unwrap_or(""),
+                    after["channel"].as_str().unwrap_or("")
+                ),
+                "escalation.exhausted" => "nobody acknowledged".to_string(),
+                other => other.to_string(),
+            };
+            (utc_minute(e.at), e.action.clone(), what)
+        })
+        .collect();
     let alert = detail.alert;
     let events = detail
         .events
@@ -849,6 +893,8 @@ async fn alert_page(
         group_status: detail.group.status.as_str(),
         members: detail.group_members,
         events,
+        escalation,
+        unacknowledged,
         runbook_url: runbook.as_ref().and_then(|r| r.url.clone()),
         runbook_html: runbook.as_ref().and_then(|r| r.markdown_html()),
         alert,

@@ -573,6 +573,19 @@ impl App {
         wanted: Outcome,
     ) -> Result<Alert> {
         caller.require(Role::Responder)?;
+        self.change_alert_status_as(&caller.actor(), &caller.user.email, id, wanted)
+            .await
+    }
+
+    /// Acknowledges or resolves for `by` (an email, or a person reached by
+    /// an acknowledge link).
+    pub(crate) async fn change_alert_status_as(
+        &self,
+        actor: &Actor,
+        by: &str,
+        id: i64,
+        wanted: Outcome,
+    ) -> Result<Alert> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let mut alert = tx
@@ -592,7 +605,7 @@ impl App {
             return Ok(alert);
         }
         let before = alert.clone();
-        apply_status(&mut alert, outcome, now, &caller.user.email);
+        apply_status(&mut alert, outcome, now, by);
         tx.update_alert(&alert).await?;
         let group_status = tx.refresh_group_status(alert.group_id, now).await?;
         self.after_group_change(&mut tx, &alert.service, alert.group_id, group_status, now)
@@ -604,7 +617,7 @@ impl App {
         };
         tx.append_event(
             now,
-            NewEvent::new(&caller.actor(), verb, Subject::new("alert", id))
+            NewEvent::new(actor, verb, Subject::new("alert", id))
                 .before(&before)
                 .after(&alert),
         )

@@ -25,6 +25,18 @@ pub const ESCALATION_STEP: &str = "escalation.step";
 pub const DELIVER: &str = "notification.deliver";
 /// The name of the secret that signs outgoing webhooks.
 const WEBHOOK_SECRET: &str = "webhook_signing";
+/// The name of the secret that signs acknowledge links.
+const ACK_SECRET: &str = "ack_links";
+/// How long an acknowledge link works.
+pub const ACK_LINK_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Why an acknowledge link does not work.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AckLinkError {
+    Malformed,
+    Tampered,
+    Expired,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StepPayload {
@@ -50,6 +62,9 @@ pub struct Delivery {
     pub service: String,
     pub alert_url: Option<String>,
     pub runbook_url: Option<String>,
+    /// A signed, expiring link that acknowledges without logging in.
+    #[serde(default)]
+    pub acknowledge_url: Option<String>,
 }
 
 fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
@@ -90,6 +105,17 @@ pub async fn start(
     )
     .await?;
     Ok(())
+}
+
+/// The path of an acknowledge link, signed with `secret`.
+fn signed_ack_path(secret: &str, alert_id: i64, person: &str, now: Timestamp) -> String {
+    let expires = now
+        .saturating_add(ACK_LINK_LIFETIME)
+        .unwrap_or_default()
+        .as_second();
+    let claims = format!("{alert_id}.{person}.{expires}");
+    let signature = crate::formats::grafana::sign(secret, format!("ack:{claims}").as_bytes(), None);
+    format!("/ack/{claims}.{signature}")
 }
 
 impl App {
@@ -188,6 +214,9 @@ impl App {
             text.push_str(&format!("\nAlert: {url}"));
         }
 
+        // Read before the write transaction: on SQLite a second writer
+        // would wait for this one.
+        let ack_secret = self.secret(ACK_SECRET).await?;
         let mut tx = self.store.write().await?;
         let mut deliveries = Vec::new();
         for handle in &recipients {
@@ -210,6 +239,12 @@ impl App {
                     handle,
                     method.kind.as_str()
                 );
+                let ack_path = signed_ack_path(&ack_secret, alert.id, handle, now);
+                let ack_url = match &org.settings.base_url {
+                    Some(base) => format!("{}{ack_path}", base.trim_end_matches('/')),
+                    None => ack_path,
+                };
+                let text = format!("{text}\nAcknowledge: {ack_url}");
                 let delivery = Delivery {
                     id: id.clone(),
                     group_id: group.id,
@@ -223,6 +258,7 @@ impl App {
                     service: alert.service.clone(),
                     alert_url: alert_url.clone(),
                     runbook_url: runbook_url.clone(),
+                    acknowledge_url: Some(ack_url),
                 };
                 let job = NewJob {
                     unique_key: Some(format!("deliver:{id}")),
@@ -358,6 +394,7 @@ impl App {
                 "alert_group_id": delivery.group_id,
                 "alert_url": delivery.alert_url,
                 "runbook_url": delivery.runbook_url,
+                "acknowledge_url": delivery.acknowledge_url,
             }),
         }
         .to_string();
@@ -393,6 +430,80 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn secret(&self, name: &str) -> anyhow::Result<String> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let secret = tx
+            .server_secret(now, name, &super::auth::random_secret())
+            .await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+
+    /// A one-click acknowledge link for `person` and one alert: signed, good
+    /// for that alert only, expiring. The path, under the organisation's
+    /// base URL when it has one.
+    pub async fn ack_link(&self, alert_id: i64, person: &str) -> anyhow::Result<String> {
+        let secret = self.secret(ACK_SECRET).await?;
+        Ok(signed_ack_path(&secret, alert_id, person, self.clock.now()))
+    }
+
+    /// Checks an acknowledge link: (alert id, person) when it is genuine and
+    /// unexpired.
+    pub async fn check_ack_link(
+        &self,
+        token: &str,
+    ) -> anyhow::Result<Result<(i64, String), AckLinkError>> {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [alert_id, person, expires, signature] = parts.as_slice() else {
+            return Ok(Err(AckLinkError::Malformed));
+        };
+        let (Ok(alert_id), Ok(expires)) = (alert_id.parse::<i64>(), expires.parse::<i64>()) else {
+            return Ok(Err(AckLinkError::Malformed));
+        };
+        let claims = format!("ack:{alert_id}.{person}.{expires}");
+        if !crate::formats::grafana::signature_is_valid(
+            &self.secret(ACK_SECRET).await?,
+            claims.as_bytes(),
+            None,
+            signature,
+        ) {
+            return Ok(Err(AckLinkError::Tampered));
+        }
+        if self.clock.now().as_second() > expires {
+            return Ok(Err(AckLinkError::Expired));
+        }
+        Ok(Ok((alert_id, person.to_string())))
+    }
+
+    /// Acknowledges the alert of a genuine link, as the person it was sent to.
+    pub async fn acknowledge_by_link(
+        &self,
+        token: &str,
+    ) -> super::Result<Result<crate::domain::alert::Alert, AckLinkError>> {
+        let (alert_id, person) = match self.check_ack_link(token).await? {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        };
+        let actor = Actor {
+            kind: "ack_link".into(),
+            name: person.clone(),
+        };
+        match self
+            .change_alert_status_as(
+                &actor,
+                &person,
+                alert_id,
+                crate::domain::alert::Outcome::Acknowledge,
+            )
+            .await
+        {
+            Ok(alert) => Ok(Ok(alert)),
+            Err(super::Error::Conflict(_)) => Ok(Ok(self.alert_detail(alert_id).await?.alert)),
+            Err(other) => Err(other),
+        }
     }
 
     /// The secret outgoing webhooks are signed with (HMAC-SHA256 over

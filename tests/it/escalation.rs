@@ -418,3 +418,93 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    one_click_acknowledge_links_are_signed_single_purpose_and_expire,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "gw-4").await;
+        run_due(&t).await;
+        let (_, body) = received.to("oncall").remove(0);
+        let url = body["acknowledge_url"].as_str().unwrap().to_string();
+        assert!(
+            body["text"].as_str().unwrap().contains(&url),
+            "the link is in the message"
+        );
+        let path = url
+            .trim_start_matches("https://siaga.kedai.example")
+            .to_string();
+        assert!(path.starts_with("/ack/"));
+        let server = t.serve().await;
+
+        // Opening the link asks first (mail scanners follow links); no login needed.
+        let page = server.client.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("id=\"ack-button\""));
+        let tampered = path.replace(".oncall.", ".lead.");
+        assert_eq!(
+            server
+                .client
+                .post(server.url(&tampered))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        assert_eq!(
+            server
+                .client
+                .get(server.url("/ack/not-a-token"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        assert_eq!(
+            t.app.alert_detail(alert_id).await.unwrap().alert.status,
+            siaga::domain::alert::AlertStatus::Triggered,
+            "nothing changed yet"
+        );
+
+        let done = server.client.post(server.url(&path)).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+        assert!(done.text().await.unwrap().contains("id=\"ack-done\""));
+        let alert = t.app.alert_detail(alert_id).await.unwrap().alert;
+        assert_eq!(
+            alert.status,
+            siaga::domain::alert::AlertStatus::Acknowledged
+        );
+        assert_eq!(alert.acknowledged_by.as_deref(), Some("oncall"));
+        t.clock.advance(SignedDuration::from_mins(10));
+        run_due(&t).await;
+        assert!(
+            received.to("lead").is_empty(),
+            "acknowledged by link: escalation stopped"
+        );
+
+        t.clock.advance(SignedDuration::from_hours(25));
+        assert_eq!(
+            server
+                .client
+                .post(server.url(&path))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            410,
+            "expired"
+        );
+    }
+);

@@ -38,6 +38,7 @@ pub fn router() -> Router<App> {
         .route("/schedules", get(schedules_page))
         .route("/schedules/{name}", get(schedule_page))
         .route("/schedules/{name}/overrides", post(take_shift))
+        .route("/ack/{token}", get(ack_page).post(ack_by_link))
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
 }
@@ -1245,4 +1246,89 @@ async fn take_shift(
     .await?;
     let week = starts_at.to_zoned(tz).date();
     Ok(Redirect::to(&format!("/schedules/{name}?week={week}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "ack.html")]
+struct AckPage {
+    layout: Layout,
+    problem: Option<String>,
+    done: bool,
+    severity: &'static str,
+    summary: String,
+    service: String,
+    status: &'static str,
+    person: String,
+}
+
+fn ack_problem(error: crate::app::escalation::AckLinkError) -> Response {
+    use crate::app::escalation::AckLinkError;
+    let (status, message) = match error {
+        AckLinkError::Expired => (
+            StatusCode::GONE,
+            "The link has expired. Acknowledge the alert in siaga instead.",
+        ),
+        AckLinkError::Tampered | AckLinkError::Malformed => (
+            StatusCode::FORBIDDEN,
+            "The link is not one siaga sent, or it was changed.",
+        ),
+    };
+    let page = AckPage {
+        layout: Layout::anonymous(),
+        problem: Some(message.into()),
+        done: false,
+        severity: "info",
+        summary: String::new(),
+        service: String::new(),
+        status: "",
+        person: String::new(),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// A one-click acknowledge link opens a confirmation (link scanners in
+/// mail and chat follow GETs; only the button acknowledges).
+async fn ack_page(
+    State(app): State<App>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let (alert_id, person) = match app
+        .check_ack_link(&token)
+        .await
+        .map_err(app::Error::Internal)?
+    {
+        Ok(found) => found,
+        Err(error) => return Ok(ack_problem(error)),
+    };
+    let alert = app.alert_detail(alert_id).await?.alert;
+    Ok(render(&AckPage {
+        layout: Layout::anonymous(),
+        problem: None,
+        done: alert.status != crate::domain::alert::AlertStatus::Triggered,
+        severity: alert.severity.as_str(),
+        summary: alert.summary,
+        service: alert.service,
+        status: alert.status.as_str(),
+        person,
+    }))
+}
+
+async fn ack_by_link(
+    State(app): State<App>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let alert = match app.acknowledge_by_link(&token).await? {
+        Ok(alert) => alert,
+        Err(error) => return Ok(ack_problem(error)),
+    };
+    Ok(render(&AckPage {
+        layout: Layout::anonymous(),
+        problem: None,
+        done: true,
+        severity: alert.severity.as_str(),
+        summary: alert.summary,
+        service: alert.service,
+        status: alert.status.as_str(),
+        person: alert.acknowledged_by.unwrap_or_default(),
+    }))
 }

@@ -114,7 +114,7 @@ fn signed_ack_path(secret: &str, alert_id: i64, person: &str, now: Timestamp) ->
         .unwrap_or_default()
         .as_second();
     let claims = format!("{alert_id}.{person}.{expires}");
-    let signature = crate::formats::grafana::sign(secret, format!("ack:{claims}").as_bytes(), None);
+    let signature = crate::domain::auth::hmac_hex(secret, &[format!("ack:{claims}").as_bytes()]);
     format!("/ack/{claims}.{signature}")
 }
 
@@ -166,18 +166,19 @@ impl App {
         let level = policy
             .level(step)
             .context("the step points past the policy's levels")?;
-        let mut on_call = BTreeMap::new();
-        for target in &level.targets {
-            if let Target::Schedule(name) = target
-                && let Some(entry) = self
-                    .on_call_at(Some(now))
-                    .await?
-                    .into_iter()
-                    .find(|e| &e.schedule == name)
-            {
-                on_call.insert(name.clone(), entry.shift.map(|s| s.person));
-            }
-        }
+        let targets_a_schedule = level
+            .targets
+            .iter()
+            .any(|t| matches!(t, Target::Schedule(_)));
+        let on_call: BTreeMap<String, Option<String>> = if targets_a_schedule {
+            self.on_call_at(Some(now))
+                .await?
+                .into_iter()
+                .map(|entry| (entry.schedule, entry.shift.map(|s| s.person)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let recipients = policy.recipients(step, &org, |schedule| {
             on_call.get(schedule).cloned().flatten()
         });
@@ -407,7 +408,7 @@ impl App {
         if delivery.channel == ContactKind::Webhook {
             let secret = self.webhook_secret().await?;
             let signed = format!("{timestamp}.{body}");
-            let signature = crate::formats::grafana::sign(&secret, signed.as_bytes(), None);
+            let signature = crate::domain::auth::hmac_hex(&secret, &[signed.as_bytes()]);
             request = request
                 .header("x-siaga-timestamp", &timestamp)
                 .header("x-siaga-signature", format!("v1={signature}"));
@@ -464,10 +465,9 @@ impl App {
             return Ok(Err(AckLinkError::Malformed));
         };
         let claims = format!("ack:{alert_id}.{person}.{expires}");
-        if !crate::formats::grafana::signature_is_valid(
+        if !crate::domain::auth::hmac_matches(
             &self.secret(ACK_SECRET).await?,
-            claims.as_bytes(),
-            None,
+            &[claims.as_bytes()],
             signature,
         ) {
             return Ok(Err(AckLinkError::Tampered));
@@ -509,13 +509,7 @@ impl App {
     /// The secret outgoing webhooks are signed with (HMAC-SHA256 over
     /// `TIMESTAMP.BODY`, in `X-Siaga-Signature: v1=HEX`).
     pub async fn webhook_secret(&self) -> anyhow::Result<String> {
-        let now = self.clock.now();
-        let mut tx = self.store.write().await?;
-        let secret = tx
-            .server_secret(now, WEBHOOK_SECRET, &super::auth::random_secret())
-            .await?;
-        tx.commit().await?;
-        Ok(secret)
+        self.secret(WEBHOOK_SECRET).await
     }
 }
 

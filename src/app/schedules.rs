@@ -226,42 +226,24 @@ impl App {
     /// Who is on call at `at` on every schedule (nobody: `shift` is null).
     pub async fn on_call_at(&self, at: Option<Timestamp>) -> Result<Vec<OnCall>> {
         let at = at.unwrap_or_else(|| self.clock.now());
-        let next = at
-            .saturating_add(SignedDuration::from_millis(1))
-            .unwrap_or(at);
-        let org = self.org_snapshot().await?;
-        let mut on_call = Vec::new();
-        for schedule in &org.schedules {
-            let (shifts, _) = self.shifts(schedule, at, next).await?;
-            let shift = match shifts.into_iter().next() {
-                // The whole shift, not the millisecond asked about.
-                Some(moment) => self.shift_around(schedule, &moment, at).await?,
-                None => None,
-            };
-            on_call.push(OnCall {
-                schedule: schedule.name.clone(),
-                shift,
-            });
-        }
-        Ok(on_call)
-    }
-
-    async fn shift_around(
-        &self,
-        schedule: &Schedule,
-        moment: &Shift,
-        at: Timestamp,
-    ) -> Result<Option<Shift>> {
+        // A window around the moment, so the whole shift is returned, not
+        // just the instant asked about.
         let from = at
             .checked_sub(SignedDuration::from_hours(24 * 31))
             .unwrap_or(at);
         let to = at
             .saturating_add(SignedDuration::from_hours(24 * 31))
             .unwrap_or(at);
-        let (shifts, _) = self.shifts(schedule, from, to).await?;
-        Ok(shifts
-            .into_iter()
-            .find(|s| s.start <= at && at < s.end && s.person == moment.person))
+        let org = self.org_snapshot().await?;
+        let mut on_call = Vec::new();
+        for schedule in &org.schedules {
+            let (shifts, _) = self.shifts(schedule, from, to).await?;
+            on_call.push(OnCall {
+                schedule: schedule.name.clone(),
+                shift: shifts.into_iter().find(|s| s.start <= at && at < s.end),
+            });
+        }
+        Ok(on_call)
     }
 
     /// Someone takes a shift for a time range (responder). A later

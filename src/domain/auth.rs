@@ -1,5 +1,6 @@
 //! Who may do what: roles, and the hashing of bearer secrets.
 
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -41,6 +42,29 @@ impl Role {
 /// bytes, so a fast hash is enough; passwords use argon2 instead.
 pub fn secret_digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `secret`, as hex: the one
+/// signing primitive (Grafana signatures, outgoing webhooks, acknowledge links).
+pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    hex::encode(hmac_of(secret, parts).finalize().into_bytes())
+}
+
+/// Whether `signature` (hex) is the HMAC of `parts`; compared in constant time.
+pub fn hmac_matches(secret: &str, parts: &[&[u8]], signature: &str) -> bool {
+    let Ok(expected) = hex::decode(signature.trim()) else {
+        return false;
+    };
+    hmac_of(secret, parts).verify_slice(&expected).is_ok()
+}
+
+fn hmac_of(secret: &str, parts: &[&[u8]]) -> hmac::Hmac<Sha256> {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac
 }
 
 #[cfg(test)]

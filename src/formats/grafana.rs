@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
+
+use crate::domain::auth::{hmac_hex, hmac_matches};
 
 use super::{FormatError, MAX_SUMMARY, parse_typed, signal, truncate};
 use crate::domain::alert::{Link, Signal};
@@ -135,31 +135,18 @@ pub fn signature_is_valid(
     timestamp: Option<&str>,
     signature: &str,
 ) -> bool {
-    let Ok(expected) = hex::decode(signature.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    if let Some(timestamp) = timestamp {
-        mac.update(timestamp.as_bytes());
-        mac.update(b":");
+    match timestamp {
+        Some(timestamp) => hmac_matches(secret, &[timestamp.as_bytes(), b":", body], signature),
+        None => hmac_matches(secret, &[body], signature),
     }
-    mac.update(body);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&expected).is_ok()
 }
 
-/// Signs like Grafana does; for tests and for siaga's own webhooks later.
+/// Signs like Grafana does (for tests and tools that send to siaga).
 pub fn sign(secret: &str, body: &[u8], timestamp: Option<&str>) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    if let Some(timestamp) = timestamp {
-        mac.update(timestamp.as_bytes());
-        mac.update(b":");
+    match timestamp {
+        Some(timestamp) => hmac_hex(secret, &[timestamp.as_bytes(), b":", body]),
+        None => hmac_hex(secret, &[body]),
     }
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

@@ -308,20 +308,7 @@ both_backends!(
             .await
             .unwrap();
         let server = t.serve().await;
-        let login = server
-            .client
-            .post(server.url("/login"))
-            .form(&[("email", "duty@k.example"), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = server.log_in("duty@k.example", password).await;
         let page = server
             .client
             .get(server.url(&format!("/alerts/{alert_id}")))

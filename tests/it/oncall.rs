@@ -331,20 +331,7 @@ both_backends!(
             .await
             .unwrap();
         let server = t.serve().await;
-        let login = server
-            .client
-            .post(server.url("/login"))
-            .form(&[("email", "zul@kedai.example"), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = server.log_in("zul@kedai.example", password).await;
         let get = |path: String| {
             server
                 .client

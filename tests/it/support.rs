@@ -254,6 +254,19 @@ impl TestServer {
         self.client.post(self.url(path)).bearer_auth(token)
     }
 
+    /// Logs in through the login form; returns the session cookie.
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let header = response.headers()["set-cookie"].to_str().unwrap();
+        header.split(';').next().unwrap().to_string()
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(handle) = self.handle.take() {

@@ -169,7 +169,7 @@ impl FromRequestParts<App> for Viewer {
             let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
             Redirect::to(&format!("/login?next={encoded}")).into_response()
         };
-        let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login());
         };
         match app.authenticate_session(secret).await {
@@ -273,7 +273,7 @@ struct LogoutForm {
 async fn log_out(
     State(app): State<App>,
     Viewer(caller): Viewer,
-    parts: axum::http::HeaderMap,
+    headers: axum::http::HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
     if caller.csrf_token.as_deref() != Some(form.csrf_token.as_str()) {
@@ -283,16 +283,8 @@ async fn log_out(
             "The form has expired; reload the page and try again.".into(),
         ));
     }
-    let secret = parts
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .unwrap_or_default();
-    app.log_out(&caller, &secret).await?;
+    let secret = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    app.log_out(&caller, secret).await?;
     let mut response = Redirect::to("/login").into_response();
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&expired) {

@@ -13,8 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::domain::alert::{Grouping, LabelMatch, Mapping, Severity, Urgency, UrgencyRule};
 use crate::domain::escalation::{EscalationPolicy, Level, Target};
 use crate::domain::org::{
-    ContactKind, ContactMethod, Integration, IntegrationKind, Org, OrgSettings, Person,
-    PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
+    ContactKind, ContactMethod, Integration, IntegrationKind, NotificationRule, Org, OrgSettings,
+    Person, PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
 };
 use crate::domain::schedule::{
     Layer, Restriction, Rotation, Schedule, ScheduleError, weekday_names,
@@ -82,6 +82,8 @@ const MAX_SUGGESTIONS: usize = 50;
 /// The most people, teams, services and windows one file may declare, so a
 /// hostile file cannot make validation slow.
 pub const MAX_OBJECTS: usize = 20_000;
+/// The longest a notification rule may wait: later than a day is no page.
+const MAX_NOTIFICATION_DELAY: SignedDuration = SignedDuration::from_hours(24);
 
 /// Parses and validates a config file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
@@ -295,6 +297,16 @@ struct RawPerson {
     time_zone: Option<Spanned<String>>,
     #[serde(default)]
     contact_methods: Vec<Spanned<RawContactMethod>>,
+    #[serde(default)]
+    notification_rules: Vec<Spanned<RawNotificationRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotificationRule {
+    after: Option<Spanned<String>>,
+    channels: Vec<Spanned<String>>,
+    urgency: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -687,6 +699,18 @@ impl Checker {
                 label: method.label.clone(),
             });
         }
+        let notification_rules = raw
+            .notification_rules
+            .iter()
+            .enumerate()
+            .filter_map(|(j, rule)| {
+                self.notification_rule(
+                    rule,
+                    format!("{at}.notification_rules[{j}]"),
+                    &contact_methods,
+                )
+            })
+            .collect();
         Person {
             id: 0,
             handle: raw.handle.value.clone(),
@@ -694,7 +718,89 @@ impl Checker {
             email: raw.email.value.trim().to_string(),
             time_zone,
             contact_methods,
+            notification_rules,
         }
+    }
+
+    fn notification_rule(
+        &mut self,
+        spanned: &Spanned<RawNotificationRule>,
+        at: String,
+        contact_methods: &[ContactMethod],
+    ) -> Option<NotificationRule> {
+        let raw = &spanned.value;
+        let after = match &raw.after {
+            None => Some(SignedDuration::ZERO),
+            Some(text) => match text.value.trim().parse::<SignedDuration>() {
+                Ok(after) if !after.is_negative() && after <= MAX_NOTIFICATION_DELAY => Some(after),
+                _ => {
+                    self.report(
+                        text,
+                        format!("{at}.after"),
+                        format!(
+                            "`{}` is not a delay from `0m` to `24h`, such as `5m`",
+                            text.value
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let urgency = match &raw.urgency {
+            None => Some(None),
+            Some(text) => match Urgency::parse(text.value.trim()) {
+                Some(urgency) => Some(Some(urgency)),
+                None => {
+                    self.report(
+                        text,
+                        format!("{at}.urgency"),
+                        format!("unknown urgency `{}`: high or low", text.value),
+                    );
+                    None
+                }
+            },
+        };
+        let mut channels = Vec::new();
+        for (k, channel) in raw.channels.iter().enumerate() {
+            let field = format!("{at}.channels[{k}]");
+            let Some(kind) = ContactKind::ALL
+                .into_iter()
+                .find(|kind| kind.as_str() == channel.value)
+            else {
+                let suggestion = closest(
+                    &channel.value,
+                    ContactKind::ALL.iter().map(|k| k.as_str().to_string()),
+                );
+                self.report_with(
+                    channel,
+                    field,
+                    format!("unknown channel `{}`", channel.value),
+                    suggestion,
+                );
+                continue;
+            };
+            if !contact_methods.iter().any(|m| m.kind == kind) {
+                self.report(
+                    channel,
+                    field,
+                    format!("the person has no `{}` contact method", channel.value),
+                );
+                continue;
+            }
+            channels.push(kind);
+        }
+        if raw.channels.is_empty() {
+            self.report(
+                spanned,
+                format!("{at}.channels"),
+                "name at least one channel".into(),
+            );
+        }
+        Some(NotificationRule {
+            after: after?,
+            channels,
+            urgency: urgency?,
+        })
     }
 
     fn team(&mut self, i: usize, raw: &RawTeam, handles: &BTreeSet<String>) -> Team {
@@ -1592,6 +1698,59 @@ services:
             errors.to_string().contains("did you mean `payments`?"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn notification_rules_parse_and_bad_ones_are_located() {
+        let rules = "      - type: sms\n        address: \"+60123456789\"\n    notification_rules:\n      - channels: [sms]\n      - {after: 5m, channels: [sms], urgency: high}\n";
+        let text = VALID.replacen(
+            "      - type: sms\n        address: \"+60123456789\"\n",
+            rules,
+            1,
+        );
+        let org = parse("shop.yaml", &text).unwrap();
+        let aisyah = org.person("aisyah").unwrap();
+        assert_eq!(aisyah.notification_rules.len(), 2);
+        assert_eq!(aisyah.notification_rules[0].after, SignedDuration::ZERO);
+        assert_eq!(
+            aisyah.notification_rules[1].after,
+            SignedDuration::from_mins(5)
+        );
+        assert_eq!(aisyah.notification_rules[1].urgency, Some(Urgency::High));
+
+        let broken = text
+            .replacen("channels: [sms]\n", "channels: [smss, email]\n", 1)
+            .replacen("after: 5m", "after: 2d", 1)
+            .replacen("urgency: high", "urgency: loud", 1);
+        let errors = parse("shop.yaml", &broken).unwrap_err();
+        let fields: Vec<(&str, &str)> = errors
+            .issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (
+                    "people[0].notification_rules[0].channels[0]",
+                    "unknown channel `smss`"
+                ),
+                (
+                    "people[0].notification_rules[0].channels[1]",
+                    "the person has no `email` contact method"
+                ),
+                (
+                    "people[0].notification_rules[1].after",
+                    "`2d` is not a delay from `0m` to `24h`, such as `5m`"
+                ),
+                (
+                    "people[0].notification_rules[1].urgency",
+                    "unknown urgency `loud`: high or low"
+                ),
+            ],
+            "{errors}"
+        );
+        assert_eq!(errors.issues[0].suggestion.as_deref(), Some("sms"));
     }
 
     #[test]

@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::App;
+use crate::domain::alert::Alert;
 use crate::domain::alert::{AlertStatus, Severity};
 use crate::domain::escalation::{Step, Target};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::NewJob;
-use crate::domain::org::ContactKind;
-use crate::store::{AlertFilter, Tx};
+use crate::domain::org::{ContactKind, Org};
+use crate::store::{AlertFilter, AlertGroup, Tx};
 
 pub const ESCALATION_STEP: &str = "escalation.step";
 pub const DELIVER: &str = "notification.deliver";
@@ -118,7 +119,152 @@ fn signed_ack_path(secret: &str, alert_id: i64, person: &str, now: Timestamp) ->
     format!("/ack/{claims}.{signature}")
 }
 
+/// What a round of notifications is about, and how to name its deliveries.
+struct Notify<'a> {
+    org: &'a Org,
+    group: &'a AlertGroup,
+    alert: &'a Alert,
+    ack_secret: &'a str,
+    /// Distinguishes this round's delivery ids from every other round's of
+    /// the group: the step (`round-level`) or a manual action.
+    label: &'a str,
+    now: Timestamp,
+}
+
+/// The deliveries enqueued and the contact methods left out, for the event.
+struct Planned {
+    deliveries: Vec<serde_json::Value>,
+    skipped: Vec<serde_json::Value>,
+}
+
+/// Title and text of a notification about `alert`, informative to someone
+/// woken at night: what, where, how bad, since when, how often, what to do.
+fn message(org: &Org, group: &AlertGroup, alert: &Alert) -> (String, String) {
+    let title = format!(
+        "[{}] {}: {}",
+        alert.severity.as_str().to_uppercase(),
+        alert.service,
+        alert.summary
+    );
+    let mut text = format!(
+        "{}\nService: {} · severity {} · urgency {}\nSince {} · {} event(s) · {} alert(s) in this group",
+        alert.summary,
+        alert.service,
+        alert.severity.as_str(),
+        alert.urgency.as_str(),
+        alert.first_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
+        alert.event_count,
+        group.alert_count
+    );
+    if let Some(url) = runbook_url(org, alert) {
+        text.push_str(&format!("\nRunbook: {url}"));
+    }
+    if let Some(url) = alert_url(org, alert) {
+        text.push_str(&format!("\nAlert: {url}"));
+    }
+    (title, text)
+}
+
+fn runbook_url(org: &Org, alert: &Alert) -> Option<String> {
+    org.service(&alert.service)
+        .and_then(|s| s.runbook.as_ref())
+        .and_then(|r| r.url.clone())
+}
+
+fn alert_url(org: &Org, alert: &Alert) -> Option<String> {
+    org.settings
+        .base_url
+        .as_deref()
+        .map(|base| format!("{}/alerts/{}", base.trim_end_matches('/'), alert.id))
+}
+
 impl App {
+    /// Whether deliveries on this channel can be sent from this server.
+    fn can_deliver(&self, kind: ContactKind) -> bool {
+        // SMS and phone calls need a provider siaga does not speak yet.
+        matches!(
+            kind,
+            ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
+        )
+    }
+
+    /// Enqueues the deliveries that `recipients`' notification rules ask
+    /// for, each at its delay, inside `tx`.
+    async fn enqueue_notifications(
+        &self,
+        tx: &mut Tx,
+        notify: &Notify<'_>,
+        recipients: &[String],
+    ) -> anyhow::Result<Planned> {
+        let Notify {
+            org,
+            group,
+            alert,
+            now,
+            ..
+        } = *notify;
+        let (title, text) = message(org, group, alert);
+        let mut planned = Planned {
+            deliveries: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for handle in recipients {
+            let Some(person) = org.person(handle) else {
+                continue;
+            };
+            for plan in person.planned_notifications(alert.urgency) {
+                let channel = plan.method.kind;
+                if !self.can_deliver(channel) {
+                    planned.skipped.push(json!({
+                        "person": handle, "channel": channel.as_str(),
+                        "reason": format!("{} notifications are not set up on this server", channel.as_str()),
+                    }));
+                    continue;
+                }
+                let id = format!(
+                    "{}-{}-{handle}-{}-{}{}",
+                    group.id,
+                    notify.label,
+                    plan.rule,
+                    channel.as_str(),
+                    plan.method_index
+                );
+                let ack_path = signed_ack_path(notify.ack_secret, alert.id, handle, now);
+                let ack_url = match &org.settings.base_url {
+                    Some(base) => format!("{}{ack_path}", base.trim_end_matches('/')),
+                    None => ack_path,
+                };
+                let delivery = Delivery {
+                    id: id.clone(),
+                    group_id: group.id,
+                    alert_id: alert.id,
+                    person: handle.clone(),
+                    channel,
+                    address: plan.method.address.clone(),
+                    title: title.clone(),
+                    text: format!("{text}\nAcknowledge: {ack_url}"),
+                    severity: alert.severity,
+                    service: alert.service.clone(),
+                    alert_url: alert_url(org, alert),
+                    runbook_url: runbook_url(org, alert),
+                    acknowledge_url: Some(ack_url),
+                };
+                let due = now.saturating_add(plan.after).unwrap_or(now);
+                let job = NewJob {
+                    unique_key: Some(format!("deliver:{id}")),
+                    max_attempts: 8,
+                    ..NewJob::new(DELIVER, serde_json::to_value(&delivery)?, due)
+                };
+                tx.enqueue_job(now, &job).await?;
+                planned.deliveries.push(json!({
+                    "person": handle, "channel": channel.as_str(), "delivery": id,
+                    "due_at": due,
+                }));
+            }
+        }
+        Ok(planned)
+    }
+
     /// Runs one escalation step; returns the next one to schedule.
     pub async fn escalation_step(
         &self,
@@ -182,101 +328,30 @@ impl App {
         let recipients = policy.recipients(step, &org, |schedule| {
             on_call.get(schedule).cloned().flatten()
         });
-        let service = org.service(&alert.service);
-        let base_url = org
-            .settings
-            .base_url
-            .as_deref()
-            .map(|u| u.trim_end_matches('/').to_string());
-        let title = format!(
-            "[{}] {}: {}",
-            alert.severity.as_str().to_uppercase(),
-            alert.service,
-            alert.summary
-        );
-        let mut text = format!(
-            "{}\nService: {} · severity {} · urgency {}\nSince {} · {} event(s) · {} alert(s) in this group",
-            alert.summary,
-            alert.service,
-            alert.severity.as_str(),
-            alert.urgency.as_str(),
-            alert.first_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
-            alert.event_count,
-            group.alert_count
-        );
-        let runbook_url = service
-            .and_then(|s| s.runbook.as_ref())
-            .and_then(|r| r.url.clone());
-        if let Some(url) = &runbook_url {
-            text.push_str(&format!("\nRunbook: {url}"));
-        }
-        let alert_url = base_url.map(|base| format!("{base}/alerts/{}", alert.id));
-        if let Some(url) = &alert_url {
-            text.push_str(&format!("\nAlert: {url}"));
-        }
-
         // Read before the write transaction: on SQLite a second writer
         // would wait for this one.
         let ack_secret = self.secret(ACK_SECRET).await?;
         let mut tx = self.store.write().await?;
-        let mut deliveries = Vec::new();
-        for handle in &recipients {
-            let Some(person) = org.person(handle) else {
-                continue;
-            };
-            for method in &person.contact_methods {
-                if !matches!(
-                    method.kind,
-                    ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
-                ) {
-                    // Email, SMS and phone are not delivered yet (issue 4).
-                    continue;
-                }
-                let id = format!(
-                    "{}-{}-{}-{}-{}",
-                    group.id,
-                    step.round,
-                    step.level,
-                    handle,
-                    method.kind.as_str()
-                );
-                let ack_path = signed_ack_path(&ack_secret, alert.id, handle, now);
-                let ack_url = match &org.settings.base_url {
-                    Some(base) => format!("{}{ack_path}", base.trim_end_matches('/')),
-                    None => ack_path,
-                };
-                let text = format!("{text}\nAcknowledge: {ack_url}");
-                let delivery = Delivery {
-                    id: id.clone(),
-                    group_id: group.id,
-                    alert_id: alert.id,
-                    person: handle.clone(),
-                    channel: method.kind,
-                    address: method.address.clone(),
-                    title: title.clone(),
-                    text: text.clone(),
-                    severity: alert.severity,
-                    service: alert.service.clone(),
-                    alert_url: alert_url.clone(),
-                    runbook_url: runbook_url.clone(),
-                    acknowledge_url: Some(ack_url),
-                };
-                let job = NewJob {
-                    unique_key: Some(format!("deliver:{id}")),
-                    max_attempts: 8,
-                    ..NewJob::new(DELIVER, serde_json::to_value(&delivery)?, now)
-                };
-                tx.enqueue_job(now, &job).await?;
-                deliveries.push(
-                    json!({ "person": handle, "channel": method.kind.as_str(), "delivery": id }),
-                );
-            }
-        }
+        let planned = self
+            .enqueue_notifications(
+                &mut tx,
+                &Notify {
+                    org: &org,
+                    group: &group,
+                    alert: &alert,
+                    ack_secret: &ack_secret,
+                    label: &format!("{}-{}", step.round, step.level),
+                    now,
+                },
+                &recipients,
+            )
+            .await?;
         tx.append_event(
             now,
             NewEvent::new(&actor, "escalation.notified", subject.clone()).after(json!({
                 "policy": policy.name, "round": step.round, "level": step.level,
-                "recipients": recipients, "deliveries": deliveries,
+                "recipients": recipients, "deliveries": planned.deliveries,
+                "skipped": planned.skipped,
             })),
         )
         .await?;
@@ -323,25 +398,7 @@ impl App {
         if group.status != AlertStatus::Acknowledged {
             return Ok(());
         }
-        let filter = AlertFilter {
-            group_id: Some(group_id),
-            status: Some(AlertStatus::Acknowledged),
-            limit: 500,
-            ..AlertFilter::default()
-        };
-        for mut alert in tx.list_alerts(&filter).await? {
-            let before = alert.clone();
-            alert.status = AlertStatus::Triggered;
-            tx.update_alert(&alert).await?;
-            tx.append_event(
-                now,
-                NewEvent::new(&actor, "alert.retriggered", Subject::new("alert", alert.id))
-                    .before(&before)
-                    .after(&alert),
-            )
-            .await?;
-        }
-        tx.refresh_group_status(group_id, now).await?;
+        retrigger_group(&mut tx, &actor, group_id, now).await?;
         start(&mut tx, &actor, group_id, policy, now).await?;
         tx.commit().await?;
         Ok(())
@@ -377,6 +434,25 @@ impl App {
         let delivery: Delivery =
             serde_json::from_value(payload.clone()).context("reading the delivery")?;
         let now = self.clock.now();
+        let mut tx = self.store.read().await?;
+        let group = tx.alert_group(delivery.group_id).await?;
+        drop(tx);
+        if group.status != AlertStatus::Triggered {
+            // Someone answered before this one was due (a later rule, or a
+            // retry): a page about a handled alert is noise.
+            let mut tx = self.store.write().await?;
+            tx.append_event(
+                now,
+                NewEvent::new(&Actor::system("notifications"), "notification.skipped", Subject::new("alert_group", delivery.group_id))
+                    .after(json!({
+                        "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str(),
+                        "reason": format!("the alert is {}", group.status.as_str()),
+                    })),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let body = match delivery.channel {
             ContactKind::Slack => {
                 json!({ "text": format!("*{}*\n{}", delivery.title, delivery.text) })
@@ -532,5 +608,374 @@ pub async fn schedule_reescalation(
         )
     };
     tx.enqueue_job(at, &job).await?;
+    Ok(())
+}
+
+/// Where an alert should go when reassigned by hand.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignee {
+    /// Page this person now; the escalation carries on from the current
+    /// level if they do not acknowledge in its wait.
+    Person(String),
+    /// Escalate along this policy from its first level.
+    Policy(String),
+}
+
+/// Where an escalation stands after a manual action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EscalationState {
+    pub alert_group_id: i64,
+    pub policy: Option<String>,
+    /// 1-based, as people count levels; the level being notified now, or
+    /// next when a person was paged by hand.
+    pub level: Option<usize>,
+    pub round: Option<u32>,
+    /// Who was paged by a reassignment.
+    pub paged: Vec<String>,
+}
+
+/// The policy a group escalates along and the last step taken, as the
+/// event log tells.
+struct Progress {
+    policy: Option<String>,
+    last_step: Option<Step>,
+}
+
+impl App {
+    async fn progress(
+        &self,
+        tx: &mut Tx,
+        group: &AlertGroup,
+        org: &Org,
+    ) -> anyhow::Result<Progress> {
+        let events = tx
+            .list_events(&crate::store::EventFilter {
+                subject_kind: Some("alert_group".into()),
+                subject_id: Some(group.id.to_string()),
+                before_id: None,
+                limit: 200,
+            })
+            .await?;
+        // Newest first.
+        let mut progress = Progress {
+            policy: None,
+            last_step: None,
+        };
+        for event in &events {
+            let after = event.after.clone().unwrap_or_default();
+            if progress.last_step.is_none() && event.action == "escalation.notified" {
+                progress.last_step = Some(Step {
+                    round: after["round"].as_u64().unwrap_or(0) as u32,
+                    level: after["level"].as_u64().unwrap_or(0) as usize,
+                });
+            }
+            if progress.policy.is_none()
+                && matches!(
+                    event.action.as_str(),
+                    "escalation.started" | "escalation.notified" | "alert.reassigned"
+                )
+                && let Some(policy) = after["policy"].as_str()
+            {
+                progress.policy = Some(policy.to_string());
+            }
+        }
+        if progress.policy.is_none() {
+            progress.policy = org
+                .service(&group.service)
+                .and_then(|s| s.escalation_policy.clone());
+        }
+        Ok(progress)
+    }
+
+    /// Loads an alert's group for a manual action, refusing a resolved one.
+    async fn group_for_manual_action(
+        &self,
+        tx: &mut Tx,
+        alert_id: i64,
+    ) -> super::Result<(Alert, AlertGroup)> {
+        let alert = tx
+            .alert_for_update(alert_id)
+            .await
+            .map_err(|e| super::auth::not_found(e, format!("alert {alert_id}")))?;
+        let group = tx.alert_group(alert.group_id).await?;
+        if group.status == AlertStatus::Resolved {
+            return Err(super::Error::Conflict(format!(
+                "alert {alert_id} is resolved: there is nobody left to page"
+            )));
+        }
+        Ok((alert, group))
+    }
+
+    /// Escalates an alert's group now: to `level` (1-based) of its policy,
+    /// or to the level after the one last notified. An acknowledged group
+    /// triggers again.
+    pub async fn escalate_alert(
+        &self,
+        caller: &super::Caller,
+        alert_id: i64,
+        level: Option<usize>,
+    ) -> super::Result<EscalationState> {
+        caller.require(crate::domain::auth::Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let actor = caller.actor();
+        let mut tx = self.store.write().await?;
+        let (_, group) = self.group_for_manual_action(&mut tx, alert_id).await?;
+        let progress = self.progress(&mut tx, &group, &org).await?;
+        let Some(policy) = progress
+            .policy
+            .as_deref()
+            .and_then(|p| org.escalation_policy(p))
+        else {
+            return Err(super::Error::Conflict(format!(
+                "the alert's service {} has no escalation policy: reassign the alert to a person or a policy instead",
+                group.service
+            )));
+        };
+        let step = match level {
+            Some(level) if level == 0 || level > policy.levels.len() => {
+                return Err(super::Error::invalid(
+                    "invalid_level",
+                    "level",
+                    format!(
+                        "level {level} does not exist: the policy {} has levels 1 to {}",
+                        policy.name,
+                        policy.levels.len()
+                    ),
+                ));
+            }
+            Some(level) => Step {
+                round: progress.last_step.map_or(0, |s| s.round),
+                level: level - 1,
+            },
+            None => match progress.last_step {
+                None => policy.first_step(),
+                Some(last) => policy.after(last).ok_or_else(|| {
+                    super::Error::Conflict(format!(
+                        "the policy {} has no level after the last one notified: name a level or reassign the alert",
+                        policy.name
+                    ))
+                })?,
+            },
+        };
+        retrigger_group(&mut tx, &actor, group.id, now).await?;
+        let job = step_job(
+            &StepPayload {
+                group_id: group.id,
+                policy: policy.name.clone(),
+                round: step.round,
+                level: step.level,
+            },
+            now,
+        );
+        replace_escalation_job(&mut tx, group.id, &job, now).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(
+                &actor,
+                "escalation.escalated",
+                Subject::new("alert_group", group.id),
+            )
+            .after(json!({
+                "policy": policy.name, "round": step.round, "level": step.level,
+                "alert": alert_id,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(EscalationState {
+            alert_group_id: group.id,
+            policy: Some(policy.name.clone()),
+            level: Some(step.level + 1),
+            round: Some(step.round),
+            paged: Vec::new(),
+        })
+    }
+
+    /// Reassigns an alert's group: pages a person now, or starts another
+    /// policy. An acknowledged group triggers again, so the new assignee
+    /// must acknowledge it themselves.
+    pub async fn reassign_alert(
+        &self,
+        caller: &super::Caller,
+        alert_id: i64,
+        to: &Assignee,
+    ) -> super::Result<EscalationState> {
+        caller.require(crate::domain::auth::Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let unknown = |field: &str, what: &str, name: &str, names: Vec<String>| {
+            let hint = crate::config::closest(name, names.into_iter())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            super::Error::invalid(
+                "unknown_assignee",
+                field,
+                format!("unknown {what} `{name}`{hint}"),
+            )
+        };
+        match to {
+            Assignee::Person(handle) if org.person(handle).is_none() => {
+                let names = org.people.iter().map(|p| p.handle.clone()).collect();
+                return Err(unknown("person", "person", handle, names));
+            }
+            Assignee::Policy(name) if org.escalation_policy(name).is_none() => {
+                let names = org
+                    .escalation_policies
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect();
+                return Err(unknown("policy", "escalation policy", name, names));
+            }
+            _ => {}
+        }
+        let ack_secret = self.secret(ACK_SECRET).await?;
+        let now = self.clock.now();
+        let actor = caller.actor();
+        let mut tx = self.store.write().await?;
+        let (alert, group) = self.group_for_manual_action(&mut tx, alert_id).await?;
+        let progress = self.progress(&mut tx, &group, &org).await?;
+        retrigger_group(&mut tx, &actor, group.id, now).await?;
+        let group = tx.alert_group(group.id).await?;
+        let mut state = EscalationState {
+            alert_group_id: group.id,
+            policy: None,
+            level: None,
+            round: None,
+            paged: Vec::new(),
+        };
+        let (event, next) = match to {
+            Assignee::Person(handle) => {
+                let planned = self
+                    .enqueue_notifications(
+                        &mut tx,
+                        &Notify {
+                            org: &org,
+                            group: &group,
+                            alert: &alert,
+                            ack_secret: &ack_secret,
+                            label: &format!("reassigned{}", now.as_millisecond()),
+                            now,
+                        },
+                        std::slice::from_ref(handle),
+                    )
+                    .await?;
+                state.paged.push(handle.clone());
+                // If the new assignee stays silent, the policy carries on
+                // where it was, after the wait of the level it was at.
+                let policy = progress
+                    .policy
+                    .as_deref()
+                    .and_then(|p| org.escalation_policy(p));
+                let next = policy.and_then(|policy| {
+                    let current = progress.last_step.unwrap_or(policy.first_step());
+                    let wait = policy.level(current)?.wait;
+                    let next = match progress.last_step {
+                        None => current,
+                        Some(last) => policy.after(last)?,
+                    };
+                    state.policy = Some(policy.name.clone());
+                    state.level = Some(next.level + 1);
+                    state.round = Some(next.round);
+                    Some(step_job(
+                        &StepPayload {
+                            group_id: group.id,
+                            policy: policy.name.clone(),
+                            round: next.round,
+                            level: next.level,
+                        },
+                        now.saturating_add(wait).unwrap_or(now),
+                    ))
+                });
+                let event = json!({
+                    "person": handle, "policy": state.policy, "alert": alert_id,
+                    "deliveries": planned.deliveries, "skipped": planned.skipped,
+                });
+                (event, next)
+            }
+            Assignee::Policy(name) => {
+                state.policy = Some(name.clone());
+                state.level = Some(1);
+                state.round = Some(0);
+                let job = step_job(
+                    &StepPayload {
+                        group_id: group.id,
+                        policy: name.clone(),
+                        round: 0,
+                        level: 0,
+                    },
+                    now,
+                );
+                (json!({ "policy": name, "alert": alert_id }), Some(job))
+            }
+        };
+        match next {
+            Some(job) => replace_escalation_job(&mut tx, group.id, &job, now).await?,
+            None => {
+                tx.cancel_pending_job(&format!("escalation:{}", group.id), now)
+                    .await?;
+            }
+        }
+        tx.cancel_pending_job(&format!("reescalate:{}", group.id), now)
+            .await?;
+        tx.append_event(
+            now,
+            NewEvent::new(
+                &actor,
+                "alert.reassigned",
+                Subject::new("alert_group", group.id),
+            )
+            .after(event),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+}
+
+/// Triggers a group's acknowledged alerts again, so that paging resumes.
+async fn retrigger_group(
+    tx: &mut Tx,
+    actor: &Actor,
+    group_id: i64,
+    now: Timestamp,
+) -> crate::store::Result<()> {
+    let filter = AlertFilter {
+        group_id: Some(group_id),
+        status: Some(AlertStatus::Acknowledged),
+        limit: 500,
+        ..AlertFilter::default()
+    };
+    for mut alert in tx.list_alerts(&filter).await? {
+        let before = alert.clone();
+        alert.status = AlertStatus::Triggered;
+        tx.update_alert(&alert).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(actor, "alert.retriggered", Subject::new("alert", alert.id))
+                .before(&before)
+                .after(&alert),
+        )
+        .await?;
+    }
+    tx.refresh_group_status(group_id, now).await?;
+    Ok(())
+}
+
+/// Puts `job` in place of the group's pending escalation timer. A step
+/// being taken right now holds the timer: the caller is asked to retry.
+async fn replace_escalation_job(
+    tx: &mut Tx,
+    group_id: i64,
+    job: &NewJob,
+    now: Timestamp,
+) -> super::Result<()> {
+    tx.cancel_pending_job(&format!("escalation:{group_id}"), now)
+        .await?;
+    if tx.enqueue_job(now, job).await?.is_none() {
+        return Err(super::Error::Conflict(
+            "the escalation is taking a step right now: try again in a moment".into(),
+        ));
+    }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub enum JobState {
     Done,
     /// Failed on every allowed attempt; kept for people to see and retry.
     Dead,
+    /// Superseded before it ran (an escalation moved on by hand).
+    Cancelled,
 }
 
 impl JobState {
@@ -24,6 +26,7 @@ impl JobState {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
         }
     }
 
@@ -33,6 +36,7 @@ impl JobState {
             JobState::Running,
             JobState::Done,
             JobState::Dead,
+            JobState::Cancelled,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)

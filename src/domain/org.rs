@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
-use super::alert::{Grouping, Mapping};
+use super::alert::{Grouping, Mapping, Urgency};
 
 /// The whole organisation as one consistent snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,74 @@ pub struct Person {
     pub email: String,
     pub time_zone: String,
     pub contact_methods: Vec<ContactMethod>,
+    /// When and on which channels this person hears about an alert that
+    /// reaches them. None declared: every contact method at once.
+    #[serde(default)]
+    pub notification_rules: Vec<NotificationRule>,
+}
+
+/// One of a person's notification rules: these channels, this long after
+/// the person is reached, for alerts of this urgency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NotificationRule {
+    /// How long after the person is reached; zero for at once.
+    #[schema(value_type = String)]
+    pub after: SignedDuration,
+    pub channels: Vec<ContactKind>,
+    /// Only for alerts of this urgency; every urgency when absent.
+    pub urgency: Option<Urgency>,
+}
+
+/// A contact method to use, and when, for one alert reaching a person.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlannedNotification<'a> {
+    pub after: SignedDuration,
+    pub method: &'a ContactMethod,
+    /// Which rule asked for it (0 without rules) and which of the person's
+    /// contact methods it is: together they name the delivery.
+    pub rule: usize,
+    pub method_index: usize,
+}
+
+impl Person {
+    /// What this person's rules ask for an alert of `urgency`: each
+    /// contact method of a rule's channels, at the rule's delay. Without
+    /// rules, every contact method at once.
+    pub fn planned_notifications(&self, urgency: Urgency) -> Vec<PlannedNotification<'_>> {
+        let every_method_now = || {
+            self.contact_methods
+                .iter()
+                .enumerate()
+                .map(|(method_index, method)| PlannedNotification {
+                    after: SignedDuration::ZERO,
+                    method,
+                    rule: 0,
+                    method_index,
+                })
+                .collect()
+        };
+        if self.notification_rules.is_empty() {
+            return every_method_now();
+        }
+        let mut planned = Vec::new();
+        for (rule_index, rule) in self.notification_rules.iter().enumerate() {
+            if rule.urgency.is_some_and(|u| u != urgency) {
+                continue;
+            }
+            for (method_index, method) in self.contact_methods.iter().enumerate() {
+                if rule.channels.contains(&method.kind) {
+                    planned.push(PlannedNotification {
+                        after: rule.after,
+                        method,
+                        rule: rule_index,
+                        method_index,
+                    });
+                }
+            }
+        }
+        planned.sort_by_key(|p| (p.after, p.rule, p.method_index));
+        planned
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -496,6 +565,84 @@ mod tests {
             ],
             ..Org::default()
         }
+    }
+
+    fn person_with(rules: Vec<NotificationRule>) -> Person {
+        let method = |kind, address: &str| ContactMethod {
+            kind,
+            address: address.into(),
+            label: None,
+        };
+        Person {
+            id: 0,
+            handle: "budi".into(),
+            name: "Budi".into(),
+            email: "budi@kedai.example".into(),
+            time_zone: "Asia/Kuala_Lumpur".into(),
+            contact_methods: vec![
+                method(ContactKind::Email, "budi@kedai.example"),
+                method(ContactKind::Webhook, "https://hooks.example/budi"),
+                method(ContactKind::Sms, "+60123456789"),
+                method(ContactKind::Email, "budi@home.example"),
+            ],
+            notification_rules: rules,
+        }
+    }
+
+    fn planned(person: &Person, urgency: Urgency) -> Vec<(i64, &str)> {
+        person
+            .planned_notifications(urgency)
+            .iter()
+            .map(|p| (p.after.as_secs(), p.method.address.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn without_rules_every_contact_method_is_used_at_once() {
+        let person = person_with(Vec::new());
+        let plan = planned(&person, Urgency::Low);
+        assert_eq!(plan.len(), 4);
+        assert!(plan.iter().all(|(after, _)| *after == 0));
+    }
+
+    #[test]
+    fn rules_pick_channels_delays_and_urgency() {
+        let rule = |after_secs, channels: Vec<ContactKind>, urgency| NotificationRule {
+            after: SignedDuration::from_secs(after_secs),
+            channels,
+            urgency,
+        };
+        let person = person_with(vec![
+            rule(300, vec![ContactKind::Sms], Some(Urgency::High)),
+            rule(0, vec![ContactKind::Email, ContactKind::Webhook], None),
+            rule(600, vec![ContactKind::Email], Some(Urgency::Low)),
+        ]);
+        assert_eq!(
+            planned(&person, Urgency::High),
+            [
+                (0, "budi@kedai.example"),
+                (0, "https://hooks.example/budi"),
+                (0, "budi@home.example"),
+                (300, "+60123456789"),
+            ]
+        );
+        assert_eq!(
+            planned(&person, Urgency::Low),
+            [
+                (0, "budi@kedai.example"),
+                (0, "https://hooks.example/budi"),
+                (0, "budi@home.example"),
+                (600, "budi@kedai.example"),
+                (600, "budi@home.example"),
+            ]
+        );
+        // Each planned notification is distinct, so each gets its own delivery.
+        let names: BTreeSet<_> = person
+            .planned_notifications(Urgency::Low)
+            .iter()
+            .map(|p| (p.rule, p.method_index))
+            .collect();
+        assert_eq!(names.len(), 5);
     }
 
     #[test]

@@ -200,6 +200,23 @@ impl Tx {
         Ok(state.as_deref().and_then(JobState::parse))
     }
 
+    /// Cancels the pending job holding `unique_key`, if any; a running one
+    /// is left to finish. True when a job was cancelled.
+    pub async fn cancel_pending_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', updated_at = $2
+                 WHERE unique_key = $1 AND state = 'pending'",
+            )
+            .bind(unique_key)
+            .bind(to_millis(now))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected > 0)
+    }
+
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
         let sql = format!(

@@ -15,7 +15,7 @@ use siaga::domain::event::Actor;
 use siaga::workers::JobRunner;
 
 use crate::both_backends;
-use crate::support::{TestApp, TestDb};
+use crate::support::{TestApp, TestDb, error, json};
 
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<(String, HeaderMap, String)>>>);
@@ -493,5 +493,371 @@ both_backends!(
             410,
             "expired"
         );
+    }
+);
+
+/// The on-call person's rules: webhook at once; Slack and email after five
+/// minutes for high-urgency alerts.
+fn config_with_rules(hooks: &str) -> String {
+    config(hooks, "oncall").replacen(
+        "{type: email, address: oncall@k.example}]}",
+        &format!(
+            "{{type: email, address: oncall@k.example}}, {{type: slack, address: \"{hooks}/hook/oncall-slack\"}}], \
+             notification_rules: [{{channels: [webhook]}}, {{after: 5m, channels: [slack, email], urgency: high}}]}}"
+        ),
+        1,
+    )
+}
+
+async fn events_named(t: &TestApp, action: &str) -> Vec<Value> {
+    let log = t
+        .app
+        .events(siaga::app::audit::EventQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    log.items
+        .iter()
+        .filter(|e| e.action == action)
+        .map(|e| e.after.clone().unwrap_or_default())
+        .collect()
+}
+
+both_backends!(
+    notification_rules_pick_channels_and_delays,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "rules.yaml",
+                &config_with_rules(&hooks),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "rules-1").await;
+        run_due(&t).await;
+        assert_eq!(
+            received.to("oncall").len(),
+            1,
+            "the webhook rule is at once"
+        );
+        assert!(
+            received.to("oncall-slack").is_empty(),
+            "Slack waits five minutes"
+        );
+        let notified = events_named(&t, "escalation.notified").await;
+        let skipped = notified[0]["skipped"].as_array().unwrap();
+        assert_eq!(skipped.len(), 1, "{notified:?}");
+        assert_eq!(
+            skipped[0]["channel"], "email",
+            "no mail server is set up here"
+        );
+
+        t.clock.advance(SignedDuration::from_mins(4));
+        run_due(&t).await;
+        assert!(received.to("oncall-slack").is_empty());
+        t.clock.advance(SignedDuration::from_mins(1));
+        run_due(&t).await;
+        let slack = received.to("oncall-slack");
+        assert_eq!(slack.len(), 1, "the delayed rule fires after five minutes");
+        assert!(
+            slack[0].1["text"]
+                .as_str()
+                .unwrap()
+                .contains("Checkout 5xx")
+        );
+        assert_eq!(
+            received.to("oncall").len(),
+            1,
+            "the first rule is not repeated"
+        );
+    }
+);
+
+both_backends!(
+    a_delayed_notification_is_dropped_once_acknowledged,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "rules.yaml",
+                &config_with_rules(&hooks),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "rules-2").await;
+        run_due(&t).await;
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+        t.clock.advance(SignedDuration::from_mins(6));
+        run_due(&t).await;
+        assert!(
+            received.to("oncall-slack").is_empty(),
+            "acknowledged: no more pages"
+        );
+        let skipped = events_named(&t, "notification.skipped").await;
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0]["reason"], "the alert is acknowledged");
+    }
+);
+
+both_backends!(
+    escalate_now_takes_the_next_level_without_waiting,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let responder = t.token(Role::Responder).await;
+        let viewer = t.token(Role::Viewer).await;
+        trigger(&t, "now-1").await;
+        run_due(&t).await;
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let path = format!("/api/v1/alerts/{alert_id}/escalate");
+
+        error(
+            server
+                .post(&path, &viewer)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        let state = json(
+            server
+                .post(&path, &responder)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(state["level"], 2);
+        assert_eq!(state["policy"], "payments");
+        run_due(&t).await;
+        assert_eq!(
+            received.to("lead").len(),
+            1,
+            "the lead is paged at once, not after 5 minutes"
+        );
+
+        // Straight to a named level; then there is no level after the last.
+        let state = json(
+            server
+                .post(&path, &responder)
+                .json(&json!({"level": 3}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(state["level"], 3);
+        run_due(&t).await;
+        assert_eq!(received.to("head").len(), 1);
+        error(
+            server
+                .post(&path, &responder)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "conflict",
+        )
+        .await;
+        let bad = error(
+            server
+                .post(&path, &responder)
+                .json(&json!({"level": 9}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_level",
+        )
+        .await;
+        assert_eq!(bad["field"], "level");
+        assert!(
+            bad["message"].as_str().unwrap().contains("levels 1 to 3"),
+            "{bad}"
+        );
+        error(
+            server
+                .post("/api/v1/alerts/999999/escalate", &responder)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+
+        // The old timer was replaced, not doubled: no second lead page later.
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1);
+        assert_eq!(received.to("head").len(), 1);
+        assert_eq!(events_named(&t, "escalation.escalated").await.len(), 2);
+
+        json(
+            server
+                .post(&format!("/api/v1/alerts/{alert_id}/resolve"), &responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        error(
+            server
+                .post(&path, &responder)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "conflict",
+        )
+        .await;
+        server.stop().await;
+    }
+);
+
+both_backends!(
+    reassigning_pages_the_new_person_and_the_policy_carries_on,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let responder = t.token(Role::Responder).await;
+        trigger(&t, "re-1").await;
+        run_due(&t).await;
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        json(
+            server
+                .post(
+                    &format!("/api/v1/alerts/{alert_id}/acknowledge"),
+                    &responder,
+                )
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let path = format!("/api/v1/alerts/{alert_id}/reassign");
+
+        let bad = error(
+            server
+                .post(&path, &responder)
+                .json(&json!({"person": "hed"}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "unknown_assignee",
+        )
+        .await;
+        assert_eq!(bad["field"], "person");
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `head`?"),
+            "{bad}"
+        );
+        error(
+            server
+                .post(&path, &responder)
+                .json(&json!({"team": "payments"}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_field",
+        )
+        .await;
+
+        let state = json(
+            server
+                .post(&path, &responder)
+                .json(&json!({"person": "head"}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(state["paged"], json!(["head"]));
+        assert_eq!(
+            state["level"], 2,
+            "if the head stays silent, the lead is next"
+        );
+        run_due(&t).await;
+        assert_eq!(
+            received.to("head").len(),
+            1,
+            "the new assignee is paged at once"
+        );
+        let alert = t.app.alert_detail(alert_id).await.unwrap().alert;
+        assert_eq!(
+            alert.status.as_str(),
+            "triggered",
+            "the new assignee must acknowledge"
+        );
+
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("lead").len(),
+            1,
+            "silence: the policy carries on"
+        );
+
+        // Another policy starts from its first level.
+        json(
+            server
+                .post(&path, &responder)
+                .json(&json!({"policy": "payments"}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2);
+        let reassigned = events_named(&t, "alert.reassigned").await;
+        assert_eq!(reassigned.len(), 2);
+        server.stop().await;
     }
 );

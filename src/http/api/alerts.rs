@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::alerts::{AlertDetail, AlertQuery, IntegrationView};
+use crate::app::escalation::{Assignee, EscalationState};
 use crate::app::{App, Caller};
 use crate::domain::alert::{Alert, AlertStatus, MaintenanceWindow, Severity};
 use crate::domain::page::Page;
@@ -22,6 +23,8 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(show_alert))
         .routes(routes!(acknowledge_alert))
         .routes(routes!(resolve_alert))
+        .routes(routes!(escalate_alert))
+        .routes(routes!(reassign_alert))
         .routes(routes!(list_integrations))
         .routes(routes!(list_maintenance_windows, create_maintenance_window))
         .routes(routes!(cancel_maintenance_window))
@@ -103,6 +106,49 @@ async fn resolve_alert(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Alert>> {
     Ok(axum::Json(app.resolve_alert(&caller, id).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    /// The level (1-based) to notify now; the level after the one last
+    /// notified when absent.
+    pub level: Option<usize>,
+}
+
+/// Escalates an alert's group now, without waiting for the level's timeout
+/// (responder). An acknowledged alert triggers again. 409 when the alert is
+/// resolved, its service has no policy, or the policy has no further level.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/escalate", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")), request_body = EscalateRequest,
+    responses((status = 200, body = EscalationState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn escalate_alert(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(request): Json<EscalateRequest>,
+) -> ApiResult<axum::Json<EscalationState>> {
+    Ok(axum::Json(
+        app.escalate_alert(&caller, id, request.level).await?,
+    ))
+}
+
+/// Reassigns an alert's group (responder): `{"person": "budi"}` pages that
+/// person now, and the policy carries on if they stay silent;
+/// `{"policy": "payments"}` escalates along another policy from its first
+/// level. An acknowledged alert triggers again.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/reassign", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")), request_body = Assignee,
+    responses((status = 200, body = EscalationState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reassign_alert(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(to): Json<Assignee>,
+) -> ApiResult<axum::Json<EscalationState>> {
+    Ok(axum::Json(app.reassign_alert(&caller, id, &to).await?))
 }
 
 /// Every integration with its service, kind, key and endpoint (admin).

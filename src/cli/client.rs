@@ -374,6 +374,59 @@ pub async fn change_alert(args: &ClientArgs, id: i64, verb: &str) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn escalate_alert(
+    args: &ClientArgs,
+    id: i64,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let state = api
+        .post(&format!("/api/v1/alerts/{id}/escalate"), Some(&body))
+        .await?;
+    if args.json {
+        return print_json(&state);
+    }
+    println!(
+        "alert #{id} escalated to level {} of {}",
+        text(&state["level"]),
+        text(&state["policy"])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn reassign_alert(
+    args: &ClientArgs,
+    id: i64,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let state = api
+        .post(&format!("/api/v1/alerts/{id}/reassign"), Some(&body))
+        .await?;
+    if args.json {
+        return print_json(&state);
+    }
+    let paged: Vec<String> = state["paged"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    if paged.is_empty() {
+        println!("alert #{id} reassigned to {}", text(&state["policy"]));
+    } else {
+        println!("alert #{id} reassigned: paging {}", paged.join(", "));
+    }
+    if !state["level"].is_null() {
+        println!(
+            "if nobody acknowledges, level {} of {} follows",
+            text(&state["level"]),
+            text(&state["policy"])
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn list_integrations(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
     let integrations = api.get("/api/v1/integrations").await?;

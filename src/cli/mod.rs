@@ -160,6 +160,27 @@ enum AlertsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Escalate an alert now instead of waiting for the level's timeout.
+    Escalate {
+        id: i64,
+        /// The level (from 1) to notify; the next level when absent.
+        #[arg(long)]
+        level: Option<usize>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reassign an alert to a person (paged now) or to another policy.
+    Reassign {
+        id: i64,
+        /// Handle of the person to page.
+        #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+        person: Option<String>,
+        /// Name of the escalation policy to escalate along from its first level.
+        #[arg(long)]
+        policy: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -362,6 +383,21 @@ async fn alerts(command: AlertsCommand) -> anyhow::Result<ExitCode> {
         AlertsCommand::Show { id, client } => client::show_alert(&client, id).await,
         AlertsCommand::Ack { id, client } => client::change_alert(&client, id, "acknowledge").await,
         AlertsCommand::Resolve { id, client } => client::change_alert(&client, id, "resolve").await,
+        AlertsCommand::Escalate { id, level, client } => {
+            client::escalate_alert(&client, id, serde_json::json!({ "level": level })).await
+        }
+        AlertsCommand::Reassign {
+            id,
+            person,
+            policy,
+            client,
+        } => {
+            let to = match (person, policy) {
+                (Some(person), _) => serde_json::json!({ "person": person }),
+                (None, policy) => serde_json::json!({ "policy": policy }),
+            };
+            client::reassign_alert(&client, id, to).await
+        }
     }
 }
 

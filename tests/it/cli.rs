@@ -479,6 +479,24 @@ async fn alert_verbs(backend: Backend) {
         stdout.contains("opened") && stdout.contains("storefront"),
         "{stdout}"
     );
+    let (code, stdout, stderr) = cli(&["alerts", "escalate", &id]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("escalated to level 1 of storefront"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = cli(&["alerts", "reassign", &id, "--person", "budi"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("paging budi"), "{stdout}");
+    let (code, _, stderr) = cli(&["alerts", "reassign", &id, "--person", "budy"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("did you mean `budi`?"), "{stderr}");
+    let (code, _, stderr) = cli(&["alerts", "reassign", &id]).await.unwrap();
+    assert_eq!(code, 2, "a person or a policy is required: {stderr}");
     let (code, stdout, _) = cli(&["alerts", "ack", &id]).await.unwrap();
     assert_eq!(code, 0);
     assert!(stdout.contains("acknowledged"), "{stdout}");

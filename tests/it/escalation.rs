@@ -861,3 +861,112 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    the_alert_page_escalates_and_reassigns,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let password = "a long enough password";
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "duty@k.example",
+                "Duty",
+                Role::Responder,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "web-1").await;
+        run_due(&t).await;
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let server = t.serve().await;
+        let cookie = server.log_in("duty@k.example", password).await;
+        let page_path = format!("/alerts/{alert_id}");
+        let page = || async {
+            server
+                .client
+                .get(server.url(&page_path))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let html = page().await;
+        assert!(html.contains("Escalate now"), "{html}");
+        assert!(
+            html.contains("<option value=\"person:head\">Head (head)</option>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<option value=\"policy:payments\">"),
+            "{html}"
+        );
+        let csrf = html
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let post = |action: &str, form: Vec<(&str, String)>| {
+            server
+                .client
+                .post(server.url(&format!("/alerts/{alert_id}/{action}")))
+                .header("cookie", &cookie)
+                .form(&form)
+                .send()
+        };
+
+        let done = post("escalate", vec![("csrf_token", csrf.clone())])
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 303);
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1);
+        let done = post(
+            "reassign",
+            vec![("csrf_token", csrf.clone()), ("to", "person:head".into())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.status(), 303);
+        run_due(&t).await;
+        assert_eq!(received.to("head").len(), 1);
+        let html = page().await;
+        assert!(
+            html.contains("escalated by duty@k.example to level 2"),
+            "{html}"
+        );
+        assert!(
+            html.contains("reassigned by duty@k.example to head"),
+            "{html}"
+        );
+
+        let refused = post(
+            "reassign",
+            vec![("csrf_token", csrf.clone()), ("to", "nobody".into())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), 422);
+        let forged = post("escalate", vec![("csrf_token", "forged".into())])
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        server.stop().await;
+    }
+);

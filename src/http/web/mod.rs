@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::extract::{Path, Query, SESSION_COOKIE, cookie};
 use crate::app::audit::EventQuery;
+use crate::app::escalation::Assignee;
 use crate::app::{self, App, Caller};
 use crate::domain::auth::Role;
 use crate::domain::org::{Person, Service, ServiceKind, Team};
@@ -35,6 +36,8 @@ pub fn router() -> Router<App> {
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/acknowledge", post(acknowledge_alert))
         .route("/alerts/{id}/resolve", post(resolve_alert))
+        .route("/alerts/{id}/escalate", post(escalate_alert))
+        .route("/alerts/{id}/reassign", post(reassign_alert))
         .route("/schedules", get(schedules_page))
         .route("/schedules/{name}", get(schedule_page))
         .route("/schedules/{name}/overrides", post(take_shift))
@@ -808,6 +811,9 @@ struct AlertPage {
     unacknowledged: bool,
     runbook_url: Option<String>,
     runbook_html: Option<String>,
+    /// For the reassign form.
+    people: Vec<(String, String)>,
+    policies: Vec<String>,
 }
 
 async fn alert_page(
@@ -857,6 +863,25 @@ async fn alert_page(
                     after["channel"].as_str().unwrap_or("")
                 ),
                 "escalation.exhausted" => "nobody acknowledged".to_string(),
+                "notification.skipped" => format!(
+                    "not sent to {} by {}: {}",
+                    after["person"].as_str().unwrap_or(""),
+                    after["channel"].as_str().unwrap_or(""),
+                    after["reason"].as_str().unwrap_or("")
+                ),
+                "escalation.escalated" => format!(
+                    "escalated by {} to level {}",
+                    e.actor.name,
+                    after["level"].as_u64().unwrap_or(0) + 1
+                ),
+                "alert.reassigned" => match after["person"].as_str() {
+                    Some(person) => format!("reassigned by {} to {person}", e.actor.name),
+                    None => format!(
+                        "reassigned by {} to the policy {}",
+                        e.actor.name,
+                        after["policy"].as_str().unwrap_or("")
+                    ),
+                },
                 other => other.to_string(),
             };
             (utc_minute(e.at), e.action.clone(), what)
@@ -890,6 +915,16 @@ async fn alert_page(
         unacknowledged,
         runbook_url: runbook.as_ref().and_then(|r| r.url.clone()),
         runbook_html: runbook.as_ref().and_then(|r| r.markdown_html()),
+        people: org
+            .people
+            .iter()
+            .map(|p| (p.handle.clone(), p.name.clone()))
+            .collect(),
+        policies: org
+            .escalation_policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
         alert,
     }))
 }
@@ -938,6 +973,47 @@ async fn resolve_alert(
 ) -> Result<Response, PageError> {
     check_csrf(&caller, &form)?;
     app.resolve_alert(&caller, id).await?;
+    Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
+}
+
+async fn escalate_alert(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.escalate_alert(&caller, id, None).await?;
+    Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReassignForm {
+    #[serde(flatten)]
+    csrf: CsrfForm,
+    /// `person:HANDLE` or `policy:NAME`, from one select.
+    to: String,
+}
+
+async fn reassign_alert(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<ReassignForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form.csrf)?;
+    let to = match form.to.split_once(':') {
+        Some(("person", handle)) => Assignee::Person(handle.to_string()),
+        Some(("policy", name)) => Assignee::Policy(name.to_string()),
+        _ => {
+            return Err(error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Cannot reassign",
+                "Pick a person or a policy to reassign the alert to.".into(),
+            ));
+        }
+    };
+    app.reassign_alert(&caller, id, &to).await?;
     Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
 }
 

@@ -12,6 +12,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::alert::{Grouping, LabelMatch, Mapping, Severity, Urgency, UrgencyRule};
 use crate::domain::escalation::{EscalationPolicy, Level, Target};
+use crate::domain::incident::{
+    AutoDeclare, IncidentPolicy, Regression, RegressionAction, RoleDef, SeverityLevel, Stakeholder,
+    TEMPLATE_VARIABLES, TalkScript, unknown_variables,
+};
 use crate::domain::org::{
     ContactKind, ContactMethod, Integration, IntegrationKind, NotificationRule, Org, OrgSettings,
     Person, PlannedMaintenance, RateLimit, Runbook, Service, ServiceKind, Team,
@@ -177,6 +181,72 @@ struct RawConfig {
     schedules: Vec<Spanned<RawSchedule>>,
     #[serde(default)]
     escalation_policies: Vec<Spanned<RawPolicy>>,
+    incidents: Option<Spanned<RawIncidents>>,
+}
+
+/// How incidents are run; each part replaces its default when given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIncidents {
+    severities: Option<Vec<Spanned<RawSeverity>>>,
+    roles: Option<Vec<Spanned<RawRole>>>,
+    talk_scripts: Option<Vec<Spanned<RawTalkScript>>>,
+    #[serde(default)]
+    auto_declare: Vec<Spanned<RawAutoDeclare>>,
+    regression: Option<Spanned<RawRegression>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeverity {
+    name: Spanned<String>,
+    description: Spanned<String>,
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
+    #[serde(default)]
+    chat: Vec<Spanned<RawContactMethod>>,
+    update_every: Option<Spanned<String>>,
+    settle: Option<Spanned<String>>,
+    #[serde(default)]
+    checklist: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    name: Spanned<String>,
+    title: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    default_from: Vec<Spanned<String>>,
+    #[serde(default)]
+    checklist: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTalkScript {
+    name: Spanned<String>,
+    audience: Spanned<String>,
+    template: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAutoDeclare {
+    alert_severity: Spanned<String>,
+    tier: Option<Spanned<i64>>,
+    #[serde(default)]
+    services: Vec<Spanned<String>>,
+    declare: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegression {
+    window: Spanned<String>,
+    action: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -601,7 +671,19 @@ impl Checker {
             }
         }
 
+        let incidents = match &raw.incidents {
+            Some(incidents) => self.incidents(
+                &incidents.value,
+                &handles,
+                &team_names,
+                &schedule_names,
+                &service_names,
+            ),
+            None => IncidentPolicy::default(),
+        };
+
         Org {
+            incidents,
             settings: OrgSettings {
                 name: organisation.name.value.trim().to_string(),
                 time_zone: default_zone,
@@ -719,6 +801,279 @@ impl Checker {
             time_zone,
             contact_methods,
             notification_rules,
+        }
+    }
+
+    fn incidents(
+        &mut self,
+        raw: &RawIncidents,
+        handles: &BTreeSet<String>,
+        teams: &BTreeSet<String>,
+        schedules: &BTreeSet<String>,
+        services: &BTreeSet<String>,
+    ) -> IncidentPolicy {
+        let defaults = IncidentPolicy::default();
+        let roles = match &raw.roles {
+            None => defaults.roles,
+            Some(roles) => roles
+                .iter()
+                .enumerate()
+                .map(|(i, role)| {
+                    let at = format!("incidents.roles[{i}]");
+                    let role = &role.value;
+                    self.slug(&role.name, format!("{at}.name"), "role name");
+                    for (j, schedule) in role.default_from.iter().enumerate() {
+                        self.reference(
+                            schedule,
+                            format!("{at}.default_from[{j}]"),
+                            "schedule",
+                            schedules,
+                        );
+                    }
+                    RoleDef {
+                        name: role.name.value.clone(),
+                        title: role.title.value.trim().to_string(),
+                        description: role.description.trim().to_string(),
+                        default_from: role.default_from.iter().map(|s| s.value.clone()).collect(),
+                        checklist: role.checklist.clone(),
+                    }
+                })
+                .collect(),
+        };
+        if let Some(raw_roles) = &raw.roles {
+            self.unique(
+                raw_roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("incidents.roles[{i}].name"), &r.value.name)),
+                "role name",
+            );
+        }
+        let role_names: BTreeSet<String> = roles.iter().map(|r| r.name.clone()).collect();
+        let severities = match &raw.severities {
+            None => defaults.severities,
+            Some(severities) => {
+                if severities.is_empty() {
+                    self.issues.push(ConfigIssue {
+                        line: 0,
+                        column: 0,
+                        field: "incidents.severities".into(),
+                        message: "declare at least one severity".into(),
+                        suggestion: None,
+                    });
+                }
+                severities
+                    .iter()
+                    .enumerate()
+                    .map(|(i, severity)| {
+                        self.severity_level(i, &severity.value, handles, teams, &role_names)
+                    })
+                    .collect()
+            }
+        };
+        if let Some(raw_severities) = &raw.severities {
+            self.unique(
+                raw_severities
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("incidents.severities[{i}].name"), &s.value.name)),
+                "severity name",
+            );
+        }
+        let severity_names: BTreeSet<String> = severities.iter().map(|s| s.name.clone()).collect();
+        let talk_scripts = match &raw.talk_scripts {
+            None => defaults.talk_scripts,
+            Some(scripts) => scripts
+                .iter()
+                .enumerate()
+                .map(|(i, script)| {
+                    let at = format!("incidents.talk_scripts[{i}]");
+                    let script = &script.value;
+                    self.slug(&script.name, format!("{at}.name"), "talk script name");
+                    for unknown in unknown_variables(&script.template.value) {
+                        let suggestion =
+                            closest(&unknown, TEMPLATE_VARIABLES.iter().map(|v| v.to_string()));
+                        self.report_with(
+                            &script.template,
+                            format!("{at}.template"),
+                            format!("unknown variable `{{{{{unknown}}}}}`"),
+                            suggestion,
+                        );
+                    }
+                    TalkScript {
+                        name: script.name.value.clone(),
+                        audience: script.audience.value.trim().to_string(),
+                        template: script.template.value.clone(),
+                    }
+                })
+                .collect(),
+        };
+        let auto_declare = raw
+            .auto_declare
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| {
+                let at = format!("incidents.auto_declare[{i}]");
+                let rule = &rule.value;
+                let alert_severity = Severity::parse(&rule.alert_severity.value);
+                if alert_severity.is_none() {
+                    self.report(
+                        &rule.alert_severity,
+                        format!("{at}.alert_severity"),
+                        format!(
+                            "unknown alert severity `{}`: critical, error, warning or info",
+                            rule.alert_severity.value
+                        ),
+                    );
+                }
+                let tier = match &rule.tier {
+                    Some(tier) if !(1..=4).contains(&tier.value) => {
+                        self.report(tier, format!("{at}.tier"), "tier must be 1 to 4".into());
+                        None
+                    }
+                    Some(tier) => Some(tier.value as u8),
+                    None => None,
+                };
+                for (j, service) in rule.services.iter().enumerate() {
+                    self.reference(service, format!("{at}.services[{j}]"), "service", services);
+                }
+                self.reference(
+                    &rule.declare,
+                    format!("{at}.declare"),
+                    "severity",
+                    &severity_names,
+                );
+                Some(AutoDeclare {
+                    alert_severity: alert_severity?,
+                    tier,
+                    services: rule.services.iter().map(|s| s.value.clone()).collect(),
+                    declare: rule.declare.value.clone(),
+                })
+            })
+            .collect();
+        let regression = match &raw.regression {
+            None => defaults.regression,
+            Some(regression) => {
+                let regression = &regression.value;
+                let window =
+                    self.duration(&regression.window, "incidents.regression.window".into());
+                let action = match regression.action.value.as_str() {
+                    "reopen" => RegressionAction::Reopen,
+                    "prompt" => RegressionAction::Prompt,
+                    other => {
+                        self.report(
+                            &regression.action,
+                            "incidents.regression.action".into(),
+                            format!("unknown action `{other}`: reopen or prompt"),
+                        );
+                        RegressionAction::Reopen
+                    }
+                };
+                Regression {
+                    window: window.unwrap_or(defaults.regression.window),
+                    action,
+                }
+            }
+        };
+        IncidentPolicy {
+            severities,
+            roles,
+            talk_scripts,
+            auto_declare,
+            regression,
+        }
+    }
+
+    fn severity_level(
+        &mut self,
+        i: usize,
+        raw: &RawSeverity,
+        handles: &BTreeSet<String>,
+        teams: &BTreeSet<String>,
+        roles: &BTreeSet<String>,
+    ) -> SeverityLevel {
+        let at = format!("incidents.severities[{i}]");
+        if raw.name.value.trim().is_empty() {
+            self.report(&raw.name, format!("{at}.name"), "must not be empty".into());
+        }
+        let mut notify = Vec::new();
+        for (j, target) in raw.notify.iter().enumerate() {
+            let field = format!("{at}.notify[{j}]");
+            match Stakeholder::parse(&target.value) {
+                None => self.report(
+                    target,
+                    field,
+                    format!(
+                        "`{}` is not a stakeholder: executives, owner_leads, owner_heads, person:HANDLE or team:NAME",
+                        target.value
+                    ),
+                ),
+                Some(Stakeholder::Person(handle)) => {
+                    let name = Spanned { value: handle.clone(), ..target.clone() };
+                    if self.reference(&name, field, "person", handles) {
+                        notify.push(Stakeholder::Person(handle));
+                    }
+                }
+                Some(Stakeholder::Team(team)) => {
+                    let name = Spanned { value: team.clone(), ..target.clone() };
+                    if self.reference(&name, field, "team", teams) {
+                        notify.push(Stakeholder::Team(team));
+                    }
+                }
+                Some(other) => notify.push(other),
+            }
+        }
+        let mut chat = Vec::new();
+        for (j, method) in raw.chat.iter().enumerate() {
+            let field = format!("{at}.chat[{j}]");
+            let method = &method.value;
+            let kind = [ContactKind::Slack, ContactKind::Teams, ContactKind::Webhook]
+                .into_iter()
+                .find(|k| k.as_str() == method.kind.value);
+            let Some(kind) = kind else {
+                self.report(
+                    &method.kind,
+                    format!("{field}.type"),
+                    format!(
+                        "`{}` is not a chat channel: slack, teams or webhook",
+                        method.kind.value
+                    ),
+                );
+                continue;
+            };
+            self.http_url(&method.address, format!("{field}.address"));
+            chat.push(ContactMethod {
+                kind,
+                address: method.address.value.clone(),
+                label: method.label.clone(),
+            });
+        }
+        for role in raw.checklist.keys() {
+            if !roles.contains(role) {
+                self.report(
+                    &raw.name,
+                    format!("{at}.checklist.{role}"),
+                    format!("unknown role `{role}`"),
+                );
+            }
+        }
+        let update_every = raw
+            .update_every
+            .as_ref()
+            .and_then(|d| self.duration(d, format!("{at}.update_every")));
+        let settle = raw
+            .settle
+            .as_ref()
+            .and_then(|d| self.duration(d, format!("{at}.settle")))
+            .unwrap_or(SignedDuration::from_mins(5));
+        SeverityLevel {
+            name: raw.name.value.trim().to_string(),
+            description: raw.description.value.trim().to_string(),
+            notify,
+            chat,
+            update_every,
+            settle,
+            checklist: raw.checklist.clone(),
         }
     }
 

@@ -494,6 +494,11 @@ impl App {
             NewEvent::new(actor, "alert.triggered", Subject::new("alert", alert.id)).after(&alert),
         )
         .await?;
+        if !in_maintenance {
+            // Declaring by rule and catching regressions need the org and
+            // other incidents: a job, so ingestion stays short.
+            super::incidents::alert_opened(tx, alert.id, now).await?;
+        }
         Ok(alert.id)
     }
 

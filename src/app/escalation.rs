@@ -52,20 +52,45 @@ struct StepPayload {
 pub struct Delivery {
     /// Stable across retries, so a receiver can drop a repeat.
     pub id: String,
-    pub group_id: i64,
-    pub alert_id: i64,
+    /// What the message is about, for webhook receivers:
+    /// `alert.escalated`, `incident.declared`, `incident.update_due`, …
+    #[serde(default = "alert_topic")]
+    pub topic: String,
+    /// The paged alert group, for alert notifications: a page about a group
+    /// someone acknowledged meanwhile is dropped.
+    pub group_id: Option<i64>,
+    pub alert_id: Option<i64>,
+    #[serde(default)]
+    pub incident_id: Option<i64>,
     pub person: String,
     pub channel: ContactKind,
     pub address: String,
     pub title: String,
     pub text: String,
-    pub severity: Severity,
-    pub service: String,
+    pub severity: Option<Severity>,
+    pub service: Option<String>,
     pub alert_url: Option<String>,
     pub runbook_url: Option<String>,
     /// A signed, expiring link that acknowledges without logging in.
     #[serde(default)]
     pub acknowledge_url: Option<String>,
+    #[serde(default)]
+    pub incident_url: Option<String>,
+}
+
+fn alert_topic() -> String {
+    "alert.escalated".into()
+}
+
+impl Delivery {
+    /// Where its outcome belongs in the event log.
+    fn subject(&self) -> Subject {
+        match (self.incident_id, self.group_id) {
+            (Some(incident), _) => Subject::new("incident", incident),
+            (None, Some(group)) => Subject::new("alert_group", group),
+            (None, None) => Subject::new("person", &self.person),
+        }
+    }
 }
 
 fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
@@ -180,7 +205,7 @@ fn alert_url(org: &Org, alert: &Alert) -> Option<String> {
 
 impl App {
     /// Whether deliveries on this channel can be sent from this server.
-    fn can_deliver(&self, kind: ContactKind) -> bool {
+    pub(crate) fn can_deliver(&self, kind: ContactKind) -> bool {
         // SMS and phone calls need a provider siaga does not speak yet.
         matches!(
             kind,
@@ -236,26 +261,24 @@ impl App {
                 };
                 let delivery = Delivery {
                     id: id.clone(),
-                    group_id: group.id,
-                    alert_id: alert.id,
+                    topic: alert_topic(),
+                    group_id: Some(group.id),
+                    alert_id: Some(alert.id),
+                    incident_id: None,
                     person: handle.clone(),
                     channel,
                     address: plan.method.address.clone(),
                     title: title.clone(),
                     text: format!("{text}\nAcknowledge: {ack_url}"),
-                    severity: alert.severity,
-                    service: alert.service.clone(),
+                    severity: Some(alert.severity),
+                    service: Some(alert.service.clone()),
                     alert_url: alert_url(org, alert),
                     runbook_url: runbook_url(org, alert),
                     acknowledge_url: Some(ack_url),
+                    incident_url: None,
                 };
                 let due = now.saturating_add(plan.after).unwrap_or(now);
-                let job = NewJob {
-                    unique_key: Some(format!("deliver:{id}")),
-                    max_attempts: 8,
-                    ..NewJob::new(DELIVER, serde_json::to_value(&delivery)?, due)
-                };
-                tx.enqueue_job(now, &job).await?;
+                enqueue_delivery(tx, &delivery, due, now).await?;
                 planned.deliveries.push(json!({
                     "person": handle, "channel": channel.as_str(), "delivery": id,
                     "due_at": due,
@@ -434,24 +457,26 @@ impl App {
         let delivery: Delivery =
             serde_json::from_value(payload.clone()).context("reading the delivery")?;
         let now = self.clock.now();
-        let mut tx = self.store.read().await?;
-        let group = tx.alert_group(delivery.group_id).await?;
-        drop(tx);
-        if group.status != AlertStatus::Triggered {
-            // Someone answered before this one was due (a later rule, or a
-            // retry): a page about a handled alert is noise.
-            let mut tx = self.store.write().await?;
-            tx.append_event(
-                now,
-                NewEvent::new(&Actor::system("notifications"), "notification.skipped", Subject::new("alert_group", delivery.group_id))
-                    .after(json!({
-                        "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str(),
-                        "reason": format!("the alert is {}", group.status.as_str()),
-                    })),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
+        if let Some(group_id) = delivery.group_id {
+            let mut tx = self.store.read().await?;
+            let group = tx.alert_group(group_id).await?;
+            drop(tx);
+            if group.status != AlertStatus::Triggered {
+                // Someone answered before this one was due (a later rule, or
+                // a retry): a page about a handled alert is noise.
+                let mut tx = self.store.write().await?;
+                tx.append_event(
+                    now,
+                    NewEvent::new(&Actor::system("notifications"), "notification.skipped", delivery.subject())
+                        .after(json!({
+                            "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str(),
+                            "reason": format!("the alert is {}", group.status.as_str()),
+                        })),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(());
+            }
         }
         let body = match delivery.channel {
             ContactKind::Slack => {
@@ -461,7 +486,7 @@ impl App {
                 json!({ "title": delivery.title, "text": delivery.text.replace('\n', "<br>") })
             }
             _ => json!({
-                "type": "alert.escalated",
+                "type": delivery.topic,
                 "delivery_id": delivery.id,
                 "title": delivery.title,
                 "text": delivery.text,
@@ -469,6 +494,8 @@ impl App {
                 "service": delivery.service,
                 "alert_id": delivery.alert_id,
                 "alert_group_id": delivery.group_id,
+                "incident_id": delivery.incident_id,
+                "incident_url": delivery.incident_url,
                 "alert_url": delivery.alert_url,
                 "runbook_url": delivery.runbook_url,
                 "acknowledge_url": delivery.acknowledge_url,
@@ -501,7 +528,7 @@ impl App {
         let mut tx = self.store.write().await?;
         tx.append_event(
             now,
-            NewEvent::new(&Actor::system("notifications"), "notification.delivered", Subject::new("alert_group", delivery.group_id))
+            NewEvent::new(&Actor::system("notifications"), "notification.delivered", delivery.subject())
                 .after(json!({ "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str() })),
         )
         .await?;
@@ -931,6 +958,23 @@ impl App {
         tx.commit().await?;
         Ok(state)
     }
+}
+
+/// Puts one delivery in the outbox, due at `due`. Its id keeps it unique:
+/// enqueuing it again while it is pending changes nothing.
+pub(crate) async fn enqueue_delivery(
+    tx: &mut Tx,
+    delivery: &Delivery,
+    due: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let job = NewJob {
+        unique_key: Some(format!("deliver:{}", delivery.id)),
+        max_attempts: 8,
+        ..NewJob::new(DELIVER, serde_json::to_value(delivery)?, due)
+    };
+    tx.enqueue_job(now, &job).await?;
+    Ok(())
 }
 
 /// Triggers a group's acknowledged alerts again, so that paging resumes.

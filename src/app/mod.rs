@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod escalation;
+pub mod incidents;
 mod jobs;
 mod org;
 pub mod schedules;

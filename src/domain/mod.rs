@@ -5,6 +5,7 @@ pub mod alert;
 pub mod auth;
 pub mod escalation;
 pub mod event;
+pub mod incident;
 pub mod job;
 pub mod org;
 pub mod page;

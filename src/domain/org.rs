@@ -18,6 +18,9 @@ pub struct Org {
     pub maintenance: Vec<PlannedMaintenance>,
     pub schedules: Vec<super::schedule::Schedule>,
     pub escalation_policies: Vec<super::escalation::EscalationPolicy>,
+    /// How incidents are run; the defaults when config says nothing.
+    #[serde(default)]
+    pub incidents: super::incident::IncidentPolicy,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -447,6 +450,7 @@ pub const SERVICE_KIND: &str = "service";
 pub const MAINTENANCE_KIND: &str = "maintenance_window";
 pub const SCHEDULE_KIND: &str = "schedule";
 pub const POLICY_KIND: &str = "escalation_policy";
+pub const INCIDENT_POLICY_KIND: &str = "incident_policy";
 
 impl Org {
     /// The org as (kind, name, spec) triples, in a stable order.
@@ -493,6 +497,11 @@ impl Org {
                 .iter()
                 .map(|p| (POLICY_KIND, p.name.clone(), spec(p))),
         );
+        objects.push((
+            INCIDENT_POLICY_KIND,
+            INCIDENT_POLICY_KIND.to_string(),
+            spec(&self.incidents),
+        ));
         objects
     }
 
@@ -518,6 +527,9 @@ impl Org {
                 MAINTENANCE_KIND => with_id(object).map(|m| org.maintenance.push(m)),
                 SCHEDULE_KIND => with_id(object).map(|s| org.schedules.push(s)),
                 POLICY_KIND => with_id(object).map(|p| org.escalation_policies.push(p)),
+                INCIDENT_POLICY_KIND => serde_json::from_value(object.spec.clone())
+                    .ok()
+                    .map(|p| org.incidents = p),
                 _ => None,
             };
             if parsed.is_none() {

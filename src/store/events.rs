@@ -6,7 +6,7 @@ use super::{Result, Tx, from_millis, to_millis, with_tx};
 use crate::domain::event::{Actor, Event, NewEvent, Subject};
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
+pub(super) struct EventRow {
     id: i64,
     at: i64,
     actor_kind: String,
@@ -19,7 +19,7 @@ struct EventRow {
 }
 
 impl EventRow {
-    fn into_event(self) -> Event {
+    pub(super) fn into_event(self) -> Event {
         let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
         Event {
             id: self.id,
@@ -49,7 +49,7 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-const EVENT_COLUMNS: &str =
+pub(super) const EVENT_COLUMNS: &str =
     "id, at, actor_kind, actor_name, action, subject_kind, subject_id, before_state, after_state";
 
 impl Tx {

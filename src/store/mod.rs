@@ -11,6 +11,7 @@
 mod alerts;
 mod config;
 mod events;
+mod incidents;
 mod jobs;
 mod schedules;
 mod users;
@@ -27,6 +28,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 pub use alerts::{AlertEvent, AlertFilter, AlertGroup, ChangeEvent};
 pub use config::ConfigRevision;
 pub use events::EventFilter;
+pub use incidents::IncidentFilter;
 pub use jobs::QueueDepth;
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::app::{App, escalation};
+use crate::app::{App, escalation, incidents};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
 
 /// Removes expired web sessions, hourly.
@@ -114,6 +114,35 @@ impl JobRunner {
                     )
                     .after(serde_json::json!({ "kind": job.kind, "attempts": job.attempts, "error": message }));
                     tx.append_event(now, event).await?;
+                    if job.kind == escalation::DELIVER {
+                        // Shown where the delivery belongs: the alert's
+                        // escalation, the incident's timeline.
+                        let payload = &job.payload;
+                        let subject = match (
+                            payload["incident_id"].as_i64(),
+                            payload["group_id"].as_i64(),
+                        ) {
+                            (Some(incident), _) => {
+                                Some(crate::domain::event::Subject::new("incident", incident))
+                            }
+                            (None, Some(group)) => {
+                                Some(crate::domain::event::Subject::new("alert_group", group))
+                            }
+                            _ => None,
+                        };
+                        if let Some(subject) = subject {
+                            let failed = crate::domain::event::NewEvent::new(
+                                &crate::domain::event::Actor::system("notifications"),
+                                "notification.failed",
+                                subject,
+                            )
+                            .after(serde_json::json!({
+                                "delivery": payload["id"], "person": payload["person"],
+                                "channel": payload["channel"], "error": message,
+                            }));
+                            tx.append_event(now, failed).await?;
+                        }
+                    }
                     tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
                 } else {
                     tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
@@ -195,6 +224,14 @@ async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
         }
         escalation::DELIVER => {
             app.deliver(&job.payload).await?;
+            Ok(Outcome::Done)
+        }
+        incidents::UPDATE_DUE => {
+            app.incident_update_due(&job.payload).await?;
+            Ok(Outcome::Done)
+        }
+        incidents::ALERT_OPENED => {
+            app.incident_alert_opened(&job.payload).await?;
             Ok(Outcome::Done)
         }
         other => bail!("no handler for job kind `{other}`"),

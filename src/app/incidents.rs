@@ -1,0 +1,1057 @@
+//! Incident response: declare in one action, work the incident in roles,
+//! tell stakeholders by severity, keep the update cadence, resolve on
+//! evidence. Each use case loads the incident under its row lock, applies a
+//! rule from `domain::incident`, and saves it with its events and jobs in
+//! one transaction; the incident room's timeline is the event log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde_json::json;
+
+use super::escalation::{Delivery, enqueue_delivery};
+use super::{App, Caller, Error, Result};
+use crate::domain::alert::{AlertStatus, Urgency};
+use crate::domain::auth::Role;
+use crate::domain::event::{Actor, Event, NewEvent, Subject};
+use crate::domain::incident::{
+    COMMS_ROLE, Declaration, Incident, IncidentEdit, IncidentError, IncidentStatus, OWNER_ROLE,
+    RegressionAction, Stakeholder, UpdateKind, display_id, recovery_evidence,
+};
+use crate::domain::job::NewJob;
+use crate::domain::org::Org;
+use crate::domain::page::Page;
+use crate::store::{IncidentFilter, Tx};
+
+pub const UPDATE_DUE: &str = "incident.update_due";
+pub const ALERT_OPENED: &str = "incident.alert_opened";
+/// Overdue reminders repeat this often, at most `MAX_OVERDUE_REMINDERS` times.
+const OVERDUE_EVERY: SignedDuration = SignedDuration::from_mins(15);
+const MAX_OVERDUE_REMINDERS: u32 = 12;
+
+/// An incident with what the room shows beside it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    /// `INC-42`.
+    pub reference: String,
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Services depending on the impacted ones, each with the impacted
+    /// service it depends on through ("possibly affected via payments").
+    pub possibly_affected: Vec<PossiblyAffected>,
+    /// Open alerts per impacted service.
+    pub open_alerts: BTreeMap<String, i64>,
+    /// What still stands in the way of resolving; empty when recovered.
+    pub recovery_blockers: Vec<String>,
+    /// Talk scripts rendered for this incident.
+    pub talk_scripts: Vec<RenderedScript>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PossiblyAffected {
+    pub service: String,
+    pub via: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RenderedScript {
+    pub name: String,
+    pub audience: String,
+    pub text: String,
+}
+
+/// Filters for listing incidents.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentQuery {
+    /// `active` (not resolved), `resolved`, or one status; all when absent.
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub service: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl From<IncidentError> for Error {
+    fn from(error: IncidentError) -> Self {
+        match error {
+            IncidentError::Unknown { what, name, field } => Error::Invalid {
+                code: match what {
+                    "severity" => "unknown_severity",
+                    "service" => "unknown_service",
+                    "role" => "unknown_role",
+                    _ => "unknown_item",
+                },
+                message: format!("unknown {what} `{name}`"),
+                field: Some(field.into()),
+            },
+            IncidentError::Invalid(message, field) => Error::Invalid {
+                code: "invalid_field",
+                message,
+                field: Some(field.into()),
+            },
+            IncidentError::Conflict(message) => Error::Conflict(message),
+        }
+    }
+}
+
+/// Adds a did-you-mean to an unknown-name error.
+fn with_suggestion(error: Error, org: &Org) -> Error {
+    let Error::Invalid {
+        code,
+        message,
+        field,
+    } = error
+    else {
+        return error;
+    };
+    let names: Vec<String> = match code {
+        "unknown_severity" => org
+            .incidents
+            .severities
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        "unknown_service" => org.services.iter().map(|s| s.name.clone()).collect(),
+        "unknown_role" => org.incidents.roles.iter().map(|r| r.name.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let wrong = message.split('`').nth(1).unwrap_or_default().to_string();
+    let hint = crate::config::closest(&wrong, names.into_iter())
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Error::Invalid {
+        code,
+        message: format!("{message}{hint}"),
+        field,
+    }
+}
+
+fn incident_not_found(error: crate::store::StoreError, id: i64) -> Error {
+    super::auth::not_found(error, format!("incident {}", display_id(id)))
+}
+
+/// The person handle for a caller: the person with the caller's email, or
+/// the email itself when the caller is not in the organisation.
+fn person_of(org: &Org, caller: &Caller) -> String {
+    let name = caller.actor().name;
+    org.people
+        .iter()
+        .find(|p| p.email.eq_ignore_ascii_case(&name))
+        .map(|p| p.handle.clone())
+        .unwrap_or(name)
+}
+
+fn reminder_job(incident: &Incident, overdue: u32) -> Option<NewJob> {
+    let due = incident.next_update_due_at?;
+    let run_at = due
+        .checked_add(OVERDUE_EVERY * i32::try_from(overdue).unwrap_or(0))
+        .ok()?;
+    Some(NewJob {
+        unique_key: Some(format!("incident-update:{}", incident.id)),
+        ..NewJob::new(
+            UPDATE_DUE,
+            json!({ "incident_id": incident.id, "due_at": due.as_millisecond(), "overdue": overdue }),
+            run_at,
+        )
+    })
+}
+
+/// Keeps the one pending reminder in step with the incident's due time.
+async fn reschedule_reminder(tx: &mut Tx, incident: &Incident, now: Timestamp) -> Result<()> {
+    tx.cancel_pending_job(&format!("incident-update:{}", incident.id), now)
+        .await?;
+    if !incident.is_closed()
+        && let Some(job) = reminder_job(incident, 0)
+    {
+        tx.enqueue_job(now, &job).await?;
+    }
+    Ok(())
+}
+
+impl App {
+    fn incident_url(&self, org: &Org, id: i64) -> Option<String> {
+        org.settings
+            .base_url
+            .as_deref()
+            .map(|base| format!("{}/incidents/{id}", base.trim_end_matches('/')))
+    }
+
+    /// Declares an incident: roles, checklists, stakeholders told, the
+    /// update cadence started, alerts linked — one transaction.
+    pub async fn declare_incident(
+        &self,
+        caller: &Caller,
+        declaration: &Declaration,
+    ) -> Result<Incident> {
+        caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let declarer = person_of(&org, caller);
+        self.declare_as(&org, &caller.actor(), &declarer, declaration)
+            .await
+    }
+
+    async fn declare_as(
+        &self,
+        org: &Org,
+        actor: &Actor,
+        declarer: &str,
+        declaration: &Declaration,
+    ) -> Result<Incident> {
+        let now = self.clock.now();
+        let needs_on_call = org
+            .incidents
+            .roles
+            .iter()
+            .any(|r| !r.default_from.is_empty());
+        let on_call: BTreeMap<String, String> = if needs_on_call {
+            self.on_call_at(Some(now))
+                .await?
+                .into_iter()
+                .filter_map(|entry| Some((entry.schedule, entry.shift?.person)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let mut incident = Incident::declare(
+            declaration,
+            org,
+            declarer,
+            |role| {
+                role.default_from
+                    .iter()
+                    .find_map(|schedule| on_call.get(schedule).cloned())
+            },
+            now,
+        )
+        .map_err(|e| with_suggestion(e.into(), org))?;
+        let mut tx = self.store.write().await?;
+        let mut earliest_alert = None;
+        for alert_id in &declaration.alerts {
+            let alert = tx
+                .alert(*alert_id)
+                .await
+                .map_err(|e| super::auth::not_found(e, format!("alert {alert_id}")))?;
+            earliest_alert = earliest_alert
+                .min(Some(alert.first_seen_at))
+                .or(Some(alert.first_seen_at));
+            if alert.acknowledged_at.is_some() {
+                incident.milestones.acknowledged_at = incident
+                    .milestones
+                    .acknowledged_at
+                    .min(alert.acknowledged_at)
+                    .or(alert.acknowledged_at);
+            }
+            incident.link_alert(alert.id)?;
+            if !incident.services.contains(&alert.service) {
+                incident.services.push(alert.service.clone());
+            }
+        }
+        if let Some(first) = earliest_alert {
+            incident.milestones.detected_at = Some(first.min(now));
+        }
+        let incident = tx.insert_incident(&incident, now).await?;
+        let subject = Subject::new("incident", incident.id);
+        tx.append_event(
+            now,
+            NewEvent::new(actor, "incident.declared", subject.clone()).after(json!({
+                "reference": display_id(incident.id), "title": incident.title,
+                "severity": incident.severity, "services": incident.services,
+                "roles": incident.roles, "alerts": incident.alerts,
+            })),
+        )
+        .await?;
+        let incident = self
+            .notify_stakeholders(&mut tx, org, actor, incident, now)
+            .await?;
+        reschedule_reminder(&mut tx, &incident, now).await?;
+        tx.commit().await?;
+        metrics::counter!("siaga_incidents_declared_total", "severity" => incident.severity.clone())
+            .increment(1);
+        Ok(incident)
+    }
+
+    /// Tells the stakeholders of the incident's severity and of every more
+    /// severe level not told yet, once each, through the outbox.
+    async fn notify_stakeholders(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        actor: &Actor,
+        mut incident: Incident,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let policy = &org.incidents;
+        let Some(rank) = policy.rank(&incident.severity) else {
+            return Ok(incident);
+        };
+        // From the least to the most severe level not told yet, down to this one.
+        let levels: Vec<_> = policy.severities[rank..]
+            .iter()
+            .filter(|s| !incident.notified_severities.contains(&s.name))
+            .collect();
+        if levels.is_empty() {
+            return Ok(incident);
+        }
+        let mut people: Vec<String> = Vec::new();
+        let mut chats = Vec::new();
+        let owners: Vec<&crate::domain::org::Team> = incident
+            .services
+            .iter()
+            .filter_map(|s| org.service(s)?.owner.as_deref())
+            .filter_map(|team| org.team(team))
+            .collect();
+        for level in &levels {
+            for stakeholder in &level.notify {
+                let found: Vec<String> = match stakeholder {
+                    Stakeholder::Executives => org.settings.executives.clone(),
+                    Stakeholder::OwnerLeads => owners.iter().map(|t| t.lead.clone()).collect(),
+                    Stakeholder::OwnerHeads => owners.iter().map(|t| t.head.clone()).collect(),
+                    Stakeholder::Person(handle) => vec![handle.clone()],
+                    Stakeholder::Team(team) => org
+                        .team(team)
+                        .map(|t| t.members.clone())
+                        .unwrap_or_default(),
+                };
+                for person in found {
+                    if !people.contains(&person) {
+                        people.push(person);
+                    }
+                }
+            }
+            chats.extend(level.chat.iter().cloned());
+        }
+        let url = self.incident_url(org, incident.id);
+        let title = format!(
+            "[{}] {} declared: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title
+        );
+        let mut text = format!(
+            "{} {}: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title,
+            incident.status.as_str(),
+            if incident.services.is_empty() {
+                "not named yet".to_string()
+            } else {
+                incident.services.join(", ")
+            },
+            incident.holder(OWNER_ROLE).unwrap_or("nobody")
+        );
+        if !incident.customer_impact.is_empty() {
+            text.push_str(&format!("\nCustomer impact: {}", incident.customer_impact));
+        }
+        if let Some(url) = &url {
+            text.push_str(&format!("\nIncident room: {url}"));
+        }
+        let label = format!("{}-{}", incident.severity, now.as_millisecond());
+        let mut deliveries = Vec::new();
+        let mut skipped = Vec::new();
+        let template = Delivery {
+            id: String::new(),
+            topic: "incident.declared".into(),
+            group_id: None,
+            alert_id: None,
+            incident_id: Some(incident.id),
+            person: String::new(),
+            channel: crate::domain::org::ContactKind::Webhook,
+            address: String::new(),
+            title,
+            text,
+            severity: None,
+            service: incident.services.first().cloned(),
+            alert_url: None,
+            runbook_url: None,
+            acknowledge_url: None,
+            incident_url: url,
+        };
+        for handle in &people {
+            let Some(person) = org.person(handle) else {
+                continue;
+            };
+            // Stakeholders hear at once, on every channel their rules use
+            // at once for high urgency: an incident is not a page to wait on.
+            for plan in person
+                .planned_notifications(Urgency::High)
+                .into_iter()
+                .filter(|p| p.after.is_zero())
+            {
+                let channel = plan.method.kind;
+                if !self.can_deliver(channel) {
+                    skipped.push(json!({ "person": handle, "channel": channel.as_str() }));
+                    continue;
+                }
+                let delivery = Delivery {
+                    id: format!(
+                        "inc{}-{label}-{handle}-{}{}",
+                        incident.id,
+                        channel.as_str(),
+                        plan.method_index
+                    ),
+                    person: handle.clone(),
+                    channel,
+                    address: plan.method.address.clone(),
+                    ..template.clone()
+                };
+                enqueue_delivery(tx, &delivery, now, now).await?;
+                deliveries.push(json!({ "person": handle, "channel": channel.as_str(), "delivery": delivery.id }));
+            }
+        }
+        for (i, chat) in chats.iter().enumerate() {
+            let delivery = Delivery {
+                id: format!("inc{}-{label}-chat{i}", incident.id),
+                person: "chat".into(),
+                channel: chat.kind,
+                address: chat.address.clone(),
+                ..template.clone()
+            };
+            enqueue_delivery(tx, &delivery, now, now).await?;
+            deliveries.push(
+                json!({ "person": "chat", "channel": chat.kind.as_str(), "delivery": delivery.id }),
+            );
+        }
+        for level in &levels {
+            incident.notified_severities.push(level.name.clone());
+        }
+        let incident = tx.save_incident(&incident, now).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(
+                actor,
+                "incident.notified",
+                Subject::new("incident", incident.id),
+            )
+            .after(json!({
+                "severities": levels.iter().map(|l| &l.name).collect::<Vec<_>>(),
+                "stakeholders": people, "deliveries": deliveries, "skipped": skipped,
+            })),
+        )
+        .await?;
+        Ok(incident)
+    }
+
+    /// Loads an incident for a change, applies `change`, saves it with the
+    /// event it returns. The one path every edit takes.
+    async fn change_incident<F>(&self, caller: &Caller, id: i64, change: F) -> Result<Incident>
+    where
+        F: FnOnce(
+            &mut Incident,
+            &Org,
+            &str,
+            Timestamp,
+        ) -> Result<Option<(&'static str, serde_json::Value)>>,
+    {
+        caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let actor = caller.actor();
+        let person = person_of(&org, caller);
+        let mut tx = self.store.write().await?;
+        let mut incident = tx
+            .incident_for_update(id)
+            .await
+            .map_err(|e| incident_not_found(e, id))?;
+        let due_before = incident.next_update_due_at;
+        let Some((action, details)) =
+            change(&mut incident, &org, &person, now).map_err(|e| with_suggestion(e, &org))?
+        else {
+            // Nothing changed (a repeated tick): nothing to store or log.
+            return Ok(incident);
+        };
+        let mut incident = tx.save_incident(&incident, now).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(&actor, action, Subject::new("incident", id)).after(details),
+        )
+        .await?;
+        if action == "incident.severity_changed" {
+            incident = self
+                .notify_stakeholders(&mut tx, &org, &actor, incident, now)
+                .await?;
+        }
+        if incident.next_update_due_at != due_before || incident.is_closed() {
+            reschedule_reminder(&mut tx, &incident, now).await?;
+        }
+        tx.commit().await?;
+        Ok(incident)
+    }
+
+    pub async fn edit_incident(
+        &self,
+        caller: &Caller,
+        id: i64,
+        edit: &IncidentEdit,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, org, _, _| {
+            incident.edit(org, edit)?;
+            Ok(Some((
+                "incident.edited",
+                json!({
+                    "title": edit.title, "services": edit.services,
+                    "customer_impact": edit.customer_impact, "workaround": edit.workaround,
+                }),
+            )))
+        })
+        .await
+    }
+
+    pub async fn set_incident_status(
+        &self,
+        caller: &Caller,
+        id: i64,
+        status: IncidentStatus,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, _, _, now| {
+            let before = incident.status;
+            incident.set_status(status, now)?;
+            Ok(Some((
+                "incident.status_changed",
+                json!({ "from": before.as_str(), "to": status.as_str() }),
+            )))
+        })
+        .await
+    }
+
+    pub async fn change_incident_severity(
+        &self,
+        caller: &Caller,
+        id: i64,
+        severity: &str,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, org, _, now| {
+            let before = incident.severity.clone();
+            if before == severity {
+                return Ok(None);
+            }
+            let raised = incident.change_severity(&org.incidents, severity, now)?;
+            Ok(Some((
+                "incident.severity_changed",
+                json!({
+                    "from": before, "to": severity, "raised": raised,
+                }),
+            )))
+        })
+        .await
+    }
+
+    /// Hands a role over; with `expected`, only if that person still
+    /// holds it (two handovers at once: the second is told).
+    pub async fn assign_incident_role(
+        &self,
+        caller: &Caller,
+        id: i64,
+        role: &str,
+        person: &str,
+        expected: Option<&str>,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, org, _, now| {
+            if org.person(person).is_none() {
+                let hint =
+                    crate::config::closest(person, org.people.iter().map(|p| p.handle.clone()))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                return Err(Error::invalid(
+                    "unknown_person",
+                    "person",
+                    format!("unknown person `{person}`{hint}"),
+                ));
+            }
+            let previous = incident.hand_over(&org.incidents, role, person, expected, now)?;
+            Ok(Some((
+                "incident.role_assigned",
+                json!({
+                    "role": role, "person": person, "previous": previous,
+                }),
+            )))
+        })
+        .await
+    }
+
+    pub async fn tick_incident_item(
+        &self,
+        caller: &Caller,
+        id: i64,
+        item: u32,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, _, person, now| {
+            if !incident.tick(item, person, now)? {
+                return Ok(None);
+            }
+            let text = incident
+                .checklist
+                .iter()
+                .find(|i| i.id == item)
+                .map(|i| i.text.clone());
+            Ok(Some((
+                "incident.checklist_ticked",
+                json!({ "item": item, "text": text, "by": person }),
+            )))
+        })
+        .await
+    }
+
+    pub async fn post_incident_update(
+        &self,
+        caller: &Caller,
+        id: i64,
+        kind: UpdateKind,
+        body: &str,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, org, person, now| {
+            let update = incident.post_update(&org.incidents, kind, body, person, now)?;
+            Ok(Some(("incident.update_posted", json!(update))))
+        })
+        .await
+    }
+
+    pub async fn link_incident_alert(
+        &self,
+        caller: &Caller,
+        id: i64,
+        alert_id: i64,
+    ) -> Result<Incident> {
+        let mut tx = self.store.read().await?;
+        let alert = tx
+            .alert(alert_id)
+            .await
+            .map_err(|e| super::auth::not_found(e, format!("alert {alert_id}")))?;
+        drop(tx);
+        self.change_incident(caller, id, |incident, _, _, _| {
+            if !incident.link_alert(alert.id)? {
+                return Ok(None);
+            }
+            if !incident.services.contains(&alert.service) {
+                incident.services.push(alert.service.clone());
+            }
+            if alert.first_seen_at
+                < incident
+                    .milestones
+                    .detected_at
+                    .unwrap_or(alert.first_seen_at)
+            {
+                incident.milestones.detected_at = Some(alert.first_seen_at);
+            }
+            Ok(Some((
+                "incident.alert_linked",
+                json!({
+                    "alert": alert.id, "summary": alert.summary, "service": alert.service,
+                    "status": alert.status.as_str(),
+                }),
+            )))
+        })
+        .await
+    }
+
+    pub async fn unlink_incident_alert(
+        &self,
+        caller: &Caller,
+        id: i64,
+        alert_id: i64,
+    ) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, _, _, _| {
+            if !incident.unlink_alert(alert_id)? {
+                return Err(Error::NotFound(format!(
+                    "alert {alert_id} linked to {}",
+                    display_id(incident.id)
+                )));
+            }
+            Ok(Some((
+                "incident.alert_unlinked",
+                json!({ "alert": alert_id }),
+            )))
+        })
+        .await
+    }
+
+    /// Resolves an incident when its services have recovered, or with the
+    /// incident owner's written reason when they have not.
+    pub async fn resolve_incident(
+        &self,
+        caller: &Caller,
+        id: i64,
+        override_reason: Option<&str>,
+    ) -> Result<Incident> {
+        caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let actor = caller.actor();
+        let person = person_of(&org, caller);
+        let mut tx = self.store.write().await?;
+        let mut incident = tx
+            .incident_for_update(id)
+            .await
+            .map_err(|e| incident_not_found(e, id))?;
+        let blockers = self
+            .recovery_blockers(&mut tx, &org, &incident, now)
+            .await?;
+        if !blockers.is_empty()
+            && override_reason.is_some()
+            && incident.holder(OWNER_ROLE) != Some(person.as_str())
+            && caller.role < Role::Admin
+        {
+            return Err(Error::Forbidden("incident owner"));
+        }
+        incident.resolve(&blockers, override_reason, now)?;
+        let incident = tx.save_incident(&incident, now).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(&actor, "incident.resolved", Subject::new("incident", id)).after(json!({
+                "override": incident.resolve_override, "unmet": blockers,
+            })),
+        )
+        .await?;
+        reschedule_reminder(&mut tx, &incident, now).await?;
+        tx.commit().await?;
+        Ok(incident)
+    }
+
+    pub async fn reopen_incident(&self, caller: &Caller, id: i64) -> Result<Incident> {
+        self.change_incident(caller, id, |incident, org, _, now| {
+            incident.reopen(&org.incidents, now)?;
+            Ok(Some((
+                "incident.reopened",
+                json!({ "reason": "reopened by hand" }),
+            )))
+        })
+        .await
+    }
+
+    /// Merges a duplicate into another incident.
+    pub async fn merge_incident(&self, caller: &Caller, id: i64, into: i64) -> Result<Incident> {
+        caller.require(Role::Responder)?;
+        let now = self.clock.now();
+        let actor = caller.actor();
+        let mut tx = self.store.write().await?;
+        // Lock in id order, so two merges at once cannot deadlock.
+        let (first, second) = (id.min(into), id.max(into));
+        let a = tx
+            .incident_for_update(first)
+            .await
+            .map_err(|e| incident_not_found(e, first))?;
+        let b = if first == second {
+            a.clone()
+        } else {
+            tx.incident_for_update(second)
+                .await
+                .map_err(|e| incident_not_found(e, second))?
+        };
+        let (mut duplicate, mut target) = if a.id == id { (a, b) } else { (b, a) };
+        duplicate.merge_into(&mut target, now)?;
+        tx.save_incident(&duplicate, now).await?;
+        let target = tx.save_incident(&target, now).await?;
+        tx.append_event(
+            now,
+            NewEvent::new(&actor, "incident.merged", Subject::new("incident", id))
+                .after(json!({ "into": into, "reference": display_id(into) })),
+        )
+        .await?;
+        tx.append_event(
+            now,
+            NewEvent::new(
+                &actor,
+                "incident.duplicate_merged",
+                Subject::new("incident", into),
+            )
+            .after(json!({ "from": id, "reference": display_id(id), "alerts": duplicate.alerts })),
+        )
+        .await?;
+        reschedule_reminder(&mut tx, &duplicate, now).await?;
+        tx.commit().await?;
+        Ok(target)
+    }
+
+    async fn recovery_blockers(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        incident: &Incident,
+        now: Timestamp,
+    ) -> Result<Vec<String>> {
+        let settle = org
+            .incidents
+            .severity(&incident.severity)
+            .map_or(SignedDuration::from_mins(5), |s| s.settle);
+        let (open, last) = tx.alert_activity(&incident.services).await?;
+        let mut blockers = recovery_evidence(&incident.services, &open, &last, settle, now);
+        // Linked alerts on services not named as impacted count too.
+        for alert_id in &incident.alerts {
+            let alert = tx.alert(*alert_id).await?;
+            if alert.status != AlertStatus::Resolved && !incident.services.contains(&alert.service)
+            {
+                blockers.push(format!(
+                    "linked alert {} is {}",
+                    alert.id,
+                    alert.status.as_str()
+                ));
+            }
+        }
+        Ok(blockers)
+    }
+
+    pub async fn incident(&self, id: i64) -> Result<IncidentView> {
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.read().await?;
+        let incident = tx
+            .incident(id)
+            .await
+            .map_err(|e| incident_not_found(e, id))?;
+        let (open_alerts, _) = tx.alert_activity(&incident.services).await?;
+        let recovery_blockers = if incident.is_closed() {
+            Vec::new()
+        } else {
+            self.recovery_blockers(&mut tx, &org, &incident, now)
+                .await?
+        };
+        let mut possibly_affected = Vec::new();
+        let mut seen: BTreeSet<String> = incident.services.iter().cloned().collect();
+        for service in &incident.services {
+            for dependent in org.transitive_dependents(service) {
+                if seen.insert(dependent.name.clone()) {
+                    possibly_affected.push(PossiblyAffected {
+                        service: dependent.name.clone(),
+                        via: service.clone(),
+                    });
+                }
+            }
+        }
+        let talk_scripts = org
+            .incidents
+            .talk_scripts
+            .iter()
+            .map(|script| RenderedScript {
+                name: script.name.clone(),
+                audience: script.audience.clone(),
+                text: incident.render(&script.template, &org),
+            })
+            .collect();
+        Ok(IncidentView {
+            reference: display_id(incident.id),
+            incident,
+            possibly_affected,
+            open_alerts,
+            recovery_blockers,
+            talk_scripts,
+        })
+    }
+
+    pub async fn incidents(&self, query: IncidentQuery) -> Result<Page<Incident>> {
+        let statuses = match query.status.as_deref() {
+            None | Some("all") => Vec::new(),
+            Some("active") => vec![
+                IncidentStatus::Investigating,
+                IncidentStatus::Identified,
+                IncidentStatus::Monitoring,
+            ],
+            Some(other) => vec![IncidentStatus::parse(other).ok_or_else(|| {
+                Error::invalid(
+                    "invalid_status",
+                    "status",
+                    format!("unknown status `{other}`: active, all, investigating, identified, monitoring or resolved"),
+                )
+            })?],
+        };
+        let limit = query
+            .limit
+            .unwrap_or(crate::domain::page::DEFAULT_LIMIT)
+            .clamp(1, crate::domain::page::MAX_LIMIT);
+        let before_id = match &query.cursor {
+            Some(cursor) => Some(
+                crate::domain::page::decode_cursor(cursor)
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "invalid_cursor",
+                            "cursor",
+                            "the cursor is not one siaga gave out",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let mut tx = self.store.read().await?;
+        let items = tx
+            .list_incidents(&IncidentFilter {
+                statuses,
+                severity: query.severity,
+                service: query.service,
+                before_id,
+                limit,
+            })
+            .await?;
+        Ok(crate::domain::page::page_from(items, limit, |i| {
+            i.id.to_string()
+        }))
+    }
+
+    /// The incident's timeline: its own events and those of its linked
+    /// alerts, oldest first, after event `after_id`.
+    pub async fn incident_timeline(&self, id: i64, after_id: i64) -> Result<Vec<Event>> {
+        let mut tx = self.store.read().await?;
+        let incident = tx
+            .incident(id)
+            .await
+            .map_err(|e| incident_not_found(e, id))?;
+        Ok(tx
+            .incident_events(id, &incident.alerts, after_id, 1000)
+            .await?)
+    }
+
+    /// A reminder to the communications lead that an update is due or
+    /// overdue; schedules the next overdue reminder.
+    pub async fn incident_update_due(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+        let id = payload["incident_id"].as_i64().unwrap_or_default();
+        let due_at = payload["due_at"].as_i64().unwrap_or_default();
+        let overdue = payload["overdue"].as_u64().unwrap_or(0) as u32;
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let incident = tx.incident_for_update(id).await?;
+        if incident.is_closed()
+            || incident.next_update_due_at.map(|t| t.as_millisecond()) != Some(due_at)
+        {
+            // An update was posted or the incident closed since.
+            return Ok(());
+        }
+        let comms = incident.holder(COMMS_ROLE).map(str::to_string);
+        let what = if overdue == 0 { "due" } else { "overdue" };
+        let mut deliveries = Vec::new();
+        if let Some(handle) = &comms
+            && let Some(person) = org.person(handle)
+        {
+            let url = self.incident_url(&org, id);
+            let text = format!(
+                "A customer-facing update on {} ({}) is {what}. Post it in the incident room{}.",
+                display_id(id),
+                incident.title,
+                url.as_deref().map(|u| format!(": {u}")).unwrap_or_default()
+            );
+            for plan in person
+                .planned_notifications(Urgency::High)
+                .into_iter()
+                .filter(|p| p.after.is_zero())
+            {
+                if !self.can_deliver(plan.method.kind) {
+                    continue;
+                }
+                let delivery = Delivery {
+                    id: format!(
+                        "inc{id}-update-{due_at}-{overdue}-{handle}-{}{}",
+                        plan.method.kind.as_str(),
+                        plan.method_index
+                    ),
+                    topic: "incident.update_due".into(),
+                    group_id: None,
+                    alert_id: None,
+                    incident_id: Some(id),
+                    person: handle.clone(),
+                    channel: plan.method.kind,
+                    address: plan.method.address.clone(),
+                    title: format!("Update {what}: {} {}", display_id(id), incident.title),
+                    text: text.clone(),
+                    severity: None,
+                    service: incident.services.first().cloned(),
+                    alert_url: None,
+                    runbook_url: None,
+                    acknowledge_url: None,
+                    incident_url: url.clone(),
+                };
+                enqueue_delivery(&mut tx, &delivery, now, now).await?;
+                deliveries.push(delivery.id);
+            }
+        }
+        tx.append_event(
+            now,
+            NewEvent::new(&Actor::system("incidents"), "incident.update_reminder", Subject::new("incident", id))
+                .after(json!({ "due_at": Timestamp::from_millisecond(due_at).ok(), "overdue": overdue > 0, "to": comms, "deliveries": deliveries })),
+        )
+        .await?;
+        if overdue < MAX_OVERDUE_REMINDERS
+            && let Some(job) = reminder_job(&incident, overdue + 1)
+        {
+            // This job still holds the key until it completes; the next
+            // reminder goes in under a key of its own.
+            let job = NewJob {
+                unique_key: Some(format!("incident-update:{id}:{}", overdue + 1)),
+                ..job
+            };
+            tx.enqueue_job(now, &job).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A new alert opened: declare by rule, or catch a regression of a
+    /// recently resolved incident on its service.
+    pub async fn incident_alert_opened(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+        let alert_id = payload["alert_id"].as_i64().unwrap_or_default();
+        let org = self.org_snapshot().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.read().await?;
+        let alert = tx.alert(alert_id).await?;
+        let window_start = now
+            .checked_sub(org.incidents.regression.window)
+            .unwrap_or(now);
+        let recent = tx
+            .recent_incidents_of_service(&alert.service, window_start)
+            .await?;
+        drop(tx);
+        let actor = Actor::system("incidents");
+        if let Some(&incident_id) = recent.last() {
+            let mut tx = self.store.write().await?;
+            let mut incident = tx.incident_for_update(incident_id).await?;
+            let was_resolved = incident.status == IncidentStatus::Resolved;
+            if was_resolved {
+                match org.incidents.regression.action {
+                    RegressionAction::Reopen => {
+                        incident.reopen(&org.incidents, now)?;
+                        incident.link_alert(alert.id)?;
+                        let incident = tx.save_incident(&incident, now).await?;
+                        tx.append_event(now, NewEvent::new(&actor, "incident.reopened", Subject::new("incident", incident_id))
+                            .after(json!({ "reason": "regression", "alert": alert.id, "summary": alert.summary }))).await?;
+                        reschedule_reminder(&mut tx, &incident, now).await?;
+                    }
+                    RegressionAction::Prompt => {
+                        tx.append_event(now, NewEvent::new(&actor, "incident.regression_suspected", Subject::new("incident", incident_id))
+                            .after(json!({ "alert": alert.id, "summary": alert.summary, "service": alert.service }))).await?;
+                    }
+                }
+            } else if incident.link_alert(alert.id)? {
+                tx.save_incident(&incident, now).await?;
+                tx.append_event(now, NewEvent::new(&actor, "incident.alert_linked", Subject::new("incident", incident_id))
+                    .after(json!({ "alert": alert.id, "summary": alert.summary, "service": alert.service, "status": alert.status.as_str() }))).await?;
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
+        let tier = org.service(&alert.service).and_then(|s| s.tier);
+        if let Some(severity) = org.incidents.auto_declare_for(&alert, tier) {
+            let declaration = Declaration {
+                title: alert.summary.clone(),
+                severity: severity.to_string(),
+                services: vec![alert.service.clone()],
+                alerts: vec![alert.id],
+                ..Declaration::default()
+            };
+            self.declare_as(&org, &actor, "siaga", &declaration).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Enqueues the incident check for a newly opened alert, inside the
+/// ingestion transaction.
+pub async fn alert_opened(tx: &mut Tx, alert_id: i64, now: Timestamp) -> crate::store::Result<()> {
+    tx.enqueue_job(
+        now,
+        &NewJob {
+            unique_key: Some(format!("incident-alert:{alert_id}")),
+            ..NewJob::new(ALERT_OPENED, json!({ "alert_id": alert_id }), now)
+        },
+    )
+    .await?;
+    Ok(())
+}

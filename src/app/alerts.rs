@@ -2,7 +2,7 @@
 //! signals, signals become alerts (deduplicated, mapped, grouped, held back
 //! in maintenance), and people acknowledge and resolve them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -516,6 +516,30 @@ impl App {
         };
         let alerts = self.store.read().await?.list_alerts(&filter).await?;
         Ok(page_from(alerts, limit, |a| a.id.to_string()))
+    }
+
+    /// The id of the newest alert with this dedup key (on `service` when
+    /// given); the open one if there is one.
+    pub async fn alert_by_dedup_key(&self, dedup_key: &str, service: Option<&str>) -> Result<i64> {
+        let mut tx = self.store.read().await?;
+        let found = tx.alerts_by_dedup_key(dedup_key, service).await?;
+        let services: BTreeSet<&str> = found.iter().map(|a| a.service.as_str()).collect();
+        if services.len() > 1 {
+            return Err(Error::invalid(
+                "ambiguous_dedup_key",
+                "service",
+                format!(
+                    "alerts on several services have the dedup key `{dedup_key}` ({}): name the service",
+                    services.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        found
+            .iter()
+            .find(|a| a.status != AlertStatus::Resolved)
+            .or(found.first())
+            .map(|a| a.id)
+            .ok_or_else(|| Error::NotFound(format!("alert with dedup key `{dedup_key}`")))
     }
 
     pub async fn alert_detail(&self, id: i64) -> Result<AlertDetail> {

@@ -134,12 +134,12 @@ fn incident_not_found(error: crate::store::StoreError, id: i64) -> Error {
 /// The person handle for a caller: the person with the caller's email, or
 /// the email itself when the caller is not in the organisation.
 fn person_of(org: &Org, caller: &Caller) -> String {
-    let name = caller.actor().name;
+    let email = &caller.user.email;
     org.people
         .iter()
-        .find(|p| p.email.eq_ignore_ascii_case(&name))
+        .find(|p| p.email.eq_ignore_ascii_case(email))
         .map(|p| p.handle.clone())
-        .unwrap_or(name)
+        .unwrap_or_else(|| email.clone())
 }
 
 fn reminder_job(incident: &Incident, overdue: u32) -> Option<NewJob> {
@@ -1039,6 +1039,55 @@ impl App {
             self.declare_as(&org, &actor, "siaga", &declaration).await?;
         }
         Ok(())
+    }
+}
+
+/// Follows an incident's timeline for a live view. PostgreSQL numbers
+/// events when they are inserted, not when they commit, so an event with a
+/// lower id can appear after a higher one was read. The follower therefore
+/// re-reads a trailing window (events younger than [`LATE_COMMIT_WINDOW`])
+/// and passes on only the ids it has not passed on yet.
+pub struct TimelineFollower {
+    incident: i64,
+    /// Every event at or below this id has been passed on or never will be.
+    settled: i64,
+    /// Ids above `settled` already passed on.
+    sent: BTreeSet<i64>,
+}
+
+/// How long a transaction may take between appending an event and
+/// committing it before a live view could miss the event.
+pub const LATE_COMMIT_WINDOW: SignedDuration = SignedDuration::from_secs(30);
+
+impl TimelineFollower {
+    pub fn new(incident: i64, after: i64) -> Self {
+        Self {
+            incident,
+            settled: after,
+            sent: BTreeSet::new(),
+        }
+    }
+
+    /// Events not passed on yet, oldest first.
+    pub async fn poll(&mut self, app: &App) -> Result<Vec<Event>> {
+        let events = app.incident_timeline(self.incident, self.settled).await?;
+        let horizon = app.clock.now().checked_sub(LATE_COMMIT_WINDOW).ok();
+        let mut fresh = Vec::new();
+        let mut settling = true;
+        for event in events {
+            if self.sent.insert(event.id) {
+                fresh.push(event.clone());
+            }
+            // Old enough, and all before it too: nothing below it can
+            // still commit.
+            settling = settling && horizon.is_some_and(|h| event.at < h);
+            if settling {
+                self.settled = event.id;
+            }
+        }
+        let settled = self.settled;
+        self.sent.retain(|id| *id > settled);
+        Ok(fresh)
     }
 }
 

@@ -63,13 +63,20 @@ pub async fn serve(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let service = router(app)
+        .layer(axum::Extension(Shutdown(shutdown.clone())))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await
 }
+
+/// Tells long-lived responses (live streams) that the server is stopping,
+/// so a graceful shutdown does not wait for them forever.
+#[derive(Clone)]
+pub(crate) struct Shutdown(pub watch::Receiver<bool>);
 
 async fn healthz() -> &'static str {
     "ok\n"

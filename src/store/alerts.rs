@@ -213,6 +213,21 @@ impl Tx {
         Ok(row.map(AlertRow::into_alert))
     }
 
+    /// Alerts with this dedup key, newest first (at most 50).
+    pub async fn alerts_by_dedup_key(
+        &mut self,
+        dedup_key: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE dedup_key = $1 AND ($2 IS NULL OR service = $2) ORDER BY id DESC LIMIT 50"
+        );
+        let rows: Vec<AlertRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dedup_key).bind(service).fetch_all(conn).await?
+        });
+        Ok(rows.into_iter().map(AlertRow::into_alert).collect())
+    }
+
     /// An alert, locked until the transaction ends, for changing it.
     pub async fn alert_for_update(&mut self, id: i64) -> Result<Alert> {
         let sql = format!(

@@ -1,66 +1,13 @@
 //! Escalation and webhook notifications end to end: real deliveries to a
 //! receiver on loopback, timers driven by the manual clock.
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
-use siaga::workers::JobRunner;
 
 use crate::both_backends;
-use crate::support::{TestApp, TestDb, error, json};
-
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, HeaderMap, String)>>>);
-
-impl Received {
-    fn to(&self, who: &str) -> Vec<(HeaderMap, Value)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(w, _, _)| w == who)
-            .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
-            .collect()
-    }
-}
-
-async fn receive(
-    State(received): State<Received>,
-    Path(who): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    received
-        .0
-        .lock()
-        .unwrap()
-        .push((who.clone(), headers, String::from_utf8_lossy(&body).into()));
-    if who.starts_with("broken") {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
-}
-
-/// A webhook receiver on a loopback port; returns its base URL.
-async fn receiver() -> (String, Received) {
-    let received = Received::default();
-    let app = Router::new()
-        .route("/hook/{who}", post(receive))
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
-}
+use crate::support::{TestApp, TestDb, error, json, receiver, run_due};
 
 fn config(hooks: &str, oncall_hook: &str) -> String {
     format!(
@@ -106,21 +53,6 @@ async fn trigger(t: &TestApp, key: &str) {
         .ingest(&target, "generic", &body.to_string(), &signals)
         .await
         .unwrap();
-}
-
-/// Runs every job due now, twice: steps enqueue deliveries due at once.
-async fn run_due(t: &TestApp) {
-    let runner = JobRunner {
-        backoff: siaga::domain::job::Backoff {
-            base: SignedDuration::from_secs(10),
-            max: SignedDuration::from_secs(60),
-            jitter: 0.0,
-        },
-        ..JobRunner::default()
-    };
-    for _ in 0..3 {
-        runner.run_once(&t.app, t.clock.now()).await.unwrap();
-    }
 }
 
 both_backends!(

@@ -9,6 +9,7 @@ mod conformance;
 mod escalation;
 mod http_api;
 mod http_web;
+mod incidents;
 mod ingest;
 mod jobs;
 mod oncall;

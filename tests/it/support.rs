@@ -3,13 +3,21 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
 use siaga::app::App;
 use siaga::clock::Clock;
 use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 use siaga::store::Store;
+use siaga::workers::JobRunner;
 use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,4 +316,67 @@ pub async fn send_oversized(request: impl Fn() -> reqwest::RequestBuilder) -> re
         }
     }
     panic!("the server never answered the oversized request: {last_error:?}");
+}
+
+#[derive(Clone, Default)]
+pub struct Received(pub Arc<Mutex<Vec<(String, HeaderMap, String)>>>);
+
+impl Received {
+    /// What `/hook/{who}` received: headers and JSON bodies.
+    pub fn to(&self, who: &str) -> Vec<(HeaderMap, Value)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
+            .collect()
+    }
+}
+
+async fn receive(
+    State(received): State<Received>,
+    Path(who): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    received
+        .0
+        .lock()
+        .unwrap()
+        .push((who.clone(), headers, String::from_utf8_lossy(&body).into()));
+    if who.starts_with("broken") {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A webhook receiver on a loopback port; returns its base URL. Paths
+/// `/hook/{who}` record what they get; `who` starting with `broken` answers 500.
+pub async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new()
+        .route("/hook/{who}", post(receive))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// Runs every job due now, a few rounds: steps enqueue deliveries due at
+/// once. Backoff without jitter, so retries fall due predictably.
+pub async fn run_due(t: &TestApp) {
+    let runner = JobRunner {
+        backoff: siaga::domain::job::Backoff {
+            base: SignedDuration::from_secs(10),
+            max: SignedDuration::from_secs(60),
+            jitter: 0.0,
+        },
+        ..JobRunner::default()
+    };
+    for _ in 0..3 {
+        runner.run_once(&t.app, t.clock.now()).await.unwrap();
+    }
 }

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod catalogue;
 mod config;
+mod incidents;
 mod jobs;
 mod schedules;
 
@@ -34,6 +35,7 @@ use crate::app::App;
         (name = "jobs", description = "The durable job queue"),
         (name = "alerts", description = "Alerts, maintenance windows and integrations"),
         (name = "on-call", description = "Schedules, who is on call, overrides and calendar feeds"),
+        (name = "incidents", description = "Declaring and working incidents; the room's live timeline"),
         (name = "ingestion", description = "Where sources send events; each authenticates with its integration key"),
     )
 )]
@@ -60,6 +62,7 @@ pub fn router() -> OpenApiRouter<App> {
         .merge(jobs::router())
         .merge(alerts::router())
         .merge(schedules::router())
+        .merge(incidents::router())
 }
 
 /// Pagination parameters shared by list routes.

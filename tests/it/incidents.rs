@@ -1,0 +1,768 @@
+//! Incident response end to end over HTTP: declaring sets everything up,
+//! stakeholders hear by severity, the cadence reminds, resolve needs
+//! evidence, concurrent edits are well defined, the timeline is live.
+
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+use siaga::domain::auth::Role;
+use siaga::domain::event::Actor;
+
+use crate::both_backends;
+use crate::support::{TestApp, TestDb, TestServer, error, json, receiver, run_due};
+
+fn config(hooks: &str) -> String {
+    format!(
+        r#"
+organisation: {{name: Kedai, time_zone: Asia/Kuala_Lumpur, base_url: "https://siaga.kedai.example"}}
+people:
+  - {{handle: ceo, name: Chief Executive, email: ceo@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/ceo"}}]}}
+  - {{handle: lead, name: Lead, email: lead@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/lead"}}]}}
+  - {{handle: head, name: Head, email: head@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/head"}}]}}
+  - {{handle: oncall, name: On Call, email: oncall@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/oncall"}}]}}
+  - {{handle: comms, name: Comms, email: comms@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/comms"}}]}}
+teams:
+  - {{name: payments, lead: lead, head: head, members: [oncall]}}
+executives: [ceo]
+schedules:
+  - name: primary
+    layers: [{{participants: [oncall], rotation: weekly, start: "2026-10-26T00:00"}}]
+  - name: comms
+    layers: [{{participants: [comms], rotation: weekly, start: "2026-10-26T00:00"}}]
+services:
+  - {{name: checkout, owner: payments, tier: 1, depends_on: [payments]}}
+  - {{name: payments, owner: payments, tier: 1, integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]}}
+  - {{name: storefront, owner: payments, tier: 2, depends_on: [checkout]}}
+incidents:
+  severities:
+    - name: SEV1
+      description: Customers cannot pay.
+      notify: [executives, owner_leads]
+      chat: [{{type: slack, address: "{hooks}/hook/chat"}}]
+      update_every: 30m
+      settle: 10m
+      checklist: {{incident_owner: [Call the payment partner]}}
+    - name: SEV2
+      description: Payments degraded.
+      notify: [owner_leads]
+      update_every: 60m
+      settle: 5m
+    - name: SEV3
+      description: Minor.
+      settle: 5m
+  roles:
+    - {{name: incident_owner, title: Incident owner, default_from: [primary], checklist: [Confirm the severity]}}
+    - {{name: comms_lead, title: Comms lead, default_from: [comms], checklist: [Post the first public update]}}
+    - {{name: support_lead, title: Support lead, checklist: [Brief support]}}
+  talk_scripts:
+    - {{name: phone, audience: customer support, template: "{{{{title}}}}: pay by {{{{workaround}}}} until {{{{next_update}}}}"}}
+  auto_declare:
+    - {{alert_severity: critical, tier: 1, services: [payments], declare: SEV2}}
+  regression: {{window: 1h, action: reopen}}
+"#
+    )
+}
+
+struct Room {
+    t: TestApp,
+    server: TestServer,
+    responder: String,
+    received: crate::support::Received,
+}
+
+async fn room(db: &TestDb) -> Room {
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.app
+        .apply_config(&Actor::system("test"), "incidents.yaml", &config(&hooks))
+        .await
+        .unwrap();
+    let server = t.serve().await;
+    let responder = t.token(Role::Responder).await;
+    Room {
+        t,
+        server,
+        responder,
+        received,
+    }
+}
+
+impl Room {
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.server
+            .post(path, &self.responder)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        json(
+            self.server.get(path, &self.responder).send().await.unwrap(),
+            200,
+        )
+        .await
+    }
+
+    async fn declare(&self, body: Value) -> Value {
+        json(self.post("/api/v1/incidents", body).await, 201).await
+    }
+
+    async fn trigger(&self, key: &str) -> i64 {
+        let event = json!({"action": "trigger", "dedup_key": key, "summary": "Payments 5xx", "severity": "critical"});
+        let sent = self
+            .server
+            .client
+            .post(self.server.url("/api/v1/integrations/generic"))
+            .bearer_auth("probes-key-0123456789")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        self.t.app.alert_by_dedup_key(key, None).await.unwrap()
+    }
+
+    async fn resolve_alert_key(&self, key: &str) {
+        let event = json!({"action": "resolve", "dedup_key": key});
+        let sent = self
+            .server
+            .client
+            .post(self.server.url("/api/v1/integrations/generic"))
+            .bearer_auth("probes-key-0123456789")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+
+    async fn actions(&self, id: i64) -> Vec<String> {
+        self.get(&format!("/api/v1/incidents/INC-{id}/timeline"))
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+both_backends!(
+    declaring_sets_up_roles_checklists_scripts_and_tells_stakeholders,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let view = r
+            .declare(json!({
+                "title": "Card payments fail", "severity": "SEV1", "services": ["payments"],
+                "customer_impact": "Card payments fail at checkout", "workaround": "bank transfer"
+            }))
+            .await;
+        assert_eq!(view["reference"], "INC-1");
+        assert_eq!(view["status"], "investigating");
+        let roles: Vec<(String, String)> = view["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["role"].as_str().unwrap().into(),
+                    r["person"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            roles[0],
+            ("incident_owner".into(), "oncall".into()),
+            "from the schedule"
+        );
+        assert_eq!(roles[1], ("comms_lead".into(), "comms".into()));
+        assert!(
+            roles[2].1.ends_with("@test.example"),
+            "no schedule: the declarer"
+        );
+        let checklist: Vec<&str> = view["checklist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["text"].as_str().unwrap())
+            .collect();
+        assert!(
+            checklist.contains(&"Call the payment partner"),
+            "SEV1's extra step: {checklist:?}"
+        );
+        assert!(checklist.contains(&"Brief support"));
+        assert_eq!(
+            view["possibly_affected"],
+            json!([{"service": "checkout", "via": "payments"}, {"service": "storefront", "via": "payments"}])
+        );
+        assert_eq!(
+            view["talk_scripts"][0]["text"],
+            "Card payments fail: pay by bank transfer until 17:30 +08",
+            "next update 30 minutes after 09:00 UTC, in the org's zone"
+        );
+        assert_eq!(view["next_update_due_at"], "2026-11-02T09:30:00Z");
+
+        run_due(&r.t).await;
+        assert_eq!(r.received.to("ceo").len(), 1, "SEV1 reaches the executives");
+        assert_eq!(r.received.to("lead").len(), 1, "and the owning team's lead");
+        assert!(
+            r.received.to("head").is_empty(),
+            "not the head at this severity"
+        );
+        let chat = r.received.to("chat");
+        assert_eq!(chat.len(), 1);
+        assert!(
+            chat[0].1["text"]
+                .as_str()
+                .unwrap()
+                .contains("https://siaga.kedai.example/incidents/1"),
+            "{:?}",
+            chat[0].1
+        );
+        let ceo = &r.received.to("ceo")[0].1;
+        assert_eq!(ceo["type"], "incident.declared");
+        assert_eq!(ceo["incident_id"], 1);
+
+        let listed = r.get("/api/v1/incidents?status=active").await;
+        assert_eq!(listed["items"][0]["title"], "Card payments fail");
+        let actions = r.actions(1).await;
+        assert!(
+            actions.starts_with(&["incident.declared".into(), "incident.notified".into()]),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&"notification.delivered".into()),
+            "{actions:?}"
+        );
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    bad_input_gets_clear_errors_and_changes_nothing,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let bad = error(
+            r.post(
+                "/api/v1/incidents",
+                json!({"title": "x", "severity": "SEV9"}),
+            )
+            .await,
+            422,
+            "unknown_severity",
+        )
+        .await;
+        assert_eq!(bad["field"], "severity");
+        let bad = error(
+            r.post(
+                "/api/v1/incidents",
+                json!({"title": "x", "severity": "SEV1", "services": ["paymnts"]}),
+            )
+            .await,
+            422,
+            "unknown_service",
+        )
+        .await;
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `payments`?"),
+            "{bad}"
+        );
+        error(
+            r.post(
+                "/api/v1/incidents",
+                json!({"title": "  ", "severity": "SEV1"}),
+            )
+            .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        error(
+            r.post("/api/v1/incidents", json!({"severity": "SEV1"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        let listed = r.get("/api/v1/incidents").await;
+        assert_eq!(listed["items"], json!([]), "nothing was written");
+        error(
+            r.server
+                .get("/api/v1/incidents/INC-99", &r.responder)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+
+        r.declare(json!({"title": "Slow search", "severity": "SEV3"}))
+            .await;
+        let bad = error(
+            r.post(
+                "/api/v1/incidents/INC-1/roles",
+                json!({"role": "chef", "person": "lead"}),
+            )
+            .await,
+            422,
+            "unknown_role",
+        )
+        .await;
+        assert_eq!(bad["field"], "role");
+        error(
+            r.post(
+                "/api/v1/incidents/1/roles",
+                json!({"role": "comms_lead", "person": "nobody"}),
+            )
+            .await,
+            422,
+            "unknown_person",
+        )
+        .await;
+        let viewer = r.t.token(Role::Viewer).await;
+        error(
+            r.server
+                .post("/api/v1/incidents/1/updates", &viewer)
+                .json(&json!({"kind": "internal", "body": "x"}))
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        // Resolved: edits are refused.
+        json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+        error(
+            r.post(
+                "/api/v1/incidents/1/updates",
+                json!({"kind": "internal", "body": "late"}),
+            )
+            .await,
+            409,
+            "conflict",
+        )
+        .await;
+        error(
+            r.post(
+                "/api/v1/incidents/1/status",
+                json!({"status": "identified"}),
+            )
+            .await,
+            409,
+            "conflict",
+        )
+        .await;
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    resolve_needs_quiet_services_or_the_owners_written_reason,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alert = r.trigger("pay-1").await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "alerts": [alert]}))
+            .await;
+        let view = r.get("/api/v1/incidents/INC-1").await;
+        assert_eq!(
+            view["services"],
+            json!(["payments"]),
+            "the alert's service is impacted"
+        );
+        assert_eq!(view["open_alerts"]["payments"], 1);
+
+        let refused = error(
+            r.post("/api/v1/incidents/1/resolve", json!({})).await,
+            409,
+            "conflict",
+        )
+        .await;
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("payments has 1 open alert"),
+            "{refused}"
+        );
+        // Someone who is not the incident owner cannot override.
+        error(
+            r.post(
+                "/api/v1/incidents/1/resolve",
+                json!({"override": "looks fine"}),
+            )
+            .await,
+            403,
+            "forbidden",
+        )
+        .await;
+
+        r.resolve_alert_key("pay-1").await;
+        r.t.clock.advance(SignedDuration::from_mins(2));
+        let refused = error(
+            r.post("/api/v1/incidents/1/resolve", json!({})).await,
+            409,
+            "conflict",
+        )
+        .await;
+        assert!(
+            refused["message"].as_str().unwrap().contains("must settle"),
+            "{refused}"
+        );
+        r.t.clock.advance(SignedDuration::from_mins(4));
+        let resolved = json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(
+            resolved["milestones"]["resolved_at"],
+            "2026-11-02T09:06:00Z"
+        );
+
+        // A regression within the window reopens it.
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        r.trigger("pay-2").await;
+        run_due(&r.t).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["status"], "investigating", "regression reopens");
+        assert_eq!(view["alerts"].as_array().unwrap().len(), 2);
+        assert!(r.actions(1).await.contains(&"incident.reopened".into()));
+
+        // The owner may override with a reason, which is recorded.
+        r.post(
+            "/api/v1/incidents/1/roles",
+            json!({"role": "incident_owner", "person": "lead"}),
+        )
+        .await;
+        let admin = r.t.token(Role::Admin).await;
+        let resolved = json(
+            r.server
+                .post("/api/v1/incidents/1/resolve", &admin)
+                .json(&json!({"override": "the probe is broken, customers are fine"}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            resolved["resolve_override"],
+            "the probe is broken, customers are fine"
+        );
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    raising_the_severity_runs_the_extra_steps_and_lowering_records_it,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Refunds slow", "severity": "SEV3", "services": ["payments"]}))
+            .await;
+        run_due(&r.t).await;
+        assert!(r.received.to("ceo").is_empty() && r.received.to("lead").is_empty());
+        let raised = json(
+            r.post("/api/v1/incidents/1/severity", json!({"severity": "SEV1"}))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(raised["severity"], "SEV1");
+        assert!(
+            raised["checklist"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["text"] == "Call the payment partner")
+        );
+        run_due(&r.t).await;
+        assert_eq!(
+            r.received.to("ceo").len(),
+            1,
+            "raised to SEV1: executives hear"
+        );
+        assert_eq!(
+            r.received.to("lead").len(),
+            1,
+            "SEV2's and SEV1's lead notice, once"
+        );
+        json(
+            r.post("/api/v1/incidents/1/severity", json!({"severity": "SEV2"}))
+                .await,
+            200,
+        )
+        .await;
+        json(
+            r.post("/api/v1/incidents/1/severity", json!({"severity": "SEV1"}))
+                .await,
+            200,
+        )
+        .await;
+        run_due(&r.t).await;
+        assert_eq!(r.received.to("ceo").len(), 1, "never told twice");
+        let actions = r.actions(1).await;
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| *a == "incident.severity_changed")
+                .count(),
+            3
+        );
+        error(
+            r.post("/api/v1/incidents/1/severity", json!({"severity": "SEV7"}))
+                .await,
+            422,
+            "unknown_severity",
+        )
+        .await;
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_update_cadence_reminds_the_comms_lead_when_due_and_overdue,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV1"}))
+            .await;
+        run_due(&r.t).await;
+        assert!(r.received.to("comms").is_empty());
+        r.t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&r.t).await;
+        let comms = r.received.to("comms");
+        assert_eq!(comms.len(), 1, "due after 30 minutes");
+        assert!(
+            comms[0].1["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Update due: INC-1")
+        );
+        r.t.clock.advance(SignedDuration::from_mins(15));
+        run_due(&r.t).await;
+        let comms = r.received.to("comms");
+        assert_eq!(comms.len(), 2);
+        assert!(
+            comms[1].1["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Update overdue")
+        );
+
+        // A public update restarts the cadence; no reminder until it is due again.
+        let updated = json(
+            r.post(
+                "/api/v1/incidents/1/updates",
+                json!({"kind": "public", "body": "Card payments fail; use bank transfer."}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        assert_eq!(updated["next_update_due_at"], "2026-11-02T10:15:00Z");
+        r.t.clock.advance(SignedDuration::from_mins(29));
+        run_due(&r.t).await;
+        assert_eq!(r.received.to("comms").len(), 2, "not due yet");
+        r.t.clock.advance(SignedDuration::from_mins(1));
+        run_due(&r.t).await;
+        assert_eq!(
+            r.received.to("comms").len(),
+            3,
+            "due again 30 minutes after the update"
+        );
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    concurrent_ticks_and_handovers_are_well_defined,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV2"}))
+            .await;
+        let other = r.t.token(Role::Responder).await;
+        let tick = |token: String| {
+            let request = r.server.post("/api/v1/incidents/1/checklist/1", &token);
+            async move { request.send().await.unwrap() }
+        };
+        let (a, b) = tokio::join!(tick(r.responder.clone()), tick(other.clone()));
+        let (a, b) = (json(a, 200).await, json(b, 200).await);
+        let first = &a["checklist"][0]["done_by"];
+        assert_eq!(
+            first, &b["checklist"][0]["done_by"],
+            "both see the one who ticked first"
+        );
+        let ticks = r
+            .actions(1)
+            .await
+            .iter()
+            .filter(|a| *a == "incident.checklist_ticked")
+            .count();
+        assert_eq!(ticks, 1, "one tick recorded");
+
+        let hand_over = |token: String, person: &'static str| {
+            let request = r
+                .server
+                .post("/api/v1/incidents/1/roles", &token)
+                .json(&json!({"role": "incident_owner", "person": person, "expected": "oncall"}));
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        let (a, b) = tokio::join!(
+            hand_over(r.responder.clone(), "lead"),
+            hand_over(other, "head")
+        );
+        let mut statuses = [a, b];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 409],
+            "the second handover is told, not lost"
+        );
+        let handovers = r
+            .actions(1)
+            .await
+            .iter()
+            .filter(|a| *a == "incident.role_assigned")
+            .count();
+        assert_eq!(handovers, 1);
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    alerts_link_by_dedup_key_rules_declare_and_duplicates_merge,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        // The rule: a critical alert on tier-1 payments declares a SEV2.
+        let alert = r.trigger("gw-timeouts").await;
+        run_due(&r.t).await;
+        let auto = r.get("/api/v1/incidents/INC-1").await;
+        assert_eq!(auto["severity"], "SEV2");
+        assert_eq!(auto["alerts"], json!([alert]));
+        assert_eq!(auto["declared_by"], "siaga");
+
+        r.declare(
+            json!({"title": "Checkout broken", "severity": "SEV1", "services": ["checkout"]}),
+        )
+        .await;
+        let linked = json(
+            r.post(
+                "/api/v1/incidents/INC-2/alerts",
+                json!({"dedup_key": "gw-timeouts"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(linked["alerts"], json!([alert]));
+        assert_eq!(linked["services"], json!(["checkout", "payments"]));
+        error(
+            r.post("/api/v1/incidents/2/alerts", json!({"dedup_key": "nope"}))
+                .await,
+            404,
+            "not_found",
+        )
+        .await;
+        let unlinked = json(
+            r.server
+                .client
+                .delete(r.server.url(&format!("/api/v1/incidents/2/alerts/{alert}")))
+                .bearer_auth(&r.responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(unlinked["alerts"], json!([]));
+
+        // INC-1 duplicates INC-2.
+        let merged = json(
+            r.post("/api/v1/incidents/INC-1/merge", json!({"into": "INC-2"}))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(merged["alerts"], json!([alert]));
+        let duplicate = r.get("/api/v1/incidents/1").await;
+        assert_eq!(duplicate["merged_into"], 2);
+        error(
+            r.post(
+                "/api/v1/incidents/1/updates",
+                json!({"kind": "internal", "body": "x"}),
+            )
+            .await,
+            409,
+            "conflict",
+        )
+        .await;
+        error(
+            r.post("/api/v1/incidents/2/merge", json!({"into": "2"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            r.actions(2)
+                .await
+                .contains(&"incident.duplicate_merged".into())
+        );
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_timeline_streams_live_over_server_sent_events,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV2"}))
+            .await;
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream", &r.responder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        assert!(
+            stream.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        r.post(
+            "/api/v1/incidents/1/updates",
+            json!({"kind": "internal", "body": "Gateway timeouts; calling the partner."}),
+        )
+        .await;
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.contains("calling the partner") {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .expect("the update arrives on the stream")
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(
+            seen.contains("incident.declared"),
+            "earlier events come first: {seen}"
+        );
+        assert_eq!(seen.matches("calling the partner").count(), 1, "{seen}");
+        error(
+            r.server
+                .get("/api/v1/incidents/INC-7/stream", &r.responder)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        r.server.stop().await;
+    }
+);

@@ -13,4 +13,5 @@ mod http_web;
 mod ingest;
 mod jobs;
 mod oncall;
+mod replicas;
 mod store;

@@ -81,6 +81,10 @@ impl ServerProcess {
         ServerProcess::start(command)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for a line of output containing `text`; returns everything read.
     pub fn wait_for_line(&mut self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -106,6 +110,13 @@ impl ServerProcess {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash. Returns once the
+    /// process is gone, so it writes nothing afterwards.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Waits for the process to exit; returns its exit code.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use jiff::SignedDuration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -27,6 +28,30 @@ pub struct ServeArgs {
     /// The organisation config (YAML); reloaded on SIGHUP.
     #[arg(long, env = "SIAGA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// How long a claim on a job lasts (a duration such as `30s` or `2m`;
+    /// at least 2s). A live replica renews its claims every third of this,
+    /// so a job may run longer than the lease (a delivery waits up to 10s
+    /// for its receiver); a replica that dies loses its claims after this
+    /// long and the others take its jobs over.
+    #[arg(long, env = "SIAGA_JOB_LEASE", default_value = "60s", value_parser = parse_job_lease)]
+    pub job_lease: SignedDuration,
+}
+
+/// Below this, a renewal every third of the lease leaves too little room
+/// for a slow database round trip, and a live replica could lose its jobs.
+const MIN_JOB_LEASE: SignedDuration = SignedDuration::from_secs(2);
+
+fn parse_job_lease(text: &str) -> Result<SignedDuration, String> {
+    let lease: SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30s` or `2m`"))?;
+    if lease < MIN_JOB_LEASE {
+        return Err(format!(
+            "the job lease must be at least {MIN_JOB_LEASE:#}: claims are renewed every third of it, and a shorter one lets a busy replica lose jobs it is still running"
+        ));
+    }
+    Ok(lease)
 }
 
 /// How long in-flight requests get to finish after SIGINT/SIGTERM.
@@ -99,7 +124,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runner = tokio::spawn({
         let app = app.clone();
         let stopped = stopped.clone();
-        async move { JobRunner::default().run(app, stopped).await }
+        let runner = JobRunner {
+            lease: args.job_lease,
+            ..JobRunner::default()
+        };
+        async move { runner.run(app, stopped).await }
     });
     let server = crate::http::serve(app.clone(), listener, stopped.clone());
     let mut stopping = stopped.clone();
@@ -200,4 +229,19 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_lease_is_a_duration_of_at_least_two_seconds() {
+        assert_eq!(parse_job_lease("10s"), Ok(SignedDuration::from_secs(10)));
+        assert_eq!(parse_job_lease("2m"), Ok(SignedDuration::from_mins(2)));
+        let short = parse_job_lease("1500ms").unwrap_err();
+        assert!(short.contains("at least 2s"), "{short}");
+        let garbage = parse_job_lease("soon").unwrap_err();
+        assert!(garbage.contains("`soon` is not a duration"), "{garbage}");
+    }
 }

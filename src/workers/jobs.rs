@@ -3,6 +3,7 @@
 //! a follow-up in the same transaction), failure schedules a retry with
 //! backoff or moves it to the dead letters after its last attempt.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -26,8 +27,9 @@ pub enum Outcome {
 
 #[derive(Clone, Debug)]
 pub struct JobRunner {
-    /// How long a claimed job is reserved for its worker; if the worker dies,
-    /// another claims the job after this.
+    /// How long a claimed job is reserved for its worker. The worker renews
+    /// it while the job runs; if the worker dies, another claims the job
+    /// after this.
     pub lease: SignedDuration,
     /// Jobs claimed per round.
     pub batch: u32,
@@ -55,7 +57,28 @@ impl JobRunner {
         let mut tx = app.store.write().await?;
         let jobs = tx.claim_jobs(now, worker, self.lease, self.batch).await?;
         tx.commit().await?;
-        for job in &jobs {
+        // Both are polled together: on SQLite a renewal waiting for the
+        // write lock must not stop the job that holds it.
+        let unfinished = AtomicUsize::new(0);
+        tokio::select! {
+            done = self.run_batch(app, now, &jobs, &unfinished) => done?,
+            never = self.keep_leases(app, &jobs, &unfinished) => match never {},
+        }
+        Ok(jobs.len())
+    }
+
+    /// Performs claimed jobs in order; `unfinished` is the index of the
+    /// first job not finished yet.
+    async fn run_batch(
+        &self,
+        app: &App,
+        now: Timestamp,
+        jobs: &[Job],
+        unfinished: &AtomicUsize,
+    ) -> anyhow::Result<()> {
+        let worker = &*app.instance;
+        for (index, job) in jobs.iter().enumerate() {
+            unfinished.store(index, Ordering::Relaxed);
             // Earlier jobs of the batch may have used up this one's lease;
             // take it afresh, or leave the job to whoever holds it now.
             let until = app.clock.now().saturating_add(self.lease).unwrap_or(now);
@@ -76,7 +99,42 @@ impl JobRunner {
             };
             self.finish(app, job, result).await?;
         }
-        Ok(jobs.len())
+        Ok(())
+    }
+
+    /// Renews the claims of a batch's unfinished jobs every third of the
+    /// lease, for as long as the batch runs: a job may take longer than the
+    /// lease (a delivery waits up to 10 s for its receiver) without another
+    /// replica taking it over. Only a worker that stops renewing (it died,
+    /// or cannot reach the database) loses its claims.
+    async fn keep_leases(
+        &self,
+        app: &App,
+        jobs: &[Job],
+        unfinished: &AtomicUsize,
+    ) -> std::convert::Infallible {
+        let every = Duration::try_from(self.lease / 3).unwrap_or(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let from = unfinished.load(Ordering::Relaxed).min(jobs.len());
+            if let Err(error) = self.renew_leases(app, &jobs[from..]).await {
+                tracing::warn!("renewing job leases: {error:#}");
+            }
+        }
+    }
+
+    async fn renew_leases(&self, app: &App, jobs: &[Job]) -> anyhow::Result<()> {
+        let worker = &*app.instance;
+        let now = app.clock.now();
+        let until = now.saturating_add(self.lease).unwrap_or(now);
+        let mut tx = app.store.write().await?;
+        for job in jobs {
+            // A claim that is no longer ours is reported when its job
+            // finishes (or, if it just did, is no loss at all).
+            tx.renew_job_lease(job, worker, until).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn finish(

@@ -1,23 +1,12 @@
 //! The `siaga` binary: config validation, admin commands, the API client,
 //! and the server process itself (signals, reloads, zero-config start).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use siaga::domain::auth::Role;
 
+use crate::process::{ServerProcess, siaga};
 use crate::support::{Backend, SHOP, TestDb, postgres_url};
-
-fn siaga() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_siaga"));
-    command
-        .env_remove("SIAGA_TOKEN")
-        .env_remove("SIAGA_SERVER")
-        .env_remove("SIAGA_DATABASE_URL")
-        .env_remove("SIAGA_BOOTSTRAP_TOKEN");
-    command
-}
 
 fn output(command: &mut Command) -> (i32, String, String) {
     let out = command.output().expect("run siaga");
@@ -82,97 +71,6 @@ fn unreachable_database_is_named_with_the_password_masked() {
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }
 
-/// A `siaga serve` process on a free port.
-struct ServerProcess {
-    child: Child,
-    url: String,
-    stdout: std::sync::mpsc::Receiver<String>,
-    /// What it printed until it was listening.
-    banner: String,
-}
-
-impl ServerProcess {
-    fn start(mut command: Command) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = command
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("SIAGA_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (send, stdout) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let send = send.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = send.send(line);
-                }
-            });
-        }
-        let mut server = ServerProcess {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            stdout,
-            banner: String::new(),
-        };
-        server.banner = server.wait_for_line("siaga is listening");
-        server
-    }
-
-    /// Waits for a line of output containing `text`; returns everything read.
-    fn wait_for_line(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = String::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(100)) {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains(text) {
-                    return seen;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("siaga exited with {status} before printing {text:?}:\n{seen}");
-            }
-        }
-        panic!("siaga did not print {text:?} in time:\n{seen}");
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("siaga did not stop");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn zero_config_start_creates_an_admin_and_prints_its_token_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -217,15 +115,6 @@ fn zero_config_start_creates_an_admin_and_prints_its_token_once() {
     );
 }
 
-fn serve_with_config(db: &TestDb, config: &std::path::Path, token: &str) -> ServerProcess {
-    let mut command = siaga();
-    command
-        .args(["serve", "--database-url", &db.url, "--config"])
-        .arg(config)
-        .env("SIAGA_BOOTSTRAP_TOKEN", token);
-    ServerProcess::start(command)
-}
-
 async fn client_and_reload(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -234,7 +123,7 @@ async fn client_and_reload(backend: Backend) {
     let config = dir.path().join("shop.yaml");
     std::fs::write(&config, SHOP).unwrap();
     let token = "siaga_bootstrap_for_tests_0123456789";
-    let mut server = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
+    let mut server = tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, token, &[]));
     let url = server.url.clone();
     let cli = |args: &[&str]| {
         output(
@@ -635,7 +524,7 @@ async fn nothing_lost_on_kill(backend: Backend) {
     let config = dir.path().join("shop.yaml");
     std::fs::write(&config, SHOP).unwrap();
     let token = "siaga_bootstrap_for_kill_tests_0123";
-    let mut server = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
+    let mut server = tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, token, &[]));
     let client = siaga::outbound::http_client().unwrap();
     let integrations: serde_json::Value = client
         .get(format!("{}/api/v1/integrations", server.url))
@@ -674,7 +563,8 @@ async fn nothing_lost_on_kill(backend: Backend) {
         server.wait();
     });
 
-    let mut restarted = tokio::task::block_in_place(|| serve_with_config(&db, &config, token));
+    let mut restarted =
+        tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, token, &[]));
     let page: serde_json::Value = client
         .get(format!(
             "{}/api/v1/alerts?service=payments&limit=500",

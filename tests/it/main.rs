@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. Tests marked with
 //! `both_backends!` run once on SQLite and once on PostgreSQL.
 
+mod process;
 mod support;
 
 mod browser;
@@ -13,4 +14,5 @@ mod incidents;
 mod ingest;
 mod jobs;
 mod oncall;
+mod replicas;
 mod store;

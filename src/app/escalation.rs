@@ -18,7 +18,7 @@ use crate::domain::alert::Alert;
 use crate::domain::alert::{AlertStatus, Severity};
 use crate::domain::escalation::{Step, Target};
 use crate::domain::event::{Actor, NewEvent, Subject};
-use crate::domain::job::NewJob;
+use crate::domain::job::{Job, NewJob};
 use crate::domain::org::{ContactKind, Org};
 use crate::store::{AlertFilter, AlertGroup, Tx};
 
@@ -288,13 +288,11 @@ impl App {
         Ok(planned)
     }
 
-    /// Runs one escalation step; returns the next one to schedule.
-    pub async fn escalation_step(
-        &self,
-        payload: &serde_json::Value,
-    ) -> anyhow::Result<Option<NewJob>> {
+    /// Runs one escalation step and schedules the next, completing `job`
+    /// in the same transaction.
+    pub async fn escalation_step(&self, job: &Job) -> anyhow::Result<()> {
         let payload: StepPayload =
-            serde_json::from_value(payload.clone()).context("reading the escalation step")?;
+            serde_json::from_value(job.payload.clone()).context("reading the escalation step")?;
         let now = self.clock.now();
         let actor = Actor::system("escalation");
         let subject = Subject::new("alert_group", payload.group_id);
@@ -312,9 +310,11 @@ impl App {
         drop(tx);
         if group.status != AlertStatus::Triggered {
             // Acknowledged or resolved: escalation ends here.
-            return Ok(None);
+            return self.complete_job_alone(job).await;
         }
-        let Some(alert) = newest else { return Ok(None) };
+        let Some(alert) = newest else {
+            return self.complete_job_alone(job).await;
+        };
         let org = self.org_snapshot().await?;
         let Some(policy) = org.escalation_policy(&payload.policy) else {
             let mut tx = self.store.write().await?;
@@ -325,8 +325,10 @@ impl App {
                 ),
             )
             .await?;
-            tx.commit().await?;
-            return Ok(None);
+            if self.complete_job_in(&mut tx, job).await? {
+                tx.commit().await?;
+            }
+            return Ok(());
         };
         let step = Step {
             round: payload.round,
@@ -378,6 +380,9 @@ impl App {
             })),
         )
         .await?;
+        if !self.complete_job_in(&mut tx, job).await? {
+            return Ok(());
+        }
         let next = match policy.after(step) {
             Some(next) => Some(step_job(
                 &StepPayload {
@@ -401,13 +406,17 @@ impl App {
                 })
             }
         };
+        if let Some(next) = next {
+            tx.enqueue_job(now, &next).await?;
+        }
         tx.commit().await?;
-        Ok(next)
+        Ok(())
     }
 
     /// An acknowledged group left unresolved too long: its acknowledged
     /// alerts trigger again and the policy starts over.
-    pub async fn reescalate(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn reescalate(&self, job: &Job) -> anyhow::Result<()> {
+        let payload = &job.payload;
         let group_id = payload["group_id"]
             .as_i64()
             .context("the job names no alert group")?;
@@ -417,23 +426,29 @@ impl App {
         let now = self.clock.now();
         let actor = Actor::system("escalation");
         let mut tx = self.store.write().await?;
-        let group = tx.alert_group(group_id).await?;
-        if group.status != AlertStatus::Acknowledged {
+        if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        retrigger_group(&mut tx, &actor, group_id, now).await?;
-        start(&mut tx, &actor, group_id, policy, now).await?;
+        let group = tx.alert_group(group_id).await?;
+        if group.status == AlertStatus::Acknowledged {
+            retrigger_group(&mut tx, &actor, group_id, now).await?;
+            start(&mut tx, &actor, group_id, policy, now).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     /// After the last level's wait: if still nobody acknowledged, say so.
-    pub async fn escalation_exhausted(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn escalation_exhausted(&self, job: &Job) -> anyhow::Result<()> {
+        let payload = &job.payload;
         let group_id = payload["group_id"]
             .as_i64()
             .context("the job names no alert group")?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        if !self.complete_job_in(&mut tx, job).await? {
+            return Ok(());
+        }
         let group = tx.alert_group(group_id).await?;
         if group.status == AlertStatus::Triggered {
             tx.append_event(
@@ -453,9 +468,9 @@ impl App {
     }
 
     /// Sends one delivery. An error leaves it to the job queue to retry.
-    pub async fn deliver(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn deliver(&self, job: &Job) -> anyhow::Result<()> {
         let delivery: Delivery =
-            serde_json::from_value(payload.clone()).context("reading the delivery")?;
+            serde_json::from_value(job.payload.clone()).context("reading the delivery")?;
         let now = self.clock.now();
         if let Some(group_id) = delivery.group_id {
             let mut tx = self.store.read().await?;
@@ -465,6 +480,9 @@ impl App {
                 // Someone answered before this one was due (a later rule, or
                 // a retry): a page about a handled alert is noise.
                 let mut tx = self.store.write().await?;
+                if !self.complete_job_in(&mut tx, job).await? {
+                    return Ok(());
+                }
                 tx.append_event(
                     now,
                     NewEvent::new(&Actor::system("notifications"), "notification.skipped", delivery.subject())
@@ -525,7 +543,12 @@ impl App {
         if !status.is_success() {
             bail!("{} answered HTTP {status}", delivery.address);
         }
+        // Confirmed and completed together: once this commits, the delivery
+        // is never sent again.
         let mut tx = self.store.write().await?;
+        if !self.complete_job_in(&mut tx, job).await? {
+            return Ok(());
+        }
         tx.append_event(
             now,
             NewEvent::new(&Actor::system("notifications"), "notification.delivered", delivery.subject())

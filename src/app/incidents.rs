@@ -19,7 +19,7 @@ use crate::domain::incident::{
     COMMS_ROLE, Declaration, Incident, IncidentEdit, IncidentError, IncidentStatus, OWNER_ROLE,
     RegressionAction, Stakeholder, UpdateKind, display_id, recovery_evidence,
 };
-use crate::domain::job::NewJob;
+use crate::domain::job::{Job, NewJob};
 use crate::domain::org::Org;
 use crate::domain::page::Page;
 use crate::store::{IncidentFilter, Tx};
@@ -187,7 +187,7 @@ impl App {
         caller.require(Role::Responder)?;
         let org = self.org_snapshot().await?;
         let declarer = person_of(&org, caller);
-        self.declare_as(&org, &caller.actor(), &declarer, declaration)
+        self.declare_as(&org, &caller.actor(), &declarer, declaration, None)
             .await
     }
 
@@ -197,6 +197,7 @@ impl App {
         actor: &Actor,
         declarer: &str,
         declaration: &Declaration,
+        job: Option<&Job>,
     ) -> Result<Incident> {
         let now = self.clock.now();
         let needs_on_call = org
@@ -226,6 +227,13 @@ impl App {
         )
         .map_err(|e| with_suggestion(e.into(), org))?;
         let mut tx = self.store.write().await?;
+        if let Some(job) = job
+            && !self.complete_job_in(&mut tx, job).await?
+        {
+            return Err(Error::Conflict(
+                "another worker declared this incident".into(),
+            ));
+        }
         let mut earliest_alert = None;
         for alert_id in &declaration.alerts {
             let alert = tx
@@ -902,18 +910,23 @@ impl App {
 
     /// A reminder to the communications lead that an update is due or
     /// overdue; schedules the next overdue reminder.
-    pub async fn incident_update_due(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn incident_update_due(&self, job: &Job) -> anyhow::Result<()> {
+        let payload = &job.payload;
         let id = payload["incident_id"].as_i64().unwrap_or_default();
         let due_at = payload["due_at"].as_i64().unwrap_or_default();
         let overdue = payload["overdue"].as_u64().unwrap_or(0) as u32;
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        if !self.complete_job_in(&mut tx, job).await? {
+            return Ok(());
+        }
         let incident = tx.incident_for_update(id).await?;
         if incident.is_closed()
             || incident.next_update_due_at.map(|t| t.as_millisecond()) != Some(due_at)
         {
             // An update was posted or the incident closed since.
+            tx.commit().await?;
             return Ok(());
         }
         let comms = incident.holder(COMMS_ROLE).map(str::to_string);
@@ -970,15 +983,9 @@ impl App {
         )
         .await?;
         if overdue < MAX_OVERDUE_REMINDERS
-            && let Some(job) = reminder_job(&incident, overdue + 1)
+            && let Some(next) = reminder_job(&incident, overdue + 1)
         {
-            // This job still holds the key until it completes; the next
-            // reminder goes in under a key of its own.
-            let job = NewJob {
-                unique_key: Some(format!("incident-update:{id}:{}", overdue + 1)),
-                ..job
-            };
-            tx.enqueue_job(now, &job).await?;
+            tx.enqueue_job(now, &next).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -986,8 +993,8 @@ impl App {
 
     /// A new alert opened: declare by rule, or catch a regression of a
     /// recently resolved incident on its service.
-    pub async fn incident_alert_opened(&self, payload: &serde_json::Value) -> anyhow::Result<()> {
-        let alert_id = payload["alert_id"].as_i64().unwrap_or_default();
+    pub async fn incident_alert_opened(&self, job: &Job) -> anyhow::Result<()> {
+        let alert_id = job.payload["alert_id"].as_i64().unwrap_or_default();
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let mut tx = self.store.read().await?;
@@ -1002,6 +1009,9 @@ impl App {
         let actor = Actor::system("incidents");
         if let Some(&incident_id) = recent.last() {
             let mut tx = self.store.write().await?;
+            if !self.complete_job_in(&mut tx, job).await? {
+                return Ok(());
+            }
             let mut incident = tx.incident_for_update(incident_id).await?;
             let was_resolved = incident.status == IncidentStatus::Resolved;
             if was_resolved {
@@ -1036,9 +1046,11 @@ impl App {
                 alerts: vec![alert.id],
                 ..Declaration::default()
             };
-            self.declare_as(&org, &actor, "siaga", &declaration).await?;
+            self.declare_as(&org, &actor, "siaga", &declaration, Some(job))
+                .await?;
+            return Ok(());
         }
-        Ok(())
+        self.complete_job_alone(job).await
     }
 }
 

@@ -5,9 +5,32 @@ use super::{App, Error, Result};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Job, JobState};
 use crate::domain::page::{Page, decode_cursor, page_from};
-use crate::store::QueueDepth;
+use crate::store::{QueueDepth, Tx};
 
 impl App {
+    /// Marks a claimed job done inside `tx`, so that the job's effects and
+    /// its completion commit together: a crash between the two would run
+    /// the job, and repeat its effects, again. False when this process no
+    /// longer holds the claim; the caller then drops `tx` and its effects.
+    pub(crate) async fn complete_job_in(&self, tx: &mut Tx, job: &Job) -> anyhow::Result<bool> {
+        let completed = tx
+            .complete_job(job, &self.instance, self.clock.now())
+            .await?;
+        if !completed {
+            tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
+        }
+        Ok(completed)
+    }
+
+    /// Completes a claimed job that found nothing to do.
+    pub(crate) async fn complete_job_alone(&self, job: &Job) -> anyhow::Result<()> {
+        let mut tx = self.store.write().await?;
+        if self.complete_job_in(&mut tx, job).await? {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     pub async fn jobs(
         &self,
         state: Option<JobState>,

@@ -23,6 +23,8 @@ pub enum Outcome {
     Done,
     /// Done, and this job is to run next (a periodic job rescheduling itself).
     DoneThen(NewJob),
+    /// The job marked itself done in the transaction of its effects.
+    Completed,
 }
 
 #[derive(Clone, Debug)]
@@ -147,6 +149,9 @@ impl JobRunner {
         let now = app.clock.now();
         let mut tx = app.store.write().await?;
         match result {
+            Ok(Outcome::Completed) => {
+                metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);
+            }
             Ok(outcome) => {
                 if !tx.complete_job(job, worker, now).await? {
                     tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
@@ -268,29 +273,31 @@ async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
             let next = now.saturating_add(PURGE_SESSIONS_EVERY).unwrap_or(now);
             Ok(Outcome::DoneThen(purge_sessions_job(next)))
         }
-        escalation::ESCALATION_STEP => Ok(match app.escalation_step(&job.payload).await? {
-            Some(next) => Outcome::DoneThen(next),
-            None => Outcome::Done,
-        }),
+        // These complete the job in the transaction that commits their
+        // effects, so a crash cannot make them run twice.
+        escalation::ESCALATION_STEP => {
+            app.escalation_step(job).await?;
+            Ok(Outcome::Completed)
+        }
         escalation::ESCALATION_EXHAUSTED => {
-            app.escalation_exhausted(&job.payload).await?;
-            Ok(Outcome::Done)
+            app.escalation_exhausted(job).await?;
+            Ok(Outcome::Completed)
         }
         escalation::REESCALATE => {
-            app.reescalate(&job.payload).await?;
-            Ok(Outcome::Done)
+            app.reescalate(job).await?;
+            Ok(Outcome::Completed)
         }
         escalation::DELIVER => {
-            app.deliver(&job.payload).await?;
-            Ok(Outcome::Done)
+            app.deliver(job).await?;
+            Ok(Outcome::Completed)
         }
         incidents::UPDATE_DUE => {
-            app.incident_update_due(&job.payload).await?;
-            Ok(Outcome::Done)
+            app.incident_update_due(job).await?;
+            Ok(Outcome::Completed)
         }
         incidents::ALERT_OPENED => {
-            app.incident_alert_opened(&job.payload).await?;
-            Ok(Outcome::Done)
+            app.incident_alert_opened(job).await?;
+            Ok(Outcome::Completed)
         }
         other => bail!("no handler for job kind `{other}`"),
     }

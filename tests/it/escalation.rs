@@ -902,3 +902,40 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    a_worker_dying_after_a_step_committed_does_not_repeat_it,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "crash-1").await;
+        // This process claims the step and takes it, then dies before the
+        // runner's bookkeeping: the step's effects and its completion
+        // committed together, so nobody takes it again.
+        let mut tx = t.app.store.write().await.unwrap();
+        let jobs = tx
+            .claim_jobs(
+                t.clock.now(),
+                &t.app.instance,
+                SignedDuration::from_secs(60),
+                16,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let step = jobs.iter().find(|j| j.kind == "escalation.step").unwrap();
+        t.app.escalation_step(step).await.unwrap();
+        t.clock.advance(SignedDuration::from_secs(61));
+        run_due(&t).await;
+        assert_eq!(events_named(&t, "escalation.notified").await.len(), 1);
+        assert_eq!(received.to("oncall").len(), 1, "paged once");
+    }
+);

@@ -1054,6 +1054,120 @@ impl App {
     }
 }
 
+/// A timeline event with the sentence the room shows for it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    #[serde(flatten)]
+    pub event: Event,
+    pub text: String,
+}
+
+impl From<Event> for TimelineEntry {
+    fn from(event: Event) -> Self {
+        let text = describe(&event);
+        TimelineEntry { event, text }
+    }
+}
+
+/// One line a person reads in the timeline.
+pub fn describe(event: &Event) -> String {
+    let after = event.after.clone().unwrap_or_default();
+    let s = |key: &str| after[key].as_str().unwrap_or("").to_string();
+    let who = &event.actor.name;
+    match event.action.as_str() {
+        "incident.declared" => format!(
+            "{who} declared {} {}: {}",
+            s("severity"),
+            s("reference"),
+            s("title")
+        ),
+        "incident.notified" => {
+            let people: Vec<String> = after["stakeholders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            format!(
+                "stakeholders notified for {}: {}",
+                after["severities"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if people.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    people.join(", ")
+                }
+            )
+        }
+        "incident.role_assigned" => match after["previous"].as_str() {
+            Some(previous) => format!(
+                "{} handed from {previous} to {} by {who}",
+                s("role"),
+                s("person")
+            ),
+            None => format!("{} is now {} (by {who})", s("role"), s("person")),
+        },
+        "incident.checklist_ticked" => format!("{} ticked: {}", s("by"), s("text")),
+        "incident.update_posted" => {
+            let kind = if s("kind") == "public" {
+                "customer update"
+            } else {
+                "note"
+            };
+            format!("{kind} by {}: {}", s("author"), s("body"))
+        }
+        "incident.status_changed" => format!("status {} → {} (by {who})", s("from"), s("to")),
+        "incident.severity_changed" => format!("severity {} → {} (by {who})", s("from"), s("to")),
+        "incident.edited" => format!("{who} edited the impact"),
+        "incident.alert_linked" => format!(
+            "alert {} linked: {} ({})",
+            after["alert"],
+            s("summary"),
+            s("service")
+        ),
+        "incident.alert_unlinked" => format!("alert {} unlinked by {who}", after["alert"]),
+        "incident.merged" => format!("merged into {} by {who}", s("reference")),
+        "incident.duplicate_merged" => {
+            format!("{} merged into this incident by {who}", s("reference"))
+        }
+        "incident.resolved" => match after["override"].as_str() {
+            Some(reason) => format!("resolved by {who} without the evidence: {reason}"),
+            None => format!("resolved by {who}: services recovered"),
+        },
+        "incident.reopened" => format!("reopened ({})", s("reason")),
+        "incident.regression_suspected" => format!(
+            "possible regression: alert {} on {}",
+            after["alert"],
+            s("service")
+        ),
+        "incident.update_reminder" => {
+            let to = after["to"].as_str().unwrap_or("nobody");
+            if after["overdue"].as_bool() == Some(true) {
+                format!("update overdue: reminded {to}")
+            } else {
+                format!("update due: reminded {to}")
+            }
+        }
+        "notification.delivered" => format!("delivered to {} by {}", s("person"), s("channel")),
+        "notification.failed" => format!(
+            "delivery to {} by {} failed: {}",
+            s("person"),
+            s("channel"),
+            s("error")
+        ),
+        "alert.triggered" => format!("alert {}: {} triggered", event.subject.id, s("summary")),
+        "alert.acknowledged" => format!("alert {} acknowledged by {who}", event.subject.id),
+        "alert.resolved" => format!("alert {} resolved", event.subject.id),
+        "alert.retriggered" => format!("alert {} triggered again", event.subject.id),
+        other => format!("{other} by {who}"),
+    }
+}
+
 /// Follows an incident's timeline for a live view. PostgreSQL numbers
 /// events when they are inserted, not when they commit, so an event with a
 /// lower id can appear after a higher one was read. The follower therefore

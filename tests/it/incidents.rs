@@ -766,3 +766,130 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    the_pages_declare_show_the_room_and_refuse_resolve_without_evidence,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let password = "a long enough password";
+        r.t.app
+            .create_user(
+                &Actor::system("test"),
+                "lead@k.example",
+                "Lead",
+                Role::Responder,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let alert = r.trigger("pay-page").await;
+        let cookie = r.server.log_in("lead@k.example", password).await;
+        let get = |path: String| {
+            let request = r
+                .server
+                .client
+                .get(r.server.url(&path))
+                .header("cookie", &cookie);
+            async move { request.send().await.unwrap() }
+        };
+        let page = get(format!("/incidents/new?alert={alert}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<input type=\"hidden\" name=\"alert\""),
+            "{page}"
+        );
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let post = |path: &str, form: Vec<(&str, String)>| {
+            let mut form = form;
+            form.push(("csrf_token", csrf.clone()));
+            let request = r
+                .server
+                .client
+                .post(r.server.url(path))
+                .header("cookie", &cookie)
+                .form(&form);
+            async move { request.send().await.unwrap() }
+        };
+        let declared = post(
+            "/incidents",
+            vec![
+                ("title", "Card payments fail".into()),
+                ("severity", "SEV1".into()),
+                ("services", "payments".into()),
+                ("services", "checkout".into()),
+                ("alert", alert.to_string()),
+                ("workaround", "bank transfer".into()),
+            ],
+        )
+        .await;
+        assert_eq!(declared.status(), 303);
+        assert_eq!(declared.headers()["location"], "/incidents/1");
+        let room_html = get("/incidents/INC-1".into()).await.text().await.unwrap();
+        for expected in [
+            "INC-1 Card payments fail",
+            "Incident owner</th><td>oncall</td>",
+            "Support lead</th><td>lead</td>",
+            "Confirm the severity",
+            "Call the payment partner",
+            "pay by bank transfer",
+            "storefront <span class=\"muted\">via",
+            "payments has 1 open alert",
+            "declared SEV1 INC-1: Card payments fail",
+        ] {
+            assert!(
+                room_html.contains(expected),
+                "missing {expected}: {room_html}"
+            );
+        }
+        let list = get("/incidents".into()).await.text().await.unwrap();
+        assert!(list.contains("INC-1 Card payments fail"), "{list}");
+
+        assert_eq!(
+            post(
+                "/incidents/1/updates",
+                vec![("body", "We are on it".into()), ("kind", "public".into())]
+            )
+            .await
+            .status(),
+            303
+        );
+        assert_eq!(post("/incidents/1/checklist/1", vec![]).await.status(), 303);
+        let refused = post("/incidents/1/resolve", vec![("override", String::new())]).await;
+        assert_eq!(refused.status(), 409);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("payments has 1 open alert")
+        );
+        let forged = r
+            .server
+            .client
+            .post(r.server.url("/incidents/1/status"))
+            .header("cookie", &cookie)
+            .form(&[("status", "identified"), ("csrf_token", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        let room_html = get("/incidents/1".into()).await.text().await.unwrap();
+        assert!(
+            room_html.contains("customer update by lead: We are on it"),
+            "{room_html}"
+        );
+        assert!(room_html.contains("✓ Confirm the severity"), "{room_html}");
+        assert_eq!(get("/incidents/INC-99".into()).await.status(), 404);
+        r.server.stop().await;
+    }
+);

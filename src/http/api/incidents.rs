@@ -413,8 +413,9 @@ async fn incident_timeline(
     ))
 }
 
-/// The timeline live, as server-sent events: every event (JSON, `id` is the
-/// event id) as it is committed, the ones after `after` first.
+/// The timeline live, as server-sent events: every event as it is
+/// committed (JSON with a `text` line to show; the SSE `id` is the event
+/// id), the ones after `after` first.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/stream", tag = "incidents", params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams),
     responses((status = 200, description = "text/event-stream of timeline events"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn incident_stream(
@@ -434,8 +435,10 @@ async fn incident_stream(
             match follower.poll(&app).await {
                 Ok(events) => {
                     for event in events {
-                        let data = serde_json::to_string(&event).unwrap_or_default();
-                        let sse = SseEvent::default().id(event.id.to_string()).data(data);
+                        let id = event.id.to_string();
+                        let entry = crate::app::incidents::TimelineEntry::from(event);
+                        let data = serde_json::to_string(&entry).unwrap_or_default();
+                        let sse = SseEvent::default().id(id).data(data);
                         if sender.send(Ok(sse)).await.is_err() {
                             return;
                         }

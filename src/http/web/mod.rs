@@ -3,6 +3,7 @@
 //! `templates/` and are checked against these structs at compile time.
 
 mod graph;
+mod incidents;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
@@ -44,6 +45,7 @@ pub fn router() -> Router<App> {
         .route("/ack/{token}", get(ack_page).post(ack_by_link))
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
+        .merge(incidents::router())
 }
 
 async fn stylesheet() -> Response {

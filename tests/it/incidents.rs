@@ -752,7 +752,15 @@ both_backends!(
             seen.contains("incident.declared"),
             "earlier events come first: {seen}"
         );
-        assert_eq!(seen.matches("calling the partner").count(), 1, "{seen}");
+        assert_eq!(
+            seen.matches("\"action\":\"incident.update_posted\"").count(),
+            1,
+            "each event once: {seen}"
+        );
+        assert!(
+            seen.contains("\"text\":\"note by "),
+            "with the line the room shows: {seen}"
+        );
         error(
             r.server
                 .get("/api/v1/incidents/INC-7/stream", &r.responder)

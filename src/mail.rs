@@ -244,6 +244,25 @@ pub struct Email {
     pub date: Timestamp,
 }
 
+/// A Message-ID, `<LOCAL@DOMAIN>`, from any unique text: characters a
+/// Message-ID may not hold (RFC 5322 `atext`) become `_`.
+pub fn message_id(unique: &str, domain: &str) -> String {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    let clean = |text: &str| -> String {
+        let cleaned: String = text
+            .chars()
+            .map(|c| if atext(c) { c } else { '_' })
+            .collect();
+        // Dots may only separate atoms.
+        cleaned
+            .split('.')
+            .map(|atom| if atom.is_empty() { "_" } else { atom })
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    format!("<{}@{}>", clean(unique), clean(domain))
+}
+
 /// Why a message was not sent. The message names the server and, when the
 /// server refused, its reply.
 #[derive(Debug, thiserror::Error)]
@@ -612,6 +631,19 @@ mod tests {
             "{head}"
         );
         assert!(head.contains("Date: Mon, 02 Nov 2026 09:00:00"), "{head}");
+    }
+
+    #[test]
+    fn message_ids_hold_only_what_a_message_id_may() {
+        assert_eq!(
+            message_id("12-0-1-oncall-default-email0", "siaga"),
+            "<12-0-1-oncall-default-email0@siaga>"
+        );
+        assert_eq!(
+            message_id("inc3-update-2026-11-02T09:00:00Z-x <y>", "siaga"),
+            "<inc3-update-2026-11-02T09_00_00Z-x__y_@siaga>"
+        );
+        assert_eq!(message_id(".a..b.", "siaga"), "<_.a._.b._@siaga>");
     }
 
     proptest::proptest! {

@@ -285,6 +285,17 @@ impl SendError {
         let code = error
             .status()
             .and_then(|code| code.to_string().parse().ok());
+        if let Some(tls) = tls_failure(&error) {
+            // lettre reports a refused certificate as a connection error;
+            // say what it is and what usually fixes it.
+            return SendError {
+                message: format!(
+                    "mail server {server}, {doing}: TLS failed: {tls} \
+                     (is the server's CA trusted? see --smtp-ca-file)"
+                ),
+                code,
+            };
+        }
         let kind = if error.is_tls() {
             "TLS failed"
         } else if error.is_transient() {
@@ -305,6 +316,25 @@ impl SendError {
     pub fn reply_code(&self) -> Option<u16> {
         self.code
     }
+}
+
+/// The TLS error somewhere in `error`'s causes, if any.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// Sends mail through one SMTP server. Cheap to share; every message gets

@@ -9,11 +9,11 @@ use serde_json::json;
 use siaga::domain::event::Actor;
 use siaga::domain::job::{Job, JobState};
 use siaga::mail::{Email, MailSettings, Mailer};
-use siaga::workers::JobRunner;
 
 use crate::both_backends;
+use crate::escalation::trigger;
 use crate::smtp_sink::SmtpSink;
-use crate::support::{Backend, TestApp, TestDb};
+use crate::support::{Backend, TestApp, TestDb, run_due};
 
 const WAIT: Duration = Duration::from_secs(10);
 const INTEGRATION_KEY: &str = "probes-key-0123456789";
@@ -66,37 +66,6 @@ async fn app_mailing(db: &TestDb, sink: &SmtpSink) -> TestApp {
         .await
         .unwrap();
     t
-}
-
-async fn trigger(t: &TestApp, key: &str) {
-    let org = t.app.org().await.unwrap();
-    let service = org.service("checkout").unwrap().clone();
-    let integration = service.integrations[0].clone();
-    let target = siaga::app::alerts::Target {
-        service,
-        integration,
-    };
-    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
-    let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
-    t.app
-        .ingest(&target, "generic", &body.to_string(), &signals)
-        .await
-        .unwrap();
-}
-
-/// Runs every job due now, a few rounds: steps enqueue deliveries due at once.
-async fn run_due(t: &TestApp) {
-    let runner = JobRunner {
-        backoff: siaga::domain::job::Backoff {
-            base: SignedDuration::from_secs(10),
-            max: SignedDuration::from_secs(60),
-            jitter: 0.0,
-        },
-        ..JobRunner::default()
-    };
-    for _ in 0..3 {
-        runner.run_once(&t.app, t.clock.now()).await.unwrap();
-    }
 }
 
 async fn delivery_jobs(t: &TestApp, state: JobState) -> Vec<Job> {

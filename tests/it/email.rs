@@ -275,6 +275,21 @@ both_backends!(
                 && delivery_jobs(&t, JobState::Dead).await.is_empty(),
             "no SMTP server, no email deliveries to fail"
         );
+        let notified = t
+            .app
+            .events(siaga::app::audit::EventQuery {
+                limit: Some(200),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|e| e.action == "escalation.notified")
+            .expect("the step ran");
+        let after = notified.after.unwrap();
+        assert_eq!(after["skipped"][0]["channel"], "email", "{after}");
+        assert_eq!(after["skipped"][0]["person"], "oncall", "{after}");
     }
 );
 

@@ -21,8 +21,8 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::extension::ClientId;
 
 /// How long one message may take, from connecting to the server's answer
-/// to the data. Well under the job lease, so a hung server fails the
-/// attempt instead of outliving it.
+/// to the data: a hung server fails the attempt, for the job queue to
+/// retry, instead of holding the delivery job forever.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Submission with STARTTLS (RFC 6409) for `smtp://`.
 const SMTP_PORT: u16 = 587;

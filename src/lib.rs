@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod http;
+pub mod mail;
 pub mod outbound;
 pub mod store;
 pub mod workers;

@@ -210,7 +210,7 @@ impl App {
         matches!(
             kind,
             ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
-        )
+        ) || (kind == ContactKind::Email && self.mailer.is_some())
     }
 
     /// Enqueues the deliveries that `recipients`' notification rules ask
@@ -496,6 +496,10 @@ impl App {
                 return Ok(());
             }
         }
+        if delivery.channel == ContactKind::Email {
+            self.send_email(&delivery, now).await?;
+            return self.record_delivered(&delivery, job, now).await;
+        }
         let body = match delivery.channel {
             ContactKind::Slack => {
                 json!({ "text": format!("*{}*\n{}", delivery.title, delivery.text) })
@@ -543,6 +547,35 @@ impl App {
         if !status.is_success() {
             bail!("{} answered HTTP {status}", delivery.address);
         }
+        self.record_delivered(&delivery, job, now).await
+    }
+
+    /// Emails one delivery. The Message-ID and `X-Siaga-Delivery` come from
+    /// the delivery id, so a repeat after a crash is recognisable.
+    async fn send_email(&self, delivery: &Delivery, now: Timestamp) -> anyhow::Result<()> {
+        let mailer = self.mailer.as_ref().context(
+            "email needs an SMTP server: start siaga serve with --smtp-url and --smtp-from",
+        )?;
+        let email = crate::mail::Email {
+            to: delivery.address.clone(),
+            subject: delivery.title.clone(),
+            text: delivery.text.clone(),
+            message_id: crate::mail::message_id(&delivery.id, "siaga"),
+            headers: vec![("X-Siaga-Delivery".into(), delivery.id.clone())],
+            date: now,
+        };
+        mailer
+            .send(&email)
+            .await
+            .with_context(|| format!("emailing {}", delivery.address))
+    }
+
+    async fn record_delivered(
+        &self,
+        delivery: &Delivery,
+        job: &Job,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
         // Confirmed and completed together: once this commits, the delivery
         // is never sent again.
         let mut tx = self.store.write().await?;

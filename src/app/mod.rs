@@ -23,7 +23,8 @@ pub use org::{ConfigApplied, parse_off_runtime as parse_config};
 /// The org as last read from the store, and when.
 type OrgSnapshot = (std::time::Instant, Arc<crate::domain::org::Org>);
 
-/// Everything a use case needs: the store and the clock. Cheap to clone.
+/// Everything a use case needs: the store, the clock and the outbound
+/// channels. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     pub store: Store,
@@ -35,6 +36,8 @@ pub struct App {
     org_cache: Arc<std::sync::RwLock<Option<OrgSnapshot>>>,
     /// Where ingestion requests queue for the writer that group-commits them.
     ingest_queue: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<alerts::Message>>>,
+    /// Sends email contact methods; without it they are skipped.
+    mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl App {
@@ -53,6 +56,15 @@ impl App {
             rate_limiter: Arc::default(),
             org_cache: Arc::default(),
             ingest_queue: Arc::default(),
+            mailer: None,
+        }
+    }
+
+    /// The same app, sending email through `mailer`.
+    pub fn with_mailer(self, mailer: crate::mail::Mailer) -> App {
+        App {
+            mailer: Some(Arc::new(mailer)),
+            ..self
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use jiff::SignedDuration;
 use tokio::net::TcpListener;
@@ -15,6 +15,7 @@ use super::{DEFAULT_LISTEN, DatabaseArgs, read_config};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::domain::event::Actor;
+use crate::mail::{MailSettings, Mailer};
 use crate::store::Store;
 use crate::workers::JobRunner;
 
@@ -35,6 +36,19 @@ pub struct ServeArgs {
     /// long and the others take its jobs over.
     #[arg(long, env = "SIAGA_JOB_LEASE", default_value = "60s", value_parser = parse_job_lease)]
     pub job_lease: SignedDuration,
+    /// Send email notifications through this SMTP server:
+    /// `smtp://USER:PASSWORD@HOST:587` (STARTTLS required),
+    /// `smtp://HOST:25?starttls=opportunistic` or `smtps://HOST:465`.
+    #[arg(long, env = "SIAGA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of email notifications, as `siaga@example.com` or
+    /// `Siaga <siaga@example.com>`; required with --smtp-url.
+    #[arg(long, env = "SIAGA_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// CA certificates (PEM) to trust for the SMTP server, besides the
+    /// system's.
+    #[arg(long, env = "SIAGA_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// Below this, a renewal every third of the lease leaves too little room
@@ -62,9 +76,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Take over the signals first: a SIGHUP or SIGTERM during start-up must
     // not kill the process with the default action.
     let signals = Signals::register()?;
+    // Checked before the store: a bad SMTP setting is a typo to fix now,
+    // not a surprise at the first page.
+    let mailer = mailer(&args)?;
     let store = Store::connect(&args.database.database_url).await?;
     tracing::info!(database = store.url(), "store ready");
-    let app = App::new(store, Clock::system());
+    let mut app = App::new(store, Clock::system());
+    if let Some(mailer) = mailer {
+        tracing::info!(
+            server = mailer.settings().server(),
+            from = mailer.sender(),
+            "email notifications on"
+        );
+        app = app.with_mailer(mailer);
+    }
 
     let given = std::env::var("SIAGA_BOOTSTRAP_TOKEN")
         .ok()
@@ -145,6 +170,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     app.store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The mailer the SMTP flags describe; `None` when there is no SMTP URL.
+fn mailer(args: &ServeArgs) -> anyhow::Result<Option<Mailer>> {
+    let Some(url) = &args.smtp_url else {
+        if args.smtp_from.is_some() || args.smtp_ca_file.is_some() {
+            bail!("--smtp-from and --smtp-ca-file need --smtp-url (SIAGA_SMTP_URL)");
+        }
+        return Ok(None);
+    };
+    let settings = MailSettings::parse(url)?;
+    let Some(from) = &args.smtp_from else {
+        bail!(
+            "--smtp-url needs --smtp-from (SIAGA_SMTP_FROM), the sender of email notifications, \
+             e.g. siaga@example.com"
+        );
+    };
+    Ok(Some(Mailer::new(
+        settings,
+        from,
+        args.smtp_ca_file.as_deref(),
+    )?))
 }
 
 struct Signals {

@@ -39,7 +39,7 @@ services:
     )
 }
 
-async fn trigger(t: &TestApp, key: &str) {
+pub(crate) async fn trigger(t: &TestApp, key: &str) {
     let org = t.app.org().await.unwrap();
     let service = org.service("checkout").unwrap().clone();
     let integration = service.integrations[0].clone();

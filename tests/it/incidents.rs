@@ -753,7 +753,8 @@ both_backends!(
             "earlier events come first: {seen}"
         );
         assert_eq!(
-            seen.matches("\"action\":\"incident.update_posted\"").count(),
+            seen.matches("\"action\":\"incident.update_posted\"")
+                .count(),
             1,
             "each event once: {seen}"
         );

@@ -803,10 +803,19 @@ impl App {
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let mut tx = self.store.read().await?;
-        let incident = tx
+        let mut incident = tx
             .incident(id)
             .await
             .map_err(|e| incident_not_found(e, id))?;
+        // Acknowledged: when someone first acknowledged a linked alert.
+        for alert_id in &incident.alerts {
+            let acknowledged = tx.alert(*alert_id).await?.acknowledged_at;
+            let current = incident.milestones.acknowledged_at;
+            incident.milestones.acknowledged_at = match (current, acknowledged) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         let (open_alerts, _) = tx.alert_activity(&incident.services).await?;
         let recovery_blockers = if incident.is_closed() {
             Vec::new()
@@ -895,16 +904,31 @@ impl App {
         }))
     }
 
-    /// The incident's timeline: its own events and those of its linked
-    /// alerts, oldest first, after event `after_id`.
+    /// The incident's timeline: its own events, those of its linked alerts
+    /// and of alerts on its impacted services, oldest first, after event
+    /// `after_id`.
     pub async fn incident_timeline(&self, id: i64, after_id: i64) -> Result<Vec<Event>> {
         let mut tx = self.store.read().await?;
         let incident = tx
             .incident(id)
             .await
             .map_err(|e| incident_not_found(e, id))?;
+        // Alerts on the impacted services from an hour before detection on
+        // tell how healthy they are.
+        let since = incident
+            .milestones
+            .detected_at
+            .and_then(|t| t.checked_sub(SignedDuration::from_hours(1)).ok())
+            .unwrap_or_default();
         Ok(tx
-            .incident_events(id, &incident.alerts, after_id, 1000)
+            .incident_events(
+                id,
+                &incident.alerts,
+                &incident.services,
+                since,
+                after_id,
+                1000,
+            )
             .await?)
     }
 

@@ -256,40 +256,54 @@ impl Tx {
         Ok((open, last))
     }
 
-    /// The incident's own events and those of `alerts`, oldest first,
-    /// after event `after_id`.
+    /// The incident's own events, those of `alerts`, and those of any alert
+    /// on `services` seen since `since` (the health of the impacted
+    /// services), oldest first, after event `after_id`.
     pub async fn incident_events(
         &mut self,
         incident_id: i64,
         alerts: &[i64],
+        services: &[String],
+        since: Timestamp,
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<Event>> {
-        let alert_ids: Vec<String> = alerts.iter().map(i64::to_string).collect();
-        // Ids are numbers from the incident itself, so inlining them is safe
-        // and keeps one SQL text for both backends.
-        let alert_list = if alert_ids.is_empty() {
+        // Ids and service names come from the incident itself, but service
+        // names are text: they are bound, ids inlined.
+        let alert_list = if alerts.is_empty() {
             "''".to_string()
         } else {
-            alert_ids
+            alerts
                 .iter()
                 .map(|id| format!("'{id}'"))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let service_params = (0..services.len().max(1))
+            .map(|i| format!("${}", i + 5))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events
              WHERE id > $1 AND ((subject_kind = 'incident' AND subject_id = $2)
-                OR (subject_kind = 'alert' AND subject_id IN ({alert_list})))
+                OR (subject_kind = 'alert' AND subject_id IN ({alert_list}))
+                OR (subject_kind = 'alert' AND at >= $4 AND subject_id IN (
+                    SELECT CAST(id AS TEXT) FROM alerts WHERE last_seen_at >= $4 AND service IN ({service_params}))))
              ORDER BY id LIMIT $3"
         );
         let rows: Vec<EventRow> = with_tx!(self, conn => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(after_id)
                 .bind(incident_id.to_string())
                 .bind(i64::from(limit))
-                .fetch_all(conn)
-                .await?
+                .bind(to_millis(since));
+            if services.is_empty() {
+                query = query.bind("");
+            }
+            for service in services {
+                query = query.bind(service);
+            }
+            query.fetch_all(conn).await?
         });
         Ok(rows.into_iter().map(EventRow::into_event).collect())
     }

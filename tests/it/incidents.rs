@@ -235,6 +235,11 @@ both_backends!(
             actions.contains(&"notification.delivered".into()),
             "{actions:?}"
         );
+        // The health of the impacted services: their alerts join the
+        // timeline, linked or not.
+        r.trigger("pay-unlinked").await;
+        let actions = r.actions(1).await;
+        assert!(actions.contains(&"alert.triggered".into()), "{actions:?}");
         r.server.stop().await;
     }
 );

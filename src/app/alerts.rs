@@ -495,9 +495,25 @@ impl App {
         )
         .await?;
         if !in_maintenance {
-            // Declaring by rule and catching regressions need the org and
-            // other incidents: a job, so ingestion stays short.
-            super::incidents::alert_opened(tx, alert.id, now).await?;
+            // Declaring by rule and catching regressions are a job, so
+            // ingestion stays short; most alerts need neither, and cost
+            // only an indexed lookup.
+            let org = self.org_snapshot().await?;
+            let by_rule = org
+                .incidents
+                .auto_declare_for(&alert, service.tier)
+                .is_some();
+            let since = now
+                .checked_sub(org.incidents.regression.window)
+                .unwrap_or(now);
+            if by_rule
+                || !tx
+                    .recent_incidents_of_service(&service.name, since)
+                    .await?
+                    .is_empty()
+            {
+                super::incidents::alert_opened(tx, alert.id, now).await?;
+            }
         }
         Ok(alert.id)
     }

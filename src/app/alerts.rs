@@ -1,8 +1,14 @@
 //! Alert ingestion and the work on alerts: events from every source become
 //! signals, signals become alerts (deduplicated, mapped, grouped, held back
 //! in maintenance), and people acknowledge and resolve them.
+//!
+//! Ingestion group-commits: requests queue for a writer that takes
+//! everything queued, plans it at once (`domain::ingest`), writes it with a
+//! few multi-row statements and one commit, and only then answers each
+//! request. Throughput comes from sharing statements and fsyncs among
+//! requests, not from cutting corners on durability.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -17,33 +23,56 @@ use crate::domain::alert::{
 };
 use crate::domain::auth::Role;
 use crate::domain::event::{Actor, NewEvent, Subject};
-use crate::domain::org::{Integration, IntegrationKind, RateLimit, Service};
+use crate::domain::ingest::{self, Effect, GroupRef, Source};
+use crate::domain::job::NewJob;
+use crate::domain::org::{Integration, IntegrationKind, Org, RateLimit, Service};
 use crate::domain::page::{Page, decode_cursor, page_from};
-use crate::store::{AlertEvent, AlertFilter, AlertGroup, ChangeEvent, StoreError};
+use crate::store::{
+    AlertEvent, AlertFilter, AlertGroup, ChangeEvent, IdSequence, InboundEvent, InboundMessage,
+    NewAlertGroup, Tx,
+};
 
-/// A group takes new alerts this long after its last one, unless the
-/// service sets its own window.
-pub const DEFAULT_GROUP_WINDOW: SignedDuration = SignedDuration::from_mins(5);
 /// How many times an ingest transaction is retried when a concurrent one
 /// opened the same alert first (PostgreSQL only; SQLite serialises writers).
 const INGEST_ATTEMPTS: usize = 3;
 
-/// The integration a request's key picked, with its service.
+/// The integration a request's key picked, in the organisation it belongs to.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub service: Service,
-    pub integration: Integration,
+    org: Arc<Org>,
+    service: usize,
+    integration: usize,
+}
+
+impl Target {
+    pub fn service(&self) -> &Service {
+        &self.org.services[self.service]
+    }
+
+    pub fn integration(&self) -> &Integration {
+        &self.service().integrations[self.integration]
+    }
+
+    /// Who the source is, in the event log.
+    fn actor(&self) -> Actor {
+        Actor {
+            kind: "integration".into(),
+            name: format!("{}/{}", self.service().name, self.integration().name),
+        }
+    }
 }
 
 /// Messages waiting for the ingestion writer; when full, requests wait.
 const INGEST_QUEUE: usize = 8192;
 /// The most messages one transaction takes.
 const MAX_BATCH: usize = 512;
+/// The most signals one transaction takes (a message may carry hundreds).
+const MAX_BATCH_SIGNALS: usize = 8192;
 
 /// A received message on its way to the ingestion writer.
 pub struct Message {
     target: Target,
-    format: String,
+    format: &'static str,
     body: String,
     signals: Vec<Signal>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<Ingested>>>,
@@ -60,10 +89,14 @@ async fn write_messages(app: App, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<M
             let Some(first) = queue.recv().await else {
                 return;
             };
+            let mut signals = first.signals.len();
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            while batch.len() < MAX_BATCH && signals < MAX_BATCH_SIGNALS {
                 match queue.try_recv() {
-                    Ok(message) => batch.push(message),
+                    Ok(message) => {
+                        signals += message.signals.len();
+                        batch.push(message);
+                    }
                     Err(_) => break,
                 }
             }
@@ -92,16 +125,6 @@ pub struct Ingested {
     pub alert_id: Option<i64>,
 }
 
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Open => "opened",
-        Outcome::Repeat => "repeated",
-        Outcome::Acknowledge => "acknowledged",
-        Outcome::Resolve => "resolved",
-        Outcome::Ignore => "ignored",
-    }
-}
-
 /// Token buckets per integration key, so one runaway source cannot flood
 /// the store. Kept per process.
 #[derive(Default)]
@@ -116,7 +139,12 @@ impl RateLimiter {
         let per_second = capacity / limit.per.as_secs_f64().max(0.001);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((capacity, now));
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_string(), (capacity, now));
+        }
+        let Some((tokens, last)) = buckets.get_mut(key) else {
+            unreachable!("inserted above");
+        };
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(capacity);
         *last = now;
         let wanted = count as f64;
@@ -168,48 +196,91 @@ pub struct IntegrationView {
     pub endpoint: String,
 }
 
+/// The rows and follow-ups a planned batch writes, with ids assigned.
+#[derive(Default)]
+struct BatchWrites<'a> {
+    messages: Vec<InboundMessage<'a>>,
+    groups: Vec<NewAlertGroup>,
+    /// Stored groups new alerts joined, with how many, by id.
+    joined: Vec<(i64, i64)>,
+    alerts: Vec<Alert>,
+    inbound_events: Vec<InboundEvent<'a>>,
+    events: Vec<NewEvent>,
+    jobs: Vec<NewJob>,
+    /// Groups whose alerts the sources acknowledged or resolved, with their
+    /// service: their status follows once the alerts are written.
+    changed_groups: BTreeMap<i64, &'a str>,
+    /// Opened alerts outside maintenance, for the incident checks.
+    opened: Vec<(Alert, Option<u8>)>,
+    results: Vec<Vec<Ingested>>,
+}
+
+impl BatchWrites<'_> {
+    /// A new group: recorded, and paged for unless in maintenance (one page
+    /// per storm).
+    fn open_group(&mut self, actor: &Actor, group: &ingest::NewGroup, id: i64, now: Timestamp) {
+        self.events.push(
+            NewEvent::new(actor, "alert_group.opened", Subject::new("alert_group", id)).after(
+                serde_json::json!({
+                    "service": group.service,
+                    "group_key": group.key,
+                    "pages": !group.in_maintenance,
+                }),
+            ),
+        );
+        if let Some(policy) = &group.pages_with {
+            let (job, event) = super::escalation::first_step(actor, id, policy, now);
+            self.jobs.push(job);
+            self.events.push(event);
+        }
+    }
+}
+
 impl App {
     /// The integration holding `key`, refusing keys of another kind.
     pub async fn integration_for_key(&self, key: &str, kind: IntegrationKind) -> Result<Target> {
         let org = self.org_snapshot().await?;
-        let Some((service, integration)) = org.integration_by_key(key) else {
+        let Some((service, integration)) = org.integration_position(key) else {
             return Err(Error::Unauthenticated);
         };
-        if integration.kind != kind {
+        let found = &org.services[service].integrations[integration];
+        if found.kind != kind {
             return Err(Error::Invalid {
                 code: "wrong_integration_kind",
                 message: format!(
                     "this key belongs to a {} integration; send its events to that endpoint",
-                    integration.kind.as_str()
+                    found.kind.as_str()
                 ),
                 field: None,
             });
         }
         Ok(Target {
-            service: service.clone(),
-            integration: integration.clone(),
+            org,
+            service,
+            integration,
         })
     }
 
-    /// Records one received message and applies its signals, in one
-    /// transaction: when this returns Ok, all of it is committed.
+    /// Records one received message and applies its signals: when this
+    /// returns Ok, all of it is committed.
     pub async fn ingest(
         &self,
         target: &Target,
-        format: &str,
-        body: &str,
-        signals: &[Signal],
+        format: &'static str,
+        body: String,
+        signals: Vec<Signal>,
     ) -> Result<Vec<Ingested>> {
-        let key = target.integration.key.as_deref().unwrap_or_default();
+        let integration = target.integration();
+        let key = integration.key.as_deref().unwrap_or_default();
         self.rate_limiter
-            .take(key, signals.len().max(1), target.integration.rate_limit)
+            .take(key, signals.len().max(1), integration.rate_limit)
             .map_err(Error::RateLimited)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let message = Message {
             target: target.clone(),
-            format: format.to_string(),
-            body: body.to_string(),
-            signals: signals.to_vec(),
+            format,
+            body,
+            signals,
             reply,
         };
         self.ingest_queue()
@@ -233,289 +304,320 @@ impl App {
         })
     }
 
-    /// Applies a batch of messages in one transaction: one commit, one
-    /// fsync, for everything that arrived while the previous batch was
-    /// being written. Each message runs under a savepoint, so one that
-    /// fails (a concurrent replica opened the same alert first) is retried
-    /// or refused alone, without undoing the others.
+    /// Writes a batch of messages in one transaction (one commit, one
+    /// fsync) and answers each. When the batch fails, each message is
+    /// written alone, so one the database refuses fails by itself instead
+    /// of taking everything queued with it.
     async fn commit_batch(&self, batch: Vec<Message>) {
-        let started = std::time::Instant::now();
-        let outcome = async {
-            let mut tx = self.store.write().await?;
-            let mut results = Vec::with_capacity(batch.len());
-            let mut maintenance = HashMap::new();
-            for message in &batch {
-                let mut attempt = 0;
-                let result = loop {
-                    attempt += 1;
-                    tx.savepoint("ingest").await?;
-                    let now = self.clock.now();
-                    match self
-                        .apply_message(&mut tx, message, now, &mut maintenance)
-                        .await
-                    {
-                        Ok(ingested) => {
-                            tx.release_savepoint("ingest").await?;
-                            break Ok(ingested);
-                        }
-                        Err(error) => {
-                            tx.rollback_to_savepoint("ingest").await?;
-                            if matches!(error, Error::Conflict(_)) && attempt < INGEST_ATTEMPTS {
-                                continue;
-                            }
-                            break Err(error);
-                        }
-                    }
-                };
-                results.push(result);
-            }
-            tx.commit().await?;
-            Ok::<_, Error>(results)
-        }
-        .await;
-        metrics::histogram!("siaga_ingest_batch_messages").record(batch.len() as f64);
-        metrics::histogram!("siaga_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(results) => {
-                for (message, result) in batch.into_iter().zip(results) {
-                    if result.is_ok() {
-                        metrics::counter!("siaga_ingested_events_total", "kind" => message.target.integration.kind.as_str())
-                            .increment(message.signals.len() as u64);
-                    }
-                    let _ = message.reply.send(result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(
-                    "an ingestion batch of {} messages failed: {error:#}",
+        let started = Instant::now();
+        let results = match self.write_batch(&batch).await {
+            Ok(results) => results.into_iter().map(Ok).collect(),
+            Err(error) if batch.len() > 1 => {
+                tracing::warn!(
+                    "an ingestion batch of {} messages failed ({error}); writing them one by one",
                     batch.len()
                 );
-                for message in batch {
-                    let _ = message.reply.send(Err(Error::Internal(anyhow::anyhow!(
-                        "storing the event failed: {error}"
-                    ))));
+                let mut results = Vec::with_capacity(batch.len());
+                for message in &batch {
+                    let result = self.write_batch(std::slice::from_ref(message)).await;
+                    results.push(result.map(|mut one| one.remove(0)));
                 }
+                results
+            }
+            Err(error) => vec![Err(error)],
+        };
+        metrics::histogram!("siaga_ingest_batch_messages").record(batch.len() as f64);
+        metrics::histogram!("siaga_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
+        for (message, result) in batch.into_iter().zip(results) {
+            match &result {
+                Ok(_) => metrics::counter!("siaga_ingested_events_total", "kind" => message.target.integration().kind.as_str())
+                    .increment(message.signals.len() as u64),
+                Err(error) => tracing::error!("storing an ingested message failed: {error}"),
+            }
+            let _ = message.reply.send(result);
+        }
+    }
+
+    /// One transaction for `batch`, retried when a concurrent replica
+    /// opened one of its alerts first.
+    async fn write_batch(&self, batch: &[Message]) -> Result<Vec<Vec<Ingested>>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_write_batch(batch).await {
+                Err(Error::Conflict(_)) if attempt < INGEST_ATTEMPTS => continue,
+                other => return other,
             }
         }
     }
 
-    /// Records one received message and applies its signals within `tx`.
-    /// `maintenance` remembers, for the batch, which services are in a
-    /// maintenance window, so each is looked up once per batch.
-    async fn apply_message(
-        &self,
-        tx: &mut crate::store::Tx,
-        message: &Message,
-        now: Timestamp,
-        maintenance: &mut HashMap<String, bool>,
-    ) -> Result<Vec<Ingested>> {
-        let (target, format, body, signals) = (
-            &message.target,
-            message.format.as_str(),
-            message.body.as_str(),
-            &message.signals,
-        );
-        let service = &target.service;
-        let integration = &target.integration;
-        let actor = Actor {
-            kind: "integration".into(),
-            name: format!("{}/{}", service.name, integration.name),
-        };
-        let in_maintenance = match maintenance.get(&service.name) {
-            Some(known) => *known,
-            None => {
-                let org = self.org_snapshot().await?;
-                let covered =
-                    org.maintenance.iter().any(|m| {
-                        m.service == service.name && m.starts_at <= now && now < m.ends_at
-                    }) || tx
-                        .maintenance_windows(Some(&service.name), now)
-                        .await?
-                        .iter()
-                        .any(|w| w.covers(now));
-                maintenance.insert(service.name.clone(), covered);
-                covered
+    async fn try_write_batch(&self, batch: &[Message]) -> Result<Vec<Vec<Ingested>>> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let mut maintenance: HashMap<&str, bool> = HashMap::new();
+        for message in batch {
+            let service = message.target.service();
+            if !maintenance.contains_key(service.name.as_str()) {
+                let covered = self
+                    .in_maintenance(&mut tx, &message.target.org, service, now)
+                    .await?;
+                maintenance.insert(&service.name, covered);
             }
-        };
-        let message_id = tx
-            .insert_inbound_message(now, &service.name, &integration.name, format, body)
-            .await?;
-        let mut results = Vec::with_capacity(signals.len());
-        for signal in signals {
-            if integration.mapping.drops(signal) {
-                tx.insert_inbound_event(
-                    message_id,
-                    None,
-                    now,
-                    signal.action.as_str(),
-                    &signal.dedup_key,
-                    "dropped",
-                )
+        }
+        let sources: Vec<(Source<'_>, &[Signal])> = batch
+            .iter()
+            .map(|message| {
+                let service = message.target.service();
+                let source = Source {
+                    service,
+                    integration: message.target.integration(),
+                    in_maintenance: maintenance[service.name.as_str()],
+                };
+                (source, message.signals.as_slice())
+            })
+            .collect();
+        let mut open = Vec::new();
+        let mut joinable = HashMap::new();
+        for (service, lookups) in ingest::lookups(&sources) {
+            let keys: Vec<&str> = lookups.dedup_keys.into_iter().collect();
+            open.extend(tx.open_alerts_with_keys(service, &keys).await?);
+            if !lookups.group_keys.is_empty() {
+                let window = batch
+                    .iter()
+                    .map(|m| m.target.service())
+                    .find(|s| s.name == service)
+                    .map_or(ingest::DEFAULT_GROUP_WINDOW, ingest::group_window);
+                let keys: Vec<&str> = lookups.group_keys.iter().map(String::as_str).collect();
+                let since = now.checked_sub(window).unwrap_or(now);
+                for (key, id) in tx.joinable_groups(service, &keys, since).await? {
+                    joinable.insert((service.to_string(), key), id);
+                }
+            }
+        }
+        let plan = ingest::plan(now, &sources, open, &joinable);
+        let writes = self.batch_writes(&mut tx, batch, plan, now).await?;
+        tx.insert_inbound_messages(&writes.messages).await?;
+        tx.insert_groups(&writes.groups).await?;
+        tx.add_to_groups(&writes.joined, now).await?;
+        tx.save_alerts(&writes.alerts).await?;
+        tx.insert_inbound_events(&writes.inbound_events).await?;
+        tx.append_events(now, &writes.events).await?;
+        tx.enqueue_jobs(now, &writes.jobs).await?;
+        for (&group_id, service) in &writes.changed_groups {
+            let status = tx.refresh_group_status(group_id, now).await?;
+            self.after_group_change(&mut tx, service, group_id, status, now)
                 .await?;
+        }
+        self.check_incidents(&mut tx, &writes.opened, now).await?;
+        tx.commit().await?;
+        Ok(writes.results)
+    }
+
+    /// Whether `service` is in a maintenance window at `now`: one declared
+    /// in config, or one created at run time.
+    async fn in_maintenance(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        service: &Service,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let configured = org
+            .maintenance
+            .iter()
+            .any(|m| m.service == service.name && m.starts_at <= now && now < m.ends_at);
+        Ok(configured
+            || tx
+                .maintenance_windows(Some(&service.name), now)
+                .await?
+                .iter()
+                .any(|w| w.covers(now)))
+    }
+
+    /// Turns a plan into rows: reserves the ids of new messages, groups and
+    /// alerts, and builds the events, jobs and answers that name them.
+    async fn batch_writes<'a>(
+        &self,
+        tx: &mut Tx,
+        batch: &'a [Message],
+        plan: ingest::Plan,
+        now: Timestamp,
+    ) -> Result<BatchWrites<'a>> {
+        let message_ids = tx
+            .reserve_ids(IdSequence::InboundMessages, batch.len())
+            .await?;
+        let group_ids = tx
+            .reserve_ids(IdSequence::AlertGroups, plan.new_groups.len())
+            .await?;
+        let mut new_alert_ids = tx
+            .reserve_ids(IdSequence::Alerts, plan.new_alert_count())
+            .await?
+            .into_iter();
+        let group_id = |group: GroupRef| match group {
+            GroupRef::Stored(id) => id,
+            GroupRef::New(index) => group_ids[index],
+        };
+        // The final id and group of every planned alert, by plan index.
+        let mut placed: Vec<(i64, i64)> = Vec::with_capacity(plan.alerts.len());
+        let refs: Vec<GroupRef> = plan.alerts.iter().map(|a| a.group).collect();
+        let mut writes = BatchWrites::default();
+        for planned in plan.alerts {
+            let id = if planned.is_new {
+                new_alert_ids.next().ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("fewer alert ids reserved than planned"))
+                })?
+            } else {
+                planned.alert.id
+            };
+            let group = group_id(planned.group);
+            placed.push((id, group));
+            if planned.changed {
+                writes.alerts.push(Alert {
+                    id,
+                    group_id: group,
+                    ..planned.alert
+                });
+            }
+        }
+        let place = |index: usize, alert: &Alert| Alert {
+            id: placed[index].0,
+            group_id: placed[index].1,
+            ..alert.clone()
+        };
+        writes.groups = plan
+            .new_groups
+            .iter()
+            .zip(&group_ids)
+            .map(|(group, &id)| NewAlertGroup {
+                id,
+                service: group.service.clone(),
+                group_key: group.key.clone(),
+                opened_at: now,
+                alert_count: group.members,
+                in_maintenance: group.in_maintenance,
+            })
+            .collect();
+        writes.joined = plan.joined.into_iter().collect();
+        for ((message, effects), &message_id) in batch.iter().zip(plan.effects).zip(&message_ids) {
+            let actor = message.target.actor();
+            writes.messages.push(InboundMessage {
+                id: message_id,
+                received_at: now,
+                service: &message.target.service().name,
+                integration: &message.target.integration().name,
+                format: message.format,
+                body: &message.body,
+            });
+            let mut results = Vec::with_capacity(effects.len());
+            for (signal, effect) in message.signals.iter().zip(effects) {
+                let alert_id = effect.alert().map(|index| placed[index].0);
+                writes.inbound_events.push(InboundEvent {
+                    message_id,
+                    alert_id,
+                    received_at: now,
+                    action: signal.action.as_str(),
+                    dedup_key: &signal.dedup_key,
+                    outcome: effect.name(),
+                });
                 results.push(Ingested {
                     dedup_key: signal.dedup_key.clone(),
-                    outcome: "dropped",
-                    alert_id: None,
+                    outcome: effect.name(),
+                    alert_id,
                 });
-                continue;
+                match effect {
+                    Effect::Opened {
+                        alert,
+                        opened,
+                        new_group,
+                    } => {
+                        let opened = place(alert, &opened);
+                        if new_group && let GroupRef::New(index) = refs[alert] {
+                            writes.open_group(
+                                &actor,
+                                &plan.new_groups[index],
+                                opened.group_id,
+                                now,
+                            );
+                        }
+                        writes.events.push(
+                            NewEvent::new(
+                                &actor,
+                                "alert.triggered",
+                                Subject::new("alert", opened.id),
+                            )
+                            .after(&opened),
+                        );
+                        if !opened.in_maintenance {
+                            let tier = message.target.service().tier;
+                            writes.opened.push((opened, tier));
+                        }
+                    }
+                    Effect::Changed {
+                        alert,
+                        outcome,
+                        before,
+                        after,
+                    } => {
+                        let (before, after) = (place(alert, &before), place(alert, &after));
+                        writes
+                            .changed_groups
+                            .insert(after.group_id, &message.target.service().name);
+                        let verb = if outcome == Outcome::Resolve {
+                            "alert.resolved"
+                        } else {
+                            "alert.acknowledged"
+                        };
+                        writes.events.push(
+                            NewEvent::new(&actor, verb, Subject::new("alert", after.id))
+                                .before(&before)
+                                .after(&after),
+                        );
+                    }
+                    Effect::Dropped | Effect::Ignored { .. } | Effect::Repeated { .. } => {}
+                }
             }
-            let open = tx.open_alert(&service.name, &signal.dedup_key).await?;
-            let outcome = alert::outcome(open.as_ref().map(|a| a.status), signal.action);
-            let alert_id = match (outcome, open) {
-                (Outcome::Open, _) => Some(
-                    self.open_alert(tx, &actor, target, signal, now, in_maintenance)
-                        .await?,
-                ),
-                (Outcome::Repeat, Some(mut alert)) => {
-                    refresh(&mut alert, signal, integration, now);
-                    tx.update_alert(&alert).await?;
-                    Some(alert.id)
-                }
-                (Outcome::Acknowledge | Outcome::Resolve, Some(mut alert)) => {
-                    let before = alert.clone();
-                    let by = format!("{}/{}", service.name, integration.name);
-                    apply_status(&mut alert, outcome, now, &by);
-                    alert.last_seen_at = now;
-                    alert.event_count += 1;
-                    tx.update_alert(&alert).await?;
-                    let group_status = tx.refresh_group_status(alert.group_id, now).await?;
-                    self.after_group_change(tx, &service.name, alert.group_id, group_status, now)
-                        .await?;
-                    let action = if outcome == Outcome::Resolve {
-                        "alert.resolved"
-                    } else {
-                        "alert.acknowledged"
-                    };
-                    tx.append_event(
-                        now,
-                        NewEvent::new(&actor, action, Subject::new("alert", alert.id))
-                            .before(&before)
-                            .after(&alert),
-                    )
-                    .await?;
-                    Some(alert.id)
-                }
-                (_, open) => open.map(|a| a.id),
-            };
-            tx.insert_inbound_event(
-                message_id,
-                alert_id,
-                now,
-                signal.action.as_str(),
-                &signal.dedup_key,
-                outcome_name(outcome),
-            )
-            .await?;
-            results.push(Ingested {
-                dedup_key: signal.dedup_key.clone(),
-                outcome: outcome_name(outcome),
-                alert_id,
-            });
+            writes.results.push(results);
         }
-        Ok(results)
+        Ok(writes)
     }
 
-    async fn open_alert(
+    /// Declaring by rule and catching regressions are a job, so ingestion
+    /// stays short; most alerts need neither, and cost only a lookup per
+    /// service and batch.
+    async fn check_incidents(
         &self,
-        tx: &mut crate::store::Tx,
-        actor: &Actor,
-        target: &Target,
-        signal: &Signal,
+        tx: &mut Tx,
+        opened: &[(Alert, Option<u8>)],
         now: Timestamp,
-        in_maintenance: bool,
-    ) -> Result<i64> {
-        let service = &target.service;
-        let mapping = &target.integration.mapping;
-        let severity = mapping.severity(signal);
-        let urgency = mapping.urgency(signal, severity);
-        let key = alert::group_key(signal, service.alert_grouping.as_ref());
-        let window = service
-            .alert_grouping
-            .as_ref()
-            .map_or(DEFAULT_GROUP_WINDOW, |g| g.window);
-        let joined = match &key {
-            Some(key) => tx.joinable_group(&service.name, key, now - window).await?,
-            None => None,
-        };
-        let group_id = match joined {
-            Some(id) => id,
-            None => {
-                let id = tx
-                    .insert_group(&service.name, key.as_deref(), now, in_maintenance)
-                    .await?;
-                // A new group is what pages: one page per storm, none
-                // during maintenance.
-                tx.append_event(
-                    now,
-                    NewEvent::new(actor, "alert_group.opened", Subject::new("alert_group", id))
-                        .after(serde_json::json!({
-                            "service": service.name,
-                            "group_key": key,
-                            "pages": !in_maintenance,
-                        })),
-                )
-                .await?;
-                if !in_maintenance && let Some(policy) = &service.escalation_policy {
-                    super::escalation::start(tx, actor, id, policy, now).await?;
+    ) -> Result<()> {
+        if opened.is_empty() {
+            return Ok(());
+        }
+        let org = self.org_snapshot().await?;
+        let since = now
+            .checked_sub(org.incidents.regression.window)
+            .unwrap_or(now);
+        let mut recent: HashMap<&str, bool> = HashMap::new();
+        let mut jobs = Vec::new();
+        for (alert, tier) in opened {
+            let by_rule = org.incidents.auto_declare_for(alert, *tier).is_some();
+            let regression_possible = match recent.get(alert.service.as_str()) {
+                Some(known) => *known,
+                None => {
+                    let found = !tx
+                        .recent_incidents_of_service(&alert.service, since)
+                        .await?
+                        .is_empty();
+                    recent.insert(&alert.service, found);
+                    found
                 }
-                id
-            }
-        };
-        tx.add_to_group(group_id, now).await?;
-        let alert = Alert {
-            id: 0,
-            service: service.name.clone(),
-            integration: Some(target.integration.name.clone()),
-            dedup_key: signal.dedup_key.clone(),
-            status: AlertStatus::Triggered,
-            severity,
-            urgency,
-            summary: signal.summary.clone(),
-            source: signal.source.clone(),
-            component: signal.component.clone(),
-            group: signal.group.clone(),
-            class: signal.class.clone(),
-            labels: signal.labels.clone(),
-            details: signal.details.clone(),
-            links: signal.links.clone(),
-            group_id,
-            in_maintenance,
-            first_seen_at: signal.occurred_at.filter(|at| *at <= now).unwrap_or(now),
-            last_seen_at: now,
-            event_count: 1,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-        };
-        let alert = tx.insert_alert(&alert).await.map_err(conflict_or_store)?;
-        tx.append_event(
-            now,
-            NewEvent::new(actor, "alert.triggered", Subject::new("alert", alert.id)).after(&alert),
-        )
-        .await?;
-        if !in_maintenance {
-            // Declaring by rule and catching regressions are a job, so
-            // ingestion stays short; most alerts need neither, and cost
-            // only an indexed lookup.
-            let org = self.org_snapshot().await?;
-            let by_rule = org
-                .incidents
-                .auto_declare_for(&alert, service.tier)
-                .is_some();
-            let since = now
-                .checked_sub(org.incidents.regression.window)
-                .unwrap_or(now);
-            if by_rule
-                || !tx
-                    .recent_incidents_of_service(&service.name, since)
-                    .await?
-                    .is_empty()
-            {
-                super::incidents::alert_opened(tx, alert.id, now).await?;
+            };
+            if by_rule || regression_possible {
+                jobs.push(super::incidents::alert_opened(alert.id, now));
             }
         }
-        Ok(alert.id)
+        tx.enqueue_jobs(now, &jobs).await?;
+        Ok(())
     }
 
     pub async fn alerts(&self, query: AlertQuery) -> Result<Page<Alert>> {
@@ -650,7 +752,7 @@ impl App {
             return Ok(alert);
         }
         let before = alert.clone();
-        apply_status(&mut alert, outcome, now, by);
+        alert.apply(outcome, now, by);
         tx.update_alert(&alert).await?;
         let group_status = tx.refresh_group_status(alert.group_id, now).await?;
         self.after_group_change(&mut tx, &alert.service, alert.group_id, group_status, now)
@@ -853,15 +955,13 @@ impl App {
 
     /// Records a change announced by a deploy tool.
     pub async fn record_change(&self, target: &Target, change: ChangeEvent) -> Result<i64> {
-        let key = target.integration.key.as_deref().unwrap_or_default();
+        let integration = target.integration();
+        let key = integration.key.as_deref().unwrap_or_default();
         self.rate_limiter
-            .take(key, 1, target.integration.rate_limit)
+            .take(key, 1, integration.rate_limit)
             .map_err(Error::RateLimited)?;
         let now = self.clock.now();
-        let actor = Actor {
-            kind: "integration".into(),
-            name: format!("{}/{}", target.service.name, target.integration.name),
-        };
+        let actor = target.actor();
         let mut tx = self.store.write().await?;
         let id = tx.insert_change_event(now, &change).await?;
         tx.append_event(
@@ -897,40 +997,6 @@ pub fn endpoint_of(kind: IntegrationKind) -> &'static str {
         IntegrationKind::Opsgenie => "/v2/alerts",
         IntegrationKind::Generic => "/api/v1/integrations/generic",
     }
-}
-
-/// A repeated trigger refreshes what the source says now, and counts.
-fn refresh(alert: &mut Alert, signal: &Signal, integration: &Integration, now: Timestamp) {
-    alert.severity = integration.mapping.severity(signal);
-    alert.urgency = integration.mapping.urgency(signal, alert.severity);
-    alert.summary = signal.summary.clone();
-    alert.labels = signal.labels.clone();
-    alert.details = signal.details.clone();
-    if !signal.links.is_empty() {
-        alert.links = signal.links.clone();
-    }
-    alert.last_seen_at = now;
-    alert.event_count += 1;
-}
-
-fn apply_status(alert: &mut Alert, outcome: Outcome, now: Timestamp, by: &str) {
-    match outcome {
-        Outcome::Acknowledge => {
-            alert.status = AlertStatus::Acknowledged;
-            alert.acknowledged_at = Some(now);
-            alert.acknowledged_by = Some(by.to_string());
-        }
-        Outcome::Resolve => {
-            alert.status = AlertStatus::Resolved;
-            alert.resolved_at = Some(now);
-            alert.resolved_by = Some(by.to_string());
-        }
-        _ => {}
-    }
-}
-
-fn conflict_or_store(error: StoreError) -> Error {
-    error.into()
 }
 
 fn parse_id_cursor(cursor: Option<&str>) -> Result<Option<i64>> {

@@ -105,7 +105,30 @@ fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
     }
 }
 
-/// Starts the escalation of a newly opened group, inside its transaction.
+/// The first step of a newly opened group's escalation, and the event
+/// that says it started; for the caller to write with the group.
+pub fn first_step(
+    actor: &Actor,
+    group_id: i64,
+    policy: &str,
+    now: Timestamp,
+) -> (NewJob, NewEvent) {
+    let payload = StepPayload {
+        group_id,
+        policy: policy.to_string(),
+        round: 0,
+        level: 0,
+    };
+    let event = NewEvent::new(
+        actor,
+        "escalation.started",
+        Subject::new("alert_group", group_id),
+    )
+    .after(json!({ "policy": policy }));
+    (step_job(&payload, now), event)
+}
+
+/// Starts the escalation of a group, inside its transaction.
 pub async fn start(
     tx: &mut Tx,
     actor: &Actor,
@@ -113,23 +136,9 @@ pub async fn start(
     policy: &str,
     now: Timestamp,
 ) -> crate::store::Result<()> {
-    let payload = StepPayload {
-        group_id,
-        policy: policy.to_string(),
-        round: 0,
-        level: 0,
-    };
-    tx.enqueue_job(now, &step_job(&payload, now)).await?;
-    tx.append_event(
-        now,
-        NewEvent::new(
-            actor,
-            "escalation.started",
-            Subject::new("alert_group", group_id),
-        )
-        .after(json!({ "policy": policy })),
-    )
-    .await?;
+    let (job, event) = first_step(actor, group_id, policy, now);
+    tx.enqueue_job(now, &job).await?;
+    tx.append_event(now, event).await?;
     Ok(())
 }
 

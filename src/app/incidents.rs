@@ -1241,16 +1241,11 @@ impl TimelineFollower {
     }
 }
 
-/// Enqueues the incident check for a newly opened alert, inside the
-/// ingestion transaction.
-pub async fn alert_opened(tx: &mut Tx, alert_id: i64, now: Timestamp) -> crate::store::Result<()> {
-    tx.enqueue_job(
-        now,
-        &NewJob {
-            unique_key: Some(format!("incident-alert:{alert_id}")),
-            ..NewJob::new(ALERT_OPENED, json!({ "alert_id": alert_id }), now)
-        },
-    )
-    .await?;
-    Ok(())
+/// The incident check of a newly opened alert (declare by rule, or catch
+/// a regression), for the ingestion transaction to enqueue.
+pub fn alert_opened(alert_id: i64, now: Timestamp) -> NewJob {
+    NewJob {
+        unique_key: Some(format!("incident-alert:{alert_id}")),
+        ..NewJob::new(ALERT_OPENED, json!({ "alert_id": alert_id }), now)
+    }
 }

@@ -224,6 +224,40 @@ pub struct Alert {
     pub resolved_by: Option<String>,
 }
 
+impl Alert {
+    /// A repeated trigger refreshes what the source says now, and counts.
+    pub fn refresh(&mut self, signal: &Signal, mapping: &Mapping, now: Timestamp) {
+        self.severity = mapping.severity(signal);
+        self.urgency = mapping.urgency(signal, self.severity);
+        self.summary = signal.summary.clone();
+        self.labels = signal.labels.clone();
+        self.details = signal.details.clone();
+        if !signal.links.is_empty() {
+            self.links = signal.links.clone();
+        }
+        self.last_seen_at = now;
+        self.event_count += 1;
+    }
+
+    /// Acknowledges or resolves, `by` someone (an email, or the
+    /// `service/integration` of a source); other outcomes change nothing.
+    pub fn apply(&mut self, outcome: Outcome, now: Timestamp, by: &str) {
+        match outcome {
+            Outcome::Acknowledge => {
+                self.status = AlertStatus::Acknowledged;
+                self.acknowledged_at = Some(now);
+                self.acknowledged_by = Some(by.to_string());
+            }
+            Outcome::Resolve => {
+                self.status = AlertStatus::Resolved;
+                self.resolved_at = Some(now);
+                self.resolved_by = Some(by.to_string());
+            }
+            Outcome::Open | Outcome::Repeat | Outcome::Ignore => {}
+        }
+    }
+}
+
 /// What an event does to the open alert with its key (if any).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

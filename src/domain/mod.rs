@@ -6,6 +6,7 @@ pub mod auth;
 pub mod escalation;
 pub mod event;
 pub mod incident;
+pub mod ingest;
 pub mod job;
 pub mod org;
 pub mod page;

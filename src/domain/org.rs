@@ -369,13 +369,15 @@ impl Org {
     }
 
     /// The integration with this key, and its service.
-    pub fn integration_by_key(&self, key: &str) -> Option<(&Service, &Integration)> {
-        self.services.iter().find_map(|service| {
+    /// Where the integration holding `key` is: (service, integration)
+    /// indexes into `services` and its `integrations`.
+    pub fn integration_position(&self, key: &str) -> Option<(usize, usize)> {
+        self.services.iter().enumerate().find_map(|(s, service)| {
             service
                 .integrations
                 .iter()
-                .find(|i| i.key.as_deref() == Some(key))
-                .map(|i| (service, i))
+                .position(|i| i.key.as_deref() == Some(key))
+                .map(|i| (s, i))
         })
     }
 

@@ -150,12 +150,14 @@ fn text_of(body: &Bytes) -> Result<&str, ApiError> {
 async fn ingest_webhook(
     app: &App,
     target: &Target,
-    format: &str,
+    format: &'static str,
     body: &Bytes,
     signals: Vec<Signal>,
 ) -> Result<Response, ApiError> {
     let text = text_of(body)?;
-    let results = app.ingest(target, format, text, &signals).await?;
+    let results = app
+        .ingest(target, format, text.to_string(), signals)
+        .await?;
     Ok((
         StatusCode::OK,
         Json(json!({ "status": "ok", "results": results })),
@@ -260,10 +262,11 @@ async fn pagerduty_enqueue(
             vec!["the body is not UTF-8".into()],
         );
     };
-    match app.ingest(&target, "pagerduty", text, std::slice::from_ref(&event.signal)).await {
+    let dedup_key = event.signal.dedup_key.clone();
+    match app.ingest(&target, "pagerduty", text.to_string(), vec![event.signal]).await {
         Ok(_) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "status": "success", "message": "Event processed", "dedup_key": event.signal.dedup_key })),
+            Json(json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key })),
         )
             .into_response(),
         Err(error) => pagerduty_failure(error.into()),
@@ -296,8 +299,8 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
     };
     let record = ChangeEvent {
         id: 0,
-        service: target.service.name.clone(),
-        integration: target.integration.name.clone(),
+        service: target.service().name.clone(),
+        integration: target.integration().name.clone(),
         summary: change.summary,
         source: change.source,
         occurred_at: change.occurred_at.unwrap_or_else(|| app.clock.now()),
@@ -334,7 +337,7 @@ async fn alertmanager_webhook(
     let parsed = alertmanager::parse(&body).map_err(format_error)?;
     if parsed.truncated_alerts > 0 {
         tracing::warn!(
-            integration = %target.integration.name,
+            integration = %target.integration().name,
             truncated = parsed.truncated_alerts,
             "Alertmanager left alerts out of a notification (max_alerts); they arrive when it sends them"
         );
@@ -358,7 +361,7 @@ async fn grafana_webhook(
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Grafana).await?;
     let body = body.map_err(body_error)?;
-    if let Some(secret) = &target.integration.signing_secret {
+    if let Some(secret) = &target.integration().signing_secret {
         let header_value = |names: &[&str]| {
             names
                 .iter()
@@ -445,11 +448,8 @@ async fn opsgenie_target(app: &App, headers: &HeaderMap) -> Result<Target, Respo
 }
 
 async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signal) -> Response {
-    let text = String::from_utf8_lossy(body);
-    match app
-        .ingest(target, "opsgenie", &text, std::slice::from_ref(&signal))
-        .await
-    {
+    let text = String::from_utf8_lossy(body).into_owned();
+    match app.ingest(target, "opsgenie", text, vec![signal]).await {
         Ok(_) => opsgenie_reply(StatusCode::ACCEPTED, "Request will be processed"),
         Err(error) => opsgenie_failure(error.into()),
     }

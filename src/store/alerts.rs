@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{Result, Tx, from_millis, to_millis, with_tx};
+use super::{MAX_ROWS, Result, Tx, from_millis, rows_per_statement, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
 
 #[derive(sqlx::FromRow)]
@@ -149,68 +149,108 @@ pub struct ChangeEvent {
     pub links: Vec<Link>,
 }
 
-impl Tx {
-    pub async fn insert_inbound_message(
-        &mut self,
-        now: Timestamp,
-        service: &str,
-        integration: &str,
-        format: &str,
-        body: &str,
-    ) -> Result<i64> {
-        let id: i64 = with_tx!(self, conn => {
-            sqlx::query_scalar(
-                "INSERT INTO inbound_messages (received_at, service, integration, format, body) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(to_millis(now))
-            .bind(service)
-            .bind(integration)
-            .bind(format)
-            .bind(body)
-            .fetch_one(conn)
-            .await?
-        });
-        Ok(id)
-    }
+/// A received request, as stored (its id reserved with [`Tx::reserve_ids`]).
+#[derive(Clone, Debug)]
+pub struct InboundMessage<'a> {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub service: &'a str,
+    pub integration: &'a str,
+    pub format: &'a str,
+    pub body: &'a str,
+}
 
-    pub async fn insert_inbound_event(
-        &mut self,
-        message_id: i64,
-        alert_id: Option<i64>,
-        now: Timestamp,
-        action: &str,
-        dedup_key: &str,
-        outcome: &str,
-    ) -> Result<()> {
-        with_tx!(self, conn => {
-            sqlx::query(
-                "INSERT INTO inbound_events (message_id, alert_id, received_at, action, dedup_key, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(message_id)
-            .bind(alert_id)
-            .bind(to_millis(now))
-            .bind(action)
-            .bind(dedup_key)
-            .bind(outcome)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
+/// What one signal of a received message did to which alert.
+#[derive(Clone, Debug)]
+pub struct InboundEvent<'a> {
+    pub message_id: i64,
+    pub alert_id: Option<i64>,
+    pub received_at: Timestamp,
+    pub action: &'static str,
+    pub dedup_key: &'a str,
+    /// `opened`, `repeated`, `acknowledged`, `resolved`, `ignored`, `dropped`.
+    pub outcome: &'static str,
+}
+
+/// A group a batch opens, with its id reserved and its first members counted.
+#[derive(Clone, Debug)]
+pub struct NewAlertGroup {
+    pub id: i64,
+    pub service: String,
+    pub group_key: Option<String>,
+    pub opened_at: Timestamp,
+    pub alert_count: i64,
+    pub in_maintenance: bool,
+}
+
+impl Tx {
+    pub async fn insert_inbound_messages(&mut self, messages: &[InboundMessage<'_>]) -> Result<()> {
+        for chunk in messages.chunks(rows_per_statement(6)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO inbound_messages (id, received_at, service, integration, format, body) ",
+                );
+                query.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.id)
+                        .push_bind(to_millis(m.received_at))
+                        .push_bind(m.service)
+                        .push_bind(m.integration)
+                        .push_bind(m.format)
+                        .push_bind(m.body);
+                });
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
         Ok(())
     }
 
-    /// The open (triggered or acknowledged) alert with this key, if any,
-    /// locked until the transaction ends: on PostgreSQL a concurrent
-    /// replica waits here instead of overwriting this one's count.
-    pub async fn open_alert(&mut self, service: &str, dedup_key: &str) -> Result<Option<Alert>> {
-        let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'{}",
-            self.row_lock()
-        );
-        let row: Option<AlertRow> = with_tx!(self, conn => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(service).bind(dedup_key).fetch_optional(conn).await?
-        });
-        Ok(row.map(AlertRow::into_alert))
+    pub async fn insert_inbound_events(&mut self, events: &[InboundEvent<'_>]) -> Result<()> {
+        for chunk in events.chunks(rows_per_statement(6)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO inbound_events (message_id, alert_id, received_at, action, dedup_key, outcome) ",
+                );
+                query.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.message_id)
+                        .push_bind(e.alert_id)
+                        .push_bind(to_millis(e.received_at))
+                        .push_bind(e.action)
+                        .push_bind(e.dedup_key)
+                        .push_bind(e.outcome);
+                });
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(())
+    }
+
+    /// The open (triggered or acknowledged) alerts of `service` with these
+    /// keys, by id, locked until the transaction ends: on PostgreSQL a
+    /// concurrent replica waits here instead of overwriting their counts,
+    /// and locking in id order keeps two such batches from deadlocking.
+    pub async fn open_alerts_with_keys(
+        &mut self,
+        service: &str,
+        dedup_keys: &[&str],
+    ) -> Result<Vec<Alert>> {
+        let mut alerts = Vec::new();
+        for chunk in dedup_keys.chunks(MAX_ROWS) {
+            let lock = self.row_lock();
+            let rows: Vec<AlertRow> = with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND service = "
+                ));
+                query.push_bind(service).push(" AND dedup_key IN (");
+                let mut keys = query.separated(", ");
+                for key in chunk {
+                    keys.push_bind(*key);
+                }
+                query.push(") ORDER BY id").push(lock);
+                query.build_query_as().persistent(false).fetch_all(conn).await?
+            });
+            alerts.extend(rows.into_iter().map(AlertRow::into_alert));
+        }
+        Ok(alerts)
     }
 
     /// Alerts with this dedup key, newest first (at most 50).
@@ -240,72 +280,59 @@ impl Tx {
         Ok(row.into_alert())
     }
 
-    /// Stores a new alert (its `id` is ignored) and returns it with its id.
-    pub async fn insert_alert(&mut self, alert: &Alert) -> Result<Alert> {
-        let sql = format!(
-            "INSERT INTO alerts (service, integration, dedup_key, status, severity, urgency, summary, source, component, alert_group, alert_class, labels, details, links, group_id, in_maintenance, first_seen_at, last_seen_at, event_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-             RETURNING {ALERT_COLUMNS}"
-        );
-        let row: AlertRow = with_tx!(self, conn => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(&alert.service)
-                .bind(alert.integration.as_deref())
-                .bind(&alert.dedup_key)
-                .bind(alert.status.as_str())
-                .bind(alert.severity.as_str())
-                .bind(alert.urgency.as_str())
-                .bind(&alert.summary)
-                .bind(alert.source.as_deref())
-                .bind(alert.component.as_deref())
-                .bind(alert.group.as_deref())
-                .bind(alert.class.as_deref())
-                .bind(serde_json::to_string(&alert.labels).unwrap_or_default())
-                .bind(alert.details.to_string())
-                .bind(serde_json::to_string(&alert.links).unwrap_or_default())
-                .bind(alert.group_id)
-                .bind(i64::from(alert.in_maintenance))
-                .bind(to_millis(alert.first_seen_at))
-                .bind(to_millis(alert.last_seen_at))
-                .bind(alert.event_count)
-                .fetch_one(conn)
-                .await?
-        });
-        Ok(row.into_alert())
+    /// Writes alerts: new ones (with ids from [`Tx::reserve_ids`]) are
+    /// inserted, stored ones get their mutable fields written back. Rows
+    /// are written in order, so an alert resolved here may be followed by
+    /// the new alert of its key.
+    pub async fn save_alerts(&mut self, alerts: &[Alert]) -> Result<()> {
+        for chunk in alerts.chunks(rows_per_statement(24)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO alerts ({ALERT_COLUMNS}) "));
+                query.push_values(chunk, |mut row, alert| {
+                    row.push_bind(alert.id)
+                        .push_bind(alert.service.as_str())
+                        .push_bind(alert.integration.as_deref())
+                        .push_bind(alert.dedup_key.as_str())
+                        .push_bind(alert.status.as_str())
+                        .push_bind(alert.severity.as_str())
+                        .push_bind(alert.urgency.as_str())
+                        .push_bind(alert.summary.as_str())
+                        .push_bind(alert.source.as_deref())
+                        .push_bind(alert.component.as_deref())
+                        .push_bind(alert.group.as_deref())
+                        .push_bind(alert.class.as_deref())
+                        .push_bind(serde_json::to_string(&alert.labels).unwrap_or_default())
+                        .push_bind(alert.details.to_string())
+                        .push_bind(serde_json::to_string(&alert.links).unwrap_or_default())
+                        .push_bind(alert.group_id)
+                        .push_bind(i64::from(alert.in_maintenance))
+                        .push_bind(to_millis(alert.first_seen_at))
+                        .push_bind(to_millis(alert.last_seen_at))
+                        .push_bind(alert.event_count)
+                        .push_bind(alert.acknowledged_at.map(to_millis))
+                        .push_bind(alert.acknowledged_by.as_deref())
+                        .push_bind(alert.resolved_at.map(to_millis))
+                        .push_bind(alert.resolved_by.as_deref());
+                });
+                query.push(
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, severity = excluded.severity,
+                       urgency = excluded.urgency, summary = excluded.summary, source = excluded.source,
+                       component = excluded.component, alert_group = excluded.alert_group,
+                       alert_class = excluded.alert_class, labels = excluded.labels, details = excluded.details,
+                       links = excluded.links, last_seen_at = excluded.last_seen_at,
+                       event_count = excluded.event_count, acknowledged_at = excluded.acknowledged_at,
+                       acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at,
+                       resolved_by = excluded.resolved_by",
+                );
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(())
     }
 
-    /// Writes back an alert's mutable fields after an event or an action.
+    /// Writes back an alert's mutable fields after an action.
     pub async fn update_alert(&mut self, alert: &Alert) -> Result<()> {
-        with_tx!(self, conn => {
-            sqlx::query(
-                "UPDATE alerts SET status = $2, severity = $3, urgency = $4, summary = $5, source = $6, component = $7,
-                    alert_group = $8, alert_class = $9, labels = $10, details = $11, links = $12, last_seen_at = $13,
-                    event_count = $14, acknowledged_at = $15, acknowledged_by = $16, resolved_at = $17, resolved_by = $18
-                 WHERE id = $1",
-            )
-            .bind(alert.id)
-            .bind(alert.status.as_str())
-            .bind(alert.severity.as_str())
-            .bind(alert.urgency.as_str())
-            .bind(&alert.summary)
-            .bind(alert.source.as_deref())
-            .bind(alert.component.as_deref())
-            .bind(alert.group.as_deref())
-            .bind(alert.class.as_deref())
-            .bind(serde_json::to_string(&alert.labels).unwrap_or_default())
-            .bind(alert.details.to_string())
-            .bind(serde_json::to_string(&alert.links).unwrap_or_default())
-            .bind(to_millis(alert.last_seen_at))
-            .bind(alert.event_count)
-            .bind(alert.acknowledged_at.map(to_millis))
-            .bind(alert.acknowledged_by.as_deref())
-            .bind(alert.resolved_at.map(to_millis))
-            .bind(alert.resolved_by.as_deref())
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
+        self.save_alerts(std::slice::from_ref(alert)).await
     }
 
     pub async fn alert(&mut self, id: i64) -> Result<Alert> {
@@ -378,63 +405,75 @@ impl Tx {
             .collect())
     }
 
-    /// The newest group with this key in the service that is still open or
-    /// took an alert at or after `since`.
-    pub async fn joinable_group(
+    /// Per group key of `service`: the newest group with it that is still
+    /// open or took an alert at or after `since`.
+    pub async fn joinable_groups(
         &mut self,
         service: &str,
-        group_key: &str,
+        group_keys: &[&str],
         since: Timestamp,
-    ) -> Result<Option<i64>> {
-        let id: Option<i64> = with_tx!(self, conn => {
-            sqlx::query_scalar(
-                "SELECT id FROM alert_groups
-                 WHERE service = $1 AND group_key = $2 AND (status <> 'resolved' OR last_alert_at >= $3)
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(service)
-            .bind(group_key)
-            .bind(to_millis(since))
-            .fetch_optional(conn)
-            .await?
-        });
-        Ok(id)
+    ) -> Result<Vec<(String, i64)>> {
+        let mut found = Vec::new();
+        for chunk in group_keys.chunks(MAX_ROWS) {
+            let rows: Vec<(String, i64)> = with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT group_key, MAX(id) FROM alert_groups WHERE service = ",
+                );
+                query
+                    .push_bind(service)
+                    .push(" AND (status <> 'resolved' OR last_alert_at >= ")
+                    .push_bind(to_millis(since))
+                    .push(") AND group_key IN (");
+                let mut keys = query.separated(", ");
+                for key in chunk {
+                    keys.push_bind(*key);
+                }
+                query.push(") GROUP BY group_key");
+                query.build_query_as().persistent(false).fetch_all(conn).await?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
-    pub async fn insert_group(
-        &mut self,
-        service: &str,
-        group_key: Option<&str>,
-        now: Timestamp,
-        in_maintenance: bool,
-    ) -> Result<i64> {
-        let id: i64 = with_tx!(self, conn => {
-            sqlx::query_scalar(
-                "INSERT INTO alert_groups (service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance)
-                 VALUES ($1, $2, 'triggered', $3, $3, 0, $4) RETURNING id",
-            )
-            .bind(service)
-            .bind(group_key)
-            .bind(to_millis(now))
-            .bind(i64::from(in_maintenance))
-            .fetch_one(conn)
-            .await?
-        });
-        Ok(id)
+    pub async fn insert_groups(&mut self, groups: &[NewAlertGroup]) -> Result<()> {
+        for chunk in groups.chunks(rows_per_statement(8)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO alert_groups (id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance) ",
+                );
+                query.push_values(chunk, |mut row, g| {
+                    row.push_bind(g.id)
+                        .push_bind(g.service.as_str())
+                        .push_bind(g.group_key.as_deref())
+                        .push_bind("triggered")
+                        .push_bind(to_millis(g.opened_at))
+                        .push_bind(to_millis(g.opened_at))
+                        .push_bind(g.alert_count)
+                        .push_bind(i64::from(g.in_maintenance));
+                });
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(())
     }
 
-    /// Counts a new member into a group and reopens it if it had resolved.
-    pub async fn add_to_group(&mut self, group_id: i64, now: Timestamp) -> Result<()> {
-        with_tx!(self, conn => {
-            sqlx::query(
-                "UPDATE alert_groups SET alert_count = alert_count + 1, last_alert_at = $2, status = 'triggered', resolved_at = NULL WHERE id = $1",
-            )
-            .bind(group_id)
-            .bind(to_millis(now))
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
+    /// Counts new members into stored groups (`(group id, how many)`, by
+    /// id) and reopens those that had resolved.
+    pub async fn add_to_groups(&mut self, joined: &[(i64, i64)], now: Timestamp) -> Result<()> {
+        for chunk in joined.chunks(rows_per_statement(2)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new("UPDATE alert_groups SET alert_count = alert_count + joined.column2, last_alert_at = ");
+                query
+                    .push_bind(to_millis(now))
+                    .push(", status = 'triggered', resolved_at = NULL FROM (");
+                query.push_values(chunk, |mut row, (id, added)| {
+                    row.push_bind(*id).push_bind(*added);
+                });
+                query.push(") AS joined WHERE alert_groups.id = joined.column1");
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
         Ok(())
     }
 

@@ -76,6 +76,29 @@ impl Tx {
         Ok(row.into_event())
     }
 
+    /// Appends events in the order given, all at `at`.
+    pub async fn append_events(&mut self, at: Timestamp, events: &[NewEvent]) -> Result<()> {
+        for chunk in events.chunks(super::rows_per_statement(8)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (at, actor_kind, actor_name, action, subject_kind, subject_id, before_state, after_state) ",
+                );
+                query.push_values(chunk, |mut row, event| {
+                    row.push_bind(to_millis(at))
+                        .push_bind(event.actor.kind.as_str())
+                        .push_bind(event.actor.name.as_str())
+                        .push_bind(event.action.as_str())
+                        .push_bind(event.subject.kind.as_str())
+                        .push_bind(event.subject.id.as_str())
+                        .push_bind(event.before.as_ref().map(|v| v.to_string()))
+                        .push_bind(event.after.as_ref().map(|v| v.to_string()));
+                });
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(())
+    }
+
     /// Events matching the filter, newest first, at most `limit + 1` of them
     /// (the extra one tells the caller there is a next page).
     pub async fn list_events(&mut self, filter: &EventFilter) -> Result<Vec<Event>> {

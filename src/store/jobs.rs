@@ -79,6 +79,32 @@ impl Tx {
         Ok(id)
     }
 
+    /// Adds jobs; those whose unique key a live job holds already are left
+    /// out, as with [`Tx::enqueue_job`].
+    pub async fn enqueue_jobs(&mut self, now: Timestamp, jobs: &[NewJob]) -> Result<()> {
+        for chunk in jobs.chunks(super::rows_per_statement(9)) {
+            with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at) ",
+                );
+                query.push_values(chunk, |mut row, job| {
+                    row.push_bind(job.kind.as_str())
+                        .push_bind(job.payload.to_string())
+                        .push_bind("pending")
+                        .push_bind(to_millis(job.run_at))
+                        .push_bind(0_i64)
+                        .push_bind(i64::from(job.max_attempts.max(1)))
+                        .push_bind(job.unique_key.as_deref())
+                        .push_bind(to_millis(now))
+                        .push_bind(to_millis(now));
+                });
+                query.push(" ON CONFLICT DO NOTHING");
+                query.build().persistent(false).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(())
+    }
+
     /// Claims up to `limit` jobs that are due, or whose lease ran out, for
     /// `worker` until `now + lease`. Each claim counts as an attempt.
     pub async fn claim_jobs(

@@ -25,7 +25,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
-pub use alerts::{AlertEvent, AlertFilter, AlertGroup, ChangeEvent};
+pub use alerts::{
+    AlertEvent, AlertFilter, AlertGroup, ChangeEvent, InboundEvent, InboundMessage, NewAlertGroup,
+};
 pub use config::ConfigRevision;
 pub use events::EventFilter;
 pub use incidents::IncidentFilter;
@@ -283,6 +285,86 @@ impl Tx {
         }
         record_latency("commit", started);
         Ok(())
+    }
+}
+
+/// The most rows one multi-row statement carries.
+pub(crate) const MAX_ROWS: usize = 1000;
+
+/// Rows per multi-row statement of `columns` bound values each: within
+/// both backends' limits on bound parameters (SQLite 32766, PostgreSQL
+/// 65535).
+pub(crate) fn rows_per_statement(columns: usize) -> usize {
+    (30_000 / columns.max(1)).clamp(1, MAX_ROWS)
+}
+
+/// Tables whose ids a batch reserves before inserting, so that the rows
+/// it writes can refer to each other without a round trip per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdSequence {
+    InboundMessages,
+    AlertGroups,
+    Alerts,
+}
+
+impl IdSequence {
+    fn table(self) -> &'static str {
+        match self {
+            IdSequence::InboundMessages => "inbound_messages",
+            IdSequence::AlertGroups => "alert_groups",
+            IdSequence::Alerts => "alerts",
+        }
+    }
+}
+
+impl Tx {
+    /// Reserves `count` new ids of `sequence`'s table, in increasing order;
+    /// no other transaction gets them. PostgreSQL draws them from the
+    /// column's sequence; SQLite, whose write transactions are exclusive,
+    /// advances the table's `AUTOINCREMENT` counter.
+    pub async fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let table = sequence.table();
+        let wanted = i64::try_from(count).context("too many ids at once")?;
+        let ids = match &mut self.inner {
+            TxInner::Postgres(transaction) => {
+                let mut ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+                )
+                .bind(table)
+                .bind(wanted)
+                .fetch_all(&mut **transaction)
+                .await?;
+                ids.sort_unstable();
+                ids
+            }
+            TxInner::Sqlite(transaction) => {
+                let last: Option<i64> = sqlx::query_scalar(
+                    "UPDATE sqlite_sequence SET seq = seq + $2 WHERE name = $1 RETURNING seq - $2",
+                )
+                .bind(table)
+                .bind(wanted)
+                .fetch_optional(&mut **transaction)
+                .await?;
+                let last = match last {
+                    Some(last) => last,
+                    None => {
+                        // The counter row appears with the table's first
+                        // insert; before that, ids start at 1.
+                        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)")
+                            .bind(table)
+                            .bind(wanted)
+                            .execute(&mut **transaction)
+                            .await?;
+                        0
+                    }
+                };
+                (last + 1..=last + wanted).collect()
+            }
+        };
+        Ok(ids)
     }
 }
 

@@ -5,6 +5,7 @@ use jiff::SignedDuration;
 use serde_json::{Value, json};
 use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
+use siaga::domain::org::IntegrationKind;
 
 use crate::both_backends;
 use crate::support::{TestApp, TestDb, error, json, receiver, run_due};
@@ -40,17 +41,15 @@ services:
 }
 
 pub(crate) async fn trigger(t: &TestApp, key: &str) {
-    let org = t.app.org().await.unwrap();
-    let service = org.service("checkout").unwrap().clone();
-    let integration = service.integrations[0].clone();
-    let target = siaga::app::alerts::Target {
-        service,
-        integration,
-    };
+    let target = t
+        .app
+        .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+        .await
+        .unwrap();
     let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
     let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
     t.app
-        .ingest(&target, "generic", &body.to_string(), &signals)
+        .ingest(&target, "generic", body.to_string(), signals)
         .await
         .unwrap();
 }

@@ -1043,12 +1043,15 @@ both_backends!(
         a.apply_shop().await;
         let b = db.app().await;
         let org = a.app.org().await.unwrap();
-        let service = org.service("storefront").unwrap().clone();
-        let integration = service.integrations[0].clone();
-        let target = siaga::app::alerts::Target {
-            service,
-            integration,
-        };
+        let key = org.service("storefront").unwrap().integrations[0]
+            .key
+            .clone()
+            .unwrap();
+        let target = a
+            .app
+            .integration_for_key(&key, IntegrationKind::Generic)
+            .await
+            .unwrap();
         let signal = |i: usize| {
             let body = json!({"action": "trigger", "dedup_key": "race", "summary": format!("attempt {i}")});
             siaga::formats::generic::parse(body.to_string().as_bytes())
@@ -1065,7 +1068,8 @@ both_backends!(
             let target = target.clone();
             let signal = signal(i);
             tasks.push(tokio::spawn(async move {
-                app.ingest(&target, "generic", "{}", &[signal]).await
+                app.ingest(&target, "generic", "{}".into(), vec![signal])
+                    .await
             }));
         }
         let mut opened = 0;

@@ -1,0 +1,578 @@
+//! How a batch of received signals changes alerts and their groups. Pure:
+//! the caller loads the open alerts and the joinable groups the batch
+//! names, [`plan`] decides, and the caller writes the result in one go.
+//! Planning a batch at once gives the same alerts as planning its signals
+//! one by one (property-tested below), which is what lets ingestion commit
+//! many requests together with a handful of statements.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::alert::{self, Action, Alert, AlertStatus, Outcome, Signal};
+use super::org::{Integration, Service};
+
+/// A group takes new alerts this long after its last one, unless the
+/// service sets its own window.
+pub const DEFAULT_GROUP_WINDOW: SignedDuration = SignedDuration::from_mins(5);
+
+/// How long the groups of `service` stay joinable after their last alert.
+pub fn group_window(service: &Service) -> SignedDuration {
+    service
+        .alert_grouping
+        .as_ref()
+        .map_or(DEFAULT_GROUP_WINDOW, |g| g.window)
+}
+
+/// Where a batch of signals came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub service: &'a Service,
+    pub integration: &'a Integration,
+    /// The service is in a maintenance window: alerts are recorded, nothing
+    /// pages.
+    pub in_maintenance: bool,
+}
+
+impl Source<'_> {
+    /// Who acknowledges or resolves when the source does.
+    fn actor_name(&self) -> String {
+        format!("{}/{}", self.service.name, self.integration.name)
+    }
+}
+
+/// The group an alert belongs to: one already stored, or one this batch
+/// opens (an index into [`Plan::new_groups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupRef {
+    Stored(i64),
+    New(usize),
+}
+
+/// A group the batch opens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewGroup {
+    pub service: String,
+    pub key: Option<String>,
+    pub in_maintenance: bool,
+    /// The escalation policy that pages for it; `None` in maintenance or
+    /// when the service has none.
+    pub pages_with: Option<String>,
+    /// Alerts of the batch that opened into it.
+    pub members: i64,
+}
+
+/// An alert the batch reads or changes, as it stands after the batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedAlert {
+    /// Its `id` is 0 and its `group_id` meaningless while `is_new`: the
+    /// caller assigns both when it writes.
+    pub alert: Alert,
+    pub group: GroupRef,
+    pub is_new: bool,
+    /// Anything to write back.
+    pub changed: bool,
+}
+
+/// What one signal did. Alerts are indexes into [`Plan::alerts`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// A drop rule matched: recorded, no alert.
+    Dropped,
+    /// Nothing changed (acknowledge or resolve of nothing open, a second
+    /// acknowledge); the alert it named, if any.
+    Ignored { alert: Option<usize> },
+    /// A new alert, as it was when it opened; `new_group` when it also
+    /// opened its group.
+    Opened {
+        alert: usize,
+        opened: Box<Alert>,
+        new_group: bool,
+    },
+    /// An open alert seen again: refreshed and counted, never paged again.
+    Repeated { alert: usize },
+    /// The source acknowledged or resolved an open alert.
+    Changed {
+        alert: usize,
+        outcome: Outcome,
+        before: Box<Alert>,
+        after: Box<Alert>,
+    },
+}
+
+impl Effect {
+    /// The outcome as ingestion reports it: `opened`, `repeated`,
+    /// `acknowledged`, `resolved`, `ignored` or `dropped`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::Dropped => "dropped",
+            Effect::Ignored { .. } => "ignored",
+            Effect::Opened { .. } => "opened",
+            Effect::Repeated { .. } => "repeated",
+            Effect::Changed {
+                outcome: Outcome::Acknowledge,
+                ..
+            } => "acknowledged",
+            Effect::Changed { .. } => "resolved",
+        }
+    }
+
+    /// The alert it touched, if any.
+    pub fn alert(&self) -> Option<usize> {
+        match self {
+            Effect::Dropped => None,
+            Effect::Ignored { alert } => *alert,
+            Effect::Opened { alert, .. }
+            | Effect::Repeated { alert }
+            | Effect::Changed { alert, .. } => Some(*alert),
+        }
+    }
+}
+
+/// Everything a batch does, for the caller to write.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Every alert the batch touched, loaded ones first, in the order they
+    /// must be written: an alert resolved in the batch comes before the one
+    /// a later trigger of its key opens.
+    pub alerts: Vec<PlannedAlert>,
+    pub new_groups: Vec<NewGroup>,
+    /// Stored groups the batch opened alerts into, with how many.
+    pub joined: BTreeMap<i64, i64>,
+    /// Per source, per signal, in the order given.
+    pub effects: Vec<Vec<Effect>>,
+}
+
+impl Plan {
+    /// How many of [`Plan::alerts`] are new.
+    pub fn new_alert_count(&self) -> usize {
+        self.alerts.iter().filter(|a| a.is_new).count()
+    }
+}
+
+/// What [`plan`] needs loaded for a batch, per service: the open alerts
+/// with these dedup keys, and the joinable groups with these group keys.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lookups<'a> {
+    pub dedup_keys: BTreeSet<&'a str>,
+    pub group_keys: BTreeSet<String>,
+}
+
+/// The lookups `batch` needs, by service name.
+pub fn lookups<'a>(batch: &[(Source<'a>, &'a [Signal])]) -> BTreeMap<&'a str, Lookups<'a>> {
+    let mut lookups: BTreeMap<&str, Lookups> = BTreeMap::new();
+    for (source, signals) in batch {
+        let service = source.service;
+        let entry = lookups.entry(service.name.as_str()).or_default();
+        for signal in signals.iter() {
+            entry.dedup_keys.insert(signal.dedup_key.as_str());
+            if signal.action == Action::Trigger
+                && let Some(key) = alert::group_key(signal, service.alert_grouping.as_ref())
+            {
+                entry.group_keys.insert(key);
+            }
+        }
+    }
+    lookups
+}
+
+/// Decides what `batch` does, given the open alerts with the batch's keys
+/// (`open`, any order) and, per (service, group key), the newest stored
+/// group still joinable at `now`. Signals apply in order, so a trigger,
+/// an acknowledge and a resolve of one key in one batch end as they would
+/// one after another.
+pub fn plan(
+    now: Timestamp,
+    batch: &[(Source<'_>, &[Signal])],
+    open: Vec<Alert>,
+    joinable: &HashMap<(String, String), i64>,
+) -> Plan {
+    let mut plan = Plan::default();
+    // (service, dedup key) → the alert now holding the key.
+    let mut current: HashMap<(String, String), usize> = HashMap::new();
+    for alert in open {
+        current.insert(
+            (alert.service.clone(), alert.dedup_key.clone()),
+            plan.alerts.len(),
+        );
+        plan.alerts.push(PlannedAlert {
+            group: GroupRef::Stored(alert.group_id),
+            alert,
+            is_new: false,
+            changed: false,
+        });
+    }
+    // (service, group key) → a group this batch opened.
+    let mut opened_groups: HashMap<(String, String), usize> = HashMap::new();
+    for (source, signals) in batch {
+        let mut effects = Vec::with_capacity(signals.len());
+        for signal in signals.iter() {
+            effects.push(apply(
+                now,
+                source,
+                signal,
+                &mut plan,
+                &mut current,
+                &mut opened_groups,
+                joinable,
+            ));
+        }
+        plan.effects.push(effects);
+    }
+    plan
+}
+
+fn apply(
+    now: Timestamp,
+    source: &Source<'_>,
+    signal: &Signal,
+    plan: &mut Plan,
+    current: &mut HashMap<(String, String), usize>,
+    opened_groups: &mut HashMap<(String, String), usize>,
+    joinable: &HashMap<(String, String), i64>,
+) -> Effect {
+    let mapping = &source.integration.mapping;
+    if mapping.drops(signal) {
+        return Effect::Dropped;
+    }
+    let key = (source.service.name.clone(), signal.dedup_key.clone());
+    let held = current
+        .get(&key)
+        .copied()
+        .filter(|&index| plan.alerts[index].alert.status.is_open());
+    let outcome = alert::outcome(held.map(|i| plan.alerts[i].alert.status), signal.action);
+    match (outcome, held) {
+        (Outcome::Open, _) => {
+            let (group, new_group) = join_group(source, signal, plan, opened_groups, joinable);
+            let opened = open_alert(now, source, signal);
+            current.insert(key, plan.alerts.len());
+            plan.alerts.push(PlannedAlert {
+                alert: opened.clone(),
+                group,
+                is_new: true,
+                changed: true,
+            });
+            Effect::Opened {
+                alert: plan.alerts.len() - 1,
+                opened: Box::new(opened),
+                new_group,
+            }
+        }
+        (Outcome::Repeat, Some(index)) => {
+            let planned = &mut plan.alerts[index];
+            planned
+                .alert
+                .refresh(signal, &source.integration.mapping, now);
+            planned.changed = true;
+            Effect::Repeated { alert: index }
+        }
+        (Outcome::Acknowledge | Outcome::Resolve, Some(index)) => {
+            let planned = &mut plan.alerts[index];
+            let before = planned.alert.clone();
+            planned.alert.apply(outcome, now, &source.actor_name());
+            planned.alert.last_seen_at = now;
+            planned.alert.event_count += 1;
+            planned.changed = true;
+            Effect::Changed {
+                alert: index,
+                outcome,
+                before: Box::new(before),
+                after: Box::new(planned.alert.clone()),
+            }
+        }
+        (_, held) => Effect::Ignored { alert: held },
+    }
+}
+
+/// The group a newly opened alert joins, opening one when none is
+/// joinable; true when it opened one.
+fn join_group(
+    source: &Source<'_>,
+    signal: &Signal,
+    plan: &mut Plan,
+    opened_groups: &mut HashMap<(String, String), usize>,
+    joinable: &HashMap<(String, String), i64>,
+) -> (GroupRef, bool) {
+    let service = source.service;
+    let key = alert::group_key(signal, service.alert_grouping.as_ref());
+    if let Some(key) = &key {
+        let lookup = (service.name.clone(), key.clone());
+        if let Some(&index) = opened_groups.get(&lookup) {
+            plan.new_groups[index].members += 1;
+            return (GroupRef::New(index), false);
+        }
+        if let Some(&id) = joinable.get(&lookup) {
+            *plan.joined.entry(id).or_default() += 1;
+            return (GroupRef::Stored(id), false);
+        }
+        opened_groups.insert(lookup, plan.new_groups.len());
+    }
+    plan.new_groups.push(NewGroup {
+        service: service.name.clone(),
+        key,
+        in_maintenance: source.in_maintenance,
+        pages_with: service
+            .escalation_policy
+            .clone()
+            .filter(|_| !source.in_maintenance),
+        members: 1,
+    });
+    (GroupRef::New(plan.new_groups.len() - 1), true)
+}
+
+fn open_alert(now: Timestamp, source: &Source<'_>, signal: &Signal) -> Alert {
+    let mapping = &source.integration.mapping;
+    let severity = mapping.severity(signal);
+    Alert {
+        id: 0,
+        service: source.service.name.clone(),
+        integration: Some(source.integration.name.clone()),
+        dedup_key: signal.dedup_key.clone(),
+        status: AlertStatus::Triggered,
+        severity,
+        urgency: mapping.urgency(signal, severity),
+        summary: signal.summary.clone(),
+        source: signal.source.clone(),
+        component: signal.component.clone(),
+        group: signal.group.clone(),
+        class: signal.class.clone(),
+        labels: signal.labels.clone(),
+        details: signal.details.clone(),
+        links: signal.links.clone(),
+        group_id: 0,
+        in_maintenance: source.in_maintenance,
+        first_seen_at: signal.occurred_at.filter(|at| *at <= now).unwrap_or(now),
+        last_seen_at: now,
+        event_count: 1,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alert::Grouping;
+    use crate::domain::org::{IntegrationKind, Service};
+    use proptest::prelude::*;
+
+    fn service(grouping: bool) -> Service {
+        let mut service: Service = serde_json::from_value(serde_json::json!({
+            "id": 1,
+            "name": "payments", "display_name": "Payments", "kind": "internal",
+            "owner": null, "tier": 1, "description": null, "provider": null,
+            "depends_on": [], "runbook": null, "escalation_policy": "payments",
+        }))
+        .expect("a service");
+        if grouping {
+            service.alert_grouping = Some(Grouping {
+                by: vec!["alertname".into()],
+                window: SignedDuration::from_mins(10),
+            });
+        }
+        service.integrations = vec![Integration {
+            name: "monitors".into(),
+            kind: IntegrationKind::Pagerduty,
+            key: Some("k".into()),
+            signing_secret: None,
+            mapping: Default::default(),
+            rate_limit: Default::default(),
+        }];
+        service
+    }
+
+    fn signal(key: &str, action: Action, alertname: &str) -> Signal {
+        Signal {
+            action,
+            dedup_key: key.into(),
+            summary: format!("{key} is failing"),
+            source_severity: Some("error".into()),
+            source: None,
+            component: None,
+            group: None,
+            class: None,
+            labels: BTreeMap::from([("alertname".to_string(), alertname.to_string())]),
+            details: serde_json::Value::Null,
+            links: Vec::new(),
+            occurred_at: None,
+            source_group: None,
+        }
+    }
+
+    /// A stand-in for the store: alerts with ids, groups with their last
+    /// alert, and what ingestion reported, so batches can be compared with
+    /// one-by-one application.
+    #[derive(Default)]
+    struct Model {
+        alerts: Vec<Alert>,
+        /// (service, key, last alert at, open) per group id (index + 1).
+        groups: Vec<(String, Option<String>, Timestamp)>,
+        outcomes: Vec<&'static str>,
+        pages: usize,
+    }
+
+    impl Model {
+        fn ingest(&mut self, now: Timestamp, service: &Service, signals: &[Signal]) {
+            let source = Source {
+                service,
+                integration: &service.integrations[0],
+                in_maintenance: false,
+            };
+            let open = self
+                .alerts
+                .iter()
+                .filter(|a| a.status.is_open())
+                .filter(|a| signals.iter().any(|s| s.dedup_key == a.dedup_key))
+                .cloned()
+                .collect();
+            let since = now - group_window(service);
+            let mut joinable = HashMap::new();
+            for (index, (svc, key, last)) in self.groups.iter().enumerate() {
+                if let Some(key) = key
+                    && *last >= since
+                {
+                    joinable.insert((svc.clone(), key.clone()), index as i64 + 1);
+                }
+            }
+            let plan = plan(now, &[(source, signals)], open, &joinable);
+            let mut group_ids = Vec::new();
+            for group in &plan.new_groups {
+                self.groups
+                    .push((group.service.clone(), group.key.clone(), now));
+                group_ids.push(self.groups.len() as i64);
+                self.pages += usize::from(group.pages_with.is_some());
+            }
+            for id in plan.joined.keys() {
+                self.groups[*id as usize - 1].2 = now;
+            }
+            for planned in plan.alerts.iter().filter(|a| a.changed) {
+                let mut alert = planned.alert.clone();
+                alert.group_id = match planned.group {
+                    GroupRef::Stored(id) => id,
+                    GroupRef::New(index) => group_ids[index],
+                };
+                if planned.is_new {
+                    alert.id = self.alerts.len() as i64 + 1;
+                    self.alerts.push(alert);
+                } else {
+                    let index = alert.id as usize - 1;
+                    self.alerts[index] = alert;
+                }
+            }
+            self.outcomes
+                .extend(plan.effects.iter().flatten().map(Effect::name));
+        }
+    }
+
+    #[test]
+    fn a_trigger_ack_and_resolve_in_one_batch_end_as_one_after_another() {
+        let service = service(false);
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut model = Model::default();
+        model.ingest(
+            now,
+            &service,
+            &[
+                signal("a", Action::Trigger, "x"),
+                signal("a", Action::Trigger, "x"),
+                signal("a", Action::Acknowledge, "x"),
+                signal("a", Action::Resolve, "x"),
+                signal("a", Action::Trigger, "x"),
+                signal("b", Action::Resolve, "x"),
+            ],
+        );
+        assert_eq!(
+            model.outcomes,
+            [
+                "opened",
+                "repeated",
+                "acknowledged",
+                "resolved",
+                "opened",
+                "ignored"
+            ]
+        );
+        assert_eq!(model.alerts.len(), 2);
+        assert_eq!(model.alerts[0].status, AlertStatus::Resolved);
+        assert_eq!(model.alerts[0].event_count, 4);
+        assert_eq!(model.alerts[1].status, AlertStatus::Triggered);
+        assert_eq!(model.pages, 2, "each new group pages once");
+    }
+
+    #[test]
+    fn a_storm_in_one_batch_opens_one_group() {
+        let service = service(true);
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut model = Model::default();
+        let storm: Vec<Signal> = (0..20)
+            .map(|i| signal(&format!("pod-{i}"), Action::Trigger, "HighErrorRate"))
+            .collect();
+        model.ingest(now, &service, &storm);
+        assert_eq!(model.alerts.len(), 20);
+        assert_eq!(model.groups.len(), 1);
+        assert_eq!(model.pages, 1);
+        // Later, within the window: joins the stored group.
+        model.ingest(
+            now + SignedDuration::from_mins(3),
+            &service,
+            &[signal("pod-99", Action::Trigger, "HighErrorRate")],
+        );
+        assert_eq!(model.groups.len(), 1);
+        assert!(model.alerts.iter().all(|a| a.group_id == 1));
+    }
+
+    fn step() -> impl Strategy<Value = (u8, Action, u8)> {
+        let action = prop_oneof![
+            3 => Just(Action::Trigger),
+            1 => Just(Action::Acknowledge),
+            1 => Just(Action::Resolve)
+        ];
+        (0u8..4, action, 0u8..2)
+    }
+
+    proptest! {
+        /// However signals are cut into batches, the alerts, groups, pages
+        /// and reported outcomes are those of applying them one by one.
+        #[test]
+        fn batches_end_as_one_signal_at_a_time(
+            steps in proptest::collection::vec(step(), 1..40),
+            cuts in proptest::collection::vec(any::<bool>(), 40),
+            grouping in any::<bool>(),
+        ) {
+            let service = service(grouping);
+            let now = Timestamp::from_second(1_800_000_000).unwrap();
+            let signals: Vec<Signal> = steps
+                .iter()
+                .map(|(key, action, name)| signal(&format!("k{key}"), *action, &format!("n{name}")))
+                .collect();
+
+            let mut single = Model::default();
+            for signal in &signals {
+                single.ingest(now, &service, std::slice::from_ref(signal));
+            }
+
+            let mut batched = Model::default();
+            let mut start = 0;
+            for end in 1..=signals.len() {
+                if end == signals.len() || cuts[end] {
+                    batched.ingest(now, &service, &signals[start..end]);
+                    start = end;
+                }
+            }
+
+            prop_assert_eq!(&batched.outcomes, &single.outcomes);
+            prop_assert_eq!(&batched.alerts, &single.alerts);
+            prop_assert_eq!(batched.groups.len(), single.groups.len());
+            prop_assert_eq!(batched.pages, single.pages);
+            // At most one open alert per key, whatever happened.
+            let mut open: Vec<&str> = batched.alerts.iter().filter(|a| a.status.is_open()).map(|a| a.dedup_key.as_str()).collect();
+            let count = open.len();
+            open.dedup();
+            open.sort();
+            open.dedup();
+            prop_assert_eq!(open.len(), count);
+        }
+    }
+}

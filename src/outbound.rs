@@ -2,7 +2,7 @@
 //! rustls with the ring crypto provider, which must be installed once per
 //! process before the first client, or reqwest panics.
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,6 +19,16 @@ pub fn client_builder() -> reqwest::ClientBuilder {
         .timeout(Duration::from_secs(30))
 }
 
+/// The process's HTTP client for deliveries, built once: building one
+/// loads the root certificates, and sharing it keeps connections to
+/// receivers alive between deliveries.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    client_builder().build().context("building the HTTP client")
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = client_builder()
+        .build()
+        .context("building the HTTP client")?;
+    Ok(CLIENT.get_or_init(|| client).clone())
 }

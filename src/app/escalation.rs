@@ -350,15 +350,16 @@ impl App {
             .targets
             .iter()
             .any(|t| matches!(t, Target::Schedule(_)));
-        let on_call: BTreeMap<String, Option<String>> = if targets_a_schedule {
-            self.on_call_at(Some(now))
-                .await?
-                .into_iter()
-                .map(|entry| (entry.schedule, entry.shift.map(|s| s.person)))
-                .collect()
-        } else {
-            BTreeMap::new()
-        };
+        let mut on_call: BTreeMap<String, Option<String>> = BTreeMap::new();
+        if targets_a_schedule {
+            for target in &level.targets {
+                if let Target::Schedule(name) = target
+                    && let Some(schedule) = org.schedule(name)
+                {
+                    on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
+                }
+            }
+        }
         let recipients = policy.recipients(step, &org, |schedule| {
             on_call.get(schedule).cloned().flatten()
         });
@@ -602,6 +603,10 @@ impl App {
     }
 
     async fn secret(&self, name: &str) -> anyhow::Result<String> {
+        // Read first: made once, then read on every step and delivery.
+        if let Some(secret) = self.store.read().await?.find_server_secret(name).await? {
+            return Ok(secret);
+        }
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let secret = tx

@@ -143,6 +143,23 @@ impl App {
         Ok((shifts, overrides))
     }
 
+    /// Who is on call for `schedule` at `at`, if anyone: the shift math
+    /// over a minute, not the month `on_call_at` shows.
+    pub async fn on_call_person(
+        &self,
+        schedule: &Schedule,
+        at: Timestamp,
+    ) -> Result<Option<String>> {
+        let to = at
+            .saturating_add(SignedDuration::from_mins(1))
+            .unwrap_or(at);
+        let (shifts, _) = self.shifts(schedule, at, to).await?;
+        Ok(shifts
+            .into_iter()
+            .find(|s| s.start <= at && at < s.end)
+            .map(|s| s.person))
+    }
+
     /// Every schedule with who is on call now and next.
     pub async fn schedules(&self) -> Result<Vec<ScheduleView>> {
         let org = self.org_snapshot().await?;

@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// long and the others take its jobs over.
     #[arg(long, env = "SIAGA_JOB_LEASE", default_value = "60s", value_parser = parse_job_lease)]
     pub job_lease: SignedDuration,
+    /// How many jobs (escalation steps, deliveries, reminders) this process
+    /// runs at once, so that slow receivers do not hold up the pages
+    /// behind them.
+    #[arg(long, env = "SIAGA_JOB_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub job_concurrency: u32,
     /// Send email notifications through this SMTP server:
     /// `smtp://USER:PASSWORD@HOST:587` (STARTTLS required),
     /// `smtp://HOST:25?starttls=opportunistic` or `smtps://HOST:465`.
@@ -80,8 +85,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // not a surprise at the first page.
     let mailer = mailer(&args)?;
     let store = Store::connect(&args.database.database_url).await?;
+    let clock = Clock::system();
+    let _sole_server = store.claim_sole_server()?;
+    if _sole_server.is_some() {
+        // The only server of this database: claims left in it are from a
+        // run that stopped mid-job, and can be run again now.
+        let mut tx = store.write().await?;
+        let released = tx.release_all_claims(clock.now()).await?;
+        tx.commit().await?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "jobs claimed by a previous run that stopped are due again"
+            );
+        }
+    }
     tracing::info!(database = store.url(), "store ready");
-    let mut app = App::new(store, Clock::system());
+    let mut app = App::new(store, clock);
     if let Some(mailer) = mailer {
         tracing::info!(
             server = mailer.settings().server(),
@@ -151,6 +171,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let stopped = stopped.clone();
         let runner = JobRunner {
             lease: args.job_lease,
+            concurrency: args.job_concurrency,
             ..JobRunner::default()
         };
         async move { runner.run(app, stopped).await }

@@ -2,10 +2,17 @@
 //! the lease runs out and another worker claims it again. On PostgreSQL the
 //! claim skips rows other replicas are claiming (`FOR UPDATE SKIP LOCKED`);
 //! SQLite has one writer at a time, so its claims cannot overlap.
+//!
+//! A transaction that enqueues jobs wakes the job runners when it commits:
+//! this process's at once, other replicas' through PostgreSQL's
+//! `LISTEN`/`NOTIFY`, so a page waits for no polling interval.
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Result, Tx, TxInner, from_millis, to_millis, with_tx};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{Db, Result, Store, Tx, TxInner, from_millis, to_millis, with_tx};
 use crate::domain::job::{Job, JobState, NewJob};
 
 #[derive(sqlx::FromRow)]
@@ -56,10 +63,78 @@ pub struct QueueDepth {
     pub dead: i64,
 }
 
+/// The PostgreSQL channel that tells replicas jobs were enqueued.
+const JOBS_CHANNEL: &str = "siaga_jobs";
+
+/// Tells the job runners of this process that jobs were enqueued.
+#[derive(Debug, Default)]
+pub(super) struct JobSignal {
+    enqueued: tokio::sync::Notify,
+    /// PostgreSQL: the task relaying other replicas' notifications, started
+    /// by the first runner that waits.
+    relay: OnceLock<()>,
+}
+
+impl JobSignal {
+    pub(super) fn wake(&self) {
+        // Keeps a permit when no runner is waiting right now, so a wake-up
+        // between a runner's last claim and its wait is not lost.
+        self.enqueued.notify_one();
+    }
+}
+
+/// Asks PostgreSQL to tell every listening replica, at commit.
+pub(super) async fn notify_replicas(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {JOBS_CHANNEL}")))
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Waits until jobs may be due: some were enqueued (here, or on
+    /// PostgreSQL by any replica), or `timeout` passed.
+    pub async fn wait_for_jobs(&self, timeout: Duration) {
+        if let Db::Postgres(pool) = &self.db {
+            self.jobs.relay.get_or_init(|| {
+                tokio::spawn(relay_notifications(pool.clone(), self.jobs.clone()));
+            });
+        }
+        let _ = tokio::time::timeout(timeout, self.jobs.enqueued.notified()).await;
+    }
+}
+
+/// Turns other replicas' `NOTIFY`s into wake-ups of this process's runner.
+/// A lost connection is retried; what was missed meanwhile the runner finds
+/// on its next regular look.
+async fn relay_notifications(pool: sqlx::PgPool, signal: std::sync::Arc<JobSignal>) {
+    loop {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(JOBS_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                signal.wake();
+            }
+        };
+        let result: Result<(), sqlx::Error> = listening.await;
+        if let Err(error) = result {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!("listening for jobs of other replicas: {error}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
 impl Tx {
     /// Adds a job. Returns `None` when its unique key is already held by a
     /// live job, which is then left as it is.
     pub async fn enqueue_job(&mut self, now: Timestamp, job: &NewJob) -> Result<Option<i64>> {
+        self.enqueued_jobs = true;
         let id: Option<i64> = with_tx!(self, conn => {
             sqlx::query_scalar(
                 "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at)
@@ -82,6 +157,7 @@ impl Tx {
     /// Adds jobs; those whose unique key a live job holds already are left
     /// out, as with [`Tx::enqueue_job`].
     pub async fn enqueue_jobs(&mut self, now: Timestamp, jobs: &[NewJob]) -> Result<()> {
+        self.enqueued_jobs |= !jobs.is_empty();
         for chunk in jobs.chunks(super::rows_per_statement(9)) {
             with_tx!(self, conn => {
                 let mut query = sqlx::QueryBuilder::new(
@@ -245,6 +321,7 @@ impl Tx {
 
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
+        self.enqueued_jobs = true;
         let sql = format!(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
              WHERE id = $1 AND state = 'dead'
@@ -290,6 +367,38 @@ impl Tx {
                 .await?
         });
         Ok(rows.into_iter().map(JobRow::into_job).collect())
+    }
+
+    /// When the next job falls due: the earliest pending run time, or the
+    /// earliest lease to run out. `None` when nothing is waiting.
+    pub async fn next_job_at(&mut self) -> Result<Option<Timestamp>> {
+        let (pending, leased): (Option<i64>, Option<i64>) = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT (SELECT MIN(run_at) FROM jobs WHERE state = 'pending'),
+                        (SELECT MIN(locked_until) FROM jobs WHERE state = 'running')",
+            )
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(pending.into_iter().chain(leased).min().map(from_millis))
+    }
+
+    /// Hands every claimed job back to the queue, due at once. Only for a
+    /// SQLite store at start-up: one process serves it, so any claim left
+    /// is from a process that stopped without finishing (a crash).
+    pub async fn release_all_claims(&mut self, now: Timestamp) -> Result<u64> {
+        let released = with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET state = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
+                 WHERE state = 'running'",
+            )
+            .bind(to_millis(now))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        self.enqueued_jobs |= released > 0;
+        Ok(released)
     }
 
     pub async fn queue_depth(&mut self, now: Timestamp) -> Result<QueueDepth> {

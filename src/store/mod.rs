@@ -17,6 +17,7 @@ mod schedules;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -111,11 +112,27 @@ pub enum Backend {
 pub struct Store {
     db: Db,
     url: String,
+    /// SQLite: the database file.
+    sqlite_path: Option<std::path::PathBuf>,
+    /// SQLite: whose turn it is to write. Writers of this process queue
+    /// here, in order, instead of in SQLite's busy handler, which sleeps
+    /// and retries and so turns contention into latency.
+    write_turn: Arc<tokio::sync::Mutex<()>>,
+    jobs: Arc<jobs::JobSignal>,
 }
+
+/// How long a writer waits for its turn before giving up, as SQLite's busy
+/// timeout does for writers of other processes.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A transaction on either backend.
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// Held until the transaction ends (SQLite writes only).
+    _write_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Whom to tell at commit when the transaction enqueued jobs.
+    jobs: Arc<jobs::JobSignal>,
+    enqueued_jobs: bool,
 }
 
 pub(crate) enum TxInner {
@@ -128,6 +145,7 @@ impl Store {
     /// migrations. Errors name the URL with any password masked.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         let shown = mask_password(url);
+        let mut sqlite_path = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid database URL {shown}"))?;
@@ -151,6 +169,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            sqlite_path = Some(options.get_filename().to_path_buf());
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -172,7 +191,41 @@ impl Store {
                 "unsupported database URL {shown}: use sqlite://PATH or postgres://USER@HOST/DB"
             );
         };
-        Ok(Store { db, url: shown })
+        Ok(Store {
+            db,
+            url: shown,
+            sqlite_path,
+            write_turn: Arc::default(),
+            jobs: Arc::default(),
+        })
+    }
+
+    /// Makes this process the only server of a SQLite database, for as long
+    /// as the returned lock is held: jobs, rate limits and the write turn
+    /// are kept in the process, so a second `siaga serve` on the same file
+    /// is refused. `None` on PostgreSQL, where replicas share the database.
+    pub fn claim_sole_server(&self) -> anyhow::Result<Option<std::fs::File>> {
+        let Some(path) = &self.sqlite_path else {
+            return Ok(None);
+        };
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".serve-lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", std::path::Path::new(&lock_path).display()))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(Some(lock)),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another siaga serve is using {}: a SQLite database has one server (use PostgreSQL for replicas)",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                Err(anyhow::Error::new(error).context(format!("locking {}", path.display())))
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -195,7 +248,12 @@ impl Store {
             Db::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
         record_latency("begin_read", started);
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            _write_turn: None,
+            jobs: self.jobs.clone(),
+            enqueued_jobs: false,
+        })
     }
 
     /// A transaction for writing. On SQLite it takes the write lock up front
@@ -203,12 +261,30 @@ impl Store {
     /// of failing when one upgrades a read lock.
     pub async fn write(&self) -> Result<Tx> {
         let started = Instant::now();
-        let inner = match &self.db {
-            Db::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        let (inner, write_turn) = match &self.db {
+            Db::Sqlite(pool) => {
+                let turn = tokio::time::timeout(
+                    WRITE_TURN_TIMEOUT,
+                    self.write_turn.clone().lock_owned(),
+                )
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}"
+                    )
+                })?;
+                let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                (TxInner::Sqlite(transaction), Some(turn))
+            }
+            Db::Postgres(pool) => (TxInner::Postgres(pool.begin().await?), None),
         };
         record_latency("begin_write", started);
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            _write_turn: write_turn,
+            jobs: self.jobs.clone(),
+            enqueued_jobs: false,
+        })
     }
 
     /// Checks the database answers, for `/readyz`.
@@ -279,9 +355,25 @@ impl Tx {
 
     pub async fn commit(self) -> Result<()> {
         let started = Instant::now();
-        match self.inner {
+        let Tx {
+            inner,
+            _write_turn,
+            jobs,
+            enqueued_jobs,
+        } = self;
+        match inner {
             TxInner::Sqlite(tx) => tx.commit().await?,
-            TxInner::Postgres(tx) => tx.commit().await?,
+            TxInner::Postgres(mut tx) => {
+                if enqueued_jobs {
+                    // Delivered at commit, to the job runners of every
+                    // replica listening (see `Store::wait_for_jobs`).
+                    jobs::notify_replicas(&mut tx).await?;
+                }
+                tx.commit().await?
+            }
+        }
+        if enqueued_jobs {
+            jobs.wake();
         }
         record_latency("commit", started);
         Ok(())

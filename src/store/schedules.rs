@@ -169,6 +169,14 @@ impl Tx {
 
 impl Tx {
     /// A server-wide secret, made from `fresh` the first time it is asked for.
+    /// A server secret, if it was made already.
+    pub async fn find_server_secret(&mut self, name: &str) -> Result<Option<String>> {
+        let value: Option<String> = with_tx!(self, conn => {
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_optional(conn).await?
+        });
+        Ok(value)
+    }
+
     pub async fn server_secret(
         &mut self,
         now: Timestamp,

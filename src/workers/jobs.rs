@@ -2,16 +2,24 @@
 //! performed outside any transaction; success completes it (and may schedule
 //! a follow-up in the same transaction), failure schedules a retry with
 //! backoff or moves it to the dead letters after its last attempt.
+//!
+//! The runner sleeps until the next job falls due or one is enqueued
+//! (`Store::wait_for_jobs`), never on a polling interval, and runs up to
+//! `concurrency` jobs at once, so one slow webhook receiver does not hold
+//! up the pages behind it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::app::{App, escalation, incidents};
+use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
 
 /// Removes expired web sessions, hourly.
@@ -33,110 +41,216 @@ pub struct JobRunner {
     /// it while the job runs; if the worker dies, another claims the job
     /// after this.
     pub lease: SignedDuration,
-    /// Jobs claimed per round.
-    pub batch: u32,
+    /// Jobs run at once; also the most claimed at a time.
+    pub concurrency: u32,
     pub backoff: Backoff,
-    /// How long to wait before looking again when the queue is empty.
-    pub idle_wait: Duration,
+    /// The longest the runner sleeps without looking at the queue. Jobs
+    /// enqueued here or (PostgreSQL) by another replica wake it at once;
+    /// this bounds the wait when such a wake-up was lost.
+    pub max_idle: Duration,
 }
 
 impl Default for JobRunner {
     fn default() -> Self {
         Self {
             lease: SignedDuration::from_secs(60),
-            batch: 16,
+            concurrency: 16,
             backoff: Backoff::default(),
-            idle_wait: Duration::from_millis(250),
+            max_idle: Duration::from_secs(5),
         }
     }
 }
 
+/// The jobs a runner holds claims on, for renewing their leases.
+type Claims = Arc<Mutex<HashMap<i64, Job>>>;
+
 impl JobRunner {
-    /// Claims the jobs due at `now` and performs them. Returns how many were
-    /// performed (successfully or not).
+    /// Claims the jobs due at `now` (at most `concurrency`), performs them
+    /// at once and waits for all. Returns how many were performed
+    /// (successfully or not).
     pub async fn run_once(&self, app: &App, now: Timestamp) -> anyhow::Result<usize> {
-        let worker = &*app.instance;
-        let mut tx = app.store.write().await?;
-        let jobs = tx.claim_jobs(now, worker, self.lease, self.batch).await?;
-        tx.commit().await?;
-        // Both are polled together: on SQLite a renewal waiting for the
-        // write lock must not stop the job that holds it.
-        let unfinished = AtomicUsize::new(0);
-        tokio::select! {
-            done = self.run_batch(app, now, &jobs, &unfinished) => done?,
-            never = self.keep_leases(app, &jobs, &unfinished) => match never {},
+        let claims = Claims::default();
+        let mut running = JoinSet::new();
+        let jobs = self.claim(app, now, self.concurrency, &claims).await?;
+        let count = jobs.len();
+        for job in jobs {
+            running.spawn(
+                self.clone()
+                    .perform_claimed(app.clone(), job, claims.clone()),
+            );
         }
-        Ok(jobs.len())
+        let mut renewal = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.renew_every(),
+            self.renew_every(),
+        );
+        loop {
+            tokio::select! {
+                finished = running.join_next() => match finished {
+                    Some(finished) => report_panic(finished),
+                    None => break,
+                },
+                _ = renewal.tick() => self.renew_leases(app, &claims).await,
+            }
+        }
+        Ok(count)
     }
 
-    /// Performs claimed jobs in order; `unfinished` is the index of the
-    /// first job not finished yet.
-    async fn run_batch(
+    /// Runs until `shutdown` turns true, then lets the running jobs finish.
+    pub async fn run(&self, app: App, mut shutdown: watch::Receiver<bool>) {
+        if let Err(error) = schedule_periodic_jobs(&app).await {
+            tracing::error!("scheduling periodic jobs: {error:#}");
+        }
+        let claims = Claims::default();
+        let mut running = JoinSet::new();
+        let mut renewal = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.renew_every(),
+            self.renew_every(),
+        );
+        while !*shutdown.borrow() {
+            let free = self.concurrency.saturating_sub(running.len() as u32);
+            let mut wait = None;
+            if free > 0 {
+                match self.claim(&app, app.clock.now(), free, &claims).await {
+                    Ok(jobs) => {
+                        let claimed = jobs.len() as u32;
+                        for job in jobs {
+                            running.spawn(self.clone().perform_claimed(
+                                app.clone(),
+                                job,
+                                claims.clone(),
+                            ));
+                        }
+                        if claimed == free {
+                            // More may be due: claim again once a slot frees.
+                            continue;
+                        }
+                        wait = Some(self.until_next_job(&app, claimed > 0).await);
+                    }
+                    Err(error) => {
+                        tracing::error!("claiming jobs: {error:#}");
+                        wait = Some(Duration::from_secs(1));
+                    }
+                }
+            }
+            // With every slot busy, only a finishing job frees one.
+            let wait = wait.unwrap_or(self.max_idle);
+            let wake = async {
+                if free > 0 {
+                    app.store.wait_for_jobs(wait).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = wake => {}
+                Some(finished) = running.join_next(), if !running.is_empty() => report_panic(finished),
+                _ = renewal.tick() => self.renew_leases(&app, &claims).await,
+                _ = shutdown.changed() => {}
+            }
+        }
+        while let Some(finished) = running.join_next().await {
+            report_panic(finished);
+        }
+    }
+
+    fn renew_every(&self) -> Duration {
+        Duration::try_from(self.lease / 3).unwrap_or(Duration::from_secs(1))
+    }
+
+    /// Claims up to `limit` due jobs and records them in `claims`.
+    async fn claim(
         &self,
         app: &App,
         now: Timestamp,
-        jobs: &[Job],
-        unfinished: &AtomicUsize,
-    ) -> anyhow::Result<()> {
-        let worker = &*app.instance;
-        for (index, job) in jobs.iter().enumerate() {
-            unfinished.store(index, Ordering::Relaxed);
-            // Earlier jobs of the batch may have used up this one's lease;
-            // take it afresh, or leave the job to whoever holds it now.
-            let until = app.clock.now().saturating_add(self.lease).unwrap_or(now);
-            let mut tx = app.store.write().await?;
-            let still_ours = tx.renew_job_lease(job, worker, until).await?;
-            tx.commit().await?;
-            if !still_ours {
-                tracing::warn!(job = job.id, kind = %job.kind, "lost the lease before running; skipped");
-                continue;
-            }
-            let result = if job.attempts > job.max_attempts {
-                // The lease ran out on the final attempt (its worker died).
-                Err(anyhow::anyhow!(
-                    "the worker running the last attempt stopped before finishing"
-                ))
-            } else {
-                perform(app, job).await
-            };
-            self.finish(app, job, result).await?;
-        }
-        Ok(())
-    }
-
-    /// Renews the claims of a batch's unfinished jobs every third of the
-    /// lease, for as long as the batch runs: a job may take longer than the
-    /// lease (a delivery waits up to 10 s for its receiver) without another
-    /// replica taking it over. Only a worker that stops renewing (it died,
-    /// or cannot reach the database) loses its claims.
-    async fn keep_leases(
-        &self,
-        app: &App,
-        jobs: &[Job],
-        unfinished: &AtomicUsize,
-    ) -> std::convert::Infallible {
-        let every = Duration::try_from(self.lease / 3).unwrap_or(Duration::from_secs(1));
-        loop {
-            tokio::time::sleep(every).await;
-            let from = unfinished.load(Ordering::Relaxed).min(jobs.len());
-            if let Err(error) = self.renew_leases(app, &jobs[from..]).await {
-                tracing::warn!("renewing job leases: {error:#}");
-            }
-        }
-    }
-
-    async fn renew_leases(&self, app: &App, jobs: &[Job]) -> anyhow::Result<()> {
-        let worker = &*app.instance;
-        let now = app.clock.now();
-        let until = now.saturating_add(self.lease).unwrap_or(now);
+        limit: u32,
+        claims: &Claims,
+    ) -> anyhow::Result<Vec<Job>> {
         let mut tx = app.store.write().await?;
-        for job in jobs {
-            // A claim that is no longer ours is reported when its job
-            // finishes (or, if it just did, is no loss at all).
-            tx.renew_job_lease(job, worker, until).await?;
-        }
+        let jobs = tx.claim_jobs(now, &app.instance, self.lease, limit).await?;
         tx.commit().await?;
-        Ok(())
+        if !jobs.is_empty() {
+            let mut claims = claims.lock().unwrap_or_else(|e| e.into_inner());
+            claims.extend(jobs.iter().map(|job| (job.id, job.clone())));
+        }
+        Ok(jobs)
+    }
+
+    /// How long to sleep before looking again: until the next job falls
+    /// due, at most `max_idle`. A claim that came back short although a job
+    /// is due (another replica holds it) waits a moment instead of spinning.
+    async fn until_next_job(&self, app: &App, claimed_some: bool) -> Duration {
+        let next = async {
+            let mut tx = app.store.read().await?;
+            tx.next_job_at().await
+        };
+        match next.await {
+            Ok(Some(at)) => {
+                let due_in = Duration::try_from(at.duration_since(app.clock.now()))
+                    .unwrap_or(Duration::ZERO);
+                let floor = if claimed_some {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(5)
+                };
+                due_in.clamp(floor, self.max_idle)
+            }
+            Ok(None) => self.max_idle,
+            Err(error) => {
+                tracing::warn!("looking for the next job: {error:#}");
+                Duration::from_secs(1)
+            }
+        }
+    }
+
+    /// Performs a claimed job and records how it went.
+    async fn perform_claimed(self, app: App, job: Job, claims: Claims) {
+        let result = if job.attempts > job.max_attempts {
+            // The lease ran out on the final attempt (its worker died).
+            Err(anyhow::anyhow!(
+                "the worker running the last attempt stopped before finishing"
+            ))
+        } else {
+            perform(&app, &job).await
+        };
+        if let Err(error) = self.finish(&app, &job, result).await {
+            // The claim stays; the job runs again when its lease runs out.
+            tracing::error!(job = job.id, kind = %job.kind, "recording a finished job: {error:#}");
+        }
+        claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job.id);
+    }
+
+    /// Renews the claims of the jobs still running: a job may take longer
+    /// than the lease (a delivery waits up to 10 s for its receiver)
+    /// without another replica taking it over. Only a worker that stops
+    /// renewing (it died, or cannot reach the database) loses its claims.
+    async fn renew_leases(&self, app: &App, claims: &Claims) {
+        let jobs: Vec<Job> = claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let renewed = async {
+            let now = app.clock.now();
+            let until = now.saturating_add(self.lease).unwrap_or(now);
+            let mut tx = app.store.write().await?;
+            for job in &jobs {
+                // A claim that is no longer ours is reported when its job
+                // finishes (or, if it just did, is no loss at all).
+                tx.renew_job_lease(job, &app.instance, until).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        if let Err(error) = renewed.await {
+            tracing::warn!("renewing job leases: {error:#}");
+        }
     }
 
     async fn finish(
@@ -169,46 +283,20 @@ impl JobRunner {
                     .delay(job.attempts, rand::rng().random::<f64>());
                 let retry_at = now.saturating_add(delay).unwrap_or(now);
                 let state = tx.fail_job(job, worker, now, &message, retry_at).await?;
-                if state == Some(JobState::Dead) {
-                    let event = crate::domain::event::NewEvent::new(
-                        &crate::domain::event::Actor::system("jobs"),
-                        "job.dead",
-                        crate::domain::event::Subject::new("job", job.id),
-                    )
-                    .after(serde_json::json!({ "kind": job.kind, "attempts": job.attempts, "error": message }));
+                let dead = state == Some(JobState::Dead);
+                if dead {
+                    let event = NewEvent::new(&Actor::system("jobs"), "job.dead", Subject::new("job", job.id))
+                        .after(serde_json::json!({ "kind": job.kind, "attempts": job.attempts, "error": message }));
                     tx.append_event(now, event).await?;
-                    if job.kind == escalation::DELIVER {
-                        // Shown where the delivery belongs: the alert's
-                        // escalation, the incident's timeline.
-                        let payload = &job.payload;
-                        let subject = match (
-                            payload["incident_id"].as_i64(),
-                            payload["group_id"].as_i64(),
-                        ) {
-                            (Some(incident), _) => {
-                                Some(crate::domain::event::Subject::new("incident", incident))
-                            }
-                            (None, Some(group)) => {
-                                Some(crate::domain::event::Subject::new("alert_group", group))
-                            }
-                            _ => None,
-                        };
-                        if let Some(subject) = subject {
-                            let failed = crate::domain::event::NewEvent::new(
-                                &crate::domain::event::Actor::system("notifications"),
-                                "notification.failed",
-                                subject,
-                            )
-                            .after(serde_json::json!({
-                                "delivery": payload["id"], "person": payload["person"],
-                                "channel": payload["channel"], "error": message,
-                            }));
-                            tx.append_event(now, failed).await?;
-                        }
-                    }
                     tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
                 } else {
                     tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
+                }
+                if state.is_some()
+                    && job.kind == escalation::DELIVER
+                    && let Some(failed) = failed_delivery(job, &message, dead, retry_at)
+                {
+                    tx.append_event(now, failed).await?;
                 }
                 metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "failed").increment(1);
             }
@@ -216,28 +304,41 @@ impl JobRunner {
         tx.commit().await?;
         Ok(())
     }
+}
 
-    /// Runs until `shutdown` turns true, finishing the round in progress.
-    pub async fn run(&self, app: App, mut shutdown: watch::Receiver<bool>) {
-        if let Err(error) = schedule_periodic_jobs(&app).await {
-            tracing::error!("scheduling periodic jobs: {error:#}");
-        }
-        while !*shutdown.borrow() {
-            let now = app.clock.now();
-            let idle = match self.run_once(&app, now).await {
-                Ok(done) => done == 0,
-                Err(error) => {
-                    tracing::error!("job runner: {error:#}");
-                    true
-                }
-            };
-            if idle {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.idle_wait) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
+/// A failed attempt of a delivery, recorded where the delivery belongs
+/// (the alert's escalation, the incident's timeline): every attempt, and
+/// whether it was the last.
+fn failed_delivery(job: &Job, error: &str, last: bool, retry_at: Timestamp) -> Option<NewEvent> {
+    let payload = &job.payload;
+    let subject = match (
+        payload["incident_id"].as_i64(),
+        payload["group_id"].as_i64(),
+    ) {
+        (Some(incident), _) => Subject::new("incident", incident),
+        (None, Some(group)) => Subject::new("alert_group", group),
+        _ => return None,
+    };
+    Some(
+        NewEvent::new(
+            &Actor::system("notifications"),
+            "notification.failed",
+            subject,
+        )
+        .after(serde_json::json!({
+            "delivery": payload["id"], "person": payload["person"],
+            "channel": payload["channel"], "error": error,
+            "attempt": job.attempts, "final": last,
+            "retry_at": (!last).then_some(retry_at),
+        })),
+    )
+}
+
+/// A job task that panicked leaves its claim; the job runs again when the
+/// lease runs out.
+fn report_panic(finished: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = finished {
+        tracing::error!("a job panicked: {error}");
     }
 }
 

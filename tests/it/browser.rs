@@ -183,7 +183,7 @@ async fn declare_and_resolve_an_incident_in_chromium() {
     let runner = {
         let app = t.app.clone();
         let runner = siaga::workers::JobRunner {
-            idle_wait: std::time::Duration::from_millis(100),
+            max_idle: std::time::Duration::from_millis(100),
             ..siaga::workers::JobRunner::default()
         };
         tokio::spawn(async move { runner.run(app, stopped).await })

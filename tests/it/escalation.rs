@@ -938,3 +938,81 @@ both_backends!(
         assert_eq!(received.to("oncall").len(), 1, "paged once");
     }
 );
+
+/// Waits (a hang guard, not a performance bound) until `who` got a page.
+async fn paged(received: &crate::support::Received, who: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while received.to(who).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{who} was never paged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A runner that would look at the queue only once an hour on its own.
+fn sleepy_runner() -> siaga::workers::JobRunner {
+    siaga::workers::JobRunner {
+        max_idle: std::time::Duration::from_secs(3600),
+        ..siaga::workers::JobRunner::default()
+    }
+}
+
+both_backends!(
+    a_new_alert_wakes_the_job_runner_at_once,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn({
+            let app = t.app.clone();
+            async move { sleepy_runner().run(app, stopped).await }
+        });
+        // Let the runner settle into its hour-long sleep first.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        trigger(&t, "wake-1").await;
+        paged(&received, "oncall").await;
+        stop.send(true).unwrap();
+        runner.await.unwrap();
+    }
+);
+
+/// On PostgreSQL, a page enqueued by one replica wakes the job runner of
+/// another (LISTEN/NOTIFY), which takes the step and sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_alert_on_one_replica_wakes_the_runner_of_another() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (hooks, received) = receiver().await;
+    let ingesting = db.app().await;
+    ingesting
+        .app
+        .apply_config(
+            &Actor::system("test"),
+            "escalation.yaml",
+            &config(&hooks, "oncall"),
+        )
+        .await
+        .unwrap();
+    let running = db.app().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn({
+        let app = running.app.clone();
+        async move { sleepy_runner().run(app, stopped).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    trigger(&ingesting, "wake-2").await;
+    paged(&received, "oncall").await;
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+}

@@ -282,3 +282,64 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_slow_receiver_does_not_hold_up_the_deliveries_beside_it,
+    |db: TestDb| async move {
+        use axum::routing::post;
+        use std::sync::{Arc, Mutex};
+        use std::time::{Duration, Instant};
+        // `/slow` answers after two seconds; every request's arrival and
+        // answer are logged in order.
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let hook = |name: &'static str, hold: Duration| {
+            let log = log.clone();
+            post(move || async move {
+                log.lock().unwrap().push(format!("{name} arrived"));
+                tokio::time::sleep(hold).await;
+                log.lock().unwrap().push(format!("{name} answered"));
+                "ok"
+            })
+        };
+        let receiver = axum::Router::new()
+            .route("/slow", hook("slow", Duration::from_secs(2)))
+            .route("/fast", hook("fast", Duration::ZERO));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+        let t = db.app().await;
+        let delivery = |id: &str, path: &str| {
+            NewJob::new(
+                "notification.deliver",
+                json!({
+                    "id": id, "person": "someone", "channel": "webhook",
+                    "address": format!("{url}{path}"), "title": "Checkout is down", "text": "…",
+                }),
+                t.clock.now(),
+            )
+        };
+        let mut tx = t.app.store.write().await.unwrap();
+        tx.enqueue_job(t.clock.now(), &delivery("slow-1", "/slow"))
+            .await
+            .unwrap();
+        tx.enqueue_job(t.clock.now(), &delivery("fast-1", "/fast"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let started = Instant::now();
+        let ran = JobRunner::default()
+            .run_once(&t.app, t.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(ran, 2);
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        let log = log.lock().unwrap().clone();
+        let at = |entry: &str| log.iter().position(|e| e == entry).unwrap();
+        assert!(
+            at("fast answered") < at("slow answered"),
+            "the fast delivery went out while the slow one was held: {log:?}"
+        );
+    }
+);

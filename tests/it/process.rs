@@ -17,7 +17,8 @@ pub fn siaga() -> Command {
         .env_remove("SIAGA_SERVER")
         .env_remove("SIAGA_DATABASE_URL")
         .env_remove("SIAGA_BOOTSTRAP_TOKEN")
-        .env_remove("SIAGA_JOB_LEASE");
+        .env_remove("SIAGA_JOB_LEASE")
+        .env_remove("SIAGA_JOB_CONCURRENCY");
     command
 }
 

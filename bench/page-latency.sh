@@ -114,11 +114,13 @@ escalation_policies:
 services:
   - name: probe
     owner: bench
+    tier: 2
     escalation_policy: probe
     integrations:
       - {name: probes, kind: pagerduty, key: $PROBE_KEY, rate_limit: {events: 100000000, per: 1m}}
   - name: backlog
     owner: bench
+    tier: 2
     escalation_policy: backlog
     integrations:
       - {name: backlog, kind: pagerduty, key: $BACKLOG_KEY, rate_limit: {events: 100000000, per: 1m}}

@@ -9,7 +9,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::{Db, Result, Store, Tx, TxInner, from_millis, to_millis, with_tx};
@@ -66,13 +66,29 @@ pub struct QueueDepth {
 /// The PostgreSQL channel that tells replicas jobs were enqueued.
 const JOBS_CHANNEL: &str = "siaga_jobs";
 
-/// Tells the job runners of this process that jobs were enqueued.
+/// Tells the job runners of this process that jobs were enqueued, and hands
+/// them the jobs taken at enqueue (see [`Store::take_jobs_as`]).
 #[derive(Debug, Default)]
 pub(super) struct JobSignal {
     enqueued: tokio::sync::Notify,
     /// PostgreSQL: the task relaying other replicas' notifications, started
     /// by the first runner that waits.
     relay: OnceLock<()>,
+    /// The runner taking due jobs straight from the transactions that
+    /// enqueue them, if one is running in this process.
+    taker: Mutex<Option<Taker>>,
+    /// Jobs taken at enqueue and committed, for the runner to start.
+    handed: Mutex<Vec<Job>>,
+}
+
+#[derive(Debug)]
+struct Taker {
+    worker: String,
+    lease: SignedDuration,
+    /// How many taken jobs may be unfinished at once.
+    capacity: usize,
+    /// Taken jobs not finished yet, those of open transactions included.
+    in_flight: usize,
 }
 
 impl JobSignal {
@@ -80,6 +96,84 @@ impl JobSignal {
         // Keeps a permit when no runner is waiting right now, so a wake-up
         // between a runner's last claim and its wait is not lost.
         self.enqueued.notify_one();
+    }
+
+    /// Reserves a place for a job taken at enqueue: the taker's worker and
+    /// the end of the lease, or `None` (no taker, or it is busy enough).
+    fn reserve(&self, now: Timestamp) -> Option<(String, Timestamp)> {
+        let mut taker = self.taker.lock().unwrap_or_else(|e| e.into_inner());
+        let taker = taker.as_mut()?;
+        if taker.in_flight >= taker.capacity {
+            return None;
+        }
+        taker.in_flight += 1;
+        Some((
+            taker.worker.clone(),
+            now.saturating_add(taker.lease).unwrap_or(now),
+        ))
+    }
+
+    fn release(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        if let Some(taker) = self
+            .taker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            taker.in_flight = taker.in_flight.saturating_sub(count);
+        }
+    }
+
+    pub(super) fn hand_over(&self, jobs: Vec<Job>) {
+        if !jobs.is_empty() {
+            self.handed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(jobs);
+        }
+    }
+}
+
+/// Jobs a transaction took at enqueue. Handed to the runner at commit; a
+/// transaction that does not commit gives their places back.
+pub(super) struct TakenJobs {
+    signal: std::sync::Arc<JobSignal>,
+    jobs: Vec<Job>,
+}
+
+impl TakenJobs {
+    pub(super) fn new(signal: std::sync::Arc<JobSignal>) -> TakenJobs {
+        TakenJobs {
+            signal,
+            jobs: Vec::new(),
+        }
+    }
+
+    /// At commit: the runner gets them.
+    pub(super) fn hand_over(mut self) {
+        let jobs = std::mem::take(&mut self.jobs);
+        self.signal.hand_over(jobs);
+    }
+}
+
+impl Drop for TakenJobs {
+    fn drop(&mut self) {
+        self.signal.release(self.jobs.len());
+    }
+}
+
+/// While held, the runner of this process takes due jobs as they are
+/// enqueued; dropping it stops that.
+pub struct JobTaker {
+    signal: std::sync::Arc<JobSignal>,
+}
+
+impl Drop for JobTaker {
+    fn drop(&mut self) {
+        *self.signal.taker.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -94,6 +188,35 @@ pub(super) async fn notify_replicas(
 }
 
 impl Store {
+    /// Makes `worker` take jobs that fall due at once straight from the
+    /// transactions enqueueing them (in this process), up to `capacity`
+    /// unfinished at a time: they are inserted already claimed under
+    /// `lease` and handed over at commit ([`Store::handed_jobs`]), so a page
+    /// waits for no claim round trip. Jobs beyond that are enqueued as
+    /// usual.
+    pub fn take_jobs_as(&self, worker: &str, lease: SignedDuration, capacity: usize) -> JobTaker {
+        *self.jobs.taker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Taker {
+            worker: worker.to_string(),
+            lease,
+            capacity,
+            in_flight: 0,
+        });
+        JobTaker {
+            signal: self.jobs.clone(),
+        }
+    }
+
+    /// The jobs taken at enqueue and committed since the last call, claimed
+    /// for the taker already.
+    pub fn handed_jobs(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.jobs.handed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A handed job finished (however it went): its place is free.
+    pub fn handed_job_finished(&self) {
+        self.jobs.release(1);
+    }
+
     /// Waits until jobs may be due: some were enqueued (here, or on
     /// PostgreSQL by any replica), or `timeout` passed.
     pub async fn wait_for_jobs(&self, timeout: Duration) {
@@ -134,51 +257,74 @@ impl Tx {
     /// Adds a job. Returns `None` when its unique key is already held by a
     /// live job, which is then left as it is.
     pub async fn enqueue_job(&mut self, now: Timestamp, job: &NewJob) -> Result<Option<i64>> {
-        self.enqueued_jobs = true;
-        let id: Option<i64> = with_tx!(self, conn => {
-            sqlx::query_scalar(
-                "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at)
-                 VALUES ($1, $2, 'pending', $3, 0, $4, $5, $6, $6)
-                 ON CONFLICT DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&job.kind)
-            .bind(job.payload.to_string())
-            .bind(to_millis(job.run_at))
-            .bind(i64::from(job.max_attempts.max(1)))
-            .bind(job.unique_key.as_deref())
-            .bind(to_millis(now))
-            .fetch_optional(conn)
+        Ok(self
+            .enqueue_jobs(now, std::slice::from_ref(job))
             .await?
-        });
-        Ok(id)
+            .first()
+            .copied())
     }
 
-    /// Adds jobs; those whose unique key a live job holds already are left
-    /// out, as with [`Tx::enqueue_job`].
-    pub async fn enqueue_jobs(&mut self, now: Timestamp, jobs: &[NewJob]) -> Result<()> {
-        self.enqueued_jobs |= !jobs.is_empty();
-        for chunk in jobs.chunks(super::rows_per_statement(9)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at) ",
-                );
-                query.push_values(chunk, |mut row, job| {
+    /// Adds jobs and returns the ids of those added; one whose unique key a
+    /// live job holds already is left out. Jobs due now may be taken by
+    /// this process's runner at once (see [`Store::take_jobs_as`]).
+    pub async fn enqueue_jobs(&mut self, now: Timestamp, jobs: &[NewJob]) -> Result<Vec<i64>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueued_jobs = true;
+        let mut ids = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(super::rows_per_statement(11)) {
+            // Who takes each job now, if anyone.
+            let takers: Vec<Option<(String, Timestamp)>> = chunk
+                .iter()
+                .map(|job| {
+                    if job.run_at <= now {
+                        self.jobs.reserve(now)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let reserved = takers.iter().filter(|t| t.is_some()).count();
+            let sql = "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) ";
+            let inserted: std::result::Result<Vec<JobRow>, sqlx::Error> = with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(sql);
+                query.push_values(chunk.iter().zip(&takers), |mut row, (job, taker)| {
                     row.push_bind(job.kind.as_str())
                         .push_bind(job.payload.to_string())
-                        .push_bind("pending")
+                        .push_bind(if taker.is_some() { "running" } else { "pending" })
                         .push_bind(to_millis(job.run_at))
-                        .push_bind(0_i64)
+                        .push_bind(i64::from(taker.is_some()))
                         .push_bind(i64::from(job.max_attempts.max(1)))
                         .push_bind(job.unique_key.as_deref())
                         .push_bind(to_millis(now))
-                        .push_bind(to_millis(now));
+                        .push_bind(to_millis(now))
+                        .push_bind(taker.as_ref().map(|(worker, _)| worker.clone()))
+                        .push_bind(taker.as_ref().map(|(_, until)| to_millis(*until)));
                 });
-                query.push(" ON CONFLICT DO NOTHING");
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.push(format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
+                query.build_query_as().persistent(false).fetch_all(conn).await
             });
+            let inserted = match inserted {
+                Ok(rows) => rows,
+                Err(error) => {
+                    self.jobs.release(reserved);
+                    return Err(error.into());
+                }
+            };
+            let mut taken = 0;
+            for row in inserted {
+                let job = row.into_job();
+                ids.push(job.id);
+                if job.state == JobState::Running {
+                    taken += 1;
+                    self.taken_jobs.jobs.push(job);
+                }
+            }
+            // Places reserved for jobs a unique key kept out.
+            self.jobs.release(reserved - taken);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// Claims up to `limit` jobs that are due, or whose lease ran out, for

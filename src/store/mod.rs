@@ -32,7 +32,7 @@ pub use alerts::{
 pub use config::ConfigRevision;
 pub use events::EventFilter;
 pub use incidents::IncidentFilter;
-pub use jobs::QueueDepth;
+pub use jobs::{JobTaker, QueueDepth};
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
 
@@ -133,6 +133,8 @@ pub struct Tx {
     /// Whom to tell at commit when the transaction enqueued jobs.
     jobs: Arc<jobs::JobSignal>,
     enqueued_jobs: bool,
+    /// Jobs this process's runner took as they were enqueued.
+    taken_jobs: jobs::TakenJobs,
 }
 
 pub(crate) enum TxInner {
@@ -253,6 +255,7 @@ impl Store {
             _write_turn: None,
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
+            taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
         })
     }
 
@@ -284,6 +287,7 @@ impl Store {
             _write_turn: write_turn,
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
+            taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
         })
     }
 
@@ -360,6 +364,7 @@ impl Tx {
             _write_turn,
             jobs,
             enqueued_jobs,
+            taken_jobs,
         } = self;
         match inner {
             TxInner::Sqlite(tx) => tx.commit().await?,
@@ -373,6 +378,7 @@ impl Tx {
             }
         }
         if enqueued_jobs {
+            taken_jobs.hand_over();
             jobs.wake();
         }
         record_latency("commit", started);

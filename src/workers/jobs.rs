@@ -106,7 +106,11 @@ impl JobRunner {
             tokio::time::Instant::now() + self.renew_every(),
             self.renew_every(),
         );
+        let taker = app
+            .store
+            .take_jobs_as(&app.instance, self.lease, self.concurrency as usize);
         while !*shutdown.borrow() {
+            self.start_handed(&app, &claims, &mut running);
             let free = self.concurrency.saturating_sub(running.len() as u32);
             let mut wait = None;
             if free > 0 {
@@ -148,8 +152,26 @@ impl JobRunner {
                 _ = shutdown.changed() => {}
             }
         }
+        // Jobs taken while stopping still run: they are claimed already.
+        drop(taker);
+        self.start_handed(&app, &claims, &mut running);
         while let Some(finished) = running.join_next().await {
             report_panic(finished);
+        }
+    }
+
+    /// Starts the jobs taken as they were enqueued: claimed already, due now.
+    fn start_handed(&self, app: &App, claims: &Claims, running: &mut JoinSet<()>) {
+        for job in app.store.handed_jobs() {
+            claims
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(job.id, job.clone());
+            let (runner, app, claims) = (self.clone(), app.clone(), claims.clone());
+            running.spawn(async move {
+                runner.perform_claimed(app.clone(), job, claims).await;
+                app.store.handed_job_finished();
+            });
         }
     }
 

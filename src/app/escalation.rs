@@ -25,7 +25,7 @@ use crate::store::{AlertFilter, AlertGroup, Tx};
 pub const ESCALATION_STEP: &str = "escalation.step";
 pub const DELIVER: &str = "notification.deliver";
 /// The name of the secret that signs outgoing webhooks.
-const WEBHOOK_SECRET: &str = "webhook_signing";
+pub(crate) const WEBHOOK_SECRET: &str = "webhook_signing";
 /// The name of the secret that signs acknowledge links.
 const ACK_SECRET: &str = "ack_links";
 /// How long an acknowledge link works.

@@ -10,6 +10,7 @@ pub mod incidents;
 mod jobs;
 mod org;
 pub mod schedules;
+pub mod secrets;
 
 use std::sync::Arc;
 

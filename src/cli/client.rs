@@ -651,3 +651,25 @@ pub async fn remove_override(
     println!("override {id} removed");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Prints the webhook signing secret, after replacing it when `rotate`.
+pub async fn signing_secret(args: &ClientArgs, rotate: bool) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = "/api/v1/webhooks/signing-secret";
+    let secret = if rotate {
+        api.post(&format!("{path}/rotate"), None).await?
+    } else {
+        api.get(path).await?
+    };
+    if args.json {
+        return print_json(&secret);
+    }
+    if rotate {
+        eprintln!(
+            "rotated: deliveries from now on are signed with this secret; update your receivers"
+        );
+    }
+    // Alone on stdout, so scripts can capture it.
+    println!("{}", text(&secret["secret"]));
+    Ok(ExitCode::SUCCESS)
+}

@@ -79,6 +79,23 @@ enum Command {
     /// Who is on call; overrides.
     #[command(subcommand)]
     Oncall(OncallCommand),
+    /// Outgoing webhooks: the secret their signatures are made with (admin).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Print the signing secret, for receivers that check X-Siaga-Signature.
+    Secret {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Replace the signing secret; the next delivery is signed with the new one.
+    RotateSecret {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -332,6 +349,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Maintenance(command) => maintenance(command).await,
         Command::Oncall(command) => oncall(command).await,
+        Command::Webhooks(WebhooksCommand::Secret { client }) => {
+            client::signing_secret(&client, false).await
+        }
+        Command::Webhooks(WebhooksCommand::RotateSecret { client }) => {
+            client::signing_secret(&client, true).await
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod events;
 mod incidents;
 mod jobs;
 mod schedules;
+mod secrets;
 mod users;
 
 use std::str::FromStr;

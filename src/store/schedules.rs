@@ -166,27 +166,3 @@ impl Tx {
         Ok(found)
     }
 }
-
-impl Tx {
-    /// A server-wide secret, made from `fresh` the first time it is asked for.
-    pub async fn server_secret(
-        &mut self,
-        now: Timestamp,
-        name: &str,
-        fresh: &str,
-    ) -> Result<String> {
-        with_tx!(self, conn => {
-            sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(name)
-                .bind(fresh)
-                .bind(to_millis(now))
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-        let value: String = with_tx!(self, conn => {
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(conn).await?
-        });
-        Ok(value)
-    }
-}

@@ -606,3 +606,49 @@ async fn nothing_acknowledged_is_lost_on_kill_on_postgres() {
         nothing_lost_on_kill(Backend::Postgres).await;
     }
 }
+
+/// Runs the `siaga` client against `url` with `token`, off the async
+/// runtime (the in-process server answers on it meanwhile).
+async fn run_client(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let (url, token) = (url.to_string(), token.to_string());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        output(
+            siaga()
+                .args(&args)
+                .args(["--server", &url])
+                .env("SIAGA_TOKEN", &token),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+crate::both_backends!(webhook_signing_secret_verbs, |db: TestDb| async move {
+    let t = db.app().await;
+    let admin = t.token(Role::Admin).await;
+    let responder = t.token(Role::Responder).await;
+    let server = t.serve().await;
+    let url = server.url("");
+
+    let (code, shown, stderr) = run_client(&url, &admin, &["webhooks", "secret"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let shown = shown.trim().to_string();
+    assert_eq!(
+        shown,
+        t.app.webhook_secret().await.unwrap(),
+        "the secret deliveries are signed with"
+    );
+
+    let (code, rotated, stderr) = run_client(&url, &admin, &["webhooks", "rotate-secret"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("update your receivers"), "{stderr}");
+    let rotated = rotated.trim().to_string();
+    assert_ne!(rotated, shown);
+    assert_eq!(rotated, t.app.webhook_secret().await.unwrap());
+
+    let (code, _, stderr) = run_client(&url, &responder, &["webhooks", "secret"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("may not do this"), "{stderr}");
+    server.stop().await;
+});

@@ -7,7 +7,7 @@ use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 
 use crate::both_backends;
-use crate::support::{TestApp, TestDb, error, json, receiver, run_due};
+use crate::support::{TestApp, TestDb, error, json, receiver, run_due, signed_with};
 
 fn config(hooks: &str, oncall_hook: &str) -> String {
     format!(
@@ -937,5 +937,105 @@ both_backends!(
         run_due(&t).await;
         assert_eq!(events_named(&t, "escalation.notified").await.len(), 1);
         assert_eq!(received.to("oncall").len(), 1, "paged once");
+    }
+);
+
+both_backends!(
+    admins_read_and_rotate_the_signing_secret_and_the_next_delivery_uses_it,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let admin = t.token(Role::Admin).await;
+        let responder = t.token(Role::Responder).await;
+        let path = "/api/v1/webhooks/signing-secret";
+        error(
+            server.get(path, &responder).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        error(
+            server
+                .post(&format!("{path}/rotate"), &responder)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        let first = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        let first = first["secret"].as_str().unwrap().to_string();
+        assert!(first.len() >= 43, "32 random bytes: {first}");
+
+        trigger(&t, "rotate-1").await;
+        run_due(&t).await;
+        let (headers, body) = received.raw_to("oncall").remove(0);
+        assert!(
+            signed_with(&first, &headers, &body),
+            "signed with the secret admins read"
+        );
+        assert_eq!(
+            headers["x-siaga-timestamp"].to_str().unwrap(),
+            t.clock.now().as_second().to_string(),
+            "the timestamp is the Unix time of the attempt, in seconds"
+        );
+
+        let rotated = json(
+            server
+                .post(&format!("{path}/rotate"), &admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let second = rotated["secret"].as_str().unwrap().to_string();
+        assert_ne!(first, second);
+        let shown = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        assert_eq!(shown["secret"], second.as_str());
+
+        // The next delivery (the lead, after the first level's wait) is
+        // signed with the new secret only.
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        let (headers, body) = received.raw_to("lead").remove(0);
+        assert!(
+            signed_with(&second, &headers, &body),
+            "the rotated secret signs the next delivery"
+        );
+        assert!(
+            !signed_with(&first, &headers, &body),
+            "the old secret no longer does"
+        );
+
+        let log = t
+            .app
+            .events(siaga::app::audit::EventQuery {
+                limit: Some(500),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            log.items
+                .iter()
+                .any(|e| e.action == "server_secret.rotated")
+        );
+        let everything = serde_json::to_string(&log.items).unwrap();
+        assert!(
+            !everything.contains(&first) && !everything.contains(&second),
+            "no secret in the event log"
+        );
+        server.stop().await;
     }
 );

@@ -332,6 +332,35 @@ impl Received {
             .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
             .collect()
     }
+
+    /// What `/hook/{who}` received, bodies as the bytes were (for signatures).
+    pub fn raw_to(&self, who: &str) -> Vec<(HeaderMap, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, h, b)| (h.clone(), b.clone()))
+            .collect()
+    }
+}
+
+/// Checks a webhook's `X-Siaga-Signature` the way a receiver would, with
+/// its own HMAC rather than siaga's code.
+pub fn signed_with(secret: &str, headers: &HeaderMap, body: &str) -> bool {
+    use hmac::Mac;
+    let Some(signature) = headers
+        .get("x-siaga-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("v1="))
+    else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(headers["x-siaga-timestamp"].as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == signature
 }
 
 async fn receive(

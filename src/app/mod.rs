@@ -7,7 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod escalation;
 pub mod incidents;
-mod jobs;
+pub mod jobs;
 mod org;
 pub mod schedules;
 pub mod secrets;

@@ -673,3 +673,75 @@ pub async fn signing_secret(args: &ClientArgs, rotate: bool) -> anyhow::Result<E
     println!("{}", text(&secret["secret"]));
     Ok(ExitCode::SUCCESS)
 }
+
+/// What a job worked for, from its payload, for tables.
+fn belonging(job: &Value) -> String {
+    let payload = &job["payload"];
+    match (
+        payload["incident_id"].as_i64(),
+        payload["group_id"].as_i64(),
+    ) {
+        (Some(incident), _) => format!("incident INC-{incident}"),
+        (None, Some(group)) => match payload["alert_id"].as_i64() {
+            Some(alert) => format!("alert group #{group} (alert #{alert})"),
+            None => format!("alert group #{group}"),
+        },
+        (None, None) => "—".into(),
+    }
+}
+
+pub async fn list_jobs(args: &ClientArgs, state: Option<&str>) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = match state {
+        Some(state) => format!("/api/v1/jobs?state={}&limit=200", query_value(state)),
+        None => "/api/v1/jobs?limit=200".into(),
+    };
+    let page = api.get(&path).await?;
+    let jobs = page["items"].as_array().cloned().unwrap_or_default();
+    if args.json {
+        return print_json(&jobs);
+    }
+    if jobs.is_empty() {
+        println!("no jobs match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "ID",
+        "KIND",
+        "STATE",
+        "ATTEMPTS",
+        "DUE (UTC)",
+        "BELONGS TO",
+        "LAST ERROR",
+    ]);
+    for job in &jobs {
+        table.add_row([
+            text(&job["id"]),
+            text(&job["kind"]),
+            text(&job["state"]),
+            format!("{}/{}", text(&job["attempts"]), text(&job["max_attempts"])),
+            short_time(&job["run_at"]),
+            belonging(job),
+            text(&job["last_error"]),
+        ]);
+    }
+    println!("{table}");
+    if page["next_cursor"].is_string() {
+        println!("(more jobs; the newest 200 are shown)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn retry_job(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let job = api.post(&format!("/api/v1/jobs/{id}/retry"), None).await?;
+    if args.json {
+        return print_json(&job);
+    }
+    println!(
+        "job #{id} ({}) is back in the queue, due now",
+        text(&job["kind"])
+    );
+    Ok(ExitCode::SUCCESS)
+}

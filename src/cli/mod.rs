@@ -82,6 +82,27 @@ enum Command {
     /// Outgoing webhooks: the secret their signatures are made with (admin).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// The job queue: dead letters and retries (admin).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first; `--state dead` lists the dead letters.
+    List {
+        /// pending, running, done, dead or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Put a dead job back in the queue with fresh attempts, due now.
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +370,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Maintenance(command) => maintenance(command).await,
         Command::Oncall(command) => oncall(command).await,
+        Command::Jobs(JobsCommand::List { state, client }) => {
+            client::list_jobs(&client, state.as_deref()).await
+        }
+        Command::Jobs(JobsCommand::Retry { id, client }) => client::retry_job(&client, id).await,
         Command::Webhooks(WebhooksCommand::Secret { client }) => {
             client::signing_secret(&client, false).await
         }

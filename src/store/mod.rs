@@ -10,6 +10,7 @@
 
 mod alerts;
 mod config;
+mod dead_letters;
 mod events;
 mod incidents;
 mod jobs;

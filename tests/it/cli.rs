@@ -652,3 +652,52 @@ crate::both_backends!(webhook_signing_secret_verbs, |db: TestDb| async move {
     assert!(stderr.contains("may not do this"), "{stderr}");
     server.stop().await;
 });
+
+crate::both_backends!(dead_letter_verbs, |db: TestDb| async move {
+    use crate::escalation::{config, trigger, until_dead};
+    let (hooks, _received) = crate::support::receiver().await;
+    let t = db.app().await;
+    t.app
+        .apply_config(
+            &siaga::domain::event::Actor::system("test"),
+            "escalation.yaml",
+            &config(&hooks, "broken-oncall"),
+        )
+        .await
+        .unwrap();
+    trigger(&t, "cli-dead-1").await;
+    let dead = until_dead(&t).await;
+    let id = dead[0].id.to_string();
+    let group = dead[0].payload["group_id"].as_i64().unwrap();
+    let admin = t.token(Role::Admin).await;
+    let server = t.serve().await;
+    let url = server.url("");
+
+    let (code, stdout, stderr) =
+        run_client(&url, &admin, &["jobs", "list", "--state", "dead"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {id} ")))
+        .unwrap_or_else(|| panic!("job {id} listed: {stdout}"));
+    assert!(
+        row.contains("notification.deliver") && row.contains("8/8"),
+        "{row}"
+    );
+    assert!(row.contains(&format!("alert group #{group}")), "{row}");
+    assert!(stdout.contains("HTTP 500"), "{stdout}");
+
+    let (code, stdout, stderr) = run_client(&url, &admin, &["jobs", "retry", &id]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("back in the queue"), "{stdout}");
+    let (code, stdout, _) = run_client(&url, &admin, &["jobs", "list", "--state", "dead"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no jobs match"), "{stdout}");
+    let (code, _, stderr) = run_client(&url, &admin, &["jobs", "retry", &id]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("only dead jobs can be retried"), "{stderr}");
+    let (code, _, stderr) = run_client(&url, &admin, &["jobs", "list", "--state", "zombie"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("state"), "{stderr}");
+    server.stop().await;
+});

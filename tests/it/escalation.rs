@@ -9,7 +9,7 @@ use siaga::domain::event::Actor;
 use crate::both_backends;
 use crate::support::{TestApp, TestDb, error, json, receiver, run_due, signed_with};
 
-fn config(hooks: &str, oncall_hook: &str) -> String {
+pub(crate) fn config(hooks: &str, oncall_hook: &str) -> String {
     format!(
         r#"
 organisation: {{name: Kedai, base_url: "https://siaga.kedai.example"}}
@@ -37,6 +37,59 @@ services:
     integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
 "#
     )
+}
+
+/// Runs jobs a minute of the clock at a time until some job is dead (the
+/// broken receiver's delivery, after its 8 attempts); returns the dead.
+pub(crate) async fn until_dead(t: &TestApp) -> Vec<siaga::domain::job::Job> {
+    for _ in 0..30 {
+        run_due(t).await;
+        let dead = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+            .await
+            .unwrap()
+            .items;
+        if !dead.is_empty() {
+            return dead;
+        }
+        t.clock.advance(SignedDuration::from_mins(1));
+    }
+    panic!("no job died in 30 minutes of retries");
+}
+
+/// A logged-in browser session of a new user with `role`: (cookie, CSRF token).
+pub(crate) async fn browser(
+    t: &TestApp,
+    server: &crate::support::TestServer,
+    email: &str,
+    role: Role,
+) -> (String, String) {
+    let password = "a long enough password";
+    t.app
+        .create_user(&Actor::system("test"), email, "Duty", role, Some(password))
+        .await
+        .unwrap();
+    let cookie = server.log_in(email, password).await;
+    let html = server
+        .client
+        .get(server.url("/alerts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
 }
 
 pub(crate) async fn trigger(t: &TestApp, key: &str) {
@@ -1036,6 +1089,99 @@ both_backends!(
             !everything.contains(&first) && !everything.contains(&second),
             "no secret in the event log"
         );
+        server.stop().await;
+    }
+);
+
+both_backends!(
+    the_dead_letters_page_lists_what_failed_and_retries_it,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "broken-oncall"),
+            )
+            .await
+            .unwrap();
+        trigger(&t, "dead-1").await;
+        let dead = until_dead(&t).await;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        let job = &dead[0];
+        assert_eq!(
+            received.to("broken-oncall").len(),
+            8,
+            "every attempt reached the receiver"
+        );
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let group_id = job.payload["group_id"].as_i64().unwrap();
+
+        let server = t.serve().await;
+        let (admin, csrf) = browser(&t, &server, "admin@k.example", Role::Admin).await;
+        let (viewer, _) = browser(&t, &server, "viewer@k.example", Role::Viewer).await;
+        let get = |cookie: &str| {
+            server
+                .client
+                .get(server.url("/jobs"))
+                .header("cookie", cookie)
+                .send()
+        };
+        assert_eq!(get(&viewer).await.unwrap().status(), 403, "admins only");
+        let html = get(&admin).await.unwrap().text().await.unwrap();
+        let row = html
+            .split(&format!("<tr data-job=\"{}\">", job.id))
+            .nth(1)
+            .unwrap_or_else(|| panic!("the dead job is listed: {html}"))
+            .split("</tr>")
+            .next()
+            .unwrap();
+        assert!(row.contains("<code>notification.deliver</code>"), "{row}");
+        assert!(row.contains("<td>8</td>"), "attempts: {row}");
+        assert!(row.contains("answered HTTP 500"), "the last error: {row}");
+        assert!(
+            row.contains(&format!(
+                "<a href=\"/alerts/{alert_id}\">alert group #{group_id}</a>"
+            )),
+            "what it belonged to: {row}"
+        );
+        assert!(
+            row.contains(
+                &crate::support::start_time()
+                    .strftime("%Y-%m-%d")
+                    .to_string()
+            ),
+            "when it gave up: {row}"
+        );
+        assert!(
+            html.contains("href=\"/jobs\""),
+            "admins see the page in the menu"
+        );
+
+        let retried = server
+            .client
+            .post(server.url(&format!("/jobs/{}/retry", job.id)))
+            .header("cookie", &admin)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 303);
+        let pending = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Pending), None, None)
+            .await
+            .unwrap();
+        assert!(
+            pending.items.iter().any(|j| j.id == job.id),
+            "back in the queue"
+        );
+        assert_eq!(events_named(&t, "job.retried").await.len(), 1);
+        let html = get(&admin).await.unwrap().text().await.unwrap();
+        assert!(html.contains("id=\"no-dead-letters\""), "{html}");
+        run_due(&t).await;
+        assert_eq!(received.to("broken-oncall").len(), 9, "retried at once");
         server.stop().await;
     }
 );

@@ -4,6 +4,7 @@
 
 mod graph;
 mod incidents;
+mod jobs;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
@@ -46,6 +47,7 @@ pub fn router() -> Router<App> {
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
         .merge(incidents::router())
+        .merge(jobs::router())
 }
 
 async fn stylesheet() -> Response {

@@ -1185,3 +1185,129 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    the_alert_page_shows_failed_deliveries_and_a_dead_escalation_loudly,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let full = config(&hooks, "broken-oncall");
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &full)
+            .await
+            .unwrap();
+        trigger(&t, "loud-1").await;
+        run_due(&t).await;
+        // The policy loses its later levels while the next step waits: that
+        // step can no longer be taken and, after its attempts, dies.
+        let shrunk = full
+            .replace(
+                "      - {notify: [\"team_lead:payments\"], wait: 10m}\n",
+                "",
+            )
+            .replace("      - {notify: [\"team_head:payments\"], wait: 5m}\n", "");
+        assert_ne!(shrunk, full);
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &shrunk)
+            .await
+            .unwrap();
+        let mut dead = Vec::new();
+        for _ in 0..40 {
+            run_due(&t).await;
+            dead = t
+                .app
+                .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+                .await
+                .unwrap()
+                .items;
+            if dead.len() == 2 {
+                break;
+            }
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        assert_eq!(dead.len(), 2, "the delivery and the step died: {dead:?}");
+        let step = dead.iter().find(|j| j.kind == "escalation.step").unwrap();
+        assert_eq!(received.to("broken-oncall").len(), 8);
+        let failed = events_named(&t, "notification.failed").await;
+        assert!(!failed.is_empty(), "the worker recorded the failure");
+
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let server = t.serve().await;
+        let (admin, csrf) = browser(&t, &server, "admin@k.example", Role::Admin).await;
+        let (viewer, _) = browser(&t, &server, "viewer@k.example", Role::Viewer).await;
+        let page = |cookie: String| {
+            let url = server.url(&format!("/alerts/{alert_id}"));
+            let client = server.client.clone();
+            async move {
+                client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let html = page(admin.clone()).await;
+        let failed_row = html
+            .split("<li class=\"failed\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a failed delivery is marked: {html}"))
+            .split("</li>")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            failed_row.contains(&format!(
+                "could not reach On Call (oncall) by webhook: {hooks}/hook/broken-oncall answered HTTP 500"
+            )),
+            "who, channel, error: {failed_row}"
+        );
+        assert!(failed_row.contains("gave up"), "{failed_row}");
+        assert!(
+            !html.contains(">notification.failed</strong>"),
+            "not bare: {html}"
+        );
+        let banner = html
+            .split("id=\"escalation-dead\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the dead step is loud: {html}"))
+            .split("</div>")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(banner.contains("The escalation has stopped"), "{banner}");
+        assert!(banner.contains(&format!("job #{}", step.id)), "{banner}");
+        assert!(banner.contains("failed 20 times"), "{banner}");
+        assert!(banner.contains("points past the policy"), "{banner}");
+        assert!(banner.contains("Retry the escalation"), "{banner}");
+        let html = page(viewer).await;
+        assert!(html.contains("id=\"escalation-dead\""));
+        assert!(!html.contains("Retry the escalation") && html.contains("An admin can retry"));
+
+        let retried = server
+            .client
+            .post(server.url(&format!("/jobs/{}/retry", step.id)))
+            .header("cookie", &admin)
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("next", &format!("/alerts/{alert_id}")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 303);
+        assert_eq!(
+            retried.headers()["location"],
+            format!("/alerts/{alert_id}").as_str()
+        );
+        let html = page(admin).await;
+        assert!(
+            !html.contains("id=\"escalation-dead\""),
+            "retried: no longer dead"
+        );
+        server.stop().await;
+    }
+);

@@ -87,14 +87,23 @@ async fn dead_letters_page(
     }))
 }
 
+#[derive(Deserialize)]
+struct RetryForm {
+    #[serde(flatten)]
+    csrf: CsrfForm,
+    /// Where to go back to (the alert page retries from there too).
+    next: Option<String>,
+}
+
 async fn retry_job(
     State(app): State<App>,
     Viewer(caller): Viewer,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<RetryForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&caller, &form)?;
+    check_csrf(&caller, &form.csrf)?;
     caller.require(Role::Admin)?;
     app.retry_dead_job(&caller.actor(), id).await?;
-    Ok(Redirect::to("/jobs").into_response())
+    let next = form.next.as_deref().map_or("/jobs", super::local_path);
+    Ok(Redirect::to(next).into_response())
 }

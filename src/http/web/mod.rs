@@ -788,6 +788,23 @@ async fn alerts_page(
     }))
 }
 
+/// One line of an alert's escalation history.
+struct EscalationRow {
+    at: String,
+    action: String,
+    what: String,
+    /// A delivery that failed: shown so it cannot be missed.
+    failed: bool,
+}
+
+/// A dead escalation timer of the alert's group.
+struct DeadTimer {
+    id: i64,
+    kind: String,
+    attempts: u32,
+    error: String,
+}
+
 struct TimelineRow {
     at: String,
     outcome: String,
@@ -811,8 +828,10 @@ struct AlertPage {
     group_status: &'static str,
     members: Vec<crate::domain::alert::Alert>,
     events: Vec<TimelineRow>,
-    escalation: Vec<(String, String, String)>,
+    escalation: Vec<EscalationRow>,
     unacknowledged: bool,
+    /// The group's escalation timers that died: escalation has stopped.
+    dead_timers: Vec<DeadTimer>,
     runbook_url: Option<String>,
     runbook_html: Option<String>,
     /// For the reassign form.
@@ -867,6 +886,7 @@ async fn alert_page(
                     after["channel"].as_str().unwrap_or("")
                 ),
                 "escalation.exhausted" => "nobody acknowledged".to_string(),
+                "notification.failed" => failed_delivery(&org, &after),
                 "notification.skipped" => format!(
                     "not sent to {} by {}: {}",
                     after["person"].as_str().unwrap_or(""),
@@ -888,7 +908,23 @@ async fn alert_page(
                 },
                 other => other.to_string(),
             };
-            (utc_minute(e.at), e.action.clone(), what)
+            EscalationRow {
+                at: utc_minute(e.at),
+                action: e.action.clone(),
+                what,
+                failed: e.action == "notification.failed",
+            }
+        })
+        .collect();
+    let dead_timers = app
+        .dead_escalation_jobs(detail.group.id)
+        .await?
+        .into_iter()
+        .map(|job| DeadTimer {
+            id: job.id,
+            kind: job.kind,
+            attempts: job.attempts,
+            error: job.last_error.unwrap_or_default(),
         })
         .collect();
     let alert = detail.alert;
@@ -917,6 +953,7 @@ async fn alert_page(
         events,
         escalation,
         unacknowledged,
+        dead_timers,
         runbook_url: runbook.as_ref().and_then(|r| r.url.clone()),
         runbook_html: runbook.as_ref().and_then(|r| r.markdown_html()),
         people: org
@@ -931,6 +968,29 @@ async fn alert_page(
             .collect(),
         alert,
     }))
+}
+
+/// A failed delivery as people read it: who, on which channel, why, and
+/// whether siaga tries again. Events without `final` come from before
+/// every attempt was recorded, when only the last one was.
+fn failed_delivery(org: &crate::domain::org::Org, after: &serde_json::Value) -> String {
+    let handle = after["person"].as_str().unwrap_or("someone");
+    let who = match org.person(handle) {
+        Some(person) => format!("{} ({handle})", person.name),
+        None => handle.to_string(),
+    };
+    let channel = after["channel"].as_str().unwrap_or("an unknown channel");
+    let error = after["error"].as_str().unwrap_or("no reason recorded");
+    let outcome = match (
+        after["final"].as_bool().unwrap_or(true),
+        after["attempt"].as_u64(),
+    ) {
+        (true, Some(attempt)) => format!("gave up after attempt {attempt}"),
+        (true, None) => "gave up".to_string(),
+        (false, Some(attempt)) => format!("attempt {attempt}, will retry"),
+        (false, None) => "will retry".to_string(),
+    };
+    format!("could not reach {who} by {channel}: {error} ({outcome})")
 }
 
 /// Received bodies shown indented when they are JSON, as they came otherwise.

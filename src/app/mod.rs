@@ -11,6 +11,7 @@ pub mod jobs;
 mod org;
 pub mod schedules;
 pub mod secrets;
+pub mod unacknowledged;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@
 mod alerts;
 mod config;
 mod dead_letters;
+mod escalations;
 mod events;
 mod incidents;
 mod jobs;

@@ -1311,3 +1311,109 @@ both_backends!(
         server.stop().await;
     }
 );
+
+/// The value of an unlabelled sample in a Prometheus exposition.
+fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+both_backends!(
+    nobody_acknowledged_is_a_gauge_and_loud_on_the_alerts_list,
+    |db: TestDb| async move {
+        let (hooks, _received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let server = t.serve().await;
+        let scrape = || async {
+            server
+                .client
+                .get(server.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let gauge = "siaga_alert_groups_unacknowledged";
+        let metrics = scrape().await;
+        assert!(
+            metrics.contains(&format!("# TYPE {gauge} gauge")),
+            "{metrics}"
+        );
+        assert_eq!(sample(&metrics, gauge), Some(0.0));
+
+        trigger(&t, "nobody-1").await;
+        // Levels wait 5, 10 and 5 minutes; then the policy is spent.
+        for _ in 0..25 {
+            run_due(&t).await;
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        run_due(&t).await;
+        assert_eq!(events_named(&t, "escalation.exhausted").await.len(), 1);
+        assert_eq!(
+            sample(&scrape().await, gauge),
+            Some(1.0),
+            "read from the database at scrape time"
+        );
+
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let (cookie, _) = browser(&t, &server, "duty@k.example", Role::Responder).await;
+        let list = || async {
+            server
+                .client
+                .get(server.url("/alerts"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let html = list().await;
+        let banner = html
+            .split("id=\"unacknowledged-groups\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("loud on the list: {html}"))
+            .split("</div>")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            banner.contains("Nobody acknowledged 1 alert group(s)"),
+            "{banner}"
+        );
+        assert!(
+            banner.contains(&format!(
+                "<a href=\"/alerts/{alert_id}\">Checkout 5xx above 2%</a>"
+            )),
+            "{banner}"
+        );
+        assert!(
+            html.contains("<span class=\"tag tag-loud\">nobody acknowledged</span>"),
+            "{html}"
+        );
+
+        // Acknowledged at last: the gauge and the banner clear.
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+        assert_eq!(sample(&scrape().await, gauge), Some(0.0));
+        assert!(!list().await.contains("id=\"unacknowledged-groups\""));
+        server.stop().await;
+    }
+);

@@ -644,6 +644,17 @@ struct AlertRow {
     event_count: i64,
     last_seen: String,
     in_maintenance: bool,
+    /// Its group's escalation ran out without an acknowledgement.
+    unacknowledged: bool,
+}
+
+/// An alert group nobody acknowledged, on the alerts page.
+struct UnacknowledgedRow {
+    alert_id: i64,
+    summary: String,
+    service: String,
+    severity: &'static str,
+    since: String,
 }
 
 struct SelectOption {
@@ -688,6 +699,7 @@ struct AlertsPage {
     layout: Layout,
     filters: Vec<Select>,
     alerts: Vec<AlertRow>,
+    unacknowledged: Vec<UnacknowledgedRow>,
 }
 
 #[derive(Deserialize)]
@@ -766,10 +778,14 @@ async fn alerts_page(
             severity.map(|s| s.as_str()),
         ),
     ];
+    let unacknowledged = app.unacknowledged_groups().await?;
+    let nobody_answered: std::collections::BTreeSet<i64> =
+        unacknowledged.iter().map(|g| g.group_id).collect();
     let alerts = page
         .items
         .into_iter()
         .map(|a| AlertRow {
+            unacknowledged: nobody_answered.contains(&a.group_id),
             id: a.id,
             summary: a.summary,
             service: a.service,
@@ -785,6 +801,16 @@ async fn alerts_page(
         layout: Layout::for_caller(&caller, "alerts"),
         filters,
         alerts,
+        unacknowledged: unacknowledged
+            .into_iter()
+            .map(|g| UnacknowledgedRow {
+                alert_id: g.alert_id,
+                summary: g.summary,
+                service: g.service,
+                severity: g.severity.as_str(),
+                since: utc_minute(g.opened_at),
+            })
+            .collect(),
     }))
 }
 

@@ -17,6 +17,13 @@ pub const QUALITY_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 28);
 /// How far a calendar feed reaches back and ahead.
 const FEED_PAST: SignedDuration = SignedDuration::from_hours(24 * 14);
 const FEED_AHEAD: SignedDuration = SignedDuration::from_hours(24 * 90);
+/// How much further back a feed's shifts are computed than it shows, so a
+/// shift under way at its start keeps its true start (and UID) as the
+/// window slides, unless it lasts longer than this.
+const FEED_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 31);
+/// The kinds of calendar feed, as stored with their tokens.
+pub(crate) const SCHEDULE_FEED: &str = "schedule";
+pub(crate) const PERSON_FEED: &str = "person";
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
@@ -27,8 +34,9 @@ pub struct ScheduleView {
     pub on_call: Option<Shift>,
     /// The shift after this one.
     pub next: Option<Shift>,
-    /// A secret iCalendar URL (path) for calendar apps.
-    pub feed_url: String,
+    /// A secret iCalendar URL (path) for calendar apps; only for responders
+    /// and admins, and absent until the config made one.
+    pub feed_url: Option<String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -143,8 +151,11 @@ impl App {
         Ok((shifts, overrides))
     }
 
-    /// Every schedule with who is on call now and next.
-    pub async fn schedules(&self) -> Result<Vec<ScheduleView>> {
+    /// Every schedule with who is on call now and next; calendar feed URLs
+    /// only for responders and above (the URL is a credential to the
+    /// shifts, and viewers may not hand it out).
+    pub async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>> {
+        let with_feeds = caller.role >= Role::Responder;
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let ahead = now
@@ -164,7 +175,11 @@ impl App {
                 time_zone: schedule.time_zone.clone(),
                 on_call: current,
                 next,
-                feed_url: self.feed_url("schedule", &schedule.name).await?,
+                feed_url: if with_feeds {
+                    self.feed_url(SCHEDULE_FEED, &schedule.name).await?
+                } else {
+                    None
+                },
             });
         }
         Ok(views)
@@ -353,15 +368,55 @@ impl App {
         Ok(())
     }
 
-    /// The secret path of a calendar feed (`schedule` or `person`).
-    pub async fn feed_url(&self, kind: &str, name: &str) -> Result<String> {
+    /// The secret path of a calendar feed (`schedule` or `person`), if
+    /// it has one. Tokens are made when the config is applied, so this
+    /// only reads.
+    pub async fn feed_url(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        let token = self.store.read().await?.feed_token(kind, name).await?;
+        Ok(token.map(|token| format!("/calendar/{token}.ics")))
+    }
+
+    /// Gives a schedule's calendar feed a new secret URL (responder): the
+    /// old one stops working at once, for when it was shared too widely.
+    pub async fn rotate_schedule_feed(&self, caller: &Caller, name: &str) -> Result<String> {
+        caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let schedule = self.schedule_named(&org, name)?;
         let now = self.clock.now();
+        let token = super::auth::random_secret();
         let mut tx = self.store.write().await?;
-        let token = tx
-            .feed_token(now, kind, name, &super::auth::random_secret())
+        tx.replace_feed_token(now, SCHEDULE_FEED, &schedule.name, &token)
             .await?;
+        // The token is a credential: the log says the feed changed, not to what.
+        tx.append_event(
+            now,
+            NewEvent::new(
+                &caller.actor(),
+                "calendar_feed.rotated",
+                Subject::new("schedule", &schedule.name),
+            )
+            .after(serde_json::json!({ "kind": SCHEDULE_FEED, "name": schedule.name })),
+        )
+        .await?;
         tx.commit().await?;
         Ok(format!("/calendar/{token}.ics"))
+    }
+
+    /// Shifts for a feed: computed from further back than the feed shows,
+    /// so the shift under way at the feed's start keeps its true start;
+    /// only those that end inside the shown window. Returns the shifts and
+    /// where the computation began.
+    async fn feed_shifts(
+        &self,
+        schedule: &Schedule,
+        now: Timestamp,
+    ) -> Result<(Vec<Shift>, Timestamp, Timestamp)> {
+        let shown_from = now.checked_sub(FEED_PAST).unwrap_or(now);
+        let from = shown_from.checked_sub(FEED_LOOKBACK).unwrap_or(shown_from);
+        let to = now.saturating_add(FEED_AHEAD).unwrap_or(now);
+        let (shifts, _) = self.shifts(schedule, from, to).await?;
+        let shown = shifts.into_iter().filter(|s| s.end > shown_from).collect();
+        Ok((shown, from, to))
     }
 
     /// The iCalendar text behind a feed token; `None` for unknown tokens.
@@ -370,41 +425,57 @@ impl App {
             return Ok(None);
         };
         let now = self.clock.now();
-        let from = now.checked_sub(FEED_PAST).unwrap_or(now);
-        let to = now.saturating_add(FEED_AHEAD).unwrap_or(now);
         let org = self.org_snapshot().await?;
         match kind.as_str() {
-            "schedule" => {
+            SCHEDULE_FEED => {
                 let Some(schedule) = org.schedule(&name) else {
                     return Ok(None);
                 };
-                let (shifts, _) = self.shifts(schedule, from, to).await?;
+                let (shifts, from, to) = self.feed_shifts(schedule, now).await?;
+                let events: Vec<schedule::FeedEvent> = shifts
+                    .into_iter()
+                    .map(|shift| schedule::FeedEvent {
+                        summary: format!("On call: {} ({})", schedule.name, shift.person),
+                        scope: format!("schedule-{}", schedule.name),
+                        shift,
+                    })
+                    .collect();
                 Ok(Some(schedule::to_ical(
                     &schedule.name,
-                    &format!("schedule-{}", schedule.name),
-                    &shifts,
+                    &events,
+                    from,
+                    to,
                     now,
                 )))
             }
-            "person" => {
-                let mut mine = Vec::new();
+            PERSON_FEED => {
+                let Some(person) = org.person(&name) else {
+                    return Ok(None);
+                };
+                let mut events = Vec::new();
+                let mut window = (now, now);
                 for schedule in &org.schedules {
-                    let (shifts, _) = self.shifts(schedule, from, to).await?;
-                    mine.extend(
+                    let (shifts, from, to) = self.feed_shifts(schedule, now).await?;
+                    window = (from, to);
+                    events.extend(
                         shifts
                             .into_iter()
                             .filter(|s| s.person == name)
-                            .map(|mut s| {
-                                s.person = format!("{} ({})", name, schedule.name);
-                                s
+                            .map(|shift| schedule::FeedEvent {
+                                // The calendar is the person's own: the event
+                                // names the schedule, not them.
+                                summary: format!("On call: {}", schedule.name),
+                                scope: format!("person-{name}-{}", schedule.name),
+                                shift,
                             }),
                     );
                 }
-                mine.sort_by_key(|s| s.start);
+                events.sort_by_key(|e| e.shift.start);
                 Ok(Some(schedule::to_ical(
-                    &format!("{name} on call"),
-                    &format!("person-{name}"),
-                    &mine,
+                    &format!("{} on call", person.name),
+                    &events,
+                    window.0,
+                    window.1,
                     now,
                 )))
             }

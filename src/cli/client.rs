@@ -745,3 +745,23 @@ pub async fn retry_job(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn rotate_feed(args: &ClientArgs, schedule: &str) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let feed = api
+        .post(
+            &format!("/api/v1/schedules/{}/feed/rotate", query_value(schedule)),
+            None,
+        )
+        .await?;
+    if args.json {
+        return print_json(&feed);
+    }
+    eprintln!("the old calendar feed URL of {schedule} no longer works; subscribe to this one:");
+    println!(
+        "{}{}",
+        args.server.trim_end_matches('/'),
+        text(&feed["feed_url"])
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -153,6 +153,12 @@ enum OncallCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Give a schedule's calendar feed a new secret URL; the old one stops working.
+    RotateFeed {
+        schedule: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Remove an override.
     RemoveOverride {
         schedule: String,
@@ -402,6 +408,9 @@ async fn oncall(command: OncallCommand) -> anyhow::Result<ExitCode> {
         } => {
             let body = serde_json::json!({"person": person, "starts_at": from, "ends_at": to, "reason": reason});
             client::create_override(&client, &schedule, body).await
+        }
+        OncallCommand::RotateFeed { schedule, client } => {
+            client::rotate_feed(&client, &schedule).await
         }
         OncallCommand::RemoveOverride {
             schedule,

@@ -449,18 +449,72 @@ pub fn load(shifts: &[Shift]) -> Vec<(String, SignedDuration)> {
     load
 }
 
-/// An iCalendar (RFC 5545) document with one event per shift.
-/// `calendar` names it in calendar apps; `uid_scope` keeps event ids unique
-/// across feeds.
-pub fn to_ical(calendar: &str, uid_scope: &str, shifts: &[Shift], stamp: Timestamp) -> String {
+/// One event of a calendar feed: a shift and what to call it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEvent {
+    pub shift: Shift,
+    pub summary: String,
+    /// Keeps UIDs unique across feeds and schedules (`schedule-NAME`,
+    /// `person-HANDLE-SCHEDULE`).
+    pub scope: String,
+}
+
+/// Escapes iCalendar TEXT: backslash, `;` and `,` are escaped, line breaks
+/// (CRLF, LF or a lone CR) become `\n`, and other control characters,
+/// which TEXT may not hold, are dropped.
+fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\\n");
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An event's UID, stable while the feed's window slides: a shift is named
+/// by its start; a shift that began before `computed_from` (so its start
+/// is only where the computation began) by its end; one that also runs past
+/// `computed_to` as the scope's ongoing shift. Calendar apps match events
+/// by UID, so a UID that changed with the window would duplicate or drop
+/// events on every refresh.
+fn event_uid(event: &FeedEvent, computed_from: Timestamp, computed_to: Timestamp) -> String {
+    let shift = &event.shift;
+    let when = if shift.start > computed_from {
+        shift.start.as_second().to_string()
+    } else if shift.end < computed_to {
+        format!("until-{}", shift.end.as_second())
+    } else {
+        "ongoing".to_string()
+    };
+    format!("{}-{}-{when}@siaga", event.scope, shift.person)
+}
+
+/// An iCalendar (RFC 5545) document with one event per feed event.
+/// `calendar` names it in calendar apps; the shifts were computed over
+/// `[computed_from, computed_to)`, which keeps their UIDs stable.
+pub fn to_ical(
+    calendar: &str,
+    events: &[FeedEvent],
+    computed_from: Timestamp,
+    computed_to: Timestamp,
+    stamp: Timestamp,
+) -> String {
     fn utc(at: Timestamp) -> String {
         at.strftime("%Y%m%dT%H%M%SZ").to_string()
-    }
-    fn escape(text: &str) -> String {
-        text.replace('\\', "\\\\")
-            .replace(';', "\\;")
-            .replace(',', "\\,")
-            .replace('\n', "\\n")
     }
     let mut lines = vec![
         "BEGIN:VCALENDAR".to_string(),
@@ -468,24 +522,19 @@ pub fn to_ical(calendar: &str, uid_scope: &str, shifts: &[Shift], stamp: Timesta
         "PRODID:-//siaga//on-call//EN".to_string(),
         "CALSCALE:GREGORIAN".to_string(),
         "METHOD:PUBLISH".to_string(),
-        format!("X-WR-CALNAME:{}", escape(calendar)),
+        format!("X-WR-CALNAME:{}", escape_text(calendar)),
     ];
-    for shift in shifts {
+    for event in events {
         lines.extend([
             "BEGIN:VEVENT".to_string(),
             format!(
-                "UID:{}-{}-{}@siaga",
-                escape(uid_scope),
-                shift.start.as_second(),
-                escape(&shift.person)
+                "UID:{}",
+                escape_text(&event_uid(event, computed_from, computed_to))
             ),
             format!("DTSTAMP:{}", utc(stamp)),
-            format!("DTSTART:{}", utc(shift.start)),
-            format!("DTEND:{}", utc(shift.end)),
-            format!(
-                "SUMMARY:{}",
-                escape(&format!("On call: {} ({})", calendar, shift.person))
-            ),
+            format!("DTSTART:{}", utc(event.shift.start)),
+            format!("DTEND:{}", utc(event.shift.end)),
+            format!("SUMMARY:{}", escape_text(&event.summary)),
             "TRANSP:OPAQUE".to_string(),
             "END:VEVENT".to_string(),
         ]);
@@ -684,26 +733,60 @@ mod tests {
     }
 
     #[test]
-    fn ical_feeds_are_valid_and_folded() {
-        let shifts = vec![Shift {
-            start: at("2026-11-02T01:00:00Z"),
-            end: at("2026-11-09T01:00:00Z"),
-            person: "Zul, lead; payments".into(),
+    fn ical_feeds_are_valid_escaped_and_folded() {
+        let shift = |start: &str, end: &str| Shift {
+            start: at(start),
+            end: at(end),
+            person: "zul".into(),
             layer: Some(0),
             override_id: None,
-        }];
+        };
+        let event = |shift: Shift| FeedEvent {
+            shift,
+            summary: "On call: Zul, lead; payments\r\nline\rtwo\u{7}".into(),
+            scope: "schedule-payments".into(),
+        };
+        let (from, to) = (at("2026-10-01T00:00:00Z"), at("2027-01-01T00:00:00Z"));
+        let events = [
+            event(shift("2026-11-02T01:00:00Z", "2026-11-09T01:00:00Z")),
+            event(shift("2026-10-01T00:00:00Z", "2026-10-05T00:00:00Z")),
+            event(shift("2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z")),
+        ];
         let ical = to_ical(
             &"payments-primary ".repeat(6),
-            "schedule-1",
-            &shifts,
+            &events,
+            from,
+            to,
             at("2026-11-01T00:00:00Z"),
         );
         assert!(ical.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
         assert!(ical.ends_with("END:VCALENDAR\r\n"));
         assert!(ical.contains("DTSTART:20261102T010000Z\r\n"));
-        assert!(ical.contains("Zul\\, lead\\; payments"));
+        assert!(
+            ical.contains("SUMMARY:On call: Zul\\, lead\\; payments\\nline\\ntwo\r\n"),
+            "CRLF and a lone CR are line breaks; BEL is dropped: {ical}"
+        );
+        assert!(
+            !ical.replace("\r\n", "").contains('\r'),
+            "no bare CR: {ical}"
+        );
         assert!(ical.split("\r\n").all(|line| line.len() <= 75), "{ical}");
-        assert_eq!(ical.matches("BEGIN:VEVENT").count(), 1);
+        assert_eq!(ical.matches("BEGIN:VEVENT").count(), 3);
+        assert!(ical.contains(&format!(
+            "UID:schedule-payments-zul-{}@siaga",
+            at("2026-11-02T01:00:00Z").as_second()
+        )));
+        assert!(
+            ical.contains(&format!(
+                "UID:schedule-payments-zul-until-{}@siaga",
+                at("2026-10-05T00:00:00Z").as_second()
+            )),
+            "a shift clipped at the start is named by its end: {ical}"
+        );
+        assert!(
+            ical.contains("UID:schedule-payments-zul-ongoing@siaga"),
+            "{ical}"
+        );
     }
 
     #[test]

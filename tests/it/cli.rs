@@ -701,3 +701,47 @@ crate::both_backends!(dead_letter_verbs, |db: TestDb| async move {
     assert!(stderr.contains("state"), "{stderr}");
     server.stop().await;
 });
+
+crate::both_backends!(rotate_feed_verb, |db: TestDb| async move {
+    let t = db.app().await;
+    t.apply_shop().await;
+    let responder = t.token(Role::Responder).await;
+    let viewer = t.token(Role::Viewer).await;
+    let server = t.serve().await;
+    let url = server.url("");
+    let before = t
+        .app
+        .feed_url("schedule", "payments-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    let (code, stdout, stderr) = run_client(
+        &url,
+        &responder,
+        &["oncall", "rotate-feed", "payments-primary"],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no longer works"), "{stderr}");
+    let after = t
+        .app
+        .feed_url("schedule", "payments-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(before, after);
+    assert_eq!(
+        stdout.trim(),
+        format!("{url}{after}"),
+        "the full URL to subscribe to"
+    );
+    let (code, _, stderr) = run_client(
+        &url,
+        &viewer,
+        &["oncall", "rotate-feed", "payments-primary"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("may not do this"), "{stderr}");
+    server.stop().await;
+});

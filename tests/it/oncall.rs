@@ -237,7 +237,7 @@ both_backends!(
         // Calendar feeds: secret URLs, valid iCalendar, no login needed.
         let schedules = json(
             server
-                .get("/api/v1/schedules", &viewer)
+                .get("/api/v1/schedules", &responder)
                 .send()
                 .await
                 .unwrap(),
@@ -293,7 +293,10 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        assert!(personal.contains("zul (payments-primary)"), "{personal}");
+        assert!(
+            personal.contains("SUMMARY:On call: payments-primary\r\n"),
+            "{personal}"
+        );
         error(
             server
                 .get("/api/v1/people/zul/calendar", &viewer)
@@ -450,3 +453,205 @@ fn config_validate_warns_about_gaps() {
     }
     assert!(stderr.contains("did you mean `monday`?"), "{stderr}");
 }
+
+/// The events of an iCalendar document, read by a real parser (the `ical`
+/// crate): (UID, DTSTART, DTEND, SUMMARY) each.
+fn parse_feed(text: &str) -> (Vec<(String, String)>, Vec<[String; 4]>) {
+    let mut calendars = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
+    let calendar = calendars
+        .next()
+        .expect("one calendar")
+        .unwrap_or_else(|e| panic!("not valid iCalendar ({e}): {text}"));
+    assert!(calendars.next().is_none(), "exactly one calendar");
+    let value = |props: &[ical::property::Property], name: &str| {
+        props
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.value.clone())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    let properties = calendar
+        .properties
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone().unwrap_or_default()))
+        .collect();
+    let events = calendar
+        .events
+        .iter()
+        .map(|e| ["UID", "DTSTART", "DTEND", "SUMMARY"].map(|name| value(&e.properties, name)))
+        .collect();
+    (properties, events)
+}
+
+both_backends!(
+    calendar_feeds_are_for_responders_stable_and_rotatable,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        // Made with the config, so reading a feed URL never writes.
+        let token = t
+            .app
+            .store
+            .read()
+            .await
+            .unwrap()
+            .feed_token("schedule", "payments-primary")
+            .await
+            .unwrap();
+        assert!(token.is_some(), "the config apply made the feed");
+        let viewer = t.token(Role::Viewer).await;
+        let responder = t.token(Role::Responder).await;
+        let admin = t.token(Role::Admin).await;
+        let server = t.serve().await;
+        let feed_of = |schedules: &Value, name: &str| {
+            schedules
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()["feed_url"]
+                .clone()
+        };
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            feed_of(&seen, "payments-primary"),
+            Value::Null,
+            "viewers get no feed URL"
+        );
+        assert!(seen[0]["on_call"].is_object(), "but the schedule itself");
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let feed = feed_of(&seen, "payments-primary")
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(feed, format!("/calendar/{}.ics", token.unwrap()));
+
+        let fetch = |path: String| {
+            let client = server.client.clone();
+            let url = server.url(&path);
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let (status, text) = fetch(feed.clone()).await;
+        assert_eq!(status, 200);
+        let (calendar, events) = parse_feed(&text);
+        assert!(calendar.contains(&("X-WR-CALNAME".into(), "payments-primary".into())));
+        // Weekly from Monday 2026-11-02 10:00 in Kuala Lumpur (02:00 UTC).
+        assert_eq!(events[0][1], "20261102T020000Z");
+        assert_eq!(events[0][2], "20261109T020000Z");
+        assert_eq!(events[0][3], "On call: payments-primary (zul)");
+        assert_eq!(events[1][3], "On call: payments-primary (putu)");
+        for pair in events.windows(2) {
+            assert_eq!(pair[0][2], pair[1][1], "contiguous shifts");
+        }
+        let uids: std::collections::BTreeSet<&String> = events.iter().map(|e| &e[0]).collect();
+        assert_eq!(uids.len(), events.len(), "unique UIDs");
+
+        // Twenty days on, the first shift is still in the feed's past: same
+        // UID, same true start (not clipped to where the feed now begins).
+        t.clock.advance(jiff::SignedDuration::from_hours(24 * 20));
+        let (_, later) = parse_feed(&fetch(feed.clone()).await.1);
+        assert_eq!(later[0], events[0], "the same event, unchanged");
+        for event in &later {
+            if let Some(before) = events.iter().find(|e| e[1] == event[1]) {
+                assert_eq!(
+                    before[0], event[0],
+                    "a shift keeps its UID as the window slides"
+                );
+            }
+        }
+
+        // The person's own feed names the schedule, not the person again.
+        let mine = json(
+            server
+                .get("/api/v1/people/zul/calendar", &admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let (calendar, personal) =
+            parse_feed(&fetch(mine["feed_url"].as_str().unwrap().into()).await.1);
+        assert!(
+            calendar.contains(&(
+                "X-WR-CALNAME".into(),
+                "Ahmad Zulkifli bin Osman on call".into()
+            )),
+            "{calendar:?}"
+        );
+        assert!(!personal.is_empty());
+        assert!(
+            personal.iter().all(|e| e[3] == "On call: payments-primary"),
+            "{personal:?}"
+        );
+
+        // Rotation: responders only; the old URL stops working at once.
+        let path = "/api/v1/schedules/payments-primary/feed/rotate";
+        error(
+            server.post(path, &viewer).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        error(
+            server
+                .post("/api/v1/schedules/payment-primary/feed/rotate", &responder)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        let rotated = json(server.post(path, &responder).send().await.unwrap(), 200).await;
+        let fresh = rotated["feed_url"].as_str().unwrap().to_string();
+        assert_ne!(fresh, feed);
+        assert_eq!(fetch(feed.clone()).await.0, 404, "the old URL is dead");
+        assert_eq!(fetch(fresh.clone()).await.0, 200);
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(feed_of(&seen, "payments-primary"), fresh.as_str());
+        let log = t.app.events(Default::default()).await.unwrap();
+        let event = log
+            .items
+            .iter()
+            .find(|e| e.action == "calendar_feed.rotated")
+            .expect("the rotation is recorded");
+        let recorded = serde_json::to_string(event).unwrap();
+        let secret = fresh
+            .trim_start_matches("/calendar/")
+            .trim_end_matches(".ics");
+        assert!(!recorded.contains(secret), "not the token: {recorded}");
+
+        // Re-applying the config keeps the rotated URL.
+        t.apply_shop().await;
+        assert_eq!(fetch(fresh).await.0, 200);
+        server.stop().await;
+    }
+);

@@ -1141,7 +1141,7 @@ async fn schedules_page(
             .map_or(handle.to_string(), |p| p.name.clone())
     };
     let schedules = app
-        .schedules()
+        .schedules(&caller)
         .await?
         .into_iter()
         .map(|s| {
@@ -1212,7 +1212,8 @@ struct SchedulePage {
     overrides: Vec<OverrideRow>,
     people: Vec<(String, String)>,
     can_override: bool,
-    feed_url: String,
+    /// For responders and admins only; `None` also until the config made one.
+    feed_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1346,7 +1347,12 @@ async fn schedule_page(
             .map(|p| (p.handle.clone(), p.name.clone()))
             .collect(),
         can_override: caller.role >= Role::Responder,
-        feed_url: app.feed_url("schedule", &name).await?,
+        feed_url: if caller.role >= Role::Responder {
+            app.feed_url(crate::app::schedules::SCHEDULE_FEED, &name)
+                .await?
+        } else {
+            None
+        },
         name,
     }))
 }

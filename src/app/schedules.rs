@@ -37,6 +37,44 @@ pub struct ScheduleView {
     /// A secret iCalendar URL (path) for calendar apps; only for responders
     /// and admins, and absent until the config made one.
     pub feed_url: Option<String>,
+    /// Hours nobody is on call in the next 4 weeks, overrides counted.
+    pub gap_hours_ahead: f64,
+    /// The first time nobody is on call in the next 4 weeks.
+    pub first_gap_ahead: Option<Gap>,
+}
+
+/// A schedule's quality over the next 4 weeks, overrides counted.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ScheduleQuality {
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+    pub gaps: Vec<Gap>,
+    pub load: Vec<Load>,
+    /// People on call for more than twice the others' average.
+    pub overloaded: Vec<Overloaded>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Overloaded {
+    pub person: String,
+    pub hours: f64,
+    pub others_average_hours: f64,
+}
+
+fn hours(duration: SignedDuration) -> f64 {
+    (duration.as_secs_f64() / 3600.0 * 10.0).round() / 10.0
+}
+
+fn load_rows(shifts: &[Shift]) -> Vec<Load> {
+    schedule::load(shifts)
+        .into_iter()
+        .map(|(person, duration)| Load {
+            person,
+            hours: hours(duration),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -83,8 +121,10 @@ pub struct QualityWarning {
     pub message: String,
 }
 
-/// Gaps in the coming weeks, for `config validate` (overrides are not
-/// known offline, so only the layers count).
+/// Gaps and lopsided load in the coming 4 weeks, for `config validate`
+/// (overrides are not known offline, so only the layers count). Load is
+/// judged by [`schedule::overloaded`]: someone on call for more than twice
+/// the others' average, where every rotation comes round in 4 weeks.
 pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
     let to = now.saturating_add(QUALITY_HORIZON).unwrap_or(now);
     let mut warnings = Vec::new();
@@ -108,8 +148,24 @@ pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
                 ),
             });
         }
+        for overload in schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON) {
+            warnings.push(QualityWarning {
+                schedule: schedule.name.clone(),
+                message: overload_message(&overload),
+            });
+        }
     }
     warnings
+}
+
+/// How a lopsided load is told, in `config validate` and on the pages.
+pub fn overload_message(overload: &schedule::Overload) -> String {
+    format!(
+        "{} is on call for {} in the next 4 weeks, more than twice the others' average of {}",
+        overload.person,
+        human_hours(overload.carried),
+        human_hours(overload.others_average)
+    )
 }
 
 pub fn human_hours(duration: SignedDuration) -> String {
@@ -169,7 +225,23 @@ impl App {
                 .iter()
                 .find(|s| s.start > now || current.as_ref().is_some_and(|c| s.start >= c.end))
                 .cloned();
+            let horizon = now.saturating_add(QUALITY_HORIZON).unwrap_or(now);
+            let within: Vec<Shift> = shifts
+                .iter()
+                .filter(|s| s.start < horizon)
+                .map(|s| Shift {
+                    end: s.end.min(horizon),
+                    ..s.clone()
+                })
+                .collect();
+            let gaps = schedule::gaps(&within, now, horizon);
+            let gap_total = gaps
+                .iter()
+                .map(|(s, e)| e.duration_since(*s))
+                .fold(SignedDuration::ZERO, |a, b| a + b);
             views.push(ScheduleView {
+                gap_hours_ahead: hours(gap_total),
+                first_gap_ahead: gaps.first().map(|&(start, end)| Gap { start, end }),
                 name: schedule.name.clone(),
                 description: schedule.description.clone(),
                 time_zone: schedule.time_zone.clone(),
@@ -218,13 +290,7 @@ impl App {
             .into_iter()
             .map(|(start, end)| Gap { start, end })
             .collect();
-        let load = schedule::load(&shifts)
-            .into_iter()
-            .map(|(person, duration)| Load {
-                person,
-                hours: (duration.as_secs_f64() / 3600.0 * 10.0).round() / 10.0,
-            })
-            .collect();
+        let load = load_rows(&shifts);
         Ok(ScheduleDetail {
             name: schedule.name.clone(),
             description: schedule.description.clone(),
@@ -235,6 +301,33 @@ impl App {
             gaps,
             load,
             overrides,
+        })
+    }
+
+    /// Gaps, load and lopsided load over the next 4 weeks, overrides
+    /// counted: what the schedule page warns about beyond the week shown.
+    pub async fn schedule_quality(&self, name: &str) -> Result<ScheduleQuality> {
+        let org = self.org_snapshot().await?;
+        let schedule = self.schedule_named(&org, name)?;
+        let from = self.clock.now();
+        let to = from.saturating_add(QUALITY_HORIZON).unwrap_or(from);
+        let (shifts, _) = self.shifts(schedule, from, to).await?;
+        Ok(ScheduleQuality {
+            from,
+            to,
+            gaps: schedule::gaps(&shifts, from, to)
+                .into_iter()
+                .map(|(start, end)| Gap { start, end })
+                .collect(),
+            load: load_rows(&shifts),
+            overloaded: schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON)
+                .into_iter()
+                .map(|o| Overloaded {
+                    person: o.person,
+                    hours: hours(o.carried),
+                    others_average_hours: hours(o.others_average),
+                })
+                .collect(),
         })
     }
 

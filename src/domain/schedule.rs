@@ -449,6 +449,64 @@ pub fn load(shifts: &[Shift]) -> Vec<(String, SignedDuration)> {
     load
 }
 
+/// Someone who carries far more of a schedule than the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overload {
+    pub person: String,
+    pub carried: SignedDuration,
+    /// The average of everyone else in the schedule.
+    pub others_average: SignedDuration,
+}
+
+impl Layer {
+    /// How long until the rotation comes back to its first participant
+    /// (days counted as 24 hours).
+    pub fn cycle(&self) -> SignedDuration {
+        let turn = match self.rotation {
+            Rotation::Days(days) => SignedDuration::from_hours(24 * i64::from(days)),
+            Rotation::Hours(hours) => SignedDuration::from_hours(i64::from(hours)),
+        };
+        turn.saturating_mul(i32::try_from(self.participants.len()).unwrap_or(i32::MAX))
+    }
+}
+
+/// Who carries far more than the others in `shifts`, which cover a period
+/// of length `horizon`: anyone on call for more than **twice the average
+/// of everyone else** in the schedule (its layers' participants and anyone
+/// in the shifts, such as an override). Judged only when every layer comes
+/// round to all its participants within the period (its cycle fits in the
+/// horizon); otherwise the period itself is uneven: a monthly rotation puts
+/// one person on call for all of four weeks, and that is no imbalance.
+pub fn overloaded(layers: &[Layer], shifts: &[Shift], horizon: SignedDuration) -> Vec<Overload> {
+    if layers.iter().any(|layer| layer.cycle() > horizon) {
+        return Vec::new();
+    }
+    let mut people: std::collections::BTreeSet<&str> = layers
+        .iter()
+        .flat_map(|layer| layer.participants.iter().map(String::as_str))
+        .collect();
+    people.extend(shifts.iter().map(|s| s.person.as_str()));
+    let others = i64::try_from(people.len()).unwrap_or(i64::MAX) - 1;
+    if others < 1 {
+        return Vec::new();
+    }
+    let carried = load(shifts);
+    let total: i64 = carried.iter().map(|(_, d)| d.as_secs()).sum();
+    carried
+        .into_iter()
+        .filter_map(|(person, duration)| {
+            let mine = duration.as_secs();
+            let rest = total - mine;
+            // mine > 2 × rest / others, in whole seconds to stay exact.
+            (i128::from(mine) * i128::from(others) > 2 * i128::from(rest)).then(|| Overload {
+                person,
+                carried: duration,
+                others_average: SignedDuration::from_secs(rest / others),
+            })
+        })
+        .collect()
+}
+
 /// One event of a calendar feed: a shift and what to call it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedEvent {
@@ -787,6 +845,37 @@ mod tests {
             ical.contains("UID:schedule-payments-zul-ongoing@siaga"),
             "{ical}"
         );
+    }
+
+    #[test]
+    fn overload_is_more_than_twice_the_others_average_over_a_full_cycle() {
+        let four_weeks = SignedDuration::from_hours(24 * 28);
+        let (from, to) = (at("2026-11-02T00:00:00Z"), at("2026-11-30T00:00:00Z"));
+        let judge = |participants: &[&str], rotation: Rotation| {
+            let layers = [layer(
+                participants,
+                rotation,
+                date(2026, 11, 2).at(0, 0, 0, 0),
+                "UTC",
+            )];
+            let shifts = final_shifts(&layers, &[], from, to).unwrap();
+            overloaded(&layers, &shifts, four_weeks)
+        };
+        // Three people a week each: someone gets two of the four weeks,
+        // exactly twice the others' average, and that is fair enough.
+        assert_eq!(judge(&["a", "b", "c"], Rotation::Days(7)), []);
+        // One person holds five days in six.
+        assert_eq!(
+            judge(&["a", "a", "a", "a", "a", "b"], Rotation::Days(1)),
+            [Overload {
+                person: "a".into(),
+                carried: SignedDuration::from_hours(24 * 24),
+                others_average: SignedDuration::from_hours(24 * 4),
+            }]
+        );
+        // A monthly rotation of four cannot be judged in four weeks.
+        assert_eq!(judge(&["a", "b", "c", "d"], Rotation::Days(28)), []);
+        assert_eq!(judge(&["a"], Rotation::Days(7)), [], "alone is not unfair");
     }
 
     #[test]

@@ -655,3 +655,201 @@ both_backends!(
         server.stop().await;
     }
 );
+
+/// An office-hours schedule (gaps every night and weekend) and one where
+/// Aisyah holds five days in six.
+const QUALITY: &str = r#"
+organisation: {name: K, time_zone: UTC}
+people:
+  - {handle: a, name: Aisyah, email: a@k.example}
+  - {handle: b, name: Budi, email: b@k.example}
+schedules:
+  - name: office
+    layers:
+      - participants: [a, b]
+        rotation: weekly
+        start: "2026-11-02T00:00"
+        restrictions: [{days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00"}]
+  - name: lopsided
+    layers:
+      - {participants: [a, a, a, a, a, b], rotation: daily, start: "2026-11-02T00:00"}
+"#;
+
+both_backends!(
+    schedule_quality_looks_four_weeks_ahead,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.app
+            .apply_config(&Actor::system("test"), "quality.yaml", QUALITY)
+            .await
+            .unwrap();
+        let viewer = t.token(Role::Viewer).await;
+        let server = t.serve().await;
+        let quality = json(
+            server
+                .get("/api/v1/schedules/lopsided/quality", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(quality["gaps"], json!([]));
+        assert_eq!(
+            quality["overloaded"],
+            json!([{"person": "a", "hours": 576.0, "others_average_hours": 96.0}]),
+            "{quality}"
+        );
+        let office = json(
+            server
+                .get("/api/v1/schedules/office/quality", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            office["gaps"].as_array().unwrap().len(),
+            20,
+            "every weekday night and weekend"
+        );
+        assert_eq!(office["gaps"][0]["start"], "2026-11-02T17:00:00Z");
+        assert_eq!(office["overloaded"], json!([]), "a and b alternate weeks");
+
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "v@k.example",
+                "V",
+                Role::Viewer,
+                Some("a long enough password"),
+            )
+            .await
+            .unwrap();
+        let cookie = server.log_in("v@k.example", "a long enough password").await;
+        let page = |path: &str| {
+            let request = server
+                .client
+                .get(server.url(path))
+                .header("cookie", &cookie);
+            async move { request.send().await.unwrap().text().await.unwrap() }
+        };
+        let list = page("/schedules").await;
+        let row = |name: &str| {
+            list.split(&format!("data-schedule=\"{name}\""))
+                .nth(1)
+                .unwrap()
+                .split("</tr>")
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            row("office")
+                .contains("gaps: 512 h</span> <span class=\"muted\">first Mon 02 Nov 17:00"),
+            "{}",
+            row("office")
+        );
+        assert!(row("lopsided").contains("no gaps"), "{}", row("lopsided"));
+
+        let office = page("/schedules/office").await;
+        let ahead = office.split("id=\"quality-ahead\"").nth(1).unwrap();
+        assert!(
+            ahead.contains("Nobody is on call for 512 h in the next 4 weeks"),
+            "{ahead}"
+        );
+        assert!(
+            ahead.contains("<li>Mon 02 Nov 17:00 – Tue 03 Nov 09:00</li>"),
+            "{ahead}"
+        );
+        assert!(ahead.contains("<li>and 10 more</li>"), "{ahead}");
+        assert!(!office.contains("feed"), "no calendar feed for viewers");
+        let lopsided = page("/schedules/lopsided").await;
+        assert!(
+            lopsided.contains("Aisyah is on call for 576.0 h in the next 4 weeks, more than twice the others&#39; average of 96.0 h."),
+            "{lopsided}"
+        );
+        let table = lopsided.split("id=\"load-ahead\"").nth(1).unwrap();
+        assert!(
+            table.contains("<tr><td>Aisyah</td><td>576.0</td></tr>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<tr><td>Budi</td><td>96.0</td></tr>"),
+            "{table}"
+        );
+        server.stop().await;
+    }
+);
+
+#[test]
+fn config_validate_warns_about_lopsided_load_and_locates_empty_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quality.yaml");
+    std::fs::write(&file, QUALITY).unwrap();
+    let validate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
+            .args(["config", "validate"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = validate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warnings only: {stderr}");
+    assert!(
+        stderr.contains("warning: schedule office: nobody is on call for"),
+        "{stderr}"
+    );
+    let lopsided: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: schedule lopsided:"))
+        .collect();
+    assert_eq!(lopsided.len(), 1, "{stderr}");
+    assert!(
+        lopsided[0].contains(": a is on call for")
+            && lopsided[0].contains("in the next 4 weeks, more than twice the others' average of"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("schedule office: a is"),
+        "alternating weeks are fair: {stderr}"
+    );
+
+    let shop = dir.path().join("shop.yaml");
+    std::fs::write(&shop, crate::support::SHOP).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .args(["config", "validate"])
+        .arg(&shop)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        !stderr.contains("more than twice"),
+        "the example shop is balanced: {stderr}"
+    );
+
+    // A rotation with nobody in it is an error, located in the file.
+    let empty = QUALITY.replace("participants: [a, b]", "participants: []");
+    std::fs::write(&file, &empty).unwrap();
+    let out = validate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = empty
+        .lines()
+        .position(|l| l.contains("participants: []"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("quality.yaml:{line}:")),
+        "the line of the empty list ({line}): {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "schedules[0].layers[0].participants: a rotation needs at least one participant"
+        ),
+        "{stderr}"
+    );
+}

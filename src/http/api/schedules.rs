@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::schedules::{OnCall, ScheduleDetail, ScheduleView};
+use crate::app::schedules::{OnCall, ScheduleDetail, ScheduleQuality, ScheduleView};
 use crate::app::{App, Caller};
 use crate::domain::auth::Role;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list_schedules))
         .routes(routes!(show_schedule))
+        .routes(routes!(schedule_quality))
         .routes(routes!(on_call_now))
         .routes(routes!(create_override))
         .routes(routes!(delete_override))
@@ -62,6 +63,18 @@ async fn show_schedule(
     Ok(axum::Json(
         app.schedule_detail(&name, range.from, range.to).await?,
     ))
+}
+
+/// Gaps, load per person and anyone carrying more than twice the others'
+/// average, over the next 4 weeks with overrides counted.
+#[utoipa::path(get, path = "/api/v1/schedules/{name}/quality", tag = "on-call", params(("name" = String, Path)),
+    responses((status = 200, body = ScheduleQuality), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn schedule_quality(
+    State(app): State<App>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<ScheduleQuality>> {
+    Ok(axum::Json(app.schedule_quality(&name).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

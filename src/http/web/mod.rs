@@ -1113,6 +1113,9 @@ struct ScheduleRow {
     now: Option<String>,
     until: String,
     next: String,
+    /// Nobody on call for this long in the next 4 weeks, from `first_gap`.
+    gap_ahead: Option<String>,
+    first_gap: String,
 }
 
 #[derive(Template)]
@@ -1147,6 +1150,16 @@ async fn schedules_page(
         .map(|s| {
             let tz = zone(&s.time_zone);
             ScheduleRow {
+                gap_ahead: (s.gap_hours_ahead > 0.0).then(|| {
+                    crate::app::schedules::human_hours(jiff::SignedDuration::from_secs_f64(
+                        s.gap_hours_ahead * 3600.0,
+                    ))
+                }),
+                first_gap: s
+                    .first_gap_ahead
+                    .as_ref()
+                    .map(|g| local(g.start, &tz, "%a %d %b %H:%M"))
+                    .unwrap_or_default(),
                 now: s.on_call.as_ref().map(|shift| name_of(&shift.person)),
                 until: s
                     .on_call
@@ -1209,6 +1222,12 @@ struct SchedulePage {
     days: Vec<Day>,
     gap_hours: String,
     load: Vec<(String, String)>,
+    /// The next 4 weeks, overrides counted.
+    gap_hours_ahead: String,
+    gaps_ahead: Vec<(String, String)>,
+    more_gaps_ahead: usize,
+    load_ahead: Vec<(String, String)>,
+    overloaded: Vec<String>,
     overrides: Vec<OverrideRow>,
     people: Vec<(String, String)>,
     can_override: bool,
@@ -1312,6 +1331,25 @@ async fn schedule_page(
         .iter()
         .map(|g| g.end.duration_since(g.start))
         .fold(jiff::SignedDuration::ZERO, |a, b| a + b);
+    let quality = app.schedule_quality(&name).await?;
+    let gap_total_ahead = quality
+        .gaps
+        .iter()
+        .map(|g| g.end.duration_since(g.start))
+        .fold(jiff::SignedDuration::ZERO, |a, b| a + b);
+    // The first few gaps are worth reading; the total says the rest.
+    const GAPS_LISTED: usize = 10;
+    let gaps_ahead = quality
+        .gaps
+        .iter()
+        .take(GAPS_LISTED)
+        .map(|g| {
+            (
+                local(g.start, &tz, "%a %d %b %H:%M"),
+                local(g.end, &tz, "%a %d %b %H:%M"),
+            )
+        })
+        .collect();
     let week_text = |date: jiff::civil::Date| date.to_string();
     let previous = monday
         .checked_sub(jiff::SignedDuration::from_hours(24 * 7))
@@ -1325,6 +1363,26 @@ async fn schedule_page(
         next_week: week_text(days_of_week[7]),
         days,
         gap_hours: crate::app::schedules::human_hours(gap_total),
+        gap_hours_ahead: crate::app::schedules::human_hours(gap_total_ahead),
+        gaps_ahead,
+        more_gaps_ahead: quality.gaps.len().saturating_sub(GAPS_LISTED),
+        load_ahead: quality
+            .load
+            .iter()
+            .map(|l| (name_of(&l.person), format!("{:.1}", l.hours)))
+            .collect(),
+        overloaded: quality
+            .overloaded
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} is on call for {:.1} h in the next 4 weeks, more than twice the others' average of {:.1} h.",
+                    name_of(&o.person),
+                    o.hours,
+                    o.others_average_hours
+                )
+            })
+            .collect(),
         load: detail
             .load
             .iter()

@@ -501,12 +501,8 @@ impl App {
             return self.record_delivered(&delivery, job, now).await;
         }
         let body = match delivery.channel {
-            ContactKind::Slack => {
-                json!({ "text": format!("*{}*\n{}", delivery.title, delivery.text) })
-            }
-            ContactKind::Teams => {
-                json!({ "title": delivery.title, "text": delivery.text.replace('\n', "<br>") })
-            }
+            ContactKind::Slack => super::chat::slack_body(&delivery),
+            ContactKind::Teams => super::chat::teams_body(&delivery),
             _ => json!({
                 "type": delivery.topic,
                 "delivery_id": delivery.id,

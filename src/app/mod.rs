@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+mod chat;
 pub mod escalation;
 pub mod incidents;
 pub mod jobs;

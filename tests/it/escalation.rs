@@ -1417,3 +1417,146 @@ both_backends!(
         server.stop().await;
     }
 );
+
+/// A team paged as a whole (its lead and head are members too), with one
+/// member on Slack and one on Teams, and someone outside it.
+fn team_config(hooks: &str) -> String {
+    format!(
+        r#"
+organisation: {{name: Kedai, base_url: "https://siaga.kedai.example"}}
+people:
+  - {{handle: ana, name: Ana, email: ana@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/ana"}}]}}
+  - {{handle: ben, name: Ben, email: ben@k.example, contact_methods: [{{type: slack, address: "{hooks}/hook/ben-slack"}}]}}
+  - {{handle: cai, name: Cai, email: cai@k.example, contact_methods: [{{type: teams, address: "{hooks}/hook/cai-teams"}}]}}
+  - {{handle: dan, name: Dan, email: dan@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/dan"}}]}}
+  - {{handle: eve, name: Eve, email: eve@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/eve"}}]}}
+teams:
+  - {{name: payments, lead: dan, head: dan, members: [ana, ben, cai]}}
+escalation_policies:
+  - name: everyone
+    levels:
+      - {{notify: ["team:payments"], wait: 5m}}
+services:
+  - name: checkout
+    owner: payments
+    tier: 1
+    escalation_policy: everyone
+    runbook: {{url: "https://wiki.kedai.example/checkout"}}
+    integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
+"#
+    )
+}
+
+both_backends!(
+    a_team_target_pages_every_member_on_their_channel_with_the_facts,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(&Actor::system("test"), "team.yaml", &team_config(&hooks))
+            .await
+            .unwrap();
+        let org = t.app.org().await.unwrap();
+        let service = org.service("checkout").unwrap().clone();
+        let target = siaga::app::alerts::Target {
+            integration: service.integrations[0].clone(),
+            service,
+        };
+        let body = json!({"action": "trigger", "dedup_key": "p99", "summary": "p99 > 2s & <rising>", "severity": "critical"});
+        let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+        // Twice: the message counts the events.
+        for _ in 0..2 {
+            t.app
+                .ingest(&target, "generic", &body.to_string(), &signals)
+                .await
+                .unwrap();
+            t.clock.advance(SignedDuration::from_secs(30));
+        }
+        run_due(&t).await;
+        assert_eq!(
+            received.to("dan").len(),
+            1,
+            "the lead (and head) is a member too"
+        );
+        assert!(received.to("eve").is_empty(), "nobody outside the team");
+
+        // The webhook: what, where, how bad, since when, how often.
+        let ana = received.to("ana");
+        assert_eq!(ana.len(), 1, "every member is paged");
+        let text = ana[0].1["text"].as_str().unwrap();
+        assert!(text.starts_with("p99 > 2s & <rising>\n"), "{text}");
+        assert!(
+            text.contains("Service: checkout · severity critical · urgency high"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Since 2026-11-02 09:00 UTC · 2 event(s) · 1 alert(s) in this group"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Runbook: https://wiki.kedai.example/checkout"),
+            "{text}"
+        );
+        assert_eq!(ana[0].1["severity"], "critical");
+        assert_eq!(ana[0].1["service"], "checkout");
+
+        // Slack: its control characters escaped.
+        let ben = received.to("ben-slack");
+        assert_eq!(ben.len(), 1);
+        let slack = ben[0].1["text"].as_str().unwrap();
+        assert!(
+            slack.starts_with("*[CRITICAL] checkout: p99 &gt; 2s &amp; &lt;rising&gt;*\np99 &gt; 2s &amp; &lt;rising&gt;\n"),
+            "{slack}"
+        );
+        assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
+
+        // Teams: a MessageCard with buttons to the alert and to acknowledge.
+        let cai = received.to("cai-teams");
+        assert_eq!(cai.len(), 1);
+        let card = &cai[0].1;
+        assert_eq!(card["@type"], "MessageCard");
+        assert_eq!(card["@context"], "https://schema.org/extensions");
+        assert_eq!(card["title"], "[CRITICAL] checkout: p99 > 2s & <rising>");
+        assert_eq!(card["summary"], card["title"]);
+        let teams_text = card["text"].as_str().unwrap();
+        assert!(
+            teams_text.starts_with("p99 &gt; 2s &amp; &lt;rising&gt;<br>Service: checkout"),
+            "{teams_text}"
+        );
+        let actions: Vec<(&str, &str)> = card["potentialAction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                assert_eq!(a["@type"], "OpenUri");
+                (
+                    a["name"].as_str().unwrap(),
+                    a["targets"][0]["uri"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        assert_eq!(
+            actions[0],
+            (
+                "Open the alert",
+                format!("https://siaga.kedai.example/alerts/{alert_id}").as_str()
+            )
+        );
+        assert_eq!(actions[1].0, "Acknowledge");
+        assert!(
+            actions[1].1.starts_with("https://siaga.kedai.example/ack/"),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions[2],
+            ("Runbook", "https://wiki.kedai.example/checkout")
+        );
+
+        let notified = events_named(&t, "escalation.notified").await;
+        assert_eq!(
+            notified[0]["recipients"],
+            json!(["ana", "ben", "cai", "dan"])
+        );
+    }
+);

@@ -364,6 +364,24 @@ both_backends!(
             week.contains("00:00–10:00</span> <strong>nobody</strong>"),
             "the gap before the rotation starts: {week}"
         );
+        let load_table = |html: &str| {
+            html.split("<table id=\"load\">")
+                .nth(1)
+                .unwrap()
+                .split("</table>")
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        // The week in Kuala Lumpur runs from Sunday 16:00 UTC; Zul starts
+        // Monday 02:00 UTC and carries the rest of it.
+        assert!(
+            load_table(&week).contains(
+                "<tbody><tr><td>Ahmad Zulkifli bin Osman</td><td>158.0</td></tr></tbody>"
+            ),
+            "{}",
+            load_table(&week)
+        );
         let csrf = week
             .split("name=\"csrf_token\" value=\"")
             .nth(1)
@@ -401,6 +419,11 @@ both_backends!(
         assert!(
             week.contains("<span class=\"tag\">override</span>"),
             "{week}"
+        );
+        let load = load_table(&week);
+        assert!(
+            load.contains("<tr><td>Ahmad Zulkifli bin Osman</td><td>149.0</td></tr><tr><td>Putu Ayu Saraswati</td><td>9.0</td></tr>"),
+            "the override's nine hours move to Putu, most first: {load}"
         );
         assert_eq!(
             get("/schedules/payments-primary?week=someday".into())

@@ -432,6 +432,95 @@ both_backends!(
                 .status(),
             422
         );
+
+        // The override is removed from the page, back to the same week.
+        let id = week
+            .split("<li data-override=\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the override is listed: {week}"))
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            week.contains(&format!(
+                "action=\"/schedules/payments-primary/overrides/{id}/delete\""
+            )),
+            "a remove button for responders: {week}"
+        );
+        let remove = |cookie: &str, csrf: &str| {
+            server
+                .client
+                .post(server.url(&format!(
+                    "/schedules/payments-primary/overrides/{id}/delete"
+                )))
+                .header("cookie", cookie)
+                .form(&[("csrf_token", csrf), ("week", "2026-11-02")])
+                .send()
+        };
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "viewer@kedai.example",
+                "V",
+                Role::Viewer,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let viewer = server.log_in("viewer@kedai.example", password).await;
+        let seen = server
+            .client
+            .get(server.url("/schedules/payments-primary?week=2026-11-02"))
+            .header("cookie", &viewer)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            seen.contains("data-override") && !seen.contains("/delete\""),
+            "viewers see no button: {seen}"
+        );
+        let viewer_csrf = seen
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(remove(&viewer, &viewer_csrf).await.unwrap().status(), 403);
+        assert_eq!(remove(&cookie, "forged").await.unwrap().status(), 403);
+        let removed = remove(&cookie, &csrf).await.unwrap();
+        assert_eq!(removed.status(), 303);
+        assert_eq!(
+            removed.headers()["location"],
+            "/schedules/payments-primary?week=2026-11-02"
+        );
+        let week = get("/schedules/payments-primary?week=2026-11-02".into())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!week.contains("data-override"), "{week}");
+        assert!(
+            load_table(&week).contains("<td>158.0</td>"),
+            "Zul's week again"
+        );
+        let log = t.app.events(Default::default()).await.unwrap();
+        assert!(
+            log.items
+                .iter()
+                .any(|e| e.action == "schedule_override.deleted")
+        );
+        assert_eq!(
+            remove(&cookie, &csrf).await.unwrap().status(),
+            404,
+            "already gone"
+        );
     }
 );
 

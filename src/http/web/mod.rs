@@ -43,6 +43,10 @@ pub fn router() -> Router<App> {
         .route("/schedules", get(schedules_page))
         .route("/schedules/{name}", get(schedule_page))
         .route("/schedules/{name}/overrides", post(take_shift))
+        .route(
+            "/schedules/{name}/overrides/{id}/delete",
+            post(remove_override),
+        )
         .route("/ack/{token}", get(ack_page).post(ack_by_link))
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
@@ -1202,6 +1206,7 @@ struct Day {
 }
 
 struct OverrideRow {
+    id: i64,
     person: String,
     from: String,
     to: String,
@@ -1392,6 +1397,7 @@ async fn schedule_page(
             .overrides
             .iter()
             .map(|o| OverrideRow {
+                id: o.id,
                 person: name_of(&o.person),
                 from: local(o.starts_at, &tz, "%a %d %b %H:%M"),
                 to: local(o.ends_at, &tz, "%a %d %b %H:%M"),
@@ -1468,6 +1474,37 @@ async fn take_shift(
     .await?;
     let week = starts_at.to_zoned(tz).date();
     Ok(Redirect::to(&format!("/schedules/{name}?week={week}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveOverrideForm {
+    csrf_token: String,
+    /// The week the page showed, to go back to it.
+    week: Option<String>,
+}
+
+/// The remove button next to an override (responder).
+async fn remove_override(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<RemoveOverrideForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &caller,
+        &CsrfForm {
+            csrf_token: form.csrf_token,
+        },
+    )?;
+    app.delete_override(&caller, &name, id).await?;
+    // Only a date goes back into the URL, whatever the form said.
+    let week = form
+        .week
+        .and_then(|w| w.parse::<jiff::civil::Date>().ok())
+        .map(|w| format!("?week={w}"))
+        .unwrap_or_default();
+    let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/schedules/{path}{week}")).into_response())
 }
 
 #[derive(Template)]

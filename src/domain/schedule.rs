@@ -181,8 +181,9 @@ impl Rotating<'_> {
                     .start
                     .checked_add(offset.days())
                     .unwrap_or(if k < 0 { DateTime::MIN } else { DateTime::MAX });
-                // Compatible disambiguation: a handoff in a skipped hour
-                // happens just after it; in a repeated hour, the first time.
+                // Compatible disambiguation, as RFC 5545 reads local times:
+                // a handoff in a skipped hour moves forward by the gap
+                // (02:30 becomes 03:30); in a repeated hour, the first time.
                 self.tz.to_timestamp(local).unwrap_or(if k < 0 {
                     Timestamp::MIN
                 } else {
@@ -974,29 +975,235 @@ mod tests {
         })
     }
 
-    /// Who should be on call at `t`, computed directly from the rules
-    /// rather than from the segmentation: the latest covering override, else
-    /// the highest layer whose turn and restriction cover `t`.
-    fn expected(layers: &[Layer], overrides: &[Override], t: Timestamp) -> Option<String> {
-        if let Some(o) = overrides
-            .iter()
-            .filter(|o| o.start <= t && t < o.end)
-            .max_by_key(|o| o.id)
-        {
-            return Some(o.person.clone());
+    /// An oracle of the schedule rules, written again from the documented
+    /// semantics and sharing nothing with the implementation above: only
+    /// the time-zone database's offset at an instant (`TimeZone::to_offset`)
+    /// and civil calendar arithmetic. Where it disagrees with
+    /// `final_shifts`, one of the two misreads the rules.
+    mod oracle {
+        use super::*;
+
+        /// How far from a local time the offsets in force are looked up;
+        /// the zones tested change offset at most once in that span.
+        const AROUND: SignedDuration = SignedDuration::from_hours(36);
+
+        /// The instant a local wall-clock time names, as RFC 5545 reads
+        /// it: in a repeated hour its first occurrence; in a skipped hour
+        /// the time read with the offset in force before the gap (so 02:30
+        /// on a spring-forward night is 03:30).
+        pub fn instant(tz: &TimeZone, local: DateTime) -> Timestamp {
+            let as_utc = local.to_zoned(TimeZone::UTC).unwrap().timestamp();
+            let before = tz.to_offset(as_utc - AROUND);
+            let after = tz.to_offset(as_utc + AROUND);
+            let read = |offset: jiff::tz::Offset| {
+                as_utc - SignedDuration::from_secs(i64::from(offset.seconds()))
+            };
+            [before, after]
+                .into_iter()
+                .map(|offset| (offset, read(offset)))
+                .filter(|(offset, t)| tz.to_offset(*t) == *offset)
+                .map(|(_, t)| t)
+                .min()
+                .unwrap_or_else(|| read(before))
         }
-        layers.iter().rev().find_map(|layer| {
-            let rotating = layer.prepared().unwrap();
-            if t < rotating.start {
+
+        /// The wall-clock time at an instant.
+        pub fn local(tz: &TimeZone, t: Timestamp) -> DateTime {
+            let offset = SignedDuration::from_secs(i64::from(tz.to_offset(t).seconds()));
+            (t + offset).to_zoned(TimeZone::UTC).datetime()
+        }
+
+        fn zone(layer: &Layer) -> TimeZone {
+            TimeZone::get(&layer.time_zone).unwrap()
+        }
+
+        /// Handoff `k` (0 is the layer's start): days keep the wall-clock
+        /// time, hours are exact.
+        pub fn handoff(layer: &Layer, k: i64) -> Timestamp {
+            let tz = zone(layer);
+            match layer.rotation {
+                Rotation::Days(days) => instant(
+                    &tz,
+                    layer
+                        .start
+                        .checked_add((k * i64::from(days)).days())
+                        .unwrap(),
+                ),
+                Rotation::Hours(hours) => {
+                    instant(&tz, layer.start) + SignedDuration::from_hours(k * i64::from(hours))
+                }
+            }
+        }
+
+        /// Whose turn it is at `t`, if the layer has started.
+        pub fn turn(layer: &Layer, t: Timestamp) -> Option<(i64, &str)> {
+            if t < handoff(layer, 0) {
                 return None;
             }
-            let active = rotating.active_windows(t, t + SignedDuration::from_millis(1));
-            if active.is_empty() {
-                return None;
+            let nominal = match layer.rotation {
+                Rotation::Days(days) => 24 * i64::from(days),
+                Rotation::Hours(hours) => i64::from(hours),
+            };
+            let hours = t.duration_since(handoff(layer, 0)).as_hours();
+            // At most an hour off the nominal length per turn boundary
+            // crossed; start low and walk forward.
+            let mut k = (hours / nominal - 2).max(0);
+            while handoff(layer, k + 1) <= t {
+                k += 1;
             }
-            let k = rotating.turn_at(t);
-            Some(rotating.person(k).to_string())
-        })
+            assert!(handoff(layer, k) <= t);
+            let n = layer.participants.len() as i64;
+            Some((k, &layer.participants[k.rem_euclid(n) as usize]))
+        }
+
+        /// The restriction windows of the local days around `t`, as
+        /// instants: from `from` on a listed day to `to` the same day, or
+        /// the next when `to` is not after `from`.
+        pub fn windows(layer: &Layer, day: jiff::civil::Date) -> Vec<(Timestamp, Timestamp)> {
+            let tz = zone(layer);
+            layer
+                .restrictions
+                .iter()
+                .filter(|r| r.days.contains(&day.weekday()))
+                .map(|r| {
+                    let end_day = if r.to <= r.from {
+                        day.tomorrow().unwrap()
+                    } else {
+                        day
+                    };
+                    (
+                        instant(&tz, day.to_datetime(r.from)),
+                        instant(&tz, end_day.to_datetime(r.to)),
+                    )
+                })
+                .collect()
+        }
+
+        pub fn active(layer: &Layer, t: Timestamp) -> bool {
+            if layer.restrictions.is_empty() {
+                return true;
+            }
+            let today = local(&zone(layer), t).date();
+            [today.yesterday().unwrap(), today]
+                .into_iter()
+                .flat_map(|day| windows(layer, day))
+                .any(|(start, end)| start <= t && t < end)
+        }
+
+        /// Who is on call at `t`: the latest override covering it, else
+        /// the last layer that has started and is active.
+        pub fn on_call(layers: &[Layer], overrides: &[Override], t: Timestamp) -> Option<String> {
+            if let Some(o) = overrides
+                .iter()
+                .filter(|o| o.start <= t && t < o.end)
+                .max_by_key(|o| o.id)
+            {
+                return Some(o.person.clone());
+            }
+            layers.iter().rev().find_map(|layer| {
+                let (_, person) = turn(layer, t)?;
+                active(layer, t).then(|| person.to_string())
+            })
+        }
+
+        /// Every instant within `[from, to)` where the oracle says someone
+        /// may change: handoffs and restriction window bounds.
+        pub fn boundaries(layers: &[Layer], from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
+            let mut points = Vec::new();
+            for layer in layers {
+                let first = turn(layer, from).map_or(0, |(k, _)| k);
+                let mut k = first;
+                while handoff(layer, k) < to {
+                    points.push(handoff(layer, k));
+                    k += 1;
+                }
+                let tz = zone(layer);
+                let mut day = local(&tz, from).date().yesterday().unwrap();
+                while day <= local(&tz, to).date() {
+                    for (start, end) in windows(layer, day) {
+                        points.extend([start, end]);
+                    }
+                    day = day.tomorrow().unwrap();
+                }
+            }
+            points.retain(|p| from <= *p && *p < to);
+            points
+        }
+    }
+
+    /// Instants just before, at and just after each point, inside the range.
+    fn around(
+        points: impl IntoIterator<Item = Timestamp>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<Timestamp> {
+        let ms = SignedDuration::from_millis(1);
+        points
+            .into_iter()
+            .flat_map(|p| [p - ms, p, p + ms])
+            .filter(|t| from <= *t && *t < to)
+            .collect()
+    }
+
+    /// Zones that change their clocks, north and south.
+    const DST_ZONES: [&str; 4] = [
+        "Europe/London",
+        "America/New_York",
+        "Australia/Sydney",
+        "America/Santiago",
+    ];
+
+    /// Weekly-ish layers that hand off and open their windows near the
+    /// small hours, where the clocks change: 01:00–03:59 often, on the
+    /// half hour too.
+    fn arb_dst_layer(zone: usize) -> impl Strategy<Value = Layer> {
+        let small_hours = prop_oneof![1i8..4, 0i8..24];
+        (
+            proptest::collection::vec("[a-e]", 1..4),
+            prop_oneof![
+                Just(Rotation::Days(7)),
+                Just(Rotation::Days(14)),
+                (1u32..4).prop_map(Rotation::Days),
+                (1u32..30).prop_map(Rotation::Hours),
+            ],
+            (
+                0i64..60,
+                small_hours.clone(),
+                prop_oneof![Just(0i8), Just(30)],
+            ),
+            proptest::collection::vec(
+                (
+                    proptest::collection::vec(0i8..7, 1..8),
+                    (small_hours.clone(), prop_oneof![Just(0i8), Just(30)]),
+                    (small_hours, prop_oneof![Just(0i8), Just(30)]),
+                ),
+                0..3,
+            ),
+        )
+            .prop_map(
+                move |(people, rotation, (day, hour, minute), restrictions)| Layer {
+                    name: "l".into(),
+                    participants: people,
+                    rotation,
+                    start: date(2026, 1, 1)
+                        .checked_add(day.days())
+                        .unwrap()
+                        .at(hour, minute, 0, 0),
+                    time_zone: DST_ZONES[zone].into(),
+                    restrictions: restrictions
+                        .into_iter()
+                        .filter(|(_, from, to)| from != to)
+                        .map(|(days, from, to)| Restriction {
+                            days: days
+                                .into_iter()
+                                .map(|d| Weekday::from_monday_zero_offset(d).unwrap())
+                                .collect(),
+                            from: jiff::civil::time(from.0, from.1, 0, 0),
+                            to: jiff::civil::time(to.0, to.1, 0, 0),
+                        })
+                        .collect(),
+                },
+            )
     }
 
     proptest! {
@@ -1029,8 +1236,84 @@ mod tests {
                 let t = from + SignedDuration::from_millis((span * sample) as i64);
                 let here: Vec<&Shift> = shifts.iter().filter(|s| s.start <= t && t < s.end).collect();
                 prop_assert!(here.len() <= 1, "two people on call at {}", t);
-                prop_assert_eq!(here.first().map(|s| s.person.clone()), expected(&layers, &overrides, t), "at {}", t);
+                prop_assert_eq!(here.first().map(|s| s.person.clone()), oracle::on_call(&layers, &overrides, t), "at {}", t);
             }
+        }
+
+        /// Weekly, daily and hourly layers with restrictions, in zones that
+        /// change their clocks, over ranges around a change: whoever
+        /// `final_shifts` puts on call is whom the oracle names, at random
+        /// instants and just before, at and after every boundary either of
+        /// them sees (handoffs, window edges, shift edges, the change).
+        #[test]
+        fn layers_across_dst_agree_with_an_independent_oracle(
+            (zone, layers) in (0..DST_ZONES.len())
+                .prop_flat_map(|z| (Just(z), proptest::collection::vec(arb_dst_layer(z), 1..3))),
+            nth_change in 0usize..6,
+            (before, after) in (0i64..(10 * 24), 1i64..(10 * 24)),
+            samples in proptest::collection::vec(0.0f64..1.0, 20),
+        ) {
+            let tz = TimeZone::get(DST_ZONES[zone]).unwrap();
+            let change = tz
+                .following(at("2026-02-01T00:00:00Z"))
+                .nth(nth_change)
+                .unwrap()
+                .timestamp();
+            let from = change - SignedDuration::from_hours(before);
+            let to = change + SignedDuration::from_hours(after);
+            let shifts = final_shifts(&layers, &[], from, to).unwrap();
+            let mut points = vec![change];
+            points.extend(shifts.iter().flat_map(|s| [s.start, s.end]));
+            points.extend(oracle::boundaries(&layers, from, to));
+            let span = to.duration_since(from).as_millis() as f64;
+            let random = samples
+                .iter()
+                .map(|x| from + SignedDuration::from_millis((span * x) as i64));
+            for t in around(points, from, to).into_iter().chain(random) {
+                let here: Vec<&Shift> = shifts.iter().filter(|s| s.start <= t && t < s.end).collect();
+                prop_assert!(here.len() <= 1, "two people on call at {}", t);
+                prop_assert_eq!(
+                    here.first().map(|s| s.person.clone()),
+                    oracle::on_call(&layers, &[], t),
+                    "at {} ({} local)", t, oracle::local(&tz, t)
+                );
+            }
+        }
+
+        /// Across clock changes a weekly rotation hands off exactly at the
+        /// oracle's handoffs, once a week at its local time, in turn: no
+        /// handoff lost, none doubled, none moved.
+        #[test]
+        fn weekly_handoffs_across_dst_are_the_oracles(
+            zone in 0..DST_ZONES.len(),
+            (hour, minute) in (0i8..24, prop_oneof![Just(0i8), Just(30)]),
+            start_day in 0i64..365,
+            weeks in 1i64..40,
+            people in 2usize..5,
+        ) {
+            let participants: Vec<String> = (0..people).map(|i| format!("p{i}")).collect();
+            let weekly = Layer {
+                name: "weekly".into(),
+                participants: participants.clone(),
+                rotation: Rotation::Days(7),
+                start: date(2026, 1, 1).checked_add(start_day.days()).unwrap().at(hour, minute, 0, 0),
+                time_zone: DST_ZONES[zone].into(),
+                restrictions: Vec::new(),
+            };
+            let (from, to) = (oracle::handoff(&weekly, 0), oracle::handoff(&weekly, weeks));
+            let shifts = final_shifts(std::slice::from_ref(&weekly), &[], from, to).unwrap();
+            let actual: Vec<(Timestamp, Timestamp, &str)> =
+                shifts.iter().map(|s| (s.start, s.end, s.person.as_str())).collect();
+            let expected: Vec<(Timestamp, Timestamp, &str)> = (0..weeks)
+                .map(|k| {
+                    (
+                        oracle::handoff(&weekly, k),
+                        oracle::handoff(&weekly, k + 1),
+                        participants[k as usize % people].as_str(),
+                    )
+                })
+                .collect();
+            prop_assert_eq!(actual, expected);
         }
 
         /// Across daylight-saving changes, a daily rotation without

@@ -654,17 +654,8 @@ crate::both_backends!(webhook_signing_secret_verbs, |db: TestDb| async move {
 });
 
 crate::both_backends!(dead_letter_verbs, |db: TestDb| async move {
-    use crate::escalation::{config, trigger, until_dead};
-    let (hooks, _received) = crate::support::receiver().await;
-    let t = db.app().await;
-    t.app
-        .apply_config(
-            &siaga::domain::event::Actor::system("test"),
-            "escalation.yaml",
-            &config(&hooks, "broken-oncall"),
-        )
-        .await
-        .unwrap();
+    use crate::escalation::{escalating, trigger, until_dead};
+    let (t, _, _received) = escalating(&db, "broken-oncall").await;
     trigger(&t, "cli-dead-1").await;
     let dead = until_dead(&t).await;
     let id = dead[0].id.to_string();

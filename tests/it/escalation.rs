@@ -7,7 +7,9 @@ use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 
 use crate::both_backends;
-use crate::support::{TestApp, TestDb, error, json, receiver, run_due, signed_with};
+use crate::support::{
+    TestApp, TestDb, between, csrf_of, error, event_log, json, receiver, run_due, signed_with,
+};
 
 pub(crate) fn config(hooks: &str, oncall_hook: &str) -> String {
     format!(
@@ -37,6 +39,26 @@ services:
     integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
 "#
     )
+}
+
+/// An app with the escalation config applied and its receiver:
+/// `oncall_hook` is where the on-call person's webhook goes (`broken-…`
+/// answers 500).
+pub(crate) async fn escalating(
+    db: &TestDb,
+    oncall_hook: &str,
+) -> (TestApp, String, crate::support::Received) {
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.app
+        .apply_config(
+            &Actor::system("test"),
+            "escalation.yaml",
+            &config(&hooks, oncall_hook),
+        )
+        .await
+        .unwrap();
+    (t, hooks, received)
 }
 
 /// Runs jobs a minute of the clock at a time until some job is dead (the
@@ -81,15 +103,7 @@ pub(crate) async fn browser(
         .text()
         .await
         .unwrap();
-    let csrf = html
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
+    (cookie, csrf_of(&html))
 }
 
 pub(crate) async fn trigger(t: &TestApp, key: &str) {
@@ -495,15 +509,8 @@ fn config_with_rules(hooks: &str) -> String {
 }
 
 async fn events_named(t: &TestApp, action: &str) -> Vec<Value> {
-    let log = t
-        .app
-        .events(siaga::app::audit::EventQuery {
-            limit: Some(500),
-            ..Default::default()
-        })
+    event_log(t)
         .await
-        .unwrap();
-    log.items
         .iter()
         .filter(|e| e.action == action)
         .map(|e| e.after.clone().unwrap_or_default())
@@ -996,16 +1003,7 @@ both_backends!(
 both_backends!(
     admins_read_and_rotate_the_signing_secret_and_the_next_delivery_uses_it,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let server = t.serve().await;
         let admin = t.token(Role::Admin).await;
         let responder = t.token(Role::Responder).await;
@@ -1071,20 +1069,9 @@ both_backends!(
             "the old secret no longer does"
         );
 
-        let log = t
-            .app
-            .events(siaga::app::audit::EventQuery {
-                limit: Some(500),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(
-            log.items
-                .iter()
-                .any(|e| e.action == "server_secret.rotated")
-        );
-        let everything = serde_json::to_string(&log.items).unwrap();
+        let log = event_log(&t).await;
+        assert!(log.iter().any(|e| e.action == "server_secret.rotated"));
+        let everything = serde_json::to_string(&log).unwrap();
         assert!(
             !everything.contains(&first) && !everything.contains(&second),
             "no secret in the event log"
@@ -1096,16 +1083,7 @@ both_backends!(
 both_backends!(
     the_dead_letters_page_lists_what_failed_and_retries_it,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "broken-oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "broken-oncall").await;
         trigger(&t, "dead-1").await;
         let dead = until_dead(&t).await;
         assert_eq!(dead.len(), 1, "{dead:?}");
@@ -1130,13 +1108,7 @@ both_backends!(
         };
         assert_eq!(get(&viewer).await.unwrap().status(), 403, "admins only");
         let html = get(&admin).await.unwrap().text().await.unwrap();
-        let row = html
-            .split(&format!("<tr data-job=\"{}\">", job.id))
-            .nth(1)
-            .unwrap_or_else(|| panic!("the dead job is listed: {html}"))
-            .split("</tr>")
-            .next()
-            .unwrap();
+        let row = between(&html, &format!("<tr data-job=\"{}\">", job.id), "</tr>");
         assert!(row.contains("<code>notification.deliver</code>"), "{row}");
         assert!(row.contains("<td>8</td>"), "attempts: {row}");
         assert!(row.contains("answered HTTP 500"), "the last error: {row}");
@@ -1251,14 +1223,7 @@ both_backends!(
             }
         };
         let html = page(admin.clone()).await;
-        let failed_row = html
-            .split("<li class=\"failed\">")
-            .nth(1)
-            .unwrap_or_else(|| panic!("a failed delivery is marked: {html}"))
-            .split("</li>")
-            .next()
-            .unwrap()
-            .to_string();
+        let failed_row = between(&html, "<li class=\"failed\">", "</li>").to_string();
         assert!(
             failed_row.contains(&format!(
                 "could not reach On Call (oncall) by webhook: {hooks}/hook/broken-oncall answered HTTP 500"
@@ -1270,14 +1235,7 @@ both_backends!(
             !html.contains(">notification.failed</strong>"),
             "not bare: {html}"
         );
-        let banner = html
-            .split("id=\"escalation-dead\"")
-            .nth(1)
-            .unwrap_or_else(|| panic!("the dead step is loud: {html}"))
-            .split("</div>")
-            .next()
-            .unwrap()
-            .to_string();
+        let banner = between(&html, "id=\"escalation-dead\"", "</div>").to_string();
         assert!(banner.contains("The escalation has stopped"), "{banner}");
         assert!(banner.contains(&format!("job #{}", step.id)), "{banner}");
         assert!(banner.contains("failed 20 times"), "{banner}");
@@ -1323,16 +1281,7 @@ fn sample(exposition: &str, name: &str) -> Option<f64> {
 both_backends!(
     nobody_acknowledged_is_a_gauge_and_loud_on_the_alerts_list,
     |db: TestDb| async move {
-        let (hooks, _received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, _received) = escalating(&db, "oncall").await;
         let server = t.serve().await;
         let scrape = || async {
             server
@@ -1382,14 +1331,7 @@ both_backends!(
                 .unwrap()
         };
         let html = list().await;
-        let banner = html
-            .split("id=\"unacknowledged-groups\"")
-            .nth(1)
-            .unwrap_or_else(|| panic!("loud on the list: {html}"))
-            .split("</div>")
-            .next()
-            .unwrap()
-            .to_string();
+        let banner = between(&html, "id=\"unacknowledged-groups\"", "</div>").to_string();
         assert!(
             banner.contains("Nobody acknowledged 1 alert group(s)"),
             "{banner}"

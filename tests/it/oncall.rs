@@ -6,7 +6,7 @@ use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 
 use crate::both_backends;
-use crate::support::{TestDb, error, json};
+use crate::support::{TestDb, between, csrf_of, error, json};
 
 fn on_call<'a>(entries: &'a Value, schedule: &str) -> &'a Value {
     entries
@@ -364,15 +364,7 @@ both_backends!(
             week.contains("00:00–10:00</span> <strong>nobody</strong>"),
             "the gap before the rotation starts: {week}"
         );
-        let load_table = |html: &str| {
-            html.split("<table id=\"load\">")
-                .nth(1)
-                .unwrap()
-                .split("</table>")
-                .next()
-                .unwrap()
-                .to_string()
-        };
+        let load_table = |html: &str| between(html, "<table id=\"load\">", "</table>").to_string();
         // The week in Kuala Lumpur runs from Sunday 16:00 UTC; Zul starts
         // Monday 02:00 UTC and carries the rest of it.
         assert!(
@@ -434,14 +426,7 @@ both_backends!(
         );
 
         // The override is removed from the page, back to the same week.
-        let id = week
-            .split("<li data-override=\"")
-            .nth(1)
-            .unwrap_or_else(|| panic!("the override is listed: {week}"))
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string();
+        let id = between(&week, "<li data-override=\"", "\"").to_string();
         assert!(
             week.contains(&format!(
                 "action=\"/schedules/payments-primary/overrides/{id}/delete\""
@@ -483,14 +468,7 @@ both_backends!(
             seen.contains("data-override") && !seen.contains("/delete\""),
             "viewers see no button: {seen}"
         );
-        let viewer_csrf = seen
-            .split("name=\"csrf_token\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string();
+        let viewer_csrf = csrf_of(&seen);
         assert_eq!(remove(&viewer, &viewer_csrf).await.unwrap().status(), 403);
         assert_eq!(remove(&cookie, "forged").await.unwrap().status(), 403);
         let removed = remove(&cookie, &csrf).await.unwrap();
@@ -848,15 +826,8 @@ both_backends!(
             async move { request.send().await.unwrap().text().await.unwrap() }
         };
         let list = page("/schedules").await;
-        let row = |name: &str| {
-            list.split(&format!("data-schedule=\"{name}\""))
-                .nth(1)
-                .unwrap()
-                .split("</tr>")
-                .next()
-                .unwrap()
-                .to_string()
-        };
+        let row =
+            |name: &str| between(&list, &format!("data-schedule=\"{name}\""), "</tr>").to_string();
         assert!(
             row("office")
                 .contains("gaps: 512 h</span> <span class=\"muted\">first Mon 02 Nov 17:00"),
@@ -866,7 +837,7 @@ both_backends!(
         assert!(row("lopsided").contains("no gaps"), "{}", row("lopsided"));
 
         let office = page("/schedules/office").await;
-        let ahead = office.split("id=\"quality-ahead\"").nth(1).unwrap();
+        let ahead = between(&office, "id=\"quality-ahead\"", "<h2>");
         assert!(
             ahead.contains("Nobody is on call for 512 h in the next 4 weeks"),
             "{ahead}"
@@ -882,7 +853,7 @@ both_backends!(
             lopsided.contains("Aisyah is on call for 576.0 h in the next 4 weeks, more than twice the others&#39; average of 96.0 h."),
             "{lopsided}"
         );
-        let table = lopsided.split("id=\"load-ahead\"").nth(1).unwrap();
+        let table = between(&lopsided, "id=\"load-ahead\"", "</table>");
         assert!(
             table.contains("<tr><td>Aisyah</td><td>576.0</td></tr>"),
             "{table}"

@@ -283,6 +283,33 @@ impl TestServer {
     }
 }
 
+/// The part of `text` after the first `start`, up to the next `end`: a
+/// table row, a banner, an attribute's value. Panics, showing `text`, when
+/// `start` is not there.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let Some((_, after)) = text.split_once(start) else {
+        panic!("`{start}` is not in: {text}");
+    };
+    after.split(end).next().unwrap_or(after)
+}
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    between(html, "name=\"csrf_token\" value=\"", "\"").to_string()
+}
+
+/// The newest 500 events of the log.
+pub async fn event_log(t: &TestApp) -> Vec<siaga::domain::event::Event> {
+    t.app
+        .events(siaga::app::audit::EventQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+}
+
 /// Reads a JSON response, checking its status first.
 pub async fn json(response: reqwest::Response, status: u16) -> serde_json::Value {
     let actual = response.status().as_u16();

@@ -278,7 +278,8 @@ struct RawSchedule {
 #[serde(deny_unknown_fields)]
 struct RawLayer {
     name: Option<String>,
-    participants: Vec<Spanned<String>>,
+    /// Spanned as a whole, so an empty list is reported where it is.
+    participants: Spanned<Vec<Spanned<String>>>,
     rotation: Spanned<String>,
     start: Spanned<String>,
     time_zone: Option<Spanned<String>>,
@@ -1599,14 +1600,14 @@ impl Checker {
         handles: &BTreeSet<String>,
         schedule_zone: &str,
     ) -> Option<Layer> {
-        if raw.participants.is_empty() {
+        if raw.participants.value.is_empty() {
             self.report(
-                &raw.rotation,
+                &raw.participants,
                 format!("{at}.participants"),
                 "a rotation needs at least one participant".into(),
             );
         }
-        for (k, participant) in raw.participants.iter().enumerate() {
+        for (k, participant) in raw.participants.value.iter().enumerate() {
             self.reference(
                 participant,
                 format!("{at}.participants[{k}]"),
@@ -1682,7 +1683,12 @@ impl Checker {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("layer-{}", index + 1)),
-            participants: raw.participants.iter().map(|p| p.value.clone()).collect(),
+            participants: raw
+                .participants
+                .value
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
             rotation: rotation?,
             start: start?,
             time_zone,

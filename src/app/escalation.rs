@@ -25,7 +25,7 @@ use crate::store::{AlertFilter, AlertGroup, Tx};
 pub const ESCALATION_STEP: &str = "escalation.step";
 pub const DELIVER: &str = "notification.deliver";
 /// The name of the secret that signs outgoing webhooks.
-const WEBHOOK_SECRET: &str = "webhook_signing";
+pub(crate) const WEBHOOK_SECRET: &str = "webhook_signing";
 /// The name of the secret that signs acknowledge links.
 const ACK_SECRET: &str = "ack_links";
 /// How long an acknowledge link works.
@@ -511,12 +511,8 @@ impl App {
             return self.record_delivered(&delivery, job, now).await;
         }
         let body = match delivery.channel {
-            ContactKind::Slack => {
-                json!({ "text": format!("*{}*\n{}", delivery.title, delivery.text) })
-            }
-            ContactKind::Teams => {
-                json!({ "title": delivery.title, "text": delivery.text.replace('\n', "<br>") })
-            }
+            ContactKind::Slack => super::chat::slack_body(&delivery),
+            ContactKind::Teams => super::chat::teams_body(&delivery),
             _ => json!({
                 "type": delivery.topic,
                 "delivery_id": delivery.id,
@@ -604,7 +600,7 @@ impl App {
 
     async fn secret(&self, name: &str) -> anyhow::Result<String> {
         // Read first: made once, then read on every step and delivery.
-        if let Some(secret) = self.store.read().await?.find_server_secret(name).await? {
+        if let Some((secret, _)) = self.store.read().await?.read_server_secret(name).await? {
             return Ok(secret);
         }
         let now = self.clock.now();

@@ -5,11 +5,14 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+mod chat;
 pub mod escalation;
 pub mod incidents;
-mod jobs;
+pub mod jobs;
 mod org;
 pub mod schedules;
+pub mod secrets;
+pub mod unacknowledged;
 
 use std::sync::Arc;
 

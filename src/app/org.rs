@@ -104,6 +104,26 @@ impl App {
                 change: "archived".into(),
             });
         }
+        // Calendar feeds get their secret URLs with the config that declares
+        // their schedules and people, so that reading a feed URL never writes.
+        let feeds = org
+            .schedules
+            .iter()
+            .map(|s| (super::schedules::SCHEDULE_FEED, &s.name))
+            .chain(
+                org.people
+                    .iter()
+                    .map(|p| (super::schedules::PERSON_FEED, &p.handle)),
+            );
+        let mut feeds_made = 0;
+        for (kind, name) in feeds {
+            if tx
+                .ensure_feed_token(now, kind, name, &super::auth::random_secret())
+                .await?
+            {
+                feeds_made += 1;
+            }
+        }
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
         let applied_by = format!("{}:{}", actor.kind, actor.name);
         let revision = tx
@@ -111,8 +131,15 @@ impl App {
             .await?;
         tx.append_event(
             now,
-            NewEvent::new(actor, "config.applied", Subject::new("config_revision", revision.id))
-                .after(serde_json::json!({ "file_name": file_name, "digest": digest, "changes": changes.len() })),
+            NewEvent::new(
+                actor,
+                "config.applied",
+                Subject::new("config_revision", revision.id),
+            )
+            .after(serde_json::json!({
+                "file_name": file_name, "digest": digest, "changes": changes.len(),
+                "calendar_feeds_made": feeds_made,
+            })),
         )
         .await?;
         tx.commit().await?;

@@ -17,6 +17,13 @@ pub const QUALITY_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 28);
 /// How far a calendar feed reaches back and ahead.
 const FEED_PAST: SignedDuration = SignedDuration::from_hours(24 * 14);
 const FEED_AHEAD: SignedDuration = SignedDuration::from_hours(24 * 90);
+/// How much further back a feed's shifts are computed than it shows, so a
+/// shift under way at its start keeps its true start (and UID) as the
+/// window slides, unless it lasts longer than this.
+const FEED_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 31);
+/// The kinds of calendar feed, as stored with their tokens.
+pub(crate) const SCHEDULE_FEED: &str = "schedule";
+pub(crate) const PERSON_FEED: &str = "person";
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
@@ -27,8 +34,47 @@ pub struct ScheduleView {
     pub on_call: Option<Shift>,
     /// The shift after this one.
     pub next: Option<Shift>,
-    /// A secret iCalendar URL (path) for calendar apps.
-    pub feed_url: String,
+    /// A secret iCalendar URL (path) for calendar apps; only for responders
+    /// and admins, and absent until the config made one.
+    pub feed_url: Option<String>,
+    /// Hours nobody is on call in the next 4 weeks, overrides counted.
+    pub gap_hours_ahead: f64,
+    /// The first time nobody is on call in the next 4 weeks.
+    pub first_gap_ahead: Option<Gap>,
+}
+
+/// A schedule's quality over the next 4 weeks, overrides counted.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ScheduleQuality {
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+    pub gaps: Vec<Gap>,
+    pub load: Vec<Load>,
+    /// People on call for more than twice the others' average.
+    pub overloaded: Vec<Overloaded>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Overloaded {
+    pub person: String,
+    pub hours: f64,
+    pub others_average_hours: f64,
+}
+
+fn hours(duration: SignedDuration) -> f64 {
+    (duration.as_secs_f64() / 3600.0 * 10.0).round() / 10.0
+}
+
+fn load_rows(shifts: &[Shift]) -> Vec<Load> {
+    schedule::load(shifts)
+        .into_iter()
+        .map(|(person, duration)| Load {
+            person,
+            hours: hours(duration),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -75,8 +121,10 @@ pub struct QualityWarning {
     pub message: String,
 }
 
-/// Gaps in the coming weeks, for `config validate` (overrides are not
-/// known offline, so only the layers count).
+/// Gaps and lopsided load in the coming 4 weeks, for `config validate`
+/// (overrides are not known offline, so only the layers count). Load is
+/// judged by [`schedule::overloaded`]: someone on call for more than twice
+/// the others' average, where every rotation comes round in 4 weeks.
 pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
     let to = now.saturating_add(QUALITY_HORIZON).unwrap_or(now);
     let mut warnings = Vec::new();
@@ -100,8 +148,24 @@ pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
                 ),
             });
         }
+        for overload in schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON) {
+            warnings.push(QualityWarning {
+                schedule: schedule.name.clone(),
+                message: overload_message(&overload),
+            });
+        }
     }
     warnings
+}
+
+/// How a lopsided load is told, in `config validate` and on the pages.
+pub fn overload_message(overload: &schedule::Overload) -> String {
+    format!(
+        "{} is on call for {} in the next 4 weeks, more than twice the others' average of {}",
+        overload.person,
+        human_hours(overload.carried),
+        human_hours(overload.others_average)
+    )
 }
 
 pub fn human_hours(duration: SignedDuration) -> String {
@@ -160,8 +224,11 @@ impl App {
             .map(|s| s.person))
     }
 
-    /// Every schedule with who is on call now and next.
-    pub async fn schedules(&self) -> Result<Vec<ScheduleView>> {
+    /// Every schedule with who is on call now and next; calendar feed URLs
+    /// only for responders and above (the URL is a credential to the
+    /// shifts, and viewers may not hand it out).
+    pub async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>> {
+        let with_feeds = caller.role >= Role::Responder;
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let ahead = now
@@ -175,13 +242,33 @@ impl App {
                 .iter()
                 .find(|s| s.start > now || current.as_ref().is_some_and(|c| s.start >= c.end))
                 .cloned();
+            let horizon = now.saturating_add(QUALITY_HORIZON).unwrap_or(now);
+            let within: Vec<Shift> = shifts
+                .iter()
+                .filter(|s| s.start < horizon)
+                .map(|s| Shift {
+                    end: s.end.min(horizon),
+                    ..s.clone()
+                })
+                .collect();
+            let gaps = schedule::gaps(&within, now, horizon);
+            let gap_total = gaps
+                .iter()
+                .map(|(s, e)| e.duration_since(*s))
+                .fold(SignedDuration::ZERO, |a, b| a + b);
             views.push(ScheduleView {
+                gap_hours_ahead: hours(gap_total),
+                first_gap_ahead: gaps.first().map(|&(start, end)| Gap { start, end }),
                 name: schedule.name.clone(),
                 description: schedule.description.clone(),
                 time_zone: schedule.time_zone.clone(),
                 on_call: current,
                 next,
-                feed_url: self.feed_url("schedule", &schedule.name).await?,
+                feed_url: if with_feeds {
+                    self.feed_url(SCHEDULE_FEED, &schedule.name).await?
+                } else {
+                    None
+                },
             });
         }
         Ok(views)
@@ -220,13 +307,7 @@ impl App {
             .into_iter()
             .map(|(start, end)| Gap { start, end })
             .collect();
-        let load = schedule::load(&shifts)
-            .into_iter()
-            .map(|(person, duration)| Load {
-                person,
-                hours: (duration.as_secs_f64() / 3600.0 * 10.0).round() / 10.0,
-            })
-            .collect();
+        let load = load_rows(&shifts);
         Ok(ScheduleDetail {
             name: schedule.name.clone(),
             description: schedule.description.clone(),
@@ -237,6 +318,33 @@ impl App {
             gaps,
             load,
             overrides,
+        })
+    }
+
+    /// Gaps, load and lopsided load over the next 4 weeks, overrides
+    /// counted: what the schedule page warns about beyond the week shown.
+    pub async fn schedule_quality(&self, name: &str) -> Result<ScheduleQuality> {
+        let org = self.org_snapshot().await?;
+        let schedule = self.schedule_named(&org, name)?;
+        let from = self.clock.now();
+        let to = from.saturating_add(QUALITY_HORIZON).unwrap_or(from);
+        let (shifts, _) = self.shifts(schedule, from, to).await?;
+        Ok(ScheduleQuality {
+            from,
+            to,
+            gaps: schedule::gaps(&shifts, from, to)
+                .into_iter()
+                .map(|(start, end)| Gap { start, end })
+                .collect(),
+            load: load_rows(&shifts),
+            overloaded: schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON)
+                .into_iter()
+                .map(|o| Overloaded {
+                    person: o.person,
+                    hours: hours(o.carried),
+                    others_average_hours: hours(o.others_average),
+                })
+                .collect(),
         })
     }
 
@@ -370,15 +478,55 @@ impl App {
         Ok(())
     }
 
-    /// The secret path of a calendar feed (`schedule` or `person`).
-    pub async fn feed_url(&self, kind: &str, name: &str) -> Result<String> {
+    /// The secret path of a calendar feed (`schedule` or `person`), if
+    /// it has one. Tokens are made when the config is applied, so this
+    /// only reads.
+    pub async fn feed_url(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        let token = self.store.read().await?.feed_token(kind, name).await?;
+        Ok(token.map(|token| format!("/calendar/{token}.ics")))
+    }
+
+    /// Gives a schedule's calendar feed a new secret URL (responder): the
+    /// old one stops working at once, for when it was shared too widely.
+    pub async fn rotate_schedule_feed(&self, caller: &Caller, name: &str) -> Result<String> {
+        caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
+        let schedule = self.schedule_named(&org, name)?;
         let now = self.clock.now();
+        let token = super::auth::random_secret();
         let mut tx = self.store.write().await?;
-        let token = tx
-            .feed_token(now, kind, name, &super::auth::random_secret())
+        tx.replace_feed_token(now, SCHEDULE_FEED, &schedule.name, &token)
             .await?;
+        // The token is a credential: the log says the feed changed, not to what.
+        tx.append_event(
+            now,
+            NewEvent::new(
+                &caller.actor(),
+                "calendar_feed.rotated",
+                Subject::new("schedule", &schedule.name),
+            )
+            .after(serde_json::json!({ "kind": SCHEDULE_FEED, "name": schedule.name })),
+        )
+        .await?;
         tx.commit().await?;
         Ok(format!("/calendar/{token}.ics"))
+    }
+
+    /// Shifts for a feed: computed from further back than the feed shows,
+    /// so the shift under way at the feed's start keeps its true start;
+    /// only those that end inside the shown window. Returns the shifts and
+    /// where the computation began.
+    async fn feed_shifts(
+        &self,
+        schedule: &Schedule,
+        now: Timestamp,
+    ) -> Result<(Vec<Shift>, Timestamp, Timestamp)> {
+        let shown_from = now.checked_sub(FEED_PAST).unwrap_or(now);
+        let from = shown_from.checked_sub(FEED_LOOKBACK).unwrap_or(shown_from);
+        let to = now.saturating_add(FEED_AHEAD).unwrap_or(now);
+        let (shifts, _) = self.shifts(schedule, from, to).await?;
+        let shown = shifts.into_iter().filter(|s| s.end > shown_from).collect();
+        Ok((shown, from, to))
     }
 
     /// The iCalendar text behind a feed token; `None` for unknown tokens.
@@ -387,41 +535,57 @@ impl App {
             return Ok(None);
         };
         let now = self.clock.now();
-        let from = now.checked_sub(FEED_PAST).unwrap_or(now);
-        let to = now.saturating_add(FEED_AHEAD).unwrap_or(now);
         let org = self.org_snapshot().await?;
         match kind.as_str() {
-            "schedule" => {
+            SCHEDULE_FEED => {
                 let Some(schedule) = org.schedule(&name) else {
                     return Ok(None);
                 };
-                let (shifts, _) = self.shifts(schedule, from, to).await?;
+                let (shifts, from, to) = self.feed_shifts(schedule, now).await?;
+                let events: Vec<schedule::FeedEvent> = shifts
+                    .into_iter()
+                    .map(|shift| schedule::FeedEvent {
+                        summary: format!("On call: {} ({})", schedule.name, shift.person),
+                        scope: format!("schedule-{}", schedule.name),
+                        shift,
+                    })
+                    .collect();
                 Ok(Some(schedule::to_ical(
                     &schedule.name,
-                    &format!("schedule-{}", schedule.name),
-                    &shifts,
+                    &events,
+                    from,
+                    to,
                     now,
                 )))
             }
-            "person" => {
-                let mut mine = Vec::new();
+            PERSON_FEED => {
+                let Some(person) = org.person(&name) else {
+                    return Ok(None);
+                };
+                let mut events = Vec::new();
+                let mut window = (now, now);
                 for schedule in &org.schedules {
-                    let (shifts, _) = self.shifts(schedule, from, to).await?;
-                    mine.extend(
+                    let (shifts, from, to) = self.feed_shifts(schedule, now).await?;
+                    window = (from, to);
+                    events.extend(
                         shifts
                             .into_iter()
                             .filter(|s| s.person == name)
-                            .map(|mut s| {
-                                s.person = format!("{} ({})", name, schedule.name);
-                                s
+                            .map(|shift| schedule::FeedEvent {
+                                // The calendar is the person's own: the event
+                                // names the schedule, not them.
+                                summary: format!("On call: {}", schedule.name),
+                                scope: format!("person-{name}-{}", schedule.name),
+                                shift,
                             }),
                     );
                 }
-                mine.sort_by_key(|s| s.start);
+                events.sort_by_key(|e| e.shift.start);
                 Ok(Some(schedule::to_ical(
-                    &format!("{name} on call"),
-                    &format!("person-{name}"),
-                    &mine,
+                    &format!("{} on call", person.name),
+                    &events,
+                    window.0,
+                    window.1,
                     now,
                 )))
             }

@@ -651,3 +651,117 @@ pub async fn remove_override(
     println!("override {id} removed");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Prints the webhook signing secret, after replacing it when `rotate`.
+pub async fn signing_secret(args: &ClientArgs, rotate: bool) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = "/api/v1/webhooks/signing-secret";
+    let secret = if rotate {
+        api.post(&format!("{path}/rotate"), None).await?
+    } else {
+        api.get(path).await?
+    };
+    if args.json {
+        return print_json(&secret);
+    }
+    if rotate {
+        eprintln!(
+            "rotated: deliveries from now on are signed with this secret; update your receivers"
+        );
+    }
+    // Alone on stdout, so scripts can capture it.
+    println!("{}", text(&secret["secret"]));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a job worked for, from its payload, for tables.
+fn belonging(job: &Value) -> String {
+    let payload = &job["payload"];
+    match (
+        payload["incident_id"].as_i64(),
+        payload["group_id"].as_i64(),
+    ) {
+        (Some(incident), _) => format!("incident INC-{incident}"),
+        (None, Some(group)) => match payload["alert_id"].as_i64() {
+            Some(alert) => format!("alert group #{group} (alert #{alert})"),
+            None => format!("alert group #{group}"),
+        },
+        (None, None) => "—".into(),
+    }
+}
+
+pub async fn list_jobs(args: &ClientArgs, state: Option<&str>) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let path = match state {
+        Some(state) => format!("/api/v1/jobs?state={}&limit=200", query_value(state)),
+        None => "/api/v1/jobs?limit=200".into(),
+    };
+    let page = api.get(&path).await?;
+    let jobs = page["items"].as_array().cloned().unwrap_or_default();
+    if args.json {
+        return print_json(&jobs);
+    }
+    if jobs.is_empty() {
+        println!("no jobs match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "ID",
+        "KIND",
+        "STATE",
+        "ATTEMPTS",
+        "DUE (UTC)",
+        "BELONGS TO",
+        "LAST ERROR",
+    ]);
+    for job in &jobs {
+        table.add_row([
+            text(&job["id"]),
+            text(&job["kind"]),
+            text(&job["state"]),
+            format!("{}/{}", text(&job["attempts"]), text(&job["max_attempts"])),
+            short_time(&job["run_at"]),
+            belonging(job),
+            text(&job["last_error"]),
+        ]);
+    }
+    println!("{table}");
+    if page["next_cursor"].is_string() {
+        println!("(more jobs; the newest 200 are shown)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn retry_job(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let job = api.post(&format!("/api/v1/jobs/{id}/retry"), None).await?;
+    if args.json {
+        return print_json(&job);
+    }
+    println!(
+        "job #{id} ({}) is back in the queue, due now",
+        text(&job["kind"])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn rotate_feed(args: &ClientArgs, schedule: &str) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let feed = api
+        .post(
+            &format!("/api/v1/schedules/{}/feed/rotate", query_value(schedule)),
+            None,
+        )
+        .await?;
+    if args.json {
+        return print_json(&feed);
+    }
+    eprintln!("the old calendar feed URL of {schedule} no longer works; subscribe to this one:");
+    println!(
+        "{}{}",
+        args.server.trim_end_matches('/'),
+        text(&feed["feed_url"])
+    );
+    Ok(ExitCode::SUCCESS)
+}

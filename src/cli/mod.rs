@@ -79,6 +79,44 @@ enum Command {
     /// Who is on call; overrides.
     #[command(subcommand)]
     Oncall(OncallCommand),
+    /// Outgoing webhooks: the secret their signatures are made with (admin).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// The job queue: dead letters and retries (admin).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first; `--state dead` lists the dead letters.
+    List {
+        /// pending, running, done, dead or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Put a dead job back in the queue with fresh attempts, due now.
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Print the signing secret, for receivers that check X-Siaga-Signature.
+    Secret {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Replace the signing secret; the next delivery is signed with the new one.
+    RotateSecret {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +150,12 @@ enum OncallCommand {
         to: String,
         #[arg(long, default_value = "")]
         reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Give a schedule's calendar feed a new secret URL; the old one stops working.
+    RotateFeed {
+        schedule: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -332,6 +376,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Maintenance(command) => maintenance(command).await,
         Command::Oncall(command) => oncall(command).await,
+        Command::Jobs(JobsCommand::List { state, client }) => {
+            client::list_jobs(&client, state.as_deref()).await
+        }
+        Command::Jobs(JobsCommand::Retry { id, client }) => client::retry_job(&client, id).await,
+        Command::Webhooks(WebhooksCommand::Secret { client }) => {
+            client::signing_secret(&client, false).await
+        }
+        Command::Webhooks(WebhooksCommand::RotateSecret { client }) => {
+            client::signing_secret(&client, true).await
+        }
     }
 }
 
@@ -354,6 +408,9 @@ async fn oncall(command: OncallCommand) -> anyhow::Result<ExitCode> {
         } => {
             let body = serde_json::json!({"person": person, "starts_at": from, "ends_at": to, "reason": reason});
             client::create_override(&client, &schedule, body).await
+        }
+        OncallCommand::RotateFeed { schedule, client } => {
+            client::rotate_feed(&client, &schedule).await
         }
         OncallCommand::RemoveOverride {
             schedule,

@@ -181,8 +181,9 @@ impl Rotating<'_> {
                     .start
                     .checked_add(offset.days())
                     .unwrap_or(if k < 0 { DateTime::MIN } else { DateTime::MAX });
-                // Compatible disambiguation: a handoff in a skipped hour
-                // happens just after it; in a repeated hour, the first time.
+                // Compatible disambiguation, as RFC 5545 reads local times:
+                // a handoff in a skipped hour moves forward by the gap
+                // (02:30 becomes 03:30); in a repeated hour, the first time.
                 self.tz.to_timestamp(local).unwrap_or(if k < 0 {
                     Timestamp::MIN
                 } else {
@@ -449,18 +450,130 @@ pub fn load(shifts: &[Shift]) -> Vec<(String, SignedDuration)> {
     load
 }
 
-/// An iCalendar (RFC 5545) document with one event per shift.
-/// `calendar` names it in calendar apps; `uid_scope` keeps event ids unique
-/// across feeds.
-pub fn to_ical(calendar: &str, uid_scope: &str, shifts: &[Shift], stamp: Timestamp) -> String {
+/// Someone who carries far more of a schedule than the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overload {
+    pub person: String,
+    pub carried: SignedDuration,
+    /// The average of everyone else in the schedule.
+    pub others_average: SignedDuration,
+}
+
+impl Layer {
+    /// How long until the rotation comes back to its first participant
+    /// (days counted as 24 hours).
+    pub fn cycle(&self) -> SignedDuration {
+        let turn = match self.rotation {
+            Rotation::Days(days) => SignedDuration::from_hours(24 * i64::from(days)),
+            Rotation::Hours(hours) => SignedDuration::from_hours(i64::from(hours)),
+        };
+        turn.saturating_mul(i32::try_from(self.participants.len()).unwrap_or(i32::MAX))
+    }
+}
+
+/// Who carries far more than the others in `shifts`, which cover a period
+/// of length `horizon`: anyone on call for more than **twice the average
+/// of everyone else** in the schedule (its layers' participants and anyone
+/// in the shifts, such as an override). Judged only when every layer comes
+/// round to all its participants within the period (its cycle fits in the
+/// horizon); otherwise the period itself is uneven: a monthly rotation puts
+/// one person on call for all of four weeks, and that is no imbalance.
+pub fn overloaded(layers: &[Layer], shifts: &[Shift], horizon: SignedDuration) -> Vec<Overload> {
+    if layers.iter().any(|layer| layer.cycle() > horizon) {
+        return Vec::new();
+    }
+    let mut people: std::collections::BTreeSet<&str> = layers
+        .iter()
+        .flat_map(|layer| layer.participants.iter().map(String::as_str))
+        .collect();
+    people.extend(shifts.iter().map(|s| s.person.as_str()));
+    let others = i64::try_from(people.len()).unwrap_or(i64::MAX) - 1;
+    if others < 1 {
+        return Vec::new();
+    }
+    let carried = load(shifts);
+    let total: i64 = carried.iter().map(|(_, d)| d.as_secs()).sum();
+    carried
+        .into_iter()
+        .filter_map(|(person, duration)| {
+            let mine = duration.as_secs();
+            let rest = total - mine;
+            // mine > 2 × rest / others, in whole seconds to stay exact.
+            (i128::from(mine) * i128::from(others) > 2 * i128::from(rest)).then(|| Overload {
+                person,
+                carried: duration,
+                others_average: SignedDuration::from_secs(rest / others),
+            })
+        })
+        .collect()
+}
+
+/// One event of a calendar feed: a shift and what to call it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEvent {
+    pub shift: Shift,
+    pub summary: String,
+    /// Keeps UIDs unique across feeds and schedules (`schedule-NAME`,
+    /// `person-HANDLE-SCHEDULE`).
+    pub scope: String,
+}
+
+/// Escapes iCalendar TEXT: backslash, `;` and `,` are escaped, line breaks
+/// (CRLF, LF or a lone CR) become `\n`, and other control characters,
+/// which TEXT may not hold, are dropped.
+fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\\n");
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An event's UID, stable while the feed's window slides: a shift is named
+/// by its start; a shift that began before `computed_from` (so its start
+/// is only where the computation began) by its end; one that also runs past
+/// `computed_to` as the scope's ongoing shift. Calendar apps match events
+/// by UID, so a UID that changed with the window would duplicate or drop
+/// events on every refresh.
+fn event_uid(event: &FeedEvent, computed_from: Timestamp, computed_to: Timestamp) -> String {
+    let shift = &event.shift;
+    let when = if shift.start > computed_from {
+        shift.start.as_second().to_string()
+    } else if shift.end < computed_to {
+        format!("until-{}", shift.end.as_second())
+    } else {
+        "ongoing".to_string()
+    };
+    format!("{}-{}-{when}@siaga", event.scope, shift.person)
+}
+
+/// An iCalendar (RFC 5545) document with one event per feed event.
+/// `calendar` names it in calendar apps; the shifts were computed over
+/// `[computed_from, computed_to)`, which keeps their UIDs stable.
+pub fn to_ical(
+    calendar: &str,
+    events: &[FeedEvent],
+    computed_from: Timestamp,
+    computed_to: Timestamp,
+    stamp: Timestamp,
+) -> String {
     fn utc(at: Timestamp) -> String {
         at.strftime("%Y%m%dT%H%M%SZ").to_string()
-    }
-    fn escape(text: &str) -> String {
-        text.replace('\\', "\\\\")
-            .replace(';', "\\;")
-            .replace(',', "\\,")
-            .replace('\n', "\\n")
     }
     let mut lines = vec![
         "BEGIN:VCALENDAR".to_string(),
@@ -468,24 +581,19 @@ pub fn to_ical(calendar: &str, uid_scope: &str, shifts: &[Shift], stamp: Timesta
         "PRODID:-//siaga//on-call//EN".to_string(),
         "CALSCALE:GREGORIAN".to_string(),
         "METHOD:PUBLISH".to_string(),
-        format!("X-WR-CALNAME:{}", escape(calendar)),
+        format!("X-WR-CALNAME:{}", escape_text(calendar)),
     ];
-    for shift in shifts {
+    for event in events {
         lines.extend([
             "BEGIN:VEVENT".to_string(),
             format!(
-                "UID:{}-{}-{}@siaga",
-                escape(uid_scope),
-                shift.start.as_second(),
-                escape(&shift.person)
+                "UID:{}",
+                escape_text(&event_uid(event, computed_from, computed_to))
             ),
             format!("DTSTAMP:{}", utc(stamp)),
-            format!("DTSTART:{}", utc(shift.start)),
-            format!("DTEND:{}", utc(shift.end)),
-            format!(
-                "SUMMARY:{}",
-                escape(&format!("On call: {} ({})", calendar, shift.person))
-            ),
+            format!("DTSTART:{}", utc(event.shift.start)),
+            format!("DTEND:{}", utc(event.shift.end)),
+            format!("SUMMARY:{}", escape_text(&event.summary)),
             "TRANSP:OPAQUE".to_string(),
             "END:VEVENT".to_string(),
         ]);
@@ -684,26 +792,91 @@ mod tests {
     }
 
     #[test]
-    fn ical_feeds_are_valid_and_folded() {
-        let shifts = vec![Shift {
-            start: at("2026-11-02T01:00:00Z"),
-            end: at("2026-11-09T01:00:00Z"),
-            person: "Zul, lead; payments".into(),
+    fn ical_feeds_are_valid_escaped_and_folded() {
+        let shift = |start: &str, end: &str| Shift {
+            start: at(start),
+            end: at(end),
+            person: "zul".into(),
             layer: Some(0),
             override_id: None,
-        }];
+        };
+        let event = |shift: Shift| FeedEvent {
+            shift,
+            summary: "On call: Zul, lead; payments\r\nline\rtwo\u{7}".into(),
+            scope: "schedule-payments".into(),
+        };
+        let (from, to) = (at("2026-10-01T00:00:00Z"), at("2027-01-01T00:00:00Z"));
+        let events = [
+            event(shift("2026-11-02T01:00:00Z", "2026-11-09T01:00:00Z")),
+            event(shift("2026-10-01T00:00:00Z", "2026-10-05T00:00:00Z")),
+            event(shift("2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z")),
+        ];
         let ical = to_ical(
             &"payments-primary ".repeat(6),
-            "schedule-1",
-            &shifts,
+            &events,
+            from,
+            to,
             at("2026-11-01T00:00:00Z"),
         );
         assert!(ical.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
         assert!(ical.ends_with("END:VCALENDAR\r\n"));
         assert!(ical.contains("DTSTART:20261102T010000Z\r\n"));
-        assert!(ical.contains("Zul\\, lead\\; payments"));
+        assert!(
+            ical.contains("SUMMARY:On call: Zul\\, lead\\; payments\\nline\\ntwo\r\n"),
+            "CRLF and a lone CR are line breaks; BEL is dropped: {ical}"
+        );
+        assert!(
+            !ical.replace("\r\n", "").contains('\r'),
+            "no bare CR: {ical}"
+        );
         assert!(ical.split("\r\n").all(|line| line.len() <= 75), "{ical}");
-        assert_eq!(ical.matches("BEGIN:VEVENT").count(), 1);
+        assert_eq!(ical.matches("BEGIN:VEVENT").count(), 3);
+        assert!(ical.contains(&format!(
+            "UID:schedule-payments-zul-{}@siaga",
+            at("2026-11-02T01:00:00Z").as_second()
+        )));
+        assert!(
+            ical.contains(&format!(
+                "UID:schedule-payments-zul-until-{}@siaga",
+                at("2026-10-05T00:00:00Z").as_second()
+            )),
+            "a shift clipped at the start is named by its end: {ical}"
+        );
+        assert!(
+            ical.contains("UID:schedule-payments-zul-ongoing@siaga"),
+            "{ical}"
+        );
+    }
+
+    #[test]
+    fn overload_is_more_than_twice_the_others_average_over_a_full_cycle() {
+        let four_weeks = SignedDuration::from_hours(24 * 28);
+        let (from, to) = (at("2026-11-02T00:00:00Z"), at("2026-11-30T00:00:00Z"));
+        let judge = |participants: &[&str], rotation: Rotation| {
+            let layers = [layer(
+                participants,
+                rotation,
+                date(2026, 11, 2).at(0, 0, 0, 0),
+                "UTC",
+            )];
+            let shifts = final_shifts(&layers, &[], from, to).unwrap();
+            overloaded(&layers, &shifts, four_weeks)
+        };
+        // Three people a week each: someone gets two of the four weeks,
+        // exactly twice the others' average, and that is fair enough.
+        assert_eq!(judge(&["a", "b", "c"], Rotation::Days(7)), []);
+        // One person holds five days in six.
+        assert_eq!(
+            judge(&["a", "a", "a", "a", "a", "b"], Rotation::Days(1)),
+            [Overload {
+                person: "a".into(),
+                carried: SignedDuration::from_hours(24 * 24),
+                others_average: SignedDuration::from_hours(24 * 4),
+            }]
+        );
+        // A monthly rotation of four cannot be judged in four weeks.
+        assert_eq!(judge(&["a", "b", "c", "d"], Rotation::Days(28)), []);
+        assert_eq!(judge(&["a"], Rotation::Days(7)), [], "alone is not unfair");
     }
 
     #[test]
@@ -802,29 +975,235 @@ mod tests {
         })
     }
 
-    /// Who should be on call at `t`, computed directly from the rules
-    /// rather than from the segmentation: the latest covering override, else
-    /// the highest layer whose turn and restriction cover `t`.
-    fn expected(layers: &[Layer], overrides: &[Override], t: Timestamp) -> Option<String> {
-        if let Some(o) = overrides
-            .iter()
-            .filter(|o| o.start <= t && t < o.end)
-            .max_by_key(|o| o.id)
-        {
-            return Some(o.person.clone());
+    /// An oracle of the schedule rules, written again from the documented
+    /// semantics and sharing nothing with the implementation above: only
+    /// the time-zone database's offset at an instant (`TimeZone::to_offset`)
+    /// and civil calendar arithmetic. Where it disagrees with
+    /// `final_shifts`, one of the two misreads the rules.
+    mod oracle {
+        use super::*;
+
+        /// How far from a local time the offsets in force are looked up;
+        /// the zones tested change offset at most once in that span.
+        const AROUND: SignedDuration = SignedDuration::from_hours(36);
+
+        /// The instant a local wall-clock time names, as RFC 5545 reads
+        /// it: in a repeated hour its first occurrence; in a skipped hour
+        /// the time read with the offset in force before the gap (so 02:30
+        /// on a spring-forward night is 03:30).
+        pub fn instant(tz: &TimeZone, local: DateTime) -> Timestamp {
+            let as_utc = local.to_zoned(TimeZone::UTC).unwrap().timestamp();
+            let before = tz.to_offset(as_utc - AROUND);
+            let after = tz.to_offset(as_utc + AROUND);
+            let read = |offset: jiff::tz::Offset| {
+                as_utc - SignedDuration::from_secs(i64::from(offset.seconds()))
+            };
+            [before, after]
+                .into_iter()
+                .map(|offset| (offset, read(offset)))
+                .filter(|(offset, t)| tz.to_offset(*t) == *offset)
+                .map(|(_, t)| t)
+                .min()
+                .unwrap_or_else(|| read(before))
         }
-        layers.iter().rev().find_map(|layer| {
-            let rotating = layer.prepared().unwrap();
-            if t < rotating.start {
+
+        /// The wall-clock time at an instant.
+        pub fn local(tz: &TimeZone, t: Timestamp) -> DateTime {
+            let offset = SignedDuration::from_secs(i64::from(tz.to_offset(t).seconds()));
+            (t + offset).to_zoned(TimeZone::UTC).datetime()
+        }
+
+        fn zone(layer: &Layer) -> TimeZone {
+            TimeZone::get(&layer.time_zone).unwrap()
+        }
+
+        /// Handoff `k` (0 is the layer's start): days keep the wall-clock
+        /// time, hours are exact.
+        pub fn handoff(layer: &Layer, k: i64) -> Timestamp {
+            let tz = zone(layer);
+            match layer.rotation {
+                Rotation::Days(days) => instant(
+                    &tz,
+                    layer
+                        .start
+                        .checked_add((k * i64::from(days)).days())
+                        .unwrap(),
+                ),
+                Rotation::Hours(hours) => {
+                    instant(&tz, layer.start) + SignedDuration::from_hours(k * i64::from(hours))
+                }
+            }
+        }
+
+        /// Whose turn it is at `t`, if the layer has started.
+        pub fn turn(layer: &Layer, t: Timestamp) -> Option<(i64, &str)> {
+            if t < handoff(layer, 0) {
                 return None;
             }
-            let active = rotating.active_windows(t, t + SignedDuration::from_millis(1));
-            if active.is_empty() {
-                return None;
+            let nominal = match layer.rotation {
+                Rotation::Days(days) => 24 * i64::from(days),
+                Rotation::Hours(hours) => i64::from(hours),
+            };
+            let hours = t.duration_since(handoff(layer, 0)).as_hours();
+            // At most an hour off the nominal length per turn boundary
+            // crossed; start low and walk forward.
+            let mut k = (hours / nominal - 2).max(0);
+            while handoff(layer, k + 1) <= t {
+                k += 1;
             }
-            let k = rotating.turn_at(t);
-            Some(rotating.person(k).to_string())
-        })
+            assert!(handoff(layer, k) <= t);
+            let n = layer.participants.len() as i64;
+            Some((k, &layer.participants[k.rem_euclid(n) as usize]))
+        }
+
+        /// The restriction windows of the local days around `t`, as
+        /// instants: from `from` on a listed day to `to` the same day, or
+        /// the next when `to` is not after `from`.
+        pub fn windows(layer: &Layer, day: jiff::civil::Date) -> Vec<(Timestamp, Timestamp)> {
+            let tz = zone(layer);
+            layer
+                .restrictions
+                .iter()
+                .filter(|r| r.days.contains(&day.weekday()))
+                .map(|r| {
+                    let end_day = if r.to <= r.from {
+                        day.tomorrow().unwrap()
+                    } else {
+                        day
+                    };
+                    (
+                        instant(&tz, day.to_datetime(r.from)),
+                        instant(&tz, end_day.to_datetime(r.to)),
+                    )
+                })
+                .collect()
+        }
+
+        pub fn active(layer: &Layer, t: Timestamp) -> bool {
+            if layer.restrictions.is_empty() {
+                return true;
+            }
+            let today = local(&zone(layer), t).date();
+            [today.yesterday().unwrap(), today]
+                .into_iter()
+                .flat_map(|day| windows(layer, day))
+                .any(|(start, end)| start <= t && t < end)
+        }
+
+        /// Who is on call at `t`: the latest override covering it, else
+        /// the last layer that has started and is active.
+        pub fn on_call(layers: &[Layer], overrides: &[Override], t: Timestamp) -> Option<String> {
+            if let Some(o) = overrides
+                .iter()
+                .filter(|o| o.start <= t && t < o.end)
+                .max_by_key(|o| o.id)
+            {
+                return Some(o.person.clone());
+            }
+            layers.iter().rev().find_map(|layer| {
+                let (_, person) = turn(layer, t)?;
+                active(layer, t).then(|| person.to_string())
+            })
+        }
+
+        /// Every instant within `[from, to)` where the oracle says someone
+        /// may change: handoffs and restriction window bounds.
+        pub fn boundaries(layers: &[Layer], from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
+            let mut points = Vec::new();
+            for layer in layers {
+                let first = turn(layer, from).map_or(0, |(k, _)| k);
+                let mut k = first;
+                while handoff(layer, k) < to {
+                    points.push(handoff(layer, k));
+                    k += 1;
+                }
+                let tz = zone(layer);
+                let mut day = local(&tz, from).date().yesterday().unwrap();
+                while day <= local(&tz, to).date() {
+                    for (start, end) in windows(layer, day) {
+                        points.extend([start, end]);
+                    }
+                    day = day.tomorrow().unwrap();
+                }
+            }
+            points.retain(|p| from <= *p && *p < to);
+            points
+        }
+    }
+
+    /// Instants just before, at and just after each point, inside the range.
+    fn around(
+        points: impl IntoIterator<Item = Timestamp>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<Timestamp> {
+        let ms = SignedDuration::from_millis(1);
+        points
+            .into_iter()
+            .flat_map(|p| [p - ms, p, p + ms])
+            .filter(|t| from <= *t && *t < to)
+            .collect()
+    }
+
+    /// Zones that change their clocks, north and south.
+    const DST_ZONES: [&str; 4] = [
+        "Europe/London",
+        "America/New_York",
+        "Australia/Sydney",
+        "America/Santiago",
+    ];
+
+    /// Weekly-ish layers that hand off and open their windows near the
+    /// small hours, where the clocks change: 01:00–03:59 often, on the
+    /// half hour too.
+    fn arb_dst_layer(zone: usize) -> impl Strategy<Value = Layer> {
+        let small_hours = prop_oneof![1i8..4, 0i8..24];
+        (
+            proptest::collection::vec("[a-e]", 1..4),
+            prop_oneof![
+                Just(Rotation::Days(7)),
+                Just(Rotation::Days(14)),
+                (1u32..4).prop_map(Rotation::Days),
+                (1u32..30).prop_map(Rotation::Hours),
+            ],
+            (
+                0i64..60,
+                small_hours.clone(),
+                prop_oneof![Just(0i8), Just(30)],
+            ),
+            proptest::collection::vec(
+                (
+                    proptest::collection::vec(0i8..7, 1..8),
+                    (small_hours.clone(), prop_oneof![Just(0i8), Just(30)]),
+                    (small_hours, prop_oneof![Just(0i8), Just(30)]),
+                ),
+                0..3,
+            ),
+        )
+            .prop_map(
+                move |(people, rotation, (day, hour, minute), restrictions)| Layer {
+                    name: "l".into(),
+                    participants: people,
+                    rotation,
+                    start: date(2026, 1, 1)
+                        .checked_add(day.days())
+                        .unwrap()
+                        .at(hour, minute, 0, 0),
+                    time_zone: DST_ZONES[zone].into(),
+                    restrictions: restrictions
+                        .into_iter()
+                        .filter(|(_, from, to)| from != to)
+                        .map(|(days, from, to)| Restriction {
+                            days: days
+                                .into_iter()
+                                .map(|d| Weekday::from_monday_zero_offset(d).unwrap())
+                                .collect(),
+                            from: jiff::civil::time(from.0, from.1, 0, 0),
+                            to: jiff::civil::time(to.0, to.1, 0, 0),
+                        })
+                        .collect(),
+                },
+            )
     }
 
     proptest! {
@@ -857,8 +1236,84 @@ mod tests {
                 let t = from + SignedDuration::from_millis((span * sample) as i64);
                 let here: Vec<&Shift> = shifts.iter().filter(|s| s.start <= t && t < s.end).collect();
                 prop_assert!(here.len() <= 1, "two people on call at {}", t);
-                prop_assert_eq!(here.first().map(|s| s.person.clone()), expected(&layers, &overrides, t), "at {}", t);
+                prop_assert_eq!(here.first().map(|s| s.person.clone()), oracle::on_call(&layers, &overrides, t), "at {}", t);
             }
+        }
+
+        /// Weekly, daily and hourly layers with restrictions, in zones that
+        /// change their clocks, over ranges around a change: whoever
+        /// `final_shifts` puts on call is whom the oracle names, at random
+        /// instants and just before, at and after every boundary either of
+        /// them sees (handoffs, window edges, shift edges, the change).
+        #[test]
+        fn layers_across_dst_agree_with_an_independent_oracle(
+            (zone, layers) in (0..DST_ZONES.len())
+                .prop_flat_map(|z| (Just(z), proptest::collection::vec(arb_dst_layer(z), 1..3))),
+            nth_change in 0usize..6,
+            (before, after) in (0i64..(10 * 24), 1i64..(10 * 24)),
+            samples in proptest::collection::vec(0.0f64..1.0, 20),
+        ) {
+            let tz = TimeZone::get(DST_ZONES[zone]).unwrap();
+            let change = tz
+                .following(at("2026-02-01T00:00:00Z"))
+                .nth(nth_change)
+                .unwrap()
+                .timestamp();
+            let from = change - SignedDuration::from_hours(before);
+            let to = change + SignedDuration::from_hours(after);
+            let shifts = final_shifts(&layers, &[], from, to).unwrap();
+            let mut points = vec![change];
+            points.extend(shifts.iter().flat_map(|s| [s.start, s.end]));
+            points.extend(oracle::boundaries(&layers, from, to));
+            let span = to.duration_since(from).as_millis() as f64;
+            let random = samples
+                .iter()
+                .map(|x| from + SignedDuration::from_millis((span * x) as i64));
+            for t in around(points, from, to).into_iter().chain(random) {
+                let here: Vec<&Shift> = shifts.iter().filter(|s| s.start <= t && t < s.end).collect();
+                prop_assert!(here.len() <= 1, "two people on call at {}", t);
+                prop_assert_eq!(
+                    here.first().map(|s| s.person.clone()),
+                    oracle::on_call(&layers, &[], t),
+                    "at {} ({} local)", t, oracle::local(&tz, t)
+                );
+            }
+        }
+
+        /// Across clock changes a weekly rotation hands off exactly at the
+        /// oracle's handoffs, once a week at its local time, in turn: no
+        /// handoff lost, none doubled, none moved.
+        #[test]
+        fn weekly_handoffs_across_dst_are_the_oracles(
+            zone in 0..DST_ZONES.len(),
+            (hour, minute) in (0i8..24, prop_oneof![Just(0i8), Just(30)]),
+            start_day in 0i64..365,
+            weeks in 1i64..40,
+            people in 2usize..5,
+        ) {
+            let participants: Vec<String> = (0..people).map(|i| format!("p{i}")).collect();
+            let weekly = Layer {
+                name: "weekly".into(),
+                participants: participants.clone(),
+                rotation: Rotation::Days(7),
+                start: date(2026, 1, 1).checked_add(start_day.days()).unwrap().at(hour, minute, 0, 0),
+                time_zone: DST_ZONES[zone].into(),
+                restrictions: Vec::new(),
+            };
+            let (from, to) = (oracle::handoff(&weekly, 0), oracle::handoff(&weekly, weeks));
+            let shifts = final_shifts(std::slice::from_ref(&weekly), &[], from, to).unwrap();
+            let actual: Vec<(Timestamp, Timestamp, &str)> =
+                shifts.iter().map(|s| (s.start, s.end, s.person.as_str())).collect();
+            let expected: Vec<(Timestamp, Timestamp, &str)> = (0..weeks)
+                .map(|k| {
+                    (
+                        oracle::handoff(&weekly, k),
+                        oracle::handoff(&weekly, k + 1),
+                        participants[k as usize % people].as_str(),
+                    )
+                })
+                .collect();
+            prop_assert_eq!(actual, expected);
         }
 
         /// Across daylight-saving changes, a daily rotation without

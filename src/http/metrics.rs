@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latencies by route, store latency
-//! (recorded by the store), job queue depth (read at scrape time).
+//! (recorded by the store), job queue depth and alert groups nobody
+//! acknowledged (both read at scrape time).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -62,4 +63,17 @@ pub fn record_queue_depth(depth: &QueueDepth) {
     ] {
         metrics::gauge!("siaga_job_queue_depth", "state" => state).set(value as f64);
     }
+}
+
+/// The gauge of alert groups nobody acknowledged, as exposition text. It is
+/// written into this scrape's answer rather than set in the process-wide
+/// recorder: the number belongs to the database this app serves, and a
+/// value set in the shared recorder could be overwritten by another app in
+/// the same process (tests run many) before it is rendered.
+pub fn render_unacknowledged_groups(count: i64) -> String {
+    format!(
+        "# HELP siaga_alert_groups_unacknowledged Alert groups still triggered after every level of their escalation policy was paged.\n\
+         # TYPE siaga_alert_groups_unacknowledged gauge\n\
+         siaga_alert_groups_unacknowledged {count}\n"
+    )
 }

@@ -102,12 +102,19 @@ async fn render_metrics(State(app): State<App>) -> Response {
         Ok(depth) => metrics::record_queue_depth(&depth),
         Err(error) => tracing::warn!("reading queue depth for /metrics: {error}"),
     }
+    let mut body = metrics::render();
+    match app.unacknowledged_group_count().await {
+        Ok(count) => body.push_str(&metrics::render_unacknowledged_groups(count)),
+        // Left out rather than reported as 0: a missing series is not
+        // mistaken for "everything was acknowledged".
+        Err(error) => tracing::warn!("counting unacknowledged alert groups for /metrics: {error}"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::render(),
+        body,
     )
         .into_response()
 }

@@ -10,10 +10,13 @@
 
 mod alerts;
 mod config;
+mod dead_letters;
+mod escalations;
 mod events;
 mod incidents;
 mod jobs;
 mod schedules;
+mod secrets;
 mod users;
 
 use std::str::FromStr;

@@ -127,15 +127,16 @@ impl Tx {
         Ok(affected == 1)
     }
 
-    /// The feed token of a schedule or person, made on first use.
-    pub async fn feed_token(
+    /// Makes the feed token of a schedule or person from `fresh` unless it
+    /// has one; true when it was made.
+    pub async fn ensure_feed_token(
         &mut self,
         now: Timestamp,
         kind: &str,
         name: &str,
         fresh: &str,
-    ) -> Result<String> {
-        with_tx!(self, conn => {
+    ) -> Result<bool> {
+        let made = with_tx!(self, conn => {
             sqlx::query("INSERT INTO feed_tokens (kind, name, token, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(kind)
                 .bind(name)
@@ -145,14 +146,44 @@ impl Tx {
                 .await?
                 .rows_affected()
         });
-        let token: String = with_tx!(self, conn => {
+        Ok(made == 1)
+    }
+
+    /// The feed token of a schedule or person, if it has one.
+    pub async fn feed_token(&mut self, kind: &str, name: &str) -> Result<Option<String>> {
+        let token: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar("SELECT token FROM feed_tokens WHERE kind = $1 AND name = $2")
                 .bind(kind)
                 .bind(name)
-                .fetch_one(conn)
+                .fetch_optional(conn)
                 .await?
         });
         Ok(token)
+    }
+
+    /// Puts `fresh` in place of a feed's token (making it if there was
+    /// none): the old URL stops working at once.
+    pub async fn replace_feed_token(
+        &mut self,
+        now: Timestamp,
+        kind: &str,
+        name: &str,
+        fresh: &str,
+    ) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO feed_tokens (kind, name, token, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, name) DO UPDATE SET token = excluded.token, created_at = excluded.created_at",
+            )
+            .bind(kind)
+            .bind(name)
+            .bind(fresh)
+            .bind(to_millis(now))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
     }
 
     /// What a feed token opens: (kind, name).
@@ -164,37 +195,5 @@ impl Tx {
                 .await?
         });
         Ok(found)
-    }
-}
-
-impl Tx {
-    /// A server-wide secret, made from `fresh` the first time it is asked for.
-    /// A server secret, if it was made already.
-    pub async fn find_server_secret(&mut self, name: &str) -> Result<Option<String>> {
-        let value: Option<String> = with_tx!(self, conn => {
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_optional(conn).await?
-        });
-        Ok(value)
-    }
-
-    pub async fn server_secret(
-        &mut self,
-        now: Timestamp,
-        name: &str,
-        fresh: &str,
-    ) -> Result<String> {
-        with_tx!(self, conn => {
-            sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(name)
-                .bind(fresh)
-                .bind(to_millis(now))
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-        let value: String = with_tx!(self, conn => {
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(conn).await?
-        });
-        Ok(value)
     }
 }

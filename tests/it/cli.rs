@@ -606,3 +606,133 @@ async fn nothing_acknowledged_is_lost_on_kill_on_postgres() {
         nothing_lost_on_kill(Backend::Postgres).await;
     }
 }
+
+/// Runs the `siaga` client against `url` with `token`, off the async
+/// runtime (the in-process server answers on it meanwhile).
+async fn run_client(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let (url, token) = (url.to_string(), token.to_string());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        output(
+            siaga()
+                .args(&args)
+                .args(["--server", &url])
+                .env("SIAGA_TOKEN", &token),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+crate::both_backends!(webhook_signing_secret_verbs, |db: TestDb| async move {
+    let t = db.app().await;
+    let admin = t.token(Role::Admin).await;
+    let responder = t.token(Role::Responder).await;
+    let server = t.serve().await;
+    let url = server.url("");
+
+    let (code, shown, stderr) = run_client(&url, &admin, &["webhooks", "secret"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let shown = shown.trim().to_string();
+    assert_eq!(
+        shown,
+        t.app.webhook_secret().await.unwrap(),
+        "the secret deliveries are signed with"
+    );
+
+    let (code, rotated, stderr) = run_client(&url, &admin, &["webhooks", "rotate-secret"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("update your receivers"), "{stderr}");
+    let rotated = rotated.trim().to_string();
+    assert_ne!(rotated, shown);
+    assert_eq!(rotated, t.app.webhook_secret().await.unwrap());
+
+    let (code, _, stderr) = run_client(&url, &responder, &["webhooks", "secret"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("may not do this"), "{stderr}");
+    server.stop().await;
+});
+
+crate::both_backends!(dead_letter_verbs, |db: TestDb| async move {
+    use crate::escalation::{escalating, trigger, until_dead};
+    let (t, _, _received) = escalating(&db, "broken-oncall").await;
+    trigger(&t, "cli-dead-1").await;
+    let dead = until_dead(&t).await;
+    let id = dead[0].id.to_string();
+    let group = dead[0].payload["group_id"].as_i64().unwrap();
+    let admin = t.token(Role::Admin).await;
+    let server = t.serve().await;
+    let url = server.url("");
+
+    let (code, stdout, stderr) =
+        run_client(&url, &admin, &["jobs", "list", "--state", "dead"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {id} ")))
+        .unwrap_or_else(|| panic!("job {id} listed: {stdout}"));
+    assert!(
+        row.contains("notification.deliver") && row.contains("8/8"),
+        "{row}"
+    );
+    assert!(row.contains(&format!("alert group #{group}")), "{row}");
+    assert!(stdout.contains("HTTP 500"), "{stdout}");
+
+    let (code, stdout, stderr) = run_client(&url, &admin, &["jobs", "retry", &id]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("back in the queue"), "{stdout}");
+    let (code, stdout, _) = run_client(&url, &admin, &["jobs", "list", "--state", "dead"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no jobs match"), "{stdout}");
+    let (code, _, stderr) = run_client(&url, &admin, &["jobs", "retry", &id]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("only dead jobs can be retried"), "{stderr}");
+    let (code, _, stderr) = run_client(&url, &admin, &["jobs", "list", "--state", "zombie"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("state"), "{stderr}");
+    server.stop().await;
+});
+
+crate::both_backends!(rotate_feed_verb, |db: TestDb| async move {
+    let t = db.app().await;
+    t.apply_shop().await;
+    let responder = t.token(Role::Responder).await;
+    let viewer = t.token(Role::Viewer).await;
+    let server = t.serve().await;
+    let url = server.url("");
+    let before = t
+        .app
+        .feed_url("schedule", "payments-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    let (code, stdout, stderr) = run_client(
+        &url,
+        &responder,
+        &["oncall", "rotate-feed", "payments-primary"],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no longer works"), "{stderr}");
+    let after = t
+        .app
+        .feed_url("schedule", "payments-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(before, after);
+    assert_eq!(
+        stdout.trim(),
+        format!("{url}{after}"),
+        "the full URL to subscribe to"
+    );
+    let (code, _, stderr) = run_client(
+        &url,
+        &viewer,
+        &["oncall", "rotate-feed", "payments-primary"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("may not do this"), "{stderr}");
+    server.stop().await;
+});

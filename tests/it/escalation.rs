@@ -8,9 +8,11 @@ use siaga::domain::event::Actor;
 use siaga::domain::org::IntegrationKind;
 
 use crate::both_backends;
-use crate::support::{TestApp, TestDb, error, json, receiver, run_due};
+use crate::support::{
+    TestApp, TestDb, between, csrf_of, error, event_log, json, receiver, run_due, signed_with,
+};
 
-fn config(hooks: &str, oncall_hook: &str) -> String {
+pub(crate) fn config(hooks: &str, oncall_hook: &str) -> String {
     format!(
         r#"
 organisation: {{name: Kedai, base_url: "https://siaga.kedai.example"}}
@@ -38,6 +40,71 @@ services:
     integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
 "#
     )
+}
+
+/// An app with the escalation config applied and its receiver:
+/// `oncall_hook` is where the on-call person's webhook goes (`broken-…`
+/// answers 500).
+pub(crate) async fn escalating(
+    db: &TestDb,
+    oncall_hook: &str,
+) -> (TestApp, String, crate::support::Received) {
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.app
+        .apply_config(
+            &Actor::system("test"),
+            "escalation.yaml",
+            &config(&hooks, oncall_hook),
+        )
+        .await
+        .unwrap();
+    (t, hooks, received)
+}
+
+/// Runs jobs a minute of the clock at a time until some job is dead (the
+/// broken receiver's delivery, after its 8 attempts); returns the dead.
+pub(crate) async fn until_dead(t: &TestApp) -> Vec<siaga::domain::job::Job> {
+    for _ in 0..30 {
+        run_due(t).await;
+        let dead = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+            .await
+            .unwrap()
+            .items;
+        if !dead.is_empty() {
+            return dead;
+        }
+        t.clock.advance(SignedDuration::from_mins(1));
+    }
+    panic!("no job died in 30 minutes of retries");
+}
+
+/// A logged-in browser session of a new user with `role`: (cookie, CSRF token).
+pub(crate) async fn browser(
+    t: &TestApp,
+    server: &crate::support::TestServer,
+    email: &str,
+    role: Role,
+) -> (String, String) {
+    let password = "a long enough password";
+    t.app
+        .create_user(&Actor::system("test"), email, "Duty", role, Some(password))
+        .await
+        .unwrap();
+    let cookie = server.log_in(email, password).await;
+    let html = server
+        .client
+        .get(server.url("/alerts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cookie, csrf_of(&html))
 }
 
 pub(crate) async fn trigger(t: &TestApp, key: &str) {
@@ -441,15 +508,8 @@ fn config_with_rules(hooks: &str) -> String {
 }
 
 async fn events_named(t: &TestApp, action: &str) -> Vec<Value> {
-    let log = t
-        .app
-        .events(siaga::app::audit::EventQuery {
-            limit: Some(500),
-            ..Default::default()
-        })
+    event_log(t)
         .await
-        .unwrap();
-    log.items
         .iter()
         .filter(|e| e.action == action)
         .map(|e| e.after.clone().unwrap_or_default())
@@ -936,6 +996,521 @@ both_backends!(
         run_due(&t).await;
         assert_eq!(events_named(&t, "escalation.notified").await.len(), 1);
         assert_eq!(received.to("oncall").len(), 1, "paged once");
+    }
+);
+
+both_backends!(
+    admins_read_and_rotate_the_signing_secret_and_the_next_delivery_uses_it,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        let server = t.serve().await;
+        let admin = t.token(Role::Admin).await;
+        let responder = t.token(Role::Responder).await;
+        let path = "/api/v1/webhooks/signing-secret";
+        error(
+            server.get(path, &responder).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        error(
+            server
+                .post(&format!("{path}/rotate"), &responder)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        let first = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        let first = first["secret"].as_str().unwrap().to_string();
+        assert!(first.len() >= 43, "32 random bytes: {first}");
+
+        trigger(&t, "rotate-1").await;
+        run_due(&t).await;
+        let (headers, body) = received.raw_to("oncall").remove(0);
+        assert!(
+            signed_with(&first, &headers, &body),
+            "signed with the secret admins read"
+        );
+        assert_eq!(
+            headers["x-siaga-timestamp"].to_str().unwrap(),
+            t.clock.now().as_second().to_string(),
+            "the timestamp is the Unix time of the attempt, in seconds"
+        );
+
+        let rotated = json(
+            server
+                .post(&format!("{path}/rotate"), &admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let second = rotated["secret"].as_str().unwrap().to_string();
+        assert_ne!(first, second);
+        let shown = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        assert_eq!(shown["secret"], second.as_str());
+
+        // The next delivery (the lead, after the first level's wait) is
+        // signed with the new secret only.
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        let (headers, body) = received.raw_to("lead").remove(0);
+        assert!(
+            signed_with(&second, &headers, &body),
+            "the rotated secret signs the next delivery"
+        );
+        assert!(
+            !signed_with(&first, &headers, &body),
+            "the old secret no longer does"
+        );
+
+        let log = event_log(&t).await;
+        assert!(log.iter().any(|e| e.action == "server_secret.rotated"));
+        let everything = serde_json::to_string(&log).unwrap();
+        assert!(
+            !everything.contains(&first) && !everything.contains(&second),
+            "no secret in the event log"
+        );
+        server.stop().await;
+    }
+);
+
+both_backends!(
+    the_dead_letters_page_lists_what_failed_and_retries_it,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "broken-oncall").await;
+        trigger(&t, "dead-1").await;
+        let dead = until_dead(&t).await;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        let job = &dead[0];
+        assert_eq!(
+            received.to("broken-oncall").len(),
+            8,
+            "every attempt reached the receiver"
+        );
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let group_id = job.payload["group_id"].as_i64().unwrap();
+
+        let server = t.serve().await;
+        let (admin, csrf) = browser(&t, &server, "admin@k.example", Role::Admin).await;
+        let (viewer, _) = browser(&t, &server, "viewer@k.example", Role::Viewer).await;
+        let get = |cookie: &str| {
+            server
+                .client
+                .get(server.url("/jobs"))
+                .header("cookie", cookie)
+                .send()
+        };
+        assert_eq!(get(&viewer).await.unwrap().status(), 403, "admins only");
+        let html = get(&admin).await.unwrap().text().await.unwrap();
+        let row = between(&html, &format!("<tr data-job=\"{}\">", job.id), "</tr>");
+        assert!(row.contains("<code>notification.deliver</code>"), "{row}");
+        assert!(row.contains("<td>8</td>"), "attempts: {row}");
+        assert!(row.contains("answered HTTP 500"), "the last error: {row}");
+        assert!(
+            row.contains(&format!(
+                "<a href=\"/alerts/{alert_id}\">alert group #{group_id}</a>"
+            )),
+            "what it belonged to: {row}"
+        );
+        assert!(
+            row.contains(
+                &crate::support::start_time()
+                    .strftime("%Y-%m-%d")
+                    .to_string()
+            ),
+            "when it gave up: {row}"
+        );
+        assert!(
+            html.contains("href=\"/jobs\""),
+            "admins see the page in the menu"
+        );
+
+        let retried = server
+            .client
+            .post(server.url(&format!("/jobs/{}/retry", job.id)))
+            .header("cookie", &admin)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 303);
+        let pending = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Pending), None, None)
+            .await
+            .unwrap();
+        assert!(
+            pending.items.iter().any(|j| j.id == job.id),
+            "back in the queue"
+        );
+        assert_eq!(events_named(&t, "job.retried").await.len(), 1);
+        let html = get(&admin).await.unwrap().text().await.unwrap();
+        assert!(html.contains("id=\"no-dead-letters\""), "{html}");
+        run_due(&t).await;
+        assert_eq!(received.to("broken-oncall").len(), 9, "retried at once");
+        server.stop().await;
+    }
+);
+
+both_backends!(
+    the_alert_page_shows_failed_deliveries_and_a_dead_escalation_loudly,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let full = config(&hooks, "broken-oncall");
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &full)
+            .await
+            .unwrap();
+        trigger(&t, "loud-1").await;
+        run_due(&t).await;
+        // The policy loses its later levels while the next step waits: that
+        // step can no longer be taken and, after its attempts, dies.
+        let shrunk = full
+            .replace(
+                "      - {notify: [\"team_lead:payments\"], wait: 10m}\n",
+                "",
+            )
+            .replace("      - {notify: [\"team_head:payments\"], wait: 5m}\n", "");
+        assert_ne!(shrunk, full);
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &shrunk)
+            .await
+            .unwrap();
+        let mut dead = Vec::new();
+        for _ in 0..40 {
+            run_due(&t).await;
+            dead = t
+                .app
+                .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+                .await
+                .unwrap()
+                .items;
+            if dead.len() == 2 {
+                break;
+            }
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        assert_eq!(dead.len(), 2, "the delivery and the step died: {dead:?}");
+        let step = dead.iter().find(|j| j.kind == "escalation.step").unwrap();
+        assert_eq!(received.to("broken-oncall").len(), 8);
+        let failed = events_named(&t, "notification.failed").await;
+        assert!(!failed.is_empty(), "the worker recorded the failure");
+
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let server = t.serve().await;
+        let (admin, csrf) = browser(&t, &server, "admin@k.example", Role::Admin).await;
+        let (viewer, _) = browser(&t, &server, "viewer@k.example", Role::Viewer).await;
+        let page = |cookie: String| {
+            let url = server.url(&format!("/alerts/{alert_id}"));
+            let client = server.client.clone();
+            async move {
+                client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let html = page(admin.clone()).await;
+        // Every attempt is a row: the first will be retried, the last gave up.
+        let failed_rows: Vec<&str> = html
+            .split("<li class=\"failed\">")
+            .skip(1)
+            .map(|row| row.split("</li>").next().unwrap_or_default())
+            .collect();
+        assert_eq!(failed_rows.len(), 8, "{failed_rows:?}");
+        for row in &failed_rows {
+            assert!(
+                row.contains(&format!(
+                    "could not reach On Call (oncall) by webhook: {hooks}/hook/broken-oncall answered HTTP 500"
+                )),
+                "who, channel, error: {row}"
+            );
+        }
+        assert!(
+            failed_rows[0].contains("attempt 1, will retry"),
+            "{}",
+            failed_rows[0]
+        );
+        assert!(failed_rows[7].contains("gave up"), "{}", failed_rows[7]);
+        assert!(
+            !html.contains(">notification.failed</strong>"),
+            "not bare: {html}"
+        );
+        let banner = between(&html, "id=\"escalation-dead\"", "</div>").to_string();
+        assert!(banner.contains("The escalation has stopped"), "{banner}");
+        assert!(banner.contains(&format!("job #{}", step.id)), "{banner}");
+        assert!(banner.contains("failed 20 times"), "{banner}");
+        assert!(banner.contains("points past the policy"), "{banner}");
+        assert!(banner.contains("Retry the escalation"), "{banner}");
+        let html = page(viewer).await;
+        assert!(html.contains("id=\"escalation-dead\""));
+        assert!(!html.contains("Retry the escalation") && html.contains("An admin can retry"));
+
+        let retried = server
+            .client
+            .post(server.url(&format!("/jobs/{}/retry", step.id)))
+            .header("cookie", &admin)
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("next", &format!("/alerts/{alert_id}")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 303);
+        assert_eq!(
+            retried.headers()["location"],
+            format!("/alerts/{alert_id}").as_str()
+        );
+        let html = page(admin).await;
+        assert!(
+            !html.contains("id=\"escalation-dead\""),
+            "retried: no longer dead"
+        );
+        server.stop().await;
+    }
+);
+
+/// The value of an unlabelled sample in a Prometheus exposition.
+fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+both_backends!(
+    nobody_acknowledged_is_a_gauge_and_loud_on_the_alerts_list,
+    |db: TestDb| async move {
+        let (t, _, _received) = escalating(&db, "oncall").await;
+        let server = t.serve().await;
+        let scrape = || async {
+            server
+                .client
+                .get(server.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let gauge = "siaga_alert_groups_unacknowledged";
+        let metrics = scrape().await;
+        assert!(
+            metrics.contains(&format!("# TYPE {gauge} gauge")),
+            "{metrics}"
+        );
+        assert_eq!(sample(&metrics, gauge), Some(0.0));
+
+        trigger(&t, "nobody-1").await;
+        // Levels wait 5, 10 and 5 minutes; then the policy is spent.
+        for _ in 0..25 {
+            run_due(&t).await;
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        run_due(&t).await;
+        assert_eq!(events_named(&t, "escalation.exhausted").await.len(), 1);
+        assert_eq!(
+            sample(&scrape().await, gauge),
+            Some(1.0),
+            "read from the database at scrape time"
+        );
+
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let (cookie, _) = browser(&t, &server, "duty@k.example", Role::Responder).await;
+        let list = || async {
+            server
+                .client
+                .get(server.url("/alerts"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let html = list().await;
+        let banner = between(&html, "id=\"unacknowledged-groups\"", "</div>").to_string();
+        assert!(
+            banner.contains("Nobody acknowledged 1 alert group(s)"),
+            "{banner}"
+        );
+        assert!(
+            banner.contains(&format!(
+                "<a href=\"/alerts/{alert_id}\">Checkout 5xx above 2%</a>"
+            )),
+            "{banner}"
+        );
+        assert!(
+            html.contains("<span class=\"tag tag-loud\">nobody acknowledged</span>"),
+            "{html}"
+        );
+
+        // Acknowledged at last: the gauge and the banner clear.
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+        assert_eq!(sample(&scrape().await, gauge), Some(0.0));
+        assert!(!list().await.contains("id=\"unacknowledged-groups\""));
+        server.stop().await;
+    }
+);
+
+/// A team paged as a whole (its lead and head are members too), with one
+/// member on Slack and one on Teams, and someone outside it.
+fn team_config(hooks: &str) -> String {
+    format!(
+        r#"
+organisation: {{name: Kedai, base_url: "https://siaga.kedai.example"}}
+people:
+  - {{handle: ana, name: Ana, email: ana@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/ana"}}]}}
+  - {{handle: ben, name: Ben, email: ben@k.example, contact_methods: [{{type: slack, address: "{hooks}/hook/ben-slack"}}]}}
+  - {{handle: cai, name: Cai, email: cai@k.example, contact_methods: [{{type: teams, address: "{hooks}/hook/cai-teams"}}]}}
+  - {{handle: dan, name: Dan, email: dan@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/dan"}}]}}
+  - {{handle: eve, name: Eve, email: eve@k.example, contact_methods: [{{type: webhook, address: "{hooks}/hook/eve"}}]}}
+teams:
+  - {{name: payments, lead: dan, head: dan, members: [ana, ben, cai]}}
+escalation_policies:
+  - name: everyone
+    levels:
+      - {{notify: ["team:payments"], wait: 5m}}
+services:
+  - name: checkout
+    owner: payments
+    tier: 1
+    escalation_policy: everyone
+    runbook: {{url: "https://wiki.kedai.example/checkout"}}
+    integrations: [{{name: probes, kind: generic, key: probes-key-0123456789}}]
+"#
+    )
+}
+
+both_backends!(
+    a_team_target_pages_every_member_on_their_channel_with_the_facts,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(&Actor::system("test"), "team.yaml", &team_config(&hooks))
+            .await
+            .unwrap();
+        let target = t
+            .app
+            .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+            .await
+            .unwrap();
+        let body = json!({"action": "trigger", "dedup_key": "p99", "summary": "p99 > 2s & <rising>", "severity": "critical"});
+        let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+        // Twice: the message counts the events.
+        for _ in 0..2 {
+            t.app
+                .ingest(&target, "generic", body.to_string(), signals.clone())
+                .await
+                .unwrap();
+            t.clock.advance(SignedDuration::from_secs(30));
+        }
+        run_due(&t).await;
+        assert_eq!(
+            received.to("dan").len(),
+            1,
+            "the lead (and head) is a member too"
+        );
+        assert!(received.to("eve").is_empty(), "nobody outside the team");
+
+        // The webhook: what, where, how bad, since when, how often.
+        let ana = received.to("ana");
+        assert_eq!(ana.len(), 1, "every member is paged");
+        let text = ana[0].1["text"].as_str().unwrap();
+        assert!(text.starts_with("p99 > 2s & <rising>\n"), "{text}");
+        assert!(
+            text.contains("Service: checkout · severity critical · urgency high"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Since 2026-11-02 09:00 UTC · 2 event(s) · 1 alert(s) in this group"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Runbook: https://wiki.kedai.example/checkout"),
+            "{text}"
+        );
+        assert_eq!(ana[0].1["severity"], "critical");
+        assert_eq!(ana[0].1["service"], "checkout");
+
+        // Slack: its control characters escaped.
+        let ben = received.to("ben-slack");
+        assert_eq!(ben.len(), 1);
+        let slack = ben[0].1["text"].as_str().unwrap();
+        assert!(
+            slack.starts_with("*[CRITICAL] checkout: p99 &gt; 2s &amp; &lt;rising&gt;*\np99 &gt; 2s &amp; &lt;rising&gt;\n"),
+            "{slack}"
+        );
+        assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
+
+        // Teams: a MessageCard with buttons to the alert and to acknowledge.
+        let cai = received.to("cai-teams");
+        assert_eq!(cai.len(), 1);
+        let card = &cai[0].1;
+        assert_eq!(card["@type"], "MessageCard");
+        assert_eq!(card["@context"], "https://schema.org/extensions");
+        assert_eq!(card["title"], "[CRITICAL] checkout: p99 > 2s & <rising>");
+        assert_eq!(card["summary"], card["title"]);
+        let teams_text = card["text"].as_str().unwrap();
+        assert!(
+            teams_text.starts_with("p99 &gt; 2s &amp; &lt;rising&gt;<br>Service: checkout"),
+            "{teams_text}"
+        );
+        let actions: Vec<(&str, &str)> = card["potentialAction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                assert_eq!(a["@type"], "OpenUri");
+                (
+                    a["name"].as_str().unwrap(),
+                    a["targets"][0]["uri"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        assert_eq!(
+            actions[0],
+            (
+                "Open the alert",
+                format!("https://siaga.kedai.example/alerts/{alert_id}").as_str()
+            )
+        );
+        assert_eq!(actions[1].0, "Acknowledge");
+        assert!(
+            actions[1].1.starts_with("https://siaga.kedai.example/ack/"),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions[2],
+            ("Runbook", "https://wiki.kedai.example/checkout")
+        );
+
+        let notified = events_named(&t, "escalation.notified").await;
+        assert_eq!(
+            notified[0]["recipients"],
+            json!(["ana", "ben", "cai", "dan"])
+        );
     }
 );
 

@@ -6,7 +6,7 @@ use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 
 use crate::both_backends;
-use crate::support::{TestDb, error, json};
+use crate::support::{TestDb, between, csrf_of, error, json};
 
 fn on_call<'a>(entries: &'a Value, schedule: &str) -> &'a Value {
     entries
@@ -237,7 +237,7 @@ both_backends!(
         // Calendar feeds: secret URLs, valid iCalendar, no login needed.
         let schedules = json(
             server
-                .get("/api/v1/schedules", &viewer)
+                .get("/api/v1/schedules", &responder)
                 .send()
                 .await
                 .unwrap(),
@@ -293,7 +293,10 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        assert!(personal.contains("zul (payments-primary)"), "{personal}");
+        assert!(
+            personal.contains("SUMMARY:On call: payments-primary\r\n"),
+            "{personal}"
+        );
         error(
             server
                 .get("/api/v1/people/zul/calendar", &viewer)
@@ -361,6 +364,16 @@ both_backends!(
             week.contains("00:00–10:00</span> <strong>nobody</strong>"),
             "the gap before the rotation starts: {week}"
         );
+        let load_table = |html: &str| between(html, "<table id=\"load\">", "</table>").to_string();
+        // The week in Kuala Lumpur runs from Sunday 16:00 UTC; Zul starts
+        // Monday 02:00 UTC and carries the rest of it.
+        assert!(
+            load_table(&week).contains(
+                "<tbody><tr><td>Ahmad Zulkifli bin Osman</td><td>158.0</td></tr></tbody>"
+            ),
+            "{}",
+            load_table(&week)
+        );
         let csrf = week
             .split("name=\"csrf_token\" value=\"")
             .nth(1)
@@ -399,12 +412,92 @@ both_backends!(
             week.contains("<span class=\"tag\">override</span>"),
             "{week}"
         );
+        let load = load_table(&week);
+        assert!(
+            load.contains("<tr><td>Ahmad Zulkifli bin Osman</td><td>149.0</td></tr><tr><td>Putu Ayu Saraswati</td><td>9.0</td></tr>"),
+            "the override's nine hours move to Putu, most first: {load}"
+        );
         assert_eq!(
             get("/schedules/payments-primary?week=someday".into())
                 .await
                 .unwrap()
                 .status(),
             422
+        );
+
+        // The override is removed from the page, back to the same week.
+        let id = between(&week, "<li data-override=\"", "\"").to_string();
+        assert!(
+            week.contains(&format!(
+                "action=\"/schedules/payments-primary/overrides/{id}/delete\""
+            )),
+            "a remove button for responders: {week}"
+        );
+        let remove = |cookie: &str, csrf: &str| {
+            server
+                .client
+                .post(server.url(&format!(
+                    "/schedules/payments-primary/overrides/{id}/delete"
+                )))
+                .header("cookie", cookie)
+                .form(&[("csrf_token", csrf), ("week", "2026-11-02")])
+                .send()
+        };
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "viewer@kedai.example",
+                "V",
+                Role::Viewer,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let viewer = server.log_in("viewer@kedai.example", password).await;
+        let seen = server
+            .client
+            .get(server.url("/schedules/payments-primary?week=2026-11-02"))
+            .header("cookie", &viewer)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            seen.contains("data-override") && !seen.contains("/delete\""),
+            "viewers see no button: {seen}"
+        );
+        let viewer_csrf = csrf_of(&seen);
+        assert_eq!(remove(&viewer, &viewer_csrf).await.unwrap().status(), 403);
+        assert_eq!(remove(&cookie, "forged").await.unwrap().status(), 403);
+        let removed = remove(&cookie, &csrf).await.unwrap();
+        assert_eq!(removed.status(), 303);
+        assert_eq!(
+            removed.headers()["location"],
+            "/schedules/payments-primary?week=2026-11-02"
+        );
+        let week = get("/schedules/payments-primary?week=2026-11-02".into())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!week.contains("data-override"), "{week}");
+        assert!(
+            load_table(&week).contains("<td>158.0</td>"),
+            "Zul's week again"
+        );
+        let log = t.app.events(Default::default()).await.unwrap();
+        assert!(
+            log.items
+                .iter()
+                .any(|e| e.action == "schedule_override.deleted")
+        );
+        assert_eq!(
+            remove(&cookie, &csrf).await.unwrap().status(),
+            404,
+            "already gone"
         );
     }
 );
@@ -449,4 +542,397 @@ fn config_validate_warns_about_gaps() {
         assert!(stderr.contains(field), "{field} missing from: {stderr}");
     }
     assert!(stderr.contains("did you mean `monday`?"), "{stderr}");
+}
+
+/// The events of an iCalendar document, read by a real parser (the `ical`
+/// crate): (UID, DTSTART, DTEND, SUMMARY) each.
+fn parse_feed(text: &str) -> (Vec<(String, String)>, Vec<[String; 4]>) {
+    let mut calendars = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
+    let calendar = calendars
+        .next()
+        .expect("one calendar")
+        .unwrap_or_else(|e| panic!("not valid iCalendar ({e}): {text}"));
+    assert!(calendars.next().is_none(), "exactly one calendar");
+    let value = |props: &[ical::property::Property], name: &str| {
+        props
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.value.clone())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    let properties = calendar
+        .properties
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone().unwrap_or_default()))
+        .collect();
+    let events = calendar
+        .events
+        .iter()
+        .map(|e| ["UID", "DTSTART", "DTEND", "SUMMARY"].map(|name| value(&e.properties, name)))
+        .collect();
+    (properties, events)
+}
+
+both_backends!(
+    calendar_feeds_are_for_responders_stable_and_rotatable,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        // Made with the config, so reading a feed URL never writes.
+        let token = t
+            .app
+            .store
+            .read()
+            .await
+            .unwrap()
+            .feed_token("schedule", "payments-primary")
+            .await
+            .unwrap();
+        assert!(token.is_some(), "the config apply made the feed");
+        let viewer = t.token(Role::Viewer).await;
+        let responder = t.token(Role::Responder).await;
+        let admin = t.token(Role::Admin).await;
+        let server = t.serve().await;
+        let feed_of = |schedules: &Value, name: &str| {
+            schedules
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()["feed_url"]
+                .clone()
+        };
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            feed_of(&seen, "payments-primary"),
+            Value::Null,
+            "viewers get no feed URL"
+        );
+        assert!(seen[0]["on_call"].is_object(), "but the schedule itself");
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let feed = feed_of(&seen, "payments-primary")
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(feed, format!("/calendar/{}.ics", token.unwrap()));
+
+        let fetch = |path: String| {
+            let client = server.client.clone();
+            let url = server.url(&path);
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let (status, text) = fetch(feed.clone()).await;
+        assert_eq!(status, 200);
+        let (calendar, events) = parse_feed(&text);
+        assert!(calendar.contains(&("X-WR-CALNAME".into(), "payments-primary".into())));
+        // Weekly from Monday 2026-11-02 10:00 in Kuala Lumpur (02:00 UTC).
+        assert_eq!(events[0][1], "20261102T020000Z");
+        assert_eq!(events[0][2], "20261109T020000Z");
+        assert_eq!(events[0][3], "On call: payments-primary (zul)");
+        assert_eq!(events[1][3], "On call: payments-primary (putu)");
+        for pair in events.windows(2) {
+            assert_eq!(pair[0][2], pair[1][1], "contiguous shifts");
+        }
+        let uids: std::collections::BTreeSet<&String> = events.iter().map(|e| &e[0]).collect();
+        assert_eq!(uids.len(), events.len(), "unique UIDs");
+
+        // Twenty days on, the first shift is still in the feed's past: same
+        // UID, same true start (not clipped to where the feed now begins).
+        t.clock.advance(jiff::SignedDuration::from_hours(24 * 20));
+        let (_, later) = parse_feed(&fetch(feed.clone()).await.1);
+        assert_eq!(later[0], events[0], "the same event, unchanged");
+        for event in &later {
+            if let Some(before) = events.iter().find(|e| e[1] == event[1]) {
+                assert_eq!(
+                    before[0], event[0],
+                    "a shift keeps its UID as the window slides"
+                );
+            }
+        }
+
+        // The person's own feed names the schedule, not the person again.
+        let mine = json(
+            server
+                .get("/api/v1/people/zul/calendar", &admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let (calendar, personal) =
+            parse_feed(&fetch(mine["feed_url"].as_str().unwrap().into()).await.1);
+        assert!(
+            calendar.contains(&(
+                "X-WR-CALNAME".into(),
+                "Ahmad Zulkifli bin Osman on call".into()
+            )),
+            "{calendar:?}"
+        );
+        assert!(!personal.is_empty());
+        assert!(
+            personal.iter().all(|e| e[3] == "On call: payments-primary"),
+            "{personal:?}"
+        );
+
+        // Rotation: responders only; the old URL stops working at once.
+        let path = "/api/v1/schedules/payments-primary/feed/rotate";
+        error(
+            server.post(path, &viewer).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        error(
+            server
+                .post("/api/v1/schedules/payment-primary/feed/rotate", &responder)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        let rotated = json(server.post(path, &responder).send().await.unwrap(), 200).await;
+        let fresh = rotated["feed_url"].as_str().unwrap().to_string();
+        assert_ne!(fresh, feed);
+        assert_eq!(fetch(feed.clone()).await.0, 404, "the old URL is dead");
+        assert_eq!(fetch(fresh.clone()).await.0, 200);
+        let seen = json(
+            server
+                .get("/api/v1/schedules", &responder)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(feed_of(&seen, "payments-primary"), fresh.as_str());
+        let log = t.app.events(Default::default()).await.unwrap();
+        let event = log
+            .items
+            .iter()
+            .find(|e| e.action == "calendar_feed.rotated")
+            .expect("the rotation is recorded");
+        let recorded = serde_json::to_string(event).unwrap();
+        let secret = fresh
+            .trim_start_matches("/calendar/")
+            .trim_end_matches(".ics");
+        assert!(!recorded.contains(secret), "not the token: {recorded}");
+
+        // Re-applying the config keeps the rotated URL.
+        t.apply_shop().await;
+        assert_eq!(fetch(fresh).await.0, 200);
+        server.stop().await;
+    }
+);
+
+/// An office-hours schedule (gaps every night and weekend) and one where
+/// Aisyah holds five days in six.
+const QUALITY: &str = r#"
+organisation: {name: K, time_zone: UTC}
+people:
+  - {handle: a, name: Aisyah, email: a@k.example}
+  - {handle: b, name: Budi, email: b@k.example}
+schedules:
+  - name: office
+    layers:
+      - participants: [a, b]
+        rotation: weekly
+        start: "2026-11-02T00:00"
+        restrictions: [{days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00"}]
+  - name: lopsided
+    layers:
+      - {participants: [a, a, a, a, a, b], rotation: daily, start: "2026-11-02T00:00"}
+"#;
+
+both_backends!(
+    schedule_quality_looks_four_weeks_ahead,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.app
+            .apply_config(&Actor::system("test"), "quality.yaml", QUALITY)
+            .await
+            .unwrap();
+        let viewer = t.token(Role::Viewer).await;
+        let server = t.serve().await;
+        let quality = json(
+            server
+                .get("/api/v1/schedules/lopsided/quality", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(quality["gaps"], json!([]));
+        assert_eq!(
+            quality["overloaded"],
+            json!([{"person": "a", "hours": 576.0, "others_average_hours": 96.0}]),
+            "{quality}"
+        );
+        let office = json(
+            server
+                .get("/api/v1/schedules/office/quality", &viewer)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(
+            office["gaps"].as_array().unwrap().len(),
+            20,
+            "every weekday night and weekend"
+        );
+        assert_eq!(office["gaps"][0]["start"], "2026-11-02T17:00:00Z");
+        assert_eq!(office["overloaded"], json!([]), "a and b alternate weeks");
+
+        t.app
+            .create_user(
+                &Actor::system("test"),
+                "v@k.example",
+                "V",
+                Role::Viewer,
+                Some("a long enough password"),
+            )
+            .await
+            .unwrap();
+        let cookie = server.log_in("v@k.example", "a long enough password").await;
+        let page = |path: &str| {
+            let request = server
+                .client
+                .get(server.url(path))
+                .header("cookie", &cookie);
+            async move { request.send().await.unwrap().text().await.unwrap() }
+        };
+        let list = page("/schedules").await;
+        let row =
+            |name: &str| between(&list, &format!("data-schedule=\"{name}\""), "</tr>").to_string();
+        assert!(
+            row("office")
+                .contains("gaps: 512 h</span> <span class=\"muted\">first Mon 02 Nov 17:00"),
+            "{}",
+            row("office")
+        );
+        assert!(row("lopsided").contains("no gaps"), "{}", row("lopsided"));
+
+        let office = page("/schedules/office").await;
+        let ahead = between(&office, "id=\"quality-ahead\"", "<h2>");
+        assert!(
+            ahead.contains("Nobody is on call for 512 h in the next 4 weeks"),
+            "{ahead}"
+        );
+        assert!(
+            ahead.contains("<li>Mon 02 Nov 17:00 – Tue 03 Nov 09:00</li>"),
+            "{ahead}"
+        );
+        assert!(ahead.contains("<li>and 10 more</li>"), "{ahead}");
+        assert!(!office.contains("feed"), "no calendar feed for viewers");
+        let lopsided = page("/schedules/lopsided").await;
+        assert!(
+            lopsided.contains("Aisyah is on call for 576.0 h in the next 4 weeks, more than twice the others&#39; average of 96.0 h."),
+            "{lopsided}"
+        );
+        let table = between(&lopsided, "id=\"load-ahead\"", "</table>");
+        assert!(
+            table.contains("<tr><td>Aisyah</td><td>576.0</td></tr>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<tr><td>Budi</td><td>96.0</td></tr>"),
+            "{table}"
+        );
+        server.stop().await;
+    }
+);
+
+#[test]
+fn config_validate_warns_about_lopsided_load_and_locates_empty_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quality.yaml");
+    std::fs::write(&file, QUALITY).unwrap();
+    let validate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
+            .args(["config", "validate"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = validate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warnings only: {stderr}");
+    assert!(
+        stderr.contains("warning: schedule office: nobody is on call for"),
+        "{stderr}"
+    );
+    let lopsided: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: schedule lopsided:"))
+        .collect();
+    assert_eq!(lopsided.len(), 1, "{stderr}");
+    assert!(
+        lopsided[0].contains(": a is on call for")
+            && lopsided[0].contains("in the next 4 weeks, more than twice the others' average of"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("schedule office: a is"),
+        "alternating weeks are fair: {stderr}"
+    );
+
+    let shop = dir.path().join("shop.yaml");
+    std::fs::write(&shop, crate::support::SHOP).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .args(["config", "validate"])
+        .arg(&shop)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        !stderr.contains("more than twice"),
+        "the example shop is balanced: {stderr}"
+    );
+
+    // A rotation with nobody in it is an error, located in the file.
+    let empty = QUALITY.replace("participants: [a, b]", "participants: []");
+    std::fs::write(&file, &empty).unwrap();
+    let out = validate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = empty
+        .lines()
+        .position(|l| l.contains("participants: []"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("quality.yaml:{line}:")),
+        "the line of the empty list ({line}): {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "schedules[0].layers[0].participants: a rotation needs at least one participant"
+        ),
+        "{stderr}"
+    );
 }

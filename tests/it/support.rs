@@ -283,6 +283,33 @@ impl TestServer {
     }
 }
 
+/// The part of `text` after the first `start`, up to the next `end`: a
+/// table row, a banner, an attribute's value. Panics, showing `text`, when
+/// `start` is not there.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let Some((_, after)) = text.split_once(start) else {
+        panic!("`{start}` is not in: {text}");
+    };
+    after.split(end).next().unwrap_or(after)
+}
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    between(html, "name=\"csrf_token\" value=\"", "\"").to_string()
+}
+
+/// The newest 500 events of the log.
+pub async fn event_log(t: &TestApp) -> Vec<siaga::domain::event::Event> {
+    t.app
+        .events(siaga::app::audit::EventQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+}
+
 /// Reads a JSON response, checking its status first.
 pub async fn json(response: reqwest::Response, status: u16) -> serde_json::Value {
     let actual = response.status().as_u16();
@@ -332,6 +359,35 @@ impl Received {
             .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
             .collect()
     }
+
+    /// What `/hook/{who}` received, bodies as the bytes were (for signatures).
+    pub fn raw_to(&self, who: &str) -> Vec<(HeaderMap, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, h, b)| (h.clone(), b.clone()))
+            .collect()
+    }
+}
+
+/// Checks a webhook's `X-Siaga-Signature` the way a receiver would, with
+/// its own HMAC rather than siaga's code.
+pub fn signed_with(secret: &str, headers: &HeaderMap, body: &str) -> bool {
+    use hmac::Mac;
+    let Some(signature) = headers
+        .get("x-siaga-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("v1="))
+    else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(headers["x-siaga-timestamp"].as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == signature
 }
 
 async fn receive(

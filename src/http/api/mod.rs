@@ -10,6 +10,7 @@ mod config;
 mod incidents;
 mod jobs;
 mod schedules;
+mod webhooks;
 
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +36,7 @@ use crate::app::App;
         (name = "jobs", description = "The durable job queue"),
         (name = "alerts", description = "Alerts, maintenance windows and integrations"),
         (name = "on-call", description = "Schedules, who is on call, overrides and calendar feeds"),
+        (name = "notifications", description = "Outgoing notifications: the webhook signing secret"),
         (name = "incidents", description = "Declaring and working incidents; the room's live timeline"),
         (name = "ingestion", description = "Where sources send events; each authenticates with its integration key"),
     )
@@ -63,6 +65,7 @@ pub fn router() -> OpenApiRouter<App> {
         .merge(alerts::router())
         .merge(schedules::router())
         .merge(incidents::router())
+        .merge(webhooks::router())
 }
 
 /// Pagination parameters shared by list routes.

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::schedules::{OnCall, ScheduleDetail, ScheduleView};
+use crate::app::schedules::{OnCall, ScheduleDetail, ScheduleQuality, ScheduleView};
 use crate::app::{App, Caller};
 use crate::domain::auth::Role;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -19,20 +19,23 @@ pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list_schedules))
         .routes(routes!(show_schedule))
+        .routes(routes!(schedule_quality))
         .routes(routes!(on_call_now))
         .routes(routes!(create_override))
         .routes(routes!(delete_override))
         .routes(routes!(person_feed))
+        .routes(routes!(rotate_schedule_feed))
 }
 
-/// Every schedule with who is on call now and next, and its calendar feed.
+/// Every schedule with who is on call now and next; its calendar feed URL
+/// for responders and admins only.
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "on-call",
     responses((status = 200, body = Vec<ScheduleView>), (status = 401, body = ErrorBody)))]
 async fn list_schedules(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<axum::Json<Vec<ScheduleView>>> {
-    Ok(axum::Json(app.schedules().await?))
+    Ok(axum::Json(app.schedules(&caller).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,6 +63,18 @@ async fn show_schedule(
     Ok(axum::Json(
         app.schedule_detail(&name, range.from, range.to).await?,
     ))
+}
+
+/// Gaps, load per person and anyone carrying more than twice the others'
+/// average, over the next 4 weeks with overrides counted.
+#[utoipa::path(get, path = "/api/v1/schedules/{name}/quality", tag = "on-call", params(("name" = String, Path)),
+    responses((status = 200, body = ScheduleQuality), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn schedule_quality(
+    State(app): State<App>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<ScheduleQuality>> {
+    Ok(axum::Json(app.schedule_quality(&name).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -155,7 +170,24 @@ async fn person_feed(
     if !person.email.eq_ignore_ascii_case(&caller.user.email) {
         caller.require(Role::Admin)?;
     }
+    let feed_url = app.feed_url(crate::app::schedules::PERSON_FEED, &handle).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "a calendar feed of {handle} (feeds are made when the config is applied: apply it again)"
+        ))
+    })?;
+    Ok(axum::Json(Feed { feed_url }))
+}
+
+/// Gives a schedule's calendar feed a new secret URL (responder); the old
+/// URL stops working at once.
+#[utoipa::path(post, path = "/api/v1/schedules/{name}/feed/rotate", tag = "on-call", params(("name" = String, Path)),
+    responses((status = 200, body = Feed), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn rotate_schedule_feed(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Feed>> {
     Ok(axum::Json(Feed {
-        feed_url: app.feed_url("person", &handle).await?,
+        feed_url: app.rotate_schedule_feed(&caller, &name).await?,
     }))
 }

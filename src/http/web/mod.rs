@@ -4,6 +4,7 @@
 
 mod graph;
 mod incidents;
+mod jobs;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
@@ -42,10 +43,15 @@ pub fn router() -> Router<App> {
         .route("/schedules", get(schedules_page))
         .route("/schedules/{name}", get(schedule_page))
         .route("/schedules/{name}/overrides", post(take_shift))
+        .route(
+            "/schedules/{name}/overrides/{id}/delete",
+            post(remove_override),
+        )
         .route("/ack/{token}", get(ack_page).post(ack_by_link))
         .route("/assets/siaga.css", get(stylesheet))
         .route("/assets/live.js", get(live_script))
         .merge(incidents::router())
+        .merge(jobs::router())
 }
 
 async fn stylesheet() -> Response {
@@ -642,6 +648,17 @@ struct AlertRow {
     event_count: i64,
     last_seen: String,
     in_maintenance: bool,
+    /// Its group's escalation ran out without an acknowledgement.
+    unacknowledged: bool,
+}
+
+/// An alert group nobody acknowledged, on the alerts page.
+struct UnacknowledgedRow {
+    alert_id: i64,
+    summary: String,
+    service: String,
+    severity: &'static str,
+    since: String,
 }
 
 struct SelectOption {
@@ -686,6 +703,7 @@ struct AlertsPage {
     layout: Layout,
     filters: Vec<Select>,
     alerts: Vec<AlertRow>,
+    unacknowledged: Vec<UnacknowledgedRow>,
 }
 
 #[derive(Deserialize)]
@@ -764,10 +782,14 @@ async fn alerts_page(
             severity.map(|s| s.as_str()),
         ),
     ];
+    let unacknowledged = app.unacknowledged_groups().await?;
+    let nobody_answered: std::collections::BTreeSet<i64> =
+        unacknowledged.iter().map(|g| g.group_id).collect();
     let alerts = page
         .items
         .into_iter()
         .map(|a| AlertRow {
+            unacknowledged: nobody_answered.contains(&a.group_id),
             id: a.id,
             summary: a.summary,
             service: a.service,
@@ -783,7 +805,34 @@ async fn alerts_page(
         layout: Layout::for_caller(&caller, "alerts"),
         filters,
         alerts,
+        unacknowledged: unacknowledged
+            .into_iter()
+            .map(|g| UnacknowledgedRow {
+                alert_id: g.alert_id,
+                summary: g.summary,
+                service: g.service,
+                severity: g.severity.as_str(),
+                since: utc_minute(g.opened_at),
+            })
+            .collect(),
     }))
+}
+
+/// One line of an alert's escalation history.
+struct EscalationRow {
+    at: String,
+    action: String,
+    what: String,
+    /// A delivery that failed: shown so it cannot be missed.
+    failed: bool,
+}
+
+/// A dead escalation timer of the alert's group.
+struct DeadTimer {
+    id: i64,
+    kind: String,
+    attempts: u32,
+    error: String,
 }
 
 struct TimelineRow {
@@ -809,8 +858,10 @@ struct AlertPage {
     group_status: &'static str,
     members: Vec<crate::domain::alert::Alert>,
     events: Vec<TimelineRow>,
-    escalation: Vec<(String, String, String)>,
+    escalation: Vec<EscalationRow>,
     unacknowledged: bool,
+    /// The group's escalation timers that died: escalation has stopped.
+    dead_timers: Vec<DeadTimer>,
     runbook_url: Option<String>,
     runbook_html: Option<String>,
     /// For the reassign form.
@@ -865,6 +916,7 @@ async fn alert_page(
                     after["channel"].as_str().unwrap_or("")
                 ),
                 "escalation.exhausted" => "nobody acknowledged".to_string(),
+                "notification.failed" => failed_delivery(&org, &after),
                 "notification.skipped" => format!(
                     "not sent to {} by {}: {}",
                     after["person"].as_str().unwrap_or(""),
@@ -886,7 +938,23 @@ async fn alert_page(
                 },
                 other => other.to_string(),
             };
-            (utc_minute(e.at), e.action.clone(), what)
+            EscalationRow {
+                at: utc_minute(e.at),
+                action: e.action.clone(),
+                what,
+                failed: e.action == "notification.failed",
+            }
+        })
+        .collect();
+    let dead_timers = app
+        .dead_escalation_jobs(detail.group.id)
+        .await?
+        .into_iter()
+        .map(|job| DeadTimer {
+            id: job.id,
+            kind: job.kind,
+            attempts: job.attempts,
+            error: job.last_error.unwrap_or_default(),
         })
         .collect();
     let alert = detail.alert;
@@ -915,6 +983,7 @@ async fn alert_page(
         events,
         escalation,
         unacknowledged,
+        dead_timers,
         runbook_url: runbook.as_ref().and_then(|r| r.url.clone()),
         runbook_html: runbook.as_ref().and_then(|r| r.markdown_html()),
         people: org
@@ -929,6 +998,29 @@ async fn alert_page(
             .collect(),
         alert,
     }))
+}
+
+/// A failed delivery as people read it: who, on which channel, why, and
+/// whether siaga tries again. Events without `final` come from before
+/// every attempt was recorded, when only the last one was.
+fn failed_delivery(org: &crate::domain::org::Org, after: &serde_json::Value) -> String {
+    let handle = after["person"].as_str().unwrap_or("someone");
+    let who = match org.person(handle) {
+        Some(person) => format!("{} ({handle})", person.name),
+        None => handle.to_string(),
+    };
+    let channel = after["channel"].as_str().unwrap_or("an unknown channel");
+    let error = after["error"].as_str().unwrap_or("no reason recorded");
+    let outcome = match (
+        after["final"].as_bool().unwrap_or(true),
+        after["attempt"].as_u64(),
+    ) {
+        (true, Some(attempt)) => format!("gave up after attempt {attempt}"),
+        (true, None) => "gave up".to_string(),
+        (false, Some(attempt)) => format!("attempt {attempt}, will retry"),
+        (false, None) => "will retry".to_string(),
+    };
+    format!("could not reach {who} by {channel}: {error} ({outcome})")
 }
 
 /// Received bodies shown indented when they are JSON, as they came otherwise.
@@ -1025,6 +1117,9 @@ struct ScheduleRow {
     now: Option<String>,
     until: String,
     next: String,
+    /// Nobody on call for this long in the next 4 weeks, from `first_gap`.
+    gap_ahead: Option<String>,
+    first_gap: String,
 }
 
 #[derive(Template)]
@@ -1053,12 +1148,22 @@ async fn schedules_page(
             .map_or(handle.to_string(), |p| p.name.clone())
     };
     let schedules = app
-        .schedules()
+        .schedules(&caller)
         .await?
         .into_iter()
         .map(|s| {
             let tz = zone(&s.time_zone);
             ScheduleRow {
+                gap_ahead: (s.gap_hours_ahead > 0.0).then(|| {
+                    crate::app::schedules::human_hours(jiff::SignedDuration::from_secs_f64(
+                        s.gap_hours_ahead * 3600.0,
+                    ))
+                }),
+                first_gap: s
+                    .first_gap_ahead
+                    .as_ref()
+                    .map(|g| local(g.start, &tz, "%a %d %b %H:%M"))
+                    .unwrap_or_default(),
                 now: s.on_call.as_ref().map(|shift| name_of(&shift.person)),
                 until: s
                     .on_call
@@ -1101,6 +1206,7 @@ struct Day {
 }
 
 struct OverrideRow {
+    id: i64,
     person: String,
     from: String,
     to: String,
@@ -1121,10 +1227,17 @@ struct SchedulePage {
     days: Vec<Day>,
     gap_hours: String,
     load: Vec<(String, String)>,
+    /// The next 4 weeks, overrides counted.
+    gap_hours_ahead: String,
+    gaps_ahead: Vec<(String, String)>,
+    more_gaps_ahead: usize,
+    load_ahead: Vec<(String, String)>,
+    overloaded: Vec<String>,
     overrides: Vec<OverrideRow>,
     people: Vec<(String, String)>,
     can_override: bool,
-    feed_url: String,
+    /// For responders and admins only; `None` also until the config made one.
+    feed_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1223,6 +1336,25 @@ async fn schedule_page(
         .iter()
         .map(|g| g.end.duration_since(g.start))
         .fold(jiff::SignedDuration::ZERO, |a, b| a + b);
+    let quality = app.schedule_quality(&name).await?;
+    let gap_total_ahead = quality
+        .gaps
+        .iter()
+        .map(|g| g.end.duration_since(g.start))
+        .fold(jiff::SignedDuration::ZERO, |a, b| a + b);
+    // The first few gaps are worth reading; the total says the rest.
+    const GAPS_LISTED: usize = 10;
+    let gaps_ahead = quality
+        .gaps
+        .iter()
+        .take(GAPS_LISTED)
+        .map(|g| {
+            (
+                local(g.start, &tz, "%a %d %b %H:%M"),
+                local(g.end, &tz, "%a %d %b %H:%M"),
+            )
+        })
+        .collect();
     let week_text = |date: jiff::civil::Date| date.to_string();
     let previous = monday
         .checked_sub(jiff::SignedDuration::from_hours(24 * 7))
@@ -1236,6 +1368,26 @@ async fn schedule_page(
         next_week: week_text(days_of_week[7]),
         days,
         gap_hours: crate::app::schedules::human_hours(gap_total),
+        gap_hours_ahead: crate::app::schedules::human_hours(gap_total_ahead),
+        gaps_ahead,
+        more_gaps_ahead: quality.gaps.len().saturating_sub(GAPS_LISTED),
+        load_ahead: quality
+            .load
+            .iter()
+            .map(|l| (name_of(&l.person), format!("{:.1}", l.hours)))
+            .collect(),
+        overloaded: quality
+            .overloaded
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} is on call for {:.1} h in the next 4 weeks, more than twice the others' average of {:.1} h.",
+                    name_of(&o.person),
+                    o.hours,
+                    o.others_average_hours
+                )
+            })
+            .collect(),
         load: detail
             .load
             .iter()
@@ -1245,6 +1397,7 @@ async fn schedule_page(
             .overrides
             .iter()
             .map(|o| OverrideRow {
+                id: o.id,
                 person: name_of(&o.person),
                 from: local(o.starts_at, &tz, "%a %d %b %H:%M"),
                 to: local(o.ends_at, &tz, "%a %d %b %H:%M"),
@@ -1258,7 +1411,12 @@ async fn schedule_page(
             .map(|p| (p.handle.clone(), p.name.clone()))
             .collect(),
         can_override: caller.role >= Role::Responder,
-        feed_url: app.feed_url("schedule", &name).await?,
+        feed_url: if caller.role >= Role::Responder {
+            app.feed_url(crate::app::schedules::SCHEDULE_FEED, &name)
+                .await?
+        } else {
+            None
+        },
         name,
     }))
 }
@@ -1316,6 +1474,37 @@ async fn take_shift(
     .await?;
     let week = starts_at.to_zoned(tz).date();
     Ok(Redirect::to(&format!("/schedules/{name}?week={week}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveOverrideForm {
+    csrf_token: String,
+    /// The week the page showed, to go back to it.
+    week: Option<String>,
+}
+
+/// The remove button next to an override (responder).
+async fn remove_override(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<RemoveOverrideForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &caller,
+        &CsrfForm {
+            csrf_token: form.csrf_token,
+        },
+    )?;
+    app.delete_override(&caller, &name, id).await?;
+    // Only a date goes back into the URL, whatever the form said.
+    let week = form
+        .week
+        .and_then(|w| w.parse::<jiff::civil::Date>().ok())
+        .map(|w| format!("?week={w}"))
+        .unwrap_or_default();
+    let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/schedules/{path}{week}")).into_response())
 }
 
 #[derive(Template)]

@@ -1,0 +1,42 @@
+//! Escalation state read from the event log: which alert groups nobody
+//! answered. No table of its own; the last escalation event of a group
+//! says where its escalation stands.
+
+use super::{Result, Tx, with_tx};
+
+/// The events that move a group's escalation; the newest one decides
+/// whether its policy is spent (`escalation.exhausted`) or running again
+/// (re-escalated, escalated or reassigned by hand).
+const UNACKNOWLEDGED_GROUPS: &str = "FROM alert_groups g
+     WHERE g.id IN (SELECT group_id FROM alerts WHERE status = 'triggered')
+       AND g.status = 'triggered'
+       AND (SELECT e.action FROM events e
+            WHERE e.subject_kind = 'alert_group' AND e.subject_id = CAST(g.id AS TEXT)
+              AND e.action IN ('escalation.started', 'escalation.notified', 'escalation.escalated',
+                               'alert.reassigned', 'escalation.exhausted')
+            ORDER BY e.id DESC LIMIT 1) = 'escalation.exhausted'";
+
+impl Tx {
+    /// Triggered alert groups whose escalation policy ran out without an
+    /// acknowledgement, newest first, at most `limit`. Starts from the
+    /// triggered alerts (an indexed lookup), not from every group ever.
+    pub async fn unacknowledged_groups(&mut self, limit: u32) -> Result<Vec<i64>> {
+        let sql = format!("SELECT g.id {UNACKNOWLEDGED_GROUPS} ORDER BY g.id DESC LIMIT $1");
+        let ids: Vec<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(ids)
+    }
+
+    /// How many alert groups are in that state, for `/metrics`.
+    pub async fn count_unacknowledged_groups(&mut self) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) {UNACKNOWLEDGED_GROUPS}");
+        let count: i64 = with_tx!(self, conn => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await?
+        });
+        Ok(count)
+    }
+}

@@ -64,7 +64,8 @@ pub struct RenderedScript {
 /// Filters for listing incidents.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentQuery {
-    /// `active` (not resolved), `resolved`, or one status; all when absent.
+    /// `active` (still being worked), `closed` (resolved or merged), `all`,
+    /// or one status; all when absent.
     pub status: Option<String>,
     pub severity: Option<String>,
     pub service: Option<String>,
@@ -858,16 +859,13 @@ impl App {
     pub async fn incidents(&self, query: IncidentQuery) -> Result<Page<Incident>> {
         let statuses = match query.status.as_deref() {
             None | Some("all") => Vec::new(),
-            Some("active") => vec![
-                IncidentStatus::Investigating,
-                IncidentStatus::Identified,
-                IncidentStatus::Monitoring,
-            ],
+            Some("active") => IncidentStatus::ACTIVE.to_vec(),
+            Some("closed") => vec![IncidentStatus::Resolved, IncidentStatus::Merged],
             Some(other) => vec![IncidentStatus::parse(other).ok_or_else(|| {
                 Error::invalid(
                     "invalid_status",
                     "status",
-                    format!("unknown status `{other}`: active, all, investigating, identified, monitoring or resolved"),
+                    format!("unknown status `{other}`: active, closed, all, investigating, identified, monitoring, resolved or merged"),
                 )
             })?],
         };

@@ -289,15 +289,23 @@ pub enum IncidentStatus {
     Identified,
     Monitoring,
     Resolved,
+    /// A duplicate merged into another incident; terminal, so it leaves the
+    /// active incidents and cannot be reopened.
+    Merged,
 }
 
 impl IncidentStatus {
-    pub const ALL: [IncidentStatus; 4] = [
+    pub const ALL: [IncidentStatus; 5] = [
         Self::Investigating,
         Self::Identified,
         Self::Monitoring,
         Self::Resolved,
+        Self::Merged,
     ];
+
+    /// Statuses of incidents still being worked.
+    pub const ACTIVE: [IncidentStatus; 3] =
+        [Self::Investigating, Self::Identified, Self::Monitoring];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -305,6 +313,7 @@ impl IncidentStatus {
             Self::Identified => "identified",
             Self::Monitoring => "monitoring",
             Self::Resolved => "resolved",
+            Self::Merged => "merged",
         }
     }
 
@@ -558,7 +567,7 @@ impl Incident {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.status == IncidentStatus::Resolved || self.merged_into.is_some()
+        !IncidentStatus::ACTIVE.contains(&self.status) || self.merged_into.is_some()
     }
 
     fn require_open(&self) -> Result<(), IncidentError> {
@@ -692,11 +701,20 @@ impl Incident {
         now: Timestamp,
     ) -> Result<(), IncidentError> {
         self.require_open()?;
-        if status == IncidentStatus::Resolved {
-            return Err(IncidentError::Invalid(
-                "resolve the incident with resolve, which checks the evidence".into(),
-                "status",
-            ));
+        match status {
+            IncidentStatus::Resolved => {
+                return Err(IncidentError::Invalid(
+                    "resolve the incident with resolve, which checks the evidence".into(),
+                    "status",
+                ));
+            }
+            IncidentStatus::Merged => {
+                return Err(IncidentError::Invalid(
+                    "merge the incident into the one it duplicates with merge".into(),
+                    "status",
+                ));
+            }
+            _ => {}
         }
         self.status = status;
         match status {
@@ -828,6 +846,7 @@ impl Incident {
             into.milestones.detected_at = Some(mine);
         }
         self.merged_into = Some(into.id);
+        self.status = IncidentStatus::Merged;
         self.milestones.resolved_at = Some(now);
         self.next_update_due_at = None;
         Ok(())
@@ -1210,7 +1229,14 @@ mod tests {
         duplicate.merge_into(&mut first, at(3)).unwrap();
         assert_eq!(first.alerts, [7]);
         assert_eq!(duplicate.merged_into, Some(42));
+        assert_eq!(duplicate.status, IncidentStatus::Merged);
+        assert!(duplicate.is_closed());
         assert!(duplicate.link_alert(8).is_err());
+        assert!(duplicate.reopen(&IncidentPolicy::default(), at(4)).is_err());
+        assert!(
+            first.set_status(IncidentStatus::Merged, at(4)).is_err(),
+            "merged is not set by hand"
+        );
         let mut same = first.clone();
         assert!(first.merge_into(&mut same, at(4)).is_err());
     }

@@ -137,6 +137,27 @@ impl Room {
         assert_eq!(sent.status(), 200);
     }
 
+    /// A browser session of a new user with this email and role.
+    async fn session(&self, email: &str, role: Role) -> Session<'_> {
+        let password = "a long enough password";
+        self.t
+            .app
+            .create_user(
+                &Actor::system("test"),
+                email,
+                "Page User",
+                role,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let cookie = self.server.log_in(email, password).await;
+        Session {
+            server: &self.server,
+            cookie,
+        }
+    }
+
     async fn actions(&self, id: i64) -> Vec<String> {
         self.get(&format!("/api/v1/incidents/INC-{id}/timeline"))
             .await
@@ -145,6 +166,51 @@ impl Room {
             .iter()
             .map(|e| e["action"].as_str().unwrap().to_string())
             .collect()
+    }
+}
+
+/// A logged-in browser: pages and their forms.
+struct Session<'a> {
+    server: &'a TestServer,
+    cookie: String,
+}
+
+impl Session<'_> {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.server
+            .client
+            .get(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    async fn post(&self, from: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let page = self.page(from).await;
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token on the page")
+            .to_string();
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("csrf_token", &csrf));
+        self.server
+            .client
+            .post(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 }
 
@@ -904,6 +970,70 @@ both_backends!(
         );
         assert!(room_html.contains("✓ Confirm the severity"), "{room_html}");
         assert_eq!(get("/incidents/INC-99".into()).await.status(), 404);
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    a_merged_duplicate_is_closed_not_active,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(
+            json!({"title": "Checkout broken", "severity": "SEV1", "services": ["checkout"]}),
+        )
+        .await;
+        r.declare(json!({"title": "Checkout down again", "severity": "SEV2"}))
+            .await;
+        json(
+            r.post("/api/v1/incidents/INC-2/merge", json!({"into": "INC-1"}))
+                .await,
+            200,
+        )
+        .await;
+        let duplicate = r.get("/api/v1/incidents/2").await;
+        assert_eq!(duplicate["status"], "merged", "a terminal state");
+        let ids = |page: Value| -> Vec<i64> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(ids(r.get("/api/v1/incidents?status=active").await), [1]);
+        assert_eq!(ids(r.get("/api/v1/incidents?status=merged").await), [2]);
+        assert_eq!(ids(r.get("/api/v1/incidents?status=closed").await), [2]);
+        assert_eq!(
+            ids(r.get("/api/v1/incidents?status=investigating").await),
+            [1]
+        );
+        // Merged is not a status to set by hand, nor a state to reopen from.
+        error(
+            r.post("/api/v1/incidents/1/status", json!({"status": "merged"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        error(
+            r.post("/api/v1/incidents/2/reopen", json!({})).await,
+            409,
+            "conflict",
+        )
+        .await;
+
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents").await;
+        let (active, closed) = page
+            .split_once("<h2>Closed</h2>")
+            .expect("a Closed section");
+        assert!(active.contains("INC-1 Checkout broken"), "{page}");
+        assert!(
+            !active.contains("INC-2"),
+            "the duplicate is not active: {page}"
+        );
+        assert!(closed.contains("INC-2 Checkout down again"), "{page}");
+        assert!(closed.contains("merged into INC-1"), "{page}");
         r.server.stop().await;
     }
 );

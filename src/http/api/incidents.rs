@@ -55,7 +55,8 @@ pub fn incident_id(text: &str) -> Result<i64, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
-    /// `active` (not resolved), `resolved`, `all`, or one status; all when absent.
+    /// `active` (investigating, identified or monitoring), `closed`
+    /// (resolved or merged), `all`, or one status; all when absent.
     pub status: Option<String>,
     /// `SEV1`, … as configured.
     pub severity: Option<String>,

@@ -100,6 +100,7 @@ struct Row {
     title: String,
     severity: String,
     status: &'static str,
+    merged_into: Option<String>,
     owner: String,
     declared_at: String,
     next_update: String,
@@ -113,11 +114,8 @@ impl Row {
             reference: display_id(incident.id),
             title: incident.title.clone(),
             severity: incident.severity.clone(),
-            status: if incident.merged_into.is_some() {
-                "merged"
-            } else {
-                incident.status.as_str()
-            },
+            status: incident.status.as_str(),
+            merged_into: incident.merged_into.map(display_id),
             owner: incident
                 .holder(crate::domain::incident::OWNER_ROLE)
                 .unwrap_or("—")
@@ -168,7 +166,7 @@ async fn incidents_page(
         ..IncidentQuery::default()
     };
     let active = app.incidents(list("active")).await?;
-    let closed = app.incidents(list("resolved")).await?;
+    let closed = app.incidents(list("closed")).await?;
     Ok(render(&IncidentsPage {
         layout: Layout::for_caller(&caller, "incidents"),
         can_declare: caller.role >= Role::Responder,

@@ -17,7 +17,7 @@ use crate::domain::auth::Role;
 use crate::domain::event::{Actor, Event, NewEvent, Subject};
 use crate::domain::incident::{
     COMMS_ROLE, Declaration, Incident, IncidentEdit, IncidentError, IncidentStatus, OWNER_ROLE,
-    RegressionAction, Stakeholder, UpdateKind, display_id, recovery_evidence,
+    RecoveryFacts, RegressionAction, Stakeholder, UpdateKind, display_id,
 };
 use crate::domain::job::{Job, NewJob};
 use crate::domain::org::Org;
@@ -92,6 +92,7 @@ impl From<IncidentError> for Error {
                 field: Some(field.into()),
             },
             IncidentError::Conflict(message) => Error::Conflict(message),
+            IncidentError::NotRecovered(reasons) => Error::NotRecovered(reasons),
         }
     }
 }
@@ -684,6 +685,8 @@ impl App {
         override_reason: Option<&str>,
     ) -> Result<Incident> {
         caller.require(Role::Responder)?;
+        // A blank reason is no reason: the evidence is checked as usual.
+        let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let actor = caller.actor();
@@ -783,21 +786,20 @@ impl App {
             .incidents
             .severity(&incident.severity)
             .map_or(SignedDuration::from_mins(5), |s| s.settle);
-        let (open, last) = tx.alert_activity(&incident.services).await?;
-        let mut blockers = recovery_evidence(&incident.services, &open, &last, settle, now);
-        // Linked alerts on services not named as impacted count too.
+        let (open_alerts, last_alert_activity) = tx.alert_activity(&incident.services).await?;
+        let mut unresolved_linked = Vec::new();
         for alert_id in &incident.alerts {
             let alert = tx.alert(*alert_id).await?;
-            if alert.status != AlertStatus::Resolved && !incident.services.contains(&alert.service)
-            {
-                blockers.push(format!(
-                    "linked alert {} is {}",
-                    alert.id,
-                    alert.status.as_str()
-                ));
+            if alert.status != AlertStatus::Resolved {
+                unresolved_linked.push((alert.id, alert.service, alert.status.as_str().into()));
             }
         }
-        Ok(blockers)
+        let facts = RecoveryFacts {
+            open_alerts,
+            last_alert_activity,
+            unresolved_linked,
+        };
+        Ok(incident.recovery_blockers(&facts, settle, now))
     }
 
     pub async fn incident(&self, id: i64) -> Result<IncidentView> {

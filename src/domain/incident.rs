@@ -423,6 +423,10 @@ pub enum IncidentError {
     Invalid(String, &'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Resolve was refused: the evidence of recovery is missing, for these
+    /// reasons.
+    #[error("not resolved: {}", .0.join("; "))]
+    NotRecovered(Vec<String>),
 }
 
 pub fn display_id(id: i64) -> String {
@@ -863,10 +867,7 @@ impl Incident {
         self.require_open()?;
         let reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
         if !evidence.is_empty() && reason.is_none() {
-            return Err(IncidentError::Conflict(format!(
-                "not resolved: {}",
-                evidence.join("; ")
-            )));
+            return Err(IncidentError::NotRecovered(evidence.to_vec()));
         }
         self.status = IncidentStatus::Resolved;
         self.milestones.identified_at.get_or_insert(now);
@@ -975,35 +976,62 @@ pub struct IncidentEdit {
     pub workaround: Option<String>,
 }
 
-/// Why an impacted service does not count as recovered yet: an open alert,
-/// or an alert that closed less than `settle` ago.
-pub fn recovery_evidence(
-    services: &[String],
-    open_alerts: &BTreeMap<String, i64>,
-    last_alert_activity: &BTreeMap<String, Timestamp>,
-    settle: SignedDuration,
-    now: Timestamp,
-) -> Vec<String> {
-    let mut reasons = Vec::new();
-    for service in services {
-        if let Some(open) = open_alerts.get(service).filter(|n| **n > 0) {
-            reasons.push(format!("{service} has {open} open alert(s)"));
-            continue;
+/// What the store knows about the alerts that show whether an incident
+/// has recovered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryFacts {
+    /// Open alerts per impacted service.
+    pub open_alerts: BTreeMap<String, i64>,
+    /// When any alert of an impacted service was last seen or resolved.
+    pub last_alert_activity: BTreeMap<String, Timestamp>,
+    /// Linked alerts not resolved yet: id, service and status.
+    pub unresolved_linked: Vec<(i64, String, String)>,
+}
+
+impl Incident {
+    /// Why the incident does not count as recovered yet: an impacted
+    /// service with an open alert or one that closed less than `settle`
+    /// ago, a linked alert still open elsewhere, or nothing named at all
+    /// (then nothing could show recovery). Empty when it has recovered.
+    pub fn recovery_blockers(
+        &self,
+        facts: &RecoveryFacts,
+        settle: SignedDuration,
+        now: Timestamp,
+    ) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.services.is_empty() && self.alerts.is_empty() {
+            reasons.push(
+                "no impacted services or linked alerts: name what is impacted, so that recovery can be seen"
+                    .to_string(),
+            );
         }
-        if let Some(last) = last_alert_activity.get(service) {
-            let quiet = now.duration_since(*last);
-            if quiet < settle {
-                let left = settle - quiet;
-                reasons.push(format!(
-                    "{service} has been quiet for {}s; it must settle for {}s ({}s to go)",
-                    quiet.as_secs(),
-                    settle.as_secs(),
-                    left.as_secs()
-                ));
+        for service in &self.services {
+            if let Some(open) = facts.open_alerts.get(service).filter(|n| **n > 0) {
+                reasons.push(format!("{service} has {open} open alert(s)"));
+                continue;
+            }
+            if let Some(last) = facts.last_alert_activity.get(service) {
+                let quiet = now.duration_since(*last);
+                if quiet < settle {
+                    let left = settle - quiet;
+                    reasons.push(format!(
+                        "{service} has been quiet for {}s; it must settle for {}s ({}s to go)",
+                        quiet.as_secs(),
+                        settle.as_secs(),
+                        left.as_secs()
+                    ));
+                }
             }
         }
+        // Alerts on services not named as impacted count too.
+        for (id, service, status) in &facts.unresolved_linked {
+            if !self.services.contains(service) {
+                reasons.push(format!("linked alert {id} is {status}"));
+            }
+        }
+        reasons
     }
-    reasons
 }
 
 #[cfg(test)]
@@ -1191,7 +1219,7 @@ mod tests {
         let reasons = vec!["checkout has 1 open alert(s)".to_string()];
         assert!(matches!(
             incident.resolve(&reasons, None, at(5)),
-            Err(IncidentError::Conflict(m)) if m.contains("checkout has 1 open alert")
+            Err(IncidentError::NotRecovered(r)) if r == reasons
         ));
         assert!(incident.resolve(&reasons, Some("  "), at(5)).is_err());
         incident
@@ -1208,16 +1236,46 @@ mod tests {
 
     #[test]
     fn recovery_needs_quiet_services_for_the_settle_time() {
-        let services = vec!["checkout".to_string(), "payments".to_string()];
-        let open = BTreeMap::from([("checkout".to_string(), 2)]);
-        let last = BTreeMap::from([("payments".to_string(), at(0))]);
+        let mut incident = declared("SEV1");
+        incident.services = vec!["checkout".to_string(), "payments".to_string()];
+        let facts = RecoveryFacts {
+            open_alerts: BTreeMap::from([("checkout".to_string(), 2)]),
+            last_alert_activity: BTreeMap::from([("payments".to_string(), at(0))]),
+            unresolved_linked: vec![(9, "search".into(), "acknowledged".into())],
+        };
         let settle = SignedDuration::from_mins(15);
-        let reasons = recovery_evidence(&services, &open, &last, settle, at(10));
-        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        let reasons = incident.recovery_blockers(&facts, settle, at(10));
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
         assert!(reasons[0].contains("checkout has 2 open"));
         assert!(reasons[1].contains("payments has been quiet for 600s"));
-        let reasons = recovery_evidence(&services, &BTreeMap::new(), &last, settle, at(15));
+        assert_eq!(reasons[2], "linked alert 9 is acknowledged");
+        let quiet = RecoveryFacts {
+            last_alert_activity: facts.last_alert_activity.clone(),
+            ..RecoveryFacts::default()
+        };
+        let reasons = incident.recovery_blockers(&quiet, settle, at(15));
         assert!(reasons.is_empty(), "{reasons:?}");
+    }
+
+    #[test]
+    fn an_incident_naming_nothing_cannot_show_recovery() {
+        let mut incident = declared("SEV3");
+        incident.services.clear();
+        let reasons = incident.recovery_blockers(
+            &RecoveryFacts::default(),
+            SignedDuration::from_mins(5),
+            at(10),
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].starts_with("no impacted services or linked alerts"));
+        assert!(matches!(
+            incident.resolve(&reasons, None, at(10)),
+            Err(IncidentError::NotRecovered(r)) if r == reasons
+        ));
+        incident
+            .resolve(&reasons, Some("a typo in a banner, fixed"), at(10))
+            .unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
     }
 
     #[test]

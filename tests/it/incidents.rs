@@ -407,8 +407,33 @@ both_backends!(
             "forbidden",
         )
         .await;
+        // Nothing named impacted, no alert linked: nothing could show
+        // recovery, so resolve needs the evidence or an override.
+        let refused = error(
+            r.post("/api/v1/incidents/1/resolve", json!({})).await,
+            409,
+            "not_recovered",
+        )
+        .await;
+        assert!(
+            refused["details"]["unmet"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("no impacted services or linked alerts"),
+            "{refused}"
+        );
+        let admin = r.t.token(Role::Admin).await;
+        json(
+            r.server
+                .post("/api/v1/incidents/1/resolve", &admin)
+                .json(&json!({"override": "a report that turned out to be a test"}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
         // Resolved: edits are refused.
-        json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
         error(
             r.post(
                 "/api/v1/incidents/1/updates",
@@ -451,7 +476,7 @@ both_backends!(
         let refused = error(
             r.post("/api/v1/incidents/1/resolve", json!({})).await,
             409,
-            "conflict",
+            "not_recovered",
         )
         .await;
         assert!(
@@ -460,6 +485,10 @@ both_backends!(
                 .unwrap()
                 .contains("payments has 1 open alert"),
             "{refused}"
+        );
+        assert_eq!(
+            refused["details"]["unmet"],
+            json!(["payments has 1 open alert(s)"])
         );
         // Someone who is not the incident owner cannot override.
         error(
@@ -478,7 +507,7 @@ both_backends!(
         let refused = error(
             r.post("/api/v1/incidents/1/resolve", json!({})).await,
             409,
-            "conflict",
+            "not_recovered",
         )
         .await;
         assert!(
@@ -1034,6 +1063,94 @@ both_backends!(
         );
         assert!(closed.contains("INC-2 Checkout down again"), "{page}");
         assert!(closed.contains("merged into INC-1"), "{page}");
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_owner_may_override_with_a_reason_that_is_recorded,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alert = r.trigger("pay-stuck").await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "alerts": [alert]}))
+            .await;
+        // `oncall` holds the incident owner role (from the schedule); their
+        // login is a responder, not an admin.
+        let owner = r.t.token_as("oncall@k.example", Role::Responder).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["roles"][0]["person"], "oncall");
+        let resolve = |token: &str, body: Value| {
+            let request = r
+                .server
+                .post("/api/v1/incidents/1/resolve", token)
+                .json(&body);
+            async move { request.send().await.unwrap() }
+        };
+
+        // Another responder may not override, and a blank reason is none.
+        let refused = error(
+            resolve(&r.responder, json!({"override": "looks fine to me"})).await,
+            403,
+            "forbidden",
+        )
+        .await;
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("incident owner"),
+            "{refused}"
+        );
+        error(
+            resolve(&owner, json!({"override": "   "})).await,
+            409,
+            "not_recovered",
+        )
+        .await;
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["status"],
+            "investigating"
+        );
+
+        let resolved = json(
+            resolve(
+                &owner,
+                json!({"override": "the probe is broken; orders flow"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(
+            resolved["resolve_override"],
+            "the probe is broken; orders flow"
+        );
+
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let resolved_event = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "incident.resolved")
+            .expect("the resolve is in the timeline");
+        assert_eq!(resolved_event["actor"]["name"], "test (oncall@k.example)");
+        assert_eq!(
+            resolved_event["after"]["override"],
+            "the probe is broken; orders flow"
+        );
+        assert_eq!(
+            resolved_event["after"]["unmet"],
+            json!(["payments has 1 open alert(s)"]),
+            "the evidence that was missing is recorded"
+        );
+        let refusals = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "incident.resolved")
+            .count();
+        assert_eq!(refusals, 1, "refused resolves change nothing");
         r.server.stop().await;
     }
 );

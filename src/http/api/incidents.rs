@@ -353,8 +353,10 @@ pub struct ResolveRequest {
 }
 
 /// Resolves when every impacted service has no open alert and has been
-/// quiet for the severity's settle time; otherwise 409 with the reasons,
-/// unless the incident owner overrides with a reason.
+/// quiet for the severity's settle time; otherwise 409 `not_recovered` with
+/// the reasons in `details.unmet`, unless the incident owner (or an admin)
+/// overrides with a reason. An incident naming no impacted service and no
+/// alert has no evidence of recovery and needs the override.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", request_body = ResolveRequest,
     params(("id" = String, Path, description = "INC-42 or 42")),
     responses((status = 200, body = Incident), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

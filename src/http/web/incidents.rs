@@ -441,10 +441,10 @@ async fn act(
             app.resolve_incident(&caller, id, optional("override").as_deref())
                 .await
                 .map_err(|error| match error {
-                    crate::app::Error::Conflict(message) => error_page(
+                    crate::app::Error::NotRecovered(reasons) => error_page(
                         StatusCode::CONFLICT,
                         "Not resolved",
-                        format!("{message}. Go back to the incident room; resolve once the services have recovered, or as the incident owner give a reason to override."),
+                        format!("Not resolved: {}. Go back to the incident room; resolve once the services have recovered, or as the incident owner give a reason to override.", reasons.join("; ")),
                     ),
                     other => other.into(),
                 })?;

@@ -129,7 +129,8 @@ pub struct Regression {
 pub enum RegressionAction {
     /// The incident opens again.
     Reopen,
-    /// The alert is linked and the room says it may have regressed.
+    /// The incident stays resolved; the alert is linked, the room says it
+    /// may have regressed, and the incident owner is told.
     Prompt,
 }
 
@@ -406,6 +407,11 @@ pub struct Incident {
     pub merged_into: Option<i64>,
     /// Why resolve went ahead without the evidence, if it did.
     pub resolve_override: Option<String>,
+    /// Alerts on impacted services that opened soon after resolve, linked
+    /// while the incident stays resolved (regression `action: prompt`):
+    /// the room asks whether to reopen. Cleared by reopening.
+    #[serde(default)]
+    pub possible_regressions: Vec<i64>,
     /// Bumped by every change; for optimistic checks by clients.
     pub version: i64,
 }
@@ -535,6 +541,7 @@ impl Incident {
             declared_by: declared_by.to_string(),
             merged_into: None,
             resolve_override: None,
+            possible_regressions: Vec::new(),
             version: 1,
         };
         for role in &policy.roles {
@@ -893,8 +900,30 @@ impl Incident {
         self.status = IncidentStatus::Investigating;
         self.milestones.resolved_at = None;
         self.resolve_override = None;
+        self.possible_regressions.clear();
         self.next_update_due_at = self.cadence(policy).and_then(|d| now.checked_add(d).ok());
         Ok(())
+    }
+
+    /// Records that an alert on an impacted service opened soon after
+    /// resolve, without reopening: the alert is linked and marked as a
+    /// possible regression for people to judge. `Ok(false)` when it was
+    /// already marked.
+    pub fn suspect_regression(&mut self, alert_id: i64) -> Result<bool, IncidentError> {
+        if self.merged_into.is_some() || self.status != IncidentStatus::Resolved {
+            return Err(IncidentError::Conflict(format!(
+                "{} is not resolved",
+                display_id(self.id)
+            )));
+        }
+        if self.possible_regressions.contains(&alert_id) {
+            return Ok(false);
+        }
+        if !self.alerts.contains(&alert_id) {
+            self.alerts.push(alert_id);
+        }
+        self.possible_regressions.push(alert_id);
+        Ok(true)
     }
 
     /// A talk script rendered with this incident's variables.
@@ -1232,6 +1261,23 @@ mod tests {
         );
         incident.reopen(&IncidentPolicy::default(), at(6)).unwrap();
         assert_eq!(incident.milestones.resolved_at, None);
+    }
+
+    #[test]
+    fn a_suspected_regression_links_the_alert_and_reopening_clears_it() {
+        let mut incident = declared("SEV2");
+        assert!(
+            incident.suspect_regression(7).is_err(),
+            "only a resolved incident regresses"
+        );
+        incident.resolve(&[], None, at(5)).unwrap();
+        assert_eq!(incident.suspect_regression(7), Ok(true));
+        assert_eq!(incident.suspect_regression(7), Ok(false));
+        assert_eq!(incident.alerts, [7]);
+        assert_eq!(incident.status, IncidentStatus::Resolved, "still resolved");
+        incident.reopen(&IncidentPolicy::default(), at(6)).unwrap();
+        assert!(incident.possible_regressions.is_empty());
+        assert_eq!(incident.alerts, [7], "the alert stays linked");
     }
 
     #[test]

@@ -70,10 +70,19 @@ struct Room {
 }
 
 async fn room(db: &TestDb) -> Room {
+    room_with(db, |config| config).await
+}
+
+/// A room whose config is changed by `edit` first.
+async fn room_with(db: &TestDb, edit: impl Fn(String) -> String) -> Room {
     let (hooks, received) = receiver().await;
     let t = db.app().await;
     t.app
-        .apply_config(&Actor::system("test"), "incidents.yaml", &config(&hooks))
+        .apply_config(
+            &Actor::system("test"),
+            "incidents.yaml",
+            &edit(config(&hooks)),
+        )
         .await
         .unwrap();
     let server = t.serve().await;
@@ -583,6 +592,15 @@ both_backends!(
             r.received.to("ceo").len(),
             1,
             "raised to SEV1: executives hear"
+        );
+        let told = &r.received.to("ceo")[0].1;
+        assert_eq!(told["type"], "incident.severity_raised");
+        assert!(
+            told["title"]
+                .as_str()
+                .unwrap()
+                .contains("INC-1 raised to SEV1: Refunds slow"),
+            "a raise, not a declaration: {told}"
         );
         assert_eq!(
             r.received.to("lead").len(),
@@ -1151,6 +1169,91 @@ both_backends!(
             .filter(|e| e["action"] == "incident.resolved")
             .count();
         assert_eq!(refusals, 1, "refused resolves change nothing");
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    a_regression_prompts_the_owner_and_keeps_the_incident_resolved,
+    |db: TestDb| async move {
+        let r = room_with(&db, |c| c.replace("action: reopen", "action: prompt")).await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "services": ["payments"]}))
+            .await;
+        run_due(&r.t).await;
+        json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let alert = r.trigger("pay-again").await;
+        run_due(&r.t).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["status"], "resolved", "prompt does not reopen");
+        assert_eq!(view["alerts"], json!([alert]), "the alert is linked");
+        assert_eq!(view["possible_regressions"], json!([alert]));
+        assert_eq!(view["linked_alerts"][0]["possible_regression"], true);
+        assert_eq!(view["linked_alerts"][0]["dedup_key"], "pay-again");
+        let listed = r.get("/api/v1/incidents?status=active").await;
+        assert_eq!(
+            listed["items"],
+            json!([]),
+            "nothing was declared or reopened"
+        );
+
+        // The owner hears through the outbox, with the room link.
+        let told: Vec<Value> = r
+            .received
+            .to("oncall")
+            .into_iter()
+            .map(|(_, body)| body)
+            .filter(|body| body["type"] == "incident.regression_suspected")
+            .collect();
+        assert_eq!(told.len(), 1, "the incident owner is told once");
+        assert!(
+            told[0]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Possible regression: INC-1"),
+            "{}",
+            told[0]
+        );
+        assert!(
+            told[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("https://siaga.kedai.example/incidents/1"),
+            "{}",
+            told[0]
+        );
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let suspected = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "incident.regression_suspected")
+            .expect("in the timeline");
+        assert_eq!(suspected["after"]["to"], "oncall");
+        assert_eq!(
+            suspected["after"]["deliveries"].as_array().unwrap().len(),
+            1
+        );
+
+        // The room says so, next to the reopen button.
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents/1").await;
+        assert!(
+            page.contains(&format!(
+                "Possible regression: alert {alert} (Payments 5xx)"
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains("possible regression: alert"),
+            "and the timeline: {page}"
+        );
+
+        // Reopening takes it up again and clears the question.
+        let reopened = json(r.post("/api/v1/incidents/1/reopen", json!({})).await, 200).await;
+        assert_eq!(reopened["status"], "investigating");
+        assert_eq!(reopened["possible_regressions"], json!([]));
         r.server.stop().await;
     }
 );

@@ -1257,3 +1257,74 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_reconnecting_stream_resumes_after_last_event_id,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV2"}))
+            .await;
+        r.post(
+            "/api/v1/incidents/1/updates",
+            json!({"kind": "internal", "body": "seen before the drop"}),
+        )
+        .await;
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let last = timeline.as_array().unwrap().last().unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        // What EventSource sends when it reconnects: the page's old
+        // `after` in the URL, and the last id it saw in the header.
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream?after=0", &r.responder)
+            .header("last-event-id", last.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        r.post(
+            "/api/v1/incidents/1/updates",
+            json!({"kind": "internal", "body": "after the reconnect"}),
+        )
+        .await;
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.contains("after the reconnect") {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .expect("the new update arrives")
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(
+            !seen.contains("seen before the drop"),
+            "not sent again: {seen}"
+        );
+        assert!(
+            !seen.contains("incident.declared"),
+            "not sent again: {seen}"
+        );
+
+        // A header that is not an id this stream gave out is ignored.
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream", &r.responder)
+            .header("last-event-id", "bogus")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        let mut seen = String::new();
+        while !seen.contains("incident.declared") {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .expect("the timeline arrives from the start")
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        r.server.stop().await;
+    }
+);

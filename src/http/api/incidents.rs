@@ -418,8 +418,11 @@ async fn incident_timeline(
 
 /// The timeline live, as server-sent events: every event as it is
 /// committed (JSON with a `text` line to show; the SSE `id` is the event
-/// id), the ones after `after` first.
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/stream", tag = "incidents", params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams),
+/// id), the ones after `after` first. A reconnecting client's
+/// `Last-Event-ID` header resumes after that event.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/stream", tag = "incidents",
+    params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (sent by EventSource when it reconnects)")),
     responses((status = 200, description = "text/event-stream of timeline events"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn incident_stream(
     State(app): State<App>,
@@ -427,11 +430,21 @@ async fn incident_stream(
     _caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<TimelineParams>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Sse<impl futures_core::Stream<Item = Result<SseEvent, Infallible>>>> {
     let id = incident_id(&id)?;
     // Fails here, with a 404, for an incident that does not exist.
     app.incident(id).await?;
-    let mut follower = crate::app::incidents::TimelineFollower::new(id, params.after.unwrap_or(0));
+    // EventSource reconnects to the same URL, whose `after` is as old as
+    // the page, and says in Last-Event-ID what it saw last: the later of
+    // the two wins. Only ids this stream gave out are meaningful, so
+    // anything else is ignored rather than refused.
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = params.after.unwrap_or(0).max(last_seen.unwrap_or(0));
+    let mut follower = crate::app::incidents::TimelineFollower::new(id, after);
     let mut shutdown = shutdown.map(|s| s.0.0);
     let stream = async_stream(move |sender| async move {
         loop {

@@ -35,6 +35,9 @@ const MAX_OVERDUE_REMINDERS: u32 = 12;
 pub struct IncidentView {
     /// `INC-42`.
     pub reference: String,
+    /// The incident, its checklist items rendered with its variables (the
+    /// stored incident, which other routes answer with, keeps the
+    /// templates, since the variables change).
     #[serde(flatten)]
     pub incident: Incident,
     /// Services depending on the impacted ones, each with the impacted
@@ -654,15 +657,16 @@ impl App {
         id: i64,
         item: u32,
     ) -> Result<Incident> {
-        self.change_incident(caller, id, |incident, _, person, now| {
+        self.change_incident(caller, id, |incident, org, person, now| {
             if !incident.tick(item, person, now)? {
                 return Ok(None);
             }
+            // As the room showed it when it was ticked.
             let text = incident
                 .checklist
                 .iter()
                 .find(|i| i.id == item)
-                .map(|i| i.text.clone());
+                .map(|i| incident.render(&i.text, org));
             Ok(Some((
                 "incident.checklist_ticked",
                 json!({ "item": item, "text": text, "by": person }),
@@ -927,7 +931,7 @@ impl App {
             .collect();
         Ok(IncidentView {
             reference: display_id(incident.id),
-            incident,
+            incident: incident.with_rendered_checklist(&org),
             possibly_affected,
             open_alerts,
             linked_alerts,

@@ -971,11 +971,37 @@ impl Incident {
             ),
             ("next_update", next_update),
         ];
-        let mut text = template.to_string();
-        for (name, value) in values {
-            text = text.replace(&format!("{{{{{name}}}}}"), &value);
+        // The same scan as `unknown_variables`, so that `{{ title }}`, which
+        // config validation accepts, renders too.
+        let mut text = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim();
+            text.push_str(&rest[..start]);
+            match values.iter().find(|(known, _)| *known == name) {
+                Some((_, value)) => text.push_str(value),
+                None => text.push_str(&rest[start..start + 2 + end + 2]),
+            }
+            rest = &after[end + 2..];
         }
+        text.push_str(rest);
         text
+    }
+
+    /// This incident with its checklist items rendered with its variables,
+    /// as people read them.
+    pub fn with_rendered_checklist(mut self, org: &Org) -> Incident {
+        let rendered: Vec<String> = self
+            .checklist
+            .iter()
+            .map(|item| self.render(&item.text, org))
+            .collect();
+        for (item, text) in self.checklist.iter_mut().zip(rendered) {
+            item.text = text;
+        }
+        self
     }
 }
 
@@ -1361,6 +1387,18 @@ mod tests {
         assert_eq!(
             unknown_variables("{{title}} {{ eta }} {{workaround}}"),
             ["eta"]
+        );
+        assert_eq!(
+            incident.render("{{ title }} / {{ eta }} / {{status}} {{", &org),
+            "Checkout fails / {{ eta }} / investigating {{",
+            "spaces inside the braces are fine; unknown names stay as written"
+        );
+        let mut incident = incident;
+        incident.checklist[0].text = "Tell support: {{workaround}}".into();
+        let rendered = incident.clone().with_rendered_checklist(&org);
+        assert_eq!(
+            rendered.checklist[0].text,
+            "Tell support: pay by bank transfer"
         );
     }
 

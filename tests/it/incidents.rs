@@ -52,7 +52,7 @@ incidents:
   roles:
     - {{name: incident_owner, title: Incident owner, default_from: [primary], checklist: [Confirm the severity]}}
     - {{name: comms_lead, title: Comms lead, default_from: [comms], checklist: [Post the first public update]}}
-    - {{name: support_lead, title: Support lead, checklist: [Brief support]}}
+    - {{name: support_lead, title: Support lead, checklist: [Brief support, "Tell callers: {{{{ workaround }}}}"]}}
   talk_scripts:
     - {{name: phone, audience: customer support, template: "{{{{title}}}}: pay by {{{{workaround}}}} until {{{{next_update}}}}"}}
   auto_declare:
@@ -267,6 +267,10 @@ both_backends!(
             "SEV1's extra step: {checklist:?}"
         );
         assert!(checklist.contains(&"Brief support"));
+        assert!(
+            checklist.contains(&"Tell callers: bank transfer"),
+            "checklist items are rendered with the incident's variables: {checklist:?}"
+        );
         assert_eq!(
             view["possibly_affected"],
             json!([{"service": "checkout", "via": "payments"}, {"service": "storefront", "via": "payments"}])

@@ -1332,3 +1332,246 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    the_status_flow_stamps_the_milestones_and_the_timeline_tells_it,
+    |db: TestDb| async move {
+        // The chat channel's receiver always fails, so its delivery dies.
+        let r = room_with(&db, |c| c.replace("/hook/chat", "/hook/broken-chat")).await;
+        let alert = r.trigger("pay-flow").await; // 09:00
+        r.t.clock.advance(SignedDuration::from_mins(3));
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV1", "alerts": [alert]}))
+            .await;
+        let milestones = |view: &Value| view["milestones"].clone();
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(
+            milestones(&view)["detected_at"],
+            "2026-11-02T09:00:00Z",
+            "detected when the linked alert was first seen"
+        );
+        assert_eq!(milestones(&view)["declared_at"], "2026-11-02T09:03:00Z");
+        assert_eq!(milestones(&view)["acknowledged_at"], Value::Null);
+
+        r.t.clock.advance(SignedDuration::from_mins(2));
+        json(
+            r.post(&format!("/api/v1/alerts/{alert}/acknowledge"), json!({}))
+                .await,
+            200,
+        )
+        .await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(
+            milestones(&view)["acknowledged_at"],
+            "2026-11-02T09:05:00Z",
+            "acknowledged when a linked alert was"
+        );
+
+        r.t.clock.advance(SignedDuration::from_mins(5));
+        let identified = json(
+            r.post(
+                "/api/v1/incidents/1/status",
+                json!({"status": "identified"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(identified["status"], "identified");
+        assert_eq!(
+            milestones(&identified)["identified_at"],
+            "2026-11-02T09:10:00Z"
+        );
+        assert_eq!(milestones(&identified)["mitigated_at"], Value::Null);
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let monitoring = json(
+            r.post(
+                "/api/v1/incidents/1/status",
+                json!({"status": "monitoring"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            milestones(&monitoring)["mitigated_at"],
+            "2026-11-02T09:20:00Z",
+            "mitigated on entering monitoring"
+        );
+        assert_eq!(
+            milestones(&monitoring)["identified_at"],
+            "2026-11-02T09:10:00Z",
+            "kept"
+        );
+        error(
+            r.post("/api/v1/incidents/1/status", json!({"status": "resolved"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+
+        r.t.clock.advance(SignedDuration::from_mins(1));
+        r.resolve_alert_key("pay-flow").await; // 09:21
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let resolved = json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(milestones(&resolved)["resolved_at"], "2026-11-02T09:31:00Z");
+        assert_eq!(
+            milestones(&resolved)["mitigated_at"],
+            "2026-11-02T09:20:00Z"
+        );
+
+        // The chat delivery is retried with backoff until it dies.
+        for _ in 0..12 {
+            run_due(&r.t).await;
+            r.t.clock.advance(SignedDuration::from_mins(2));
+        }
+        assert!(r.received.to("broken-chat").len() > 1, "retried");
+        assert_eq!(r.received.to("ceo").len(), 1, "the others arrived once");
+
+        let actions = r.actions(1).await;
+        let order = [
+            "incident.declared",
+            "alert.acknowledged",
+            "incident.status_changed",
+            "incident.status_changed",
+            "alert.resolved",
+            "incident.resolved",
+            "notification.failed",
+        ];
+        let mut rest = actions.iter();
+        for expected in order {
+            assert!(
+                rest.any(|a| a == expected),
+                "{expected} missing or out of order: {actions:?}"
+            );
+        }
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let failed = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "notification.failed")
+            .unwrap();
+        assert_eq!(failed["after"]["person"], "chat");
+        assert_eq!(failed["after"]["channel"], "slack");
+        assert!(
+            failed["after"]["error"].as_str().unwrap().contains("500"),
+            "{failed}"
+        );
+
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents/1").await;
+        for line in [
+            "status investigating → identified (by",
+            "status identified → monitoring (by",
+            &format!("alert {alert} acknowledged by"),
+            &format!("alert {alert} resolved"),
+            "resolved by",
+            "delivery to chat by slack failed:",
+        ] {
+            assert!(page.contains(line), "the room shows `{line}`: {page}");
+        }
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    editing_changes_the_words_and_can_clear_them,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({
+            "title": "Card payments fail", "severity": "SEV2", "services": ["payments"],
+            "customer_impact": "Cards fail", "workaround": "bank transfer"
+        }))
+        .await;
+        let patch = |body: Value| {
+            let request = r
+                .server
+                .client
+                .patch(r.server.url("/api/v1/incidents/INC-1"))
+                .bearer_auth(&r.responder)
+                .json(&body);
+            async move { request.send().await.unwrap() }
+        };
+        let edited = json(
+            patch(json!({
+                "title": "Card and wallet payments fail",
+                "services": ["payments", "checkout", "payments"],
+                "customer_impact": "Cards and wallets fail",
+            }))
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(edited["title"], "Card and wallet payments fail");
+        assert_eq!(edited["services"], json!(["payments", "checkout"]));
+        assert_eq!(edited["customer_impact"], "Cards and wallets fail");
+        assert_eq!(edited["workaround"], "bank transfer", "absent: unchanged");
+
+        // An empty text clears it; the talk script says so.
+        json(patch(json!({"workaround": ""})).await, 200).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["workaround"], "");
+        assert!(
+            view["talk_scripts"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("no workaround yet"),
+            "{view}"
+        );
+
+        let version = view["version"].clone();
+        let bad = error(
+            patch(json!({"services": ["chekout"]})).await,
+            422,
+            "unknown_service",
+        )
+        .await;
+        assert_eq!(bad["field"], "services");
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `checkout`?")
+        );
+        let bad = error(patch(json!({"title": "  "})).await, 422, "invalid_field").await;
+        assert_eq!(bad["field"], "title");
+        let bad = error(
+            patch(json!({"severity": "SEV1"})).await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            bad["message"].as_str().unwrap().contains("severity"),
+            "{bad}"
+        );
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["version"],
+            version,
+            "refused edits change nothing"
+        );
+        let edits = r
+            .actions(1)
+            .await
+            .iter()
+            .filter(|a| *a == "incident.edited")
+            .count();
+        assert_eq!(edits, 2);
+
+        let admin = r.t.token(Role::Admin).await;
+        json(
+            r.server
+                .post("/api/v1/incidents/1/resolve", &admin)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        error(patch(json!({"title": "Later"})).await, 409, "conflict").await;
+        r.server.stop().await;
+    }
+);

@@ -1575,3 +1575,156 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    the_pages_filter_unlink_merge_clear_and_hand_over_once,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alert = r.trigger("pay-web").await;
+        r.declare(
+            json!({"title": "Card payments fail", "severity": "SEV1", "alerts": [alert],
+            "workaround": "bank transfer", "customer_impact": "Cards fail"}),
+        )
+        .await;
+        r.declare(json!({"title": "Checkout slow", "severity": "SEV3", "services": ["checkout"]}))
+            .await;
+        r.declare(
+            json!({"title": "Checkout slow again", "severity": "SEV3", "services": ["checkout"]}),
+        )
+        .await;
+        json(
+            r.post(
+                "/api/v1/incidents/2/status",
+                json!({"status": "identified"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        let browser = r.session("lead@k.example", Role::Responder).await;
+
+        // Filters: status and service, with the choices in the form.
+        let page = browser.page("/incidents?status=identified").await;
+        assert!(page.contains("INC-2 Checkout slow"), "{page}");
+        assert!(
+            !page.contains("INC-1 Card") && !page.contains("INC-3"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<h2>Closed</h2>"),
+            "ruled out by the filter: {page}"
+        );
+        assert!(
+            page.contains("<option value=\"identified\" selected>"),
+            "{page}"
+        );
+        let page = browser.page("/incidents?service=checkout").await;
+        assert!(page.contains("INC-2") && page.contains("INC-3"), "{page}");
+        assert!(!page.contains("INC-1 Card"), "{page}");
+        assert!(
+            page.contains("<option value=\"checkout\" selected>"),
+            "{page}"
+        );
+        let page = browser.page("/incidents?status=closed").await;
+        assert!(!page.contains("<h2>Active</h2>"), "{page}");
+        assert_eq!(
+            browser.get("/incidents?status=sleeping").await.status(),
+            422
+        );
+
+        // Clearing the workaround from the impact form.
+        let cleared = browser
+            .post(
+                "/incidents/1",
+                "/incidents/1/edit",
+                &[("customer_impact", "Cards fail"), ("workaround", "")],
+            )
+            .await;
+        assert_eq!(cleared.status(), 303);
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["workaround"], "", "an empty field clears it");
+        assert_eq!(view["customer_impact"], "Cards fail");
+
+        // Unlink from the room's list of linked alerts.
+        let room_html = browser.page("/incidents/1").await;
+        assert!(
+            room_html.contains(&format!("<tr data-alert=\"{alert}\">")),
+            "{room_html}"
+        );
+        assert!(room_html.contains("<code>pay-web</code>"), "{room_html}");
+        let unlinked = browser
+            .post(
+                "/incidents/1",
+                "/incidents/1/unlink",
+                &[("alert", &alert.to_string())],
+            )
+            .await;
+        assert_eq!(unlinked.status(), 303);
+        assert_eq!(r.get("/api/v1/incidents/1").await["alerts"], json!([]));
+        assert!(
+            r.actions(1)
+                .await
+                .contains(&"incident.alert_unlinked".into())
+        );
+
+        // Two handovers from pages that both saw `oncall` as the owner:
+        // one wins, the other is told who holds it now.
+        let room_html = browser.page("/incidents/1").await;
+        assert!(
+            room_html.contains("name=\"expected\" value=\"oncall\""),
+            "the form says whom it expects: {room_html}"
+        );
+        let browser = &browser;
+        let hand_over = |person: &'static str| async move {
+            let form = [
+                ("role", "incident_owner"),
+                ("person", person),
+                ("expected", "oncall"),
+            ];
+            browser
+                .post("/incidents/1", "/incidents/1/roles", &form)
+                .await
+        };
+        let first = hand_over("lead").await;
+        assert_eq!(first.status(), 303);
+        let second = hand_over("head").await;
+        assert_eq!(second.status(), 409);
+        let body = second.text().await.unwrap();
+        assert!(
+            body.contains("the incident_owner is lead now, not oncall"),
+            "{body}"
+        );
+        assert!(body.contains("href=\"/incidents/1\""), "a way back: {body}");
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["roles"][0]["person"],
+            "lead"
+        );
+
+        // Merge INC-3 into INC-2 from INC-3's room.
+        let merged = browser
+            .post("/incidents/3", "/incidents/3/merge", &[("into", "INC-2")])
+            .await;
+        assert_eq!(merged.status(), 303);
+        assert_eq!(merged.headers()["location"], "/incidents/2");
+        let duplicate = r.get("/api/v1/incidents/3").await;
+        assert_eq!(duplicate["status"], "merged");
+        let page = browser.page("/incidents/3").await;
+        assert!(
+            page.contains("merged into <a href=\"/incidents/2\">INC-2</a>"),
+            "{page}"
+        );
+        let refused = browser
+            .post("/incidents/2", "/incidents/2/merge", &[("into", "INC-2")])
+            .await;
+        assert_eq!(refused.status(), 422);
+        let missing = browser
+            .post(
+                "/incidents/2",
+                "/incidents/2/merge",
+                &[("into", "nonsense")],
+            )
+            .await;
+        assert_eq!(missing.status(), 404);
+        r.server.stop().await;
+    }
+);

@@ -3,6 +3,7 @@
 //! and a client of the HTTP API for everything else.
 
 mod client;
+mod incidents;
 mod serve;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ enum Command {
     /// Who is on call; overrides.
     #[command(subcommand)]
     Oncall(OncallCommand),
+    /// Incidents: declare, work and resolve them.
+    #[command(subcommand, visible_alias = "incidents")]
+    Incident(incidents::IncidentCommand),
 }
 
 #[derive(Subcommand)]
@@ -332,6 +336,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Maintenance(command) => maintenance(command).await,
         Command::Oncall(command) => oncall(command).await,
+        Command::Incident(command) => incidents::run(command).await,
     }
 }
 

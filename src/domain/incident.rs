@@ -1393,7 +1393,6 @@ mod tests {
             "Checkout fails / {{ eta }} / investigating {{",
             "spaces inside the braces are fine; unknown names stay as written"
         );
-        let mut incident = incident;
         incident.checklist[0].text = "Tell support: {{workaround}}".into();
         let rendered = incident.clone().with_rendered_checklist(&org);
         assert_eq!(

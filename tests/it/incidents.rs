@@ -10,7 +10,7 @@ use siaga::domain::event::Actor;
 use crate::both_backends;
 use crate::support::{TestApp, TestDb, TestServer, error, json, receiver, run_due};
 
-fn config(hooks: &str) -> String {
+pub(crate) fn config(hooks: &str) -> String {
     format!(
         r#"
 organisation: {{name: Kedai, time_zone: Asia/Kuala_Lumpur, base_url: "https://siaga.kedai.example"}}

@@ -12,9 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::incidents::{IncidentQuery, IncidentView};
+use crate::app::incidents::{IncidentQuery, IncidentView, TimelineEntry};
 use crate::app::{App, Caller};
-use crate::domain::event::Event;
 use crate::domain::incident::{
     Declaration, Incident, IncidentEdit, IncidentStatus, UpdateKind, parse_display_id,
 };
@@ -400,19 +399,22 @@ pub struct TimelineParams {
     pub after: Option<i64>,
 }
 
-/// The timeline, oldest first: the incident's events and its linked
-/// alerts', from the event log.
+/// The timeline, oldest first: the incident's events, its linked alerts'
+/// and those of alerts on its impacted services, from the event log; each
+/// event with the line the room shows for it (`text`).
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents", params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams),
-    responses((status = 200, body = Vec<Event>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TimelineEntry>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn incident_timeline(
     State(app): State<App>,
     _caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<TimelineParams>,
-) -> ApiResult<axum::Json<Vec<Event>>> {
+) -> ApiResult<axum::Json<Vec<TimelineEntry>>> {
+    let events = app
+        .incident_timeline(incident_id(&id)?, params.after.unwrap_or(0))
+        .await?;
     Ok(axum::Json(
-        app.incident_timeline(incident_id(&id)?, params.after.unwrap_or(0))
-            .await?,
+        events.into_iter().map(TimelineEntry::from).collect(),
     ))
 }
 
@@ -452,7 +454,7 @@ async fn incident_stream(
                 Ok(events) => {
                     for event in events {
                         let id = event.id.to_string();
-                        let entry = crate::app::incidents::TimelineEntry::from(event);
+                        let entry = TimelineEntry::from(event);
                         let data = serde_json::to_string(&entry).unwrap_or_default();
                         let sse = SseEvent::default().id(id).data(data);
                         if sender.send(Ok(sse)).await.is_err() {

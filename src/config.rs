@@ -2428,6 +2428,20 @@ incidents:
         let org = parse("shop.yaml", SHOP).unwrap();
         assert!(org.services.iter().any(|s| s.kind == ServiceKind::External));
         assert_eq!(org.settings.executives.len(), 3);
+        let policy = &org.incidents;
+        let severities: Vec<&str> = policy.severities.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(severities, ["SEV1", "SEV2", "SEV3", "SEV4"]);
+        let audiences: Vec<&str> = policy
+            .talk_scripts
+            .iter()
+            .map(|s| s.audience.as_str())
+            .collect();
+        assert_eq!(
+            audiences,
+            ["customer support", "sales, for business customers"]
+        );
+        assert_eq!(policy.auto_declare[0].tier, Some(1));
+        assert_eq!(policy.auto_declare[0].declare, "SEV2");
     }
 
     proptest::proptest! {

@@ -247,49 +247,29 @@ pub async fn run(command: IncidentCommand) -> anyhow::Result<ExitCode> {
             expected,
             client,
         } => {
-            let (n, path) = incident_path(&id)?;
-            let api = Api::new(&client)?;
             let body = json!({ "role": role, "person": person, "expected": expected });
-            let incident = api.post(&format!("{path}/roles"), Some(&body)).await?;
-            said(
-                &client,
-                &incident,
-                format!("{}: {role} is now {person}", display_id(n)),
-            )
+            change(&client, &id, "roles", Some(body), |n, _| {
+                format!("{}: {role} is now {person}", display_id(n))
+            })
+            .await
         }
         IncidentCommand::Status { id, status, client } => {
-            let (n, path) = incident_path(&id)?;
-            let api = Api::new(&client)?;
-            let incident = api
-                .post(
-                    &format!("{path}/status"),
-                    Some(&json!({ "status": status })),
-                )
-                .await?;
-            said(
-                &client,
-                &incident,
-                format!("{} is {}", display_id(n), text(&incident["status"])),
-            )
+            let body = json!({ "status": status });
+            change(&client, &id, "status", Some(body), |n, incident| {
+                format!("{} is {}", display_id(n), text(&incident["status"]))
+            })
+            .await
         }
         IncidentCommand::Severity {
             id,
             severity,
             client,
         } => {
-            let (n, path) = incident_path(&id)?;
-            let api = Api::new(&client)?;
-            let incident = api
-                .post(
-                    &format!("{path}/severity"),
-                    Some(&json!({ "severity": severity })),
-                )
-                .await?;
-            said(
-                &client,
-                &incident,
-                format!("{} is {}", display_id(n), text(&incident["severity"])),
-            )
+            let body = json!({ "severity": severity });
+            change(&client, &id, "severity", Some(body), |n, incident| {
+                format!("{} is {}", display_id(n), text(&incident["severity"]))
+            })
+            .await
         }
         IncidentCommand::Link {
             id,
@@ -304,20 +284,12 @@ pub async fn run(command: IncidentCommand) -> anyhow::Result<ExitCode> {
             client,
         } => unlink(&client, &id, &dedup_key, service.as_deref()).await,
         IncidentCommand::Merge { id, into, client } => {
-            let (n, path) = incident_path(&id)?;
             let (into, _) = incident_path(&into)?;
-            let api = Api::new(&client)?;
-            let target = api
-                .post(
-                    &format!("{path}/merge"),
-                    Some(&json!({ "into": into.to_string() })),
-                )
-                .await?;
-            said(
-                &client,
-                &target,
-                format!("{} merged into {}", display_id(n), display_id(into)),
-            )
+            let body = json!({ "into": into.to_string() });
+            change(&client, &id, "merge", Some(body), |n, _| {
+                format!("{} merged into {}", display_id(n), display_id(into))
+            })
+            .await
         }
         IncidentCommand::Resolve {
             id,
@@ -325,12 +297,27 @@ pub async fn run(command: IncidentCommand) -> anyhow::Result<ExitCode> {
             client,
         } => resolve(&client, &id, override_reason.as_deref()).await,
         IncidentCommand::Reopen { id, client } => {
-            let (n, path) = incident_path(&id)?;
-            let api = Api::new(&client)?;
-            let incident = api.post(&format!("{path}/reopen"), None).await?;
-            said(&client, &incident, format!("{} reopened", display_id(n)))
+            change(&client, &id, "reopen", None, |n, _| {
+                format!("{} reopened", display_id(n))
+            })
+            .await
         }
     }
+}
+
+/// POSTs `body` to the incident's `verb` route; says `line` of the answer.
+async fn change(
+    args: &ClientArgs,
+    id: &str,
+    verb: &str,
+    body: Option<Value>,
+    line: impl FnOnce(i64, &Value) -> String,
+) -> anyhow::Result<ExitCode> {
+    let (n, path) = incident_path(id)?;
+    let api = Api::new(args)?;
+    let answer = api.post(&format!("{path}/{verb}"), body.as_ref()).await?;
+    let line = line(n, &answer);
+    said(args, &answer, line)
 }
 
 /// The API's answer with --json, else one line for people.

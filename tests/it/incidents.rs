@@ -178,6 +178,22 @@ impl Room {
     }
 }
 
+/// Reads a server-sent-event stream until `needle` arrives (20 s at most);
+/// returns all it read.
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("`{needle}` never arrived: {seen}"))
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
 /// A logged-in browser: pages and their forms.
 struct Session<'a> {
     server: &'a TestServer,
@@ -860,16 +876,7 @@ both_backends!(
             json!({"kind": "internal", "body": "Gateway timeouts; calling the partner."}),
         )
         .await;
-        let mut seen = String::new();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !seen.contains("calling the partner") {
-            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-                .await
-                .expect("the update arrives on the stream")
-                .unwrap()
-                .expect("the stream stays open");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let seen = read_until(&mut stream, "calling the partner").await;
         assert!(
             seen.contains("incident.declared"),
             "earlier events come first: {seen}"
@@ -1292,16 +1299,7 @@ both_backends!(
             json!({"kind": "internal", "body": "after the reconnect"}),
         )
         .await;
-        let mut seen = String::new();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !seen.contains("after the reconnect") {
-            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-                .await
-                .expect("the new update arrives")
-                .unwrap()
-                .expect("the stream stays open");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let seen = read_until(&mut stream, "after the reconnect").await;
         assert!(
             !seen.contains("seen before the drop"),
             "not sent again: {seen}"
@@ -1320,15 +1318,8 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(stream.status(), 200);
-        let mut seen = String::new();
-        while !seen.contains("incident.declared") {
-            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-                .await
-                .expect("the timeline arrives from the start")
-                .unwrap()
-                .expect("the stream stays open");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        // From the start.
+        read_until(&mut stream, "incident.declared").await;
         r.server.stop().await;
     }
 );

@@ -13,8 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::domain::alert::{Grouping, LabelMatch, Mapping, Severity, Urgency, UrgencyRule};
 use crate::domain::escalation::{EscalationPolicy, Level, Target};
 use crate::domain::incident::{
-    AutoDeclare, IncidentPolicy, Regression, RegressionAction, RoleDef, SeverityLevel, Stakeholder,
-    TEMPLATE_VARIABLES, TalkScript, unknown_variables,
+    AutoDeclare, COMMS_ROLE, IncidentPolicy, OWNER_ROLE, Regression, RegressionAction, RoleDef,
+    SeverityLevel, Stakeholder, TEMPLATE_VARIABLES, TalkScript, unknown_variables,
 };
 use crate::domain::org::{
     ContactKind, ContactMethod, Integration, IntegrationKind, NotificationRule, Org, OrgSettings,
@@ -188,8 +188,8 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIncidents {
-    severities: Option<Vec<Spanned<RawSeverity>>>,
-    roles: Option<Vec<Spanned<RawRole>>>,
+    severities: Option<Spanned<Vec<Spanned<RawSeverity>>>>,
+    roles: Option<Spanned<Vec<Spanned<RawRole>>>>,
     talk_scripts: Option<Vec<Spanned<RawTalkScript>>>,
     #[serde(default)]
     auto_declare: Vec<Spanned<RawAutoDeclare>>,
@@ -208,7 +208,7 @@ struct RawSeverity {
     update_every: Option<Spanned<String>>,
     settle: Option<Spanned<String>>,
     #[serde(default)]
-    checklist: BTreeMap<String, Vec<String>>,
+    checklist: BTreeMap<String, Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +221,7 @@ struct RawRole {
     #[serde(default)]
     default_from: Vec<Spanned<String>>,
     #[serde(default)]
-    checklist: Vec<String>,
+    checklist: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -817,6 +817,7 @@ impl Checker {
         let roles = match &raw.roles {
             None => defaults.roles,
             Some(roles) => roles
+                .value
                 .iter()
                 .enumerate()
                 .map(|(i, role)| {
@@ -831,12 +832,15 @@ impl Checker {
                             schedules,
                         );
                     }
+                    for (j, item) in role.checklist.iter().enumerate() {
+                        self.template(item, format!("{at}.checklist[{j}]"));
+                    }
                     RoleDef {
                         name: role.name.value.clone(),
                         title: role.title.value.trim().to_string(),
                         description: role.description.trim().to_string(),
                         default_from: role.default_from.iter().map(|s| s.value.clone()).collect(),
-                        checklist: role.checklist.clone(),
+                        checklist: role.checklist.iter().map(|c| c.value.clone()).collect(),
                     }
                 })
                 .collect(),
@@ -844,26 +848,47 @@ impl Checker {
         if let Some(raw_roles) = &raw.roles {
             self.unique(
                 raw_roles
+                    .value
                     .iter()
                     .enumerate()
                     .map(|(i, r)| (format!("incidents.roles[{i}].name"), &r.value.name)),
                 "role name",
             );
+            // The code gives these two roles powers and duties: the owner
+            // may override the recovery check, the comms lead is reminded
+            // when an update is due.
+            for (required, why) in [
+                (
+                    OWNER_ROLE,
+                    "it commands the response and may resolve without the evidence",
+                ),
+                (
+                    COMMS_ROLE,
+                    "it is reminded when a customer-facing update is due",
+                ),
+            ] {
+                if !roles.iter().any(|r| r.name == required) {
+                    self.report(
+                        raw_roles,
+                        "incidents.roles".into(),
+                        format!("the `{required}` role is required: {why}"),
+                    );
+                }
+            }
         }
         let role_names: BTreeSet<String> = roles.iter().map(|r| r.name.clone()).collect();
         let severities = match &raw.severities {
             None => defaults.severities,
             Some(severities) => {
-                if severities.is_empty() {
-                    self.issues.push(ConfigIssue {
-                        line: 0,
-                        column: 0,
-                        field: "incidents.severities".into(),
-                        message: "declare at least one severity".into(),
-                        suggestion: None,
-                    });
+                if severities.value.is_empty() {
+                    self.report(
+                        severities,
+                        "incidents.severities".into(),
+                        "declare at least one severity, the most severe first".into(),
+                    );
                 }
                 severities
+                    .value
                     .iter()
                     .enumerate()
                     .map(|(i, severity)| {
@@ -875,6 +900,7 @@ impl Checker {
         if let Some(raw_severities) = &raw.severities {
             self.unique(
                 raw_severities
+                    .value
                     .iter()
                     .enumerate()
                     .map(|(i, s)| (format!("incidents.severities[{i}].name"), &s.value.name)),
@@ -891,16 +917,7 @@ impl Checker {
                     let at = format!("incidents.talk_scripts[{i}]");
                     let script = &script.value;
                     self.slug(&script.name, format!("{at}.name"), "talk script name");
-                    for unknown in unknown_variables(&script.template.value) {
-                        let suggestion =
-                            closest(&unknown, TEMPLATE_VARIABLES.iter().map(|v| v.to_string()));
-                        self.report_with(
-                            &script.template,
-                            format!("{at}.template"),
-                            format!("unknown variable `{{{{{unknown}}}}}`"),
-                            suggestion,
-                        );
-                    }
+                    self.template(&script.template, format!("{at}.template"));
                     TalkScript {
                         name: script.name.value.clone(),
                         audience: script.audience.value.trim().to_string(),
@@ -1049,13 +1066,17 @@ impl Checker {
                 label: method.label.clone(),
             });
         }
-        for role in raw.checklist.keys() {
+        for (role, items) in &raw.checklist {
             if !roles.contains(role) {
-                self.report(
+                self.report_with(
                     &raw.name,
                     format!("{at}.checklist.{role}"),
                     format!("unknown role `{role}`"),
+                    closest(role, roles.iter().cloned()),
                 );
+            }
+            for (j, item) in items.iter().enumerate() {
+                self.template(item, format!("{at}.checklist.{role}[{j}]"));
             }
         }
         let update_every = raw
@@ -1074,7 +1095,37 @@ impl Checker {
             chat,
             update_every,
             settle,
-            checklist: raw.checklist.clone(),
+            checklist: raw
+                .checklist
+                .iter()
+                .map(|(role, items)| {
+                    (
+                        role.clone(),
+                        items.iter().map(|i| i.value.clone()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Text rendered with an incident's variables (talk scripts, checklist
+    /// items): every `{{variable}}` must be one siaga knows.
+    fn template(&mut self, text: &Spanned<String>, field: String) {
+        for unknown in unknown_variables(&text.value) {
+            let suggestion = closest(&unknown, TEMPLATE_VARIABLES.iter().map(|v| v.to_string()));
+            self.report_with(
+                text,
+                field.clone(),
+                format!(
+                    "unknown variable `{{{{{unknown}}}}}`: use {}",
+                    TEMPLATE_VARIABLES
+                        .iter()
+                        .map(|v| format!("{{{{{v}}}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                suggestion,
+            );
         }
     }
 
@@ -2186,6 +2237,196 @@ services:
         );
     }
 
+    const INCIDENTS: &str = r###"
+incidents:
+  severities:
+    - name: SEV1
+      description: Customers cannot pay.
+      notify: [executives, owner_leads]
+      update_every: 30m
+      settle: 10m
+      checklist:
+        incident_owner: ["Call NusaPay about {{services}}"]
+    - name: SEV2
+      description: Degraded.
+  roles:
+    - name: incident_owner
+      title: Incident owner
+      checklist: ["Confirm {{severity}} with the on-call"]
+    - {name: comms_lead, title: Comms lead}
+  talk_scripts:
+    - {name: phone, audience: customer support, template: "{{title}}: {{workaround}}"}
+  auto_declare:
+    - {alert_severity: critical, tier: 1, declare: SEV2}
+  regression: {window: 30m, action: prompt}
+"###;
+
+    /// The problems of VALID with the incidents section changed by `edit`.
+    fn incident_issues(edit: impl Fn(&str) -> String) -> Vec<ConfigIssue> {
+        let text = format!("{VALID}{}", edit(INCIDENTS));
+        match parse("shop.yaml", &text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.issues,
+        }
+    }
+
+    /// The one problem an edit makes, with its line found by `marker`.
+    fn one_incident_issue(edit: impl Fn(&str) -> String, marker: &str) -> ConfigIssue {
+        let issues = incident_issues(&edit);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        let text = format!("{VALID}{}", edit(INCIDENTS));
+        let line = text.lines().position(|l| l.contains(marker)).unwrap() as u64 + 1;
+        assert_eq!(issues[0].line, line, "{:?}", issues[0]);
+        issues[0].clone()
+    }
+
+    #[test]
+    fn the_incidents_section_becomes_the_policy() {
+        let org = parse("shop.yaml", &format!("{VALID}{INCIDENTS}")).unwrap();
+        let policy = &org.incidents;
+        assert_eq!(policy.severities.len(), 2);
+        assert_eq!(policy.severities[0].settle, SignedDuration::from_mins(10));
+        assert_eq!(
+            policy.severities[0].checklist["incident_owner"],
+            ["Call NusaPay about {{services}}"]
+        );
+        assert_eq!(policy.severities[1].update_every, None);
+        assert_eq!(
+            policy.roles[0].checklist,
+            ["Confirm {{severity}} with the on-call"]
+        );
+        assert_eq!(policy.auto_declare[0].tier, Some(1));
+        assert_eq!(policy.regression.action, RegressionAction::Prompt);
+        assert_eq!(policy.regression.window, SignedDuration::from_mins(30));
+    }
+
+    #[test]
+    fn a_checklist_for_an_unknown_role_is_located() {
+        let issue = one_incident_issue(
+            |c| c.replace("        incident_owner: [", "        incident_ownr: ["),
+            "- name: SEV1",
+        );
+        assert_eq!(
+            issue.field,
+            "incidents.severities[0].checklist.incident_ownr"
+        );
+        assert_eq!(issue.message, "unknown role `incident_ownr`");
+        assert_eq!(issue.suggestion.as_deref(), Some("incident_owner"));
+    }
+
+    #[test]
+    fn unknown_template_variables_are_located_in_scripts_and_checklists() {
+        let issue = one_incident_issue(
+            |c| c.replace("{{workaround}}", "{{workaroud}}"),
+            "workaroud",
+        );
+        assert_eq!(issue.field, "incidents.talk_scripts[0].template");
+        assert!(
+            issue
+                .message
+                .starts_with("unknown variable `{{workaroud}}`"),
+            "{issue:?}"
+        );
+        assert_eq!(issue.suggestion.as_deref(), Some("workaround"));
+
+        let issue = one_incident_issue(|c| c.replace("{{severity}}", "{{sevrity}}"), "sevrity");
+        assert_eq!(issue.field, "incidents.roles[0].checklist[0]");
+        assert_eq!(issue.suggestion.as_deref(), Some("severity"));
+
+        let issue = one_incident_issue(|c| c.replace("{{services}}", "{{eta}}"), "{{eta}}");
+        assert_eq!(
+            issue.field,
+            "incidents.severities[0].checklist.incident_owner[0]"
+        );
+    }
+
+    #[test]
+    fn bad_auto_declare_rules_are_located() {
+        let issue = one_incident_issue(
+            |c| c.replace("alert_severity: critical", "alert_severity: critcal"),
+            "critcal",
+        );
+        assert_eq!(issue.field, "incidents.auto_declare[0].alert_severity");
+        assert!(
+            issue.message.contains("critical, error, warning or info"),
+            "{issue:?}"
+        );
+
+        let issue = one_incident_issue(|c| c.replace("declare: SEV2", "declare: SEV9"), "SEV9");
+        assert_eq!(issue.field, "incidents.auto_declare[0].declare");
+        assert_eq!(issue.message, "unknown severity `SEV9`");
+
+        let issue = one_incident_issue(|c| c.replace("tier: 1,", "tier: 5,"), "tier: 5");
+        assert_eq!(issue.field, "incidents.auto_declare[0].tier");
+        assert_eq!(issue.message, "tier must be 1 to 4");
+    }
+
+    #[test]
+    fn a_bad_regression_action_is_located() {
+        let issue = one_incident_issue(
+            |c| c.replace("action: prompt", "action: page"),
+            "action: page",
+        );
+        assert_eq!(issue.field, "incidents.regression.action");
+        assert_eq!(issue.message, "unknown action `page`: reopen or prompt");
+    }
+
+    #[test]
+    fn no_severities_is_located() {
+        let edit = |c: &str| {
+            let (_, rest) = c.split_once("  roles:").unwrap();
+            format!("incidents:\n  severities: []\n  roles:{rest}").replace(
+                "  auto_declare:\n    - {alert_severity: critical, tier: 1, declare: SEV2}\n",
+                "",
+            )
+        };
+        let issue = one_incident_issue(edit, "severities: []");
+        assert_eq!(issue.field, "incidents.severities");
+        assert!(
+            issue.message.starts_with("declare at least one severity"),
+            "{issue:?}"
+        );
+    }
+
+    #[test]
+    fn the_roles_the_code_relies_on_are_required() {
+        let issue = one_incident_issue(
+            |c| c.replace("    - {name: comms_lead, title: Comms lead}\n", ""),
+            // A list's place is where its first item starts.
+            "- name: incident_owner",
+        );
+        assert_eq!(issue.field, "incidents.roles");
+        assert!(
+            issue
+                .message
+                .starts_with("the `comms_lead` role is required"),
+            "{issue:?}"
+        );
+        // Renaming the owner loses it too, and its checklist in SEV1 with it.
+        let issues = incident_issues(|c| c.replace("- name: incident_owner", "- name: commander"));
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "incidents.severities[0].checklist.incident_owner",
+                "incidents.roles"
+            ],
+            "{issues:?}"
+        );
+        assert!(
+            issues[1]
+                .message
+                .contains("`incident_owner` role is required")
+        );
+        // Without a roles list the defaults, which have both, apply.
+        let issues = incident_issues(|c| {
+            let (head, rest) = c.split_once("  roles:").unwrap();
+            let (_, tail) = rest.split_once("  talk_scripts:").unwrap();
+            format!("{head}  talk_scripts:{tail}")
+        });
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+
     const SHOP: &str = include_str!("../examples/shop.yaml");
 
     #[test]
@@ -2193,6 +2434,20 @@ services:
         let org = parse("shop.yaml", SHOP).unwrap();
         assert!(org.services.iter().any(|s| s.kind == ServiceKind::External));
         assert_eq!(org.settings.executives.len(), 3);
+        let policy = &org.incidents;
+        let severities: Vec<&str> = policy.severities.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(severities, ["SEV1", "SEV2", "SEV3", "SEV4"]);
+        let audiences: Vec<&str> = policy
+            .talk_scripts
+            .iter()
+            .map(|s| s.audience.as_str())
+            .collect();
+        assert_eq!(
+            audiences,
+            ["customer support", "sales, for business customers"]
+        );
+        assert_eq!(policy.auto_declare[0].tier, Some(1));
+        assert_eq!(policy.auto_declare[0].declare, "SEV2");
     }
 
     proptest::proptest! {

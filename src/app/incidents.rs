@@ -17,7 +17,7 @@ use crate::domain::auth::Role;
 use crate::domain::event::{Actor, Event, NewEvent, Subject};
 use crate::domain::incident::{
     COMMS_ROLE, Declaration, Incident, IncidentEdit, IncidentError, IncidentStatus, OWNER_ROLE,
-    RegressionAction, Stakeholder, UpdateKind, display_id, recovery_evidence,
+    RecoveryFacts, RegressionAction, Stakeholder, UpdateKind, display_id,
 };
 use crate::domain::job::{Job, NewJob};
 use crate::domain::org::Org;
@@ -35,6 +35,9 @@ const MAX_OVERDUE_REMINDERS: u32 = 12;
 pub struct IncidentView {
     /// `INC-42`.
     pub reference: String,
+    /// The incident, its checklist items rendered with its variables (the
+    /// stored incident, which other routes answer with, keeps the
+    /// templates, since the variables change).
     #[serde(flatten)]
     pub incident: Incident,
     /// Services depending on the impacted ones, each with the impacted
@@ -42,10 +45,25 @@ pub struct IncidentView {
     pub possibly_affected: Vec<PossiblyAffected>,
     /// Open alerts per impacted service.
     pub open_alerts: BTreeMap<String, i64>,
+    /// The linked alerts as they are now.
+    pub linked_alerts: Vec<LinkedAlert>,
     /// What still stands in the way of resolving; empty when recovered.
     pub recovery_blockers: Vec<String>,
     /// Talk scripts rendered for this incident.
     pub talk_scripts: Vec<RenderedScript>,
+}
+
+/// A linked alert, for the room and the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LinkedAlert {
+    pub id: i64,
+    pub dedup_key: String,
+    pub service: String,
+    pub summary: String,
+    pub status: AlertStatus,
+    /// Opened on an impacted service soon after resolve (regression
+    /// `action: prompt`): the incident may have regressed.
+    pub possible_regression: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -64,7 +82,8 @@ pub struct RenderedScript {
 /// Filters for listing incidents.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentQuery {
-    /// `active` (not resolved), `resolved`, or one status; all when absent.
+    /// `active` (still being worked), `closed` (resolved or merged), `all`,
+    /// or one status; all when absent.
     pub status: Option<String>,
     pub severity: Option<String>,
     pub service: Option<String>,
@@ -91,6 +110,7 @@ impl From<IncidentError> for Error {
                 field: Some(field.into()),
             },
             IncidentError::Conflict(message) => Error::Conflict(message),
+            IncidentError::NotRecovered(reasons) => Error::NotRecovered(reasons),
         }
     }
 }
@@ -279,6 +299,84 @@ impl App {
         Ok(incident)
     }
 
+    /// Puts `message` to the person `handle` in the outbox, on every
+    /// channel their rules use at once for high urgency: an incident is not
+    /// a page to wait on. Each delivery's id is `id_prefix` with the person
+    /// and channel, so enqueuing it again changes nothing. Returns the
+    /// deliveries and the channels skipped (email without an SMTP server).
+    async fn enqueue_to_person(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        handle: &str,
+        message: &Delivery,
+        id_prefix: &str,
+        now: Timestamp,
+    ) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
+        let mut deliveries = Vec::new();
+        let mut skipped = Vec::new();
+        let Some(person) = org.person(handle) else {
+            return Ok((deliveries, skipped));
+        };
+        for plan in person
+            .planned_notifications(Urgency::High)
+            .into_iter()
+            .filter(|p| p.after.is_zero())
+        {
+            let channel = plan.method.kind;
+            if !self.can_deliver(channel) {
+                skipped.push(json!({ "person": handle, "channel": channel.as_str() }));
+                continue;
+            }
+            let delivery = Delivery {
+                id: format!(
+                    "{id_prefix}-{handle}-{}{}",
+                    channel.as_str(),
+                    plan.method_index
+                ),
+                person: handle.to_string(),
+                channel,
+                address: plan.method.address.clone(),
+                ..message.clone()
+            };
+            enqueue_delivery(tx, &delivery, now, now).await?;
+            deliveries.push(
+                json!({ "person": handle, "channel": channel.as_str(), "delivery": delivery.id }),
+            );
+        }
+        Ok((deliveries, skipped))
+    }
+
+    /// A message about an incident, addressed to nobody yet: the
+    /// [`App::enqueue_to_person`] fills in whom and how.
+    fn incident_message(
+        &self,
+        org: &Org,
+        incident: &Incident,
+        topic: &str,
+        title: String,
+        text: String,
+    ) -> Delivery {
+        Delivery {
+            id: String::new(),
+            topic: topic.into(),
+            group_id: None,
+            alert_id: None,
+            incident_id: Some(incident.id),
+            person: String::new(),
+            channel: crate::domain::org::ContactKind::Webhook,
+            address: String::new(),
+            title,
+            text,
+            severity: None,
+            service: incident.services.first().cloned(),
+            alert_url: None,
+            runbook_url: None,
+            acknowledge_url: None,
+            incident_url: self.incident_url(org, incident.id),
+        }
+    }
+
     /// Tells the stakeholders of the incident's severity and of every more
     /// severe level not told yet, once each, through the outbox.
     async fn notify_stakeholders(
@@ -330,14 +428,24 @@ impl App {
             chats.extend(level.chat.iter().cloned());
         }
         let url = self.incident_url(org, incident.id);
+        // Told before at a lower severity: this is a raise, and says so.
+        let raised = !incident.notified_severities.is_empty();
+        let (topic, what) = if raised {
+            (
+                "incident.severity_raised",
+                format!("raised to {}", incident.severity),
+            )
+        } else {
+            ("incident.declared", "declared".to_string())
+        };
         let title = format!(
-            "[{}] {} declared: {}",
+            "[{}] {} {what}: {}",
             incident.severity,
             display_id(incident.id),
             incident.title
         );
         let mut text = format!(
-            "{} {}: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
+            "{} {} {what}: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
             incident.severity,
             display_id(incident.id),
             incident.title,
@@ -358,55 +466,20 @@ impl App {
         let label = format!("{}-{}", incident.severity, now.as_millisecond());
         let mut deliveries = Vec::new();
         let mut skipped = Vec::new();
-        let template = Delivery {
-            id: String::new(),
-            topic: "incident.declared".into(),
-            group_id: None,
-            alert_id: None,
-            incident_id: Some(incident.id),
-            person: String::new(),
-            channel: crate::domain::org::ContactKind::Webhook,
-            address: String::new(),
-            title,
-            text,
-            severity: None,
-            service: incident.services.first().cloned(),
-            alert_url: None,
-            runbook_url: None,
-            acknowledge_url: None,
-            incident_url: url,
-        };
+        let template = self.incident_message(org, &incident, topic, title, text);
         for handle in &people {
-            let Some(person) = org.person(handle) else {
-                continue;
-            };
-            // Stakeholders hear at once, on every channel their rules use
-            // at once for high urgency: an incident is not a page to wait on.
-            for plan in person
-                .planned_notifications(Urgency::High)
-                .into_iter()
-                .filter(|p| p.after.is_zero())
-            {
-                let channel = plan.method.kind;
-                if !self.can_deliver(channel) {
-                    skipped.push(json!({ "person": handle, "channel": channel.as_str() }));
-                    continue;
-                }
-                let delivery = Delivery {
-                    id: format!(
-                        "inc{}-{label}-{handle}-{}{}",
-                        incident.id,
-                        channel.as_str(),
-                        plan.method_index
-                    ),
-                    person: handle.clone(),
-                    channel,
-                    address: plan.method.address.clone(),
-                    ..template.clone()
-                };
-                enqueue_delivery(tx, &delivery, now, now).await?;
-                deliveries.push(json!({ "person": handle, "channel": channel.as_str(), "delivery": delivery.id }));
-            }
+            let (sent, unsent) = self
+                .enqueue_to_person(
+                    tx,
+                    org,
+                    handle,
+                    &template,
+                    &format!("inc{}-{label}", incident.id),
+                    now,
+                )
+                .await?;
+            deliveries.extend(sent);
+            skipped.extend(unsent);
         }
         for (i, chat) in chats.iter().enumerate() {
             let delivery = Delivery {
@@ -584,15 +657,16 @@ impl App {
         id: i64,
         item: u32,
     ) -> Result<Incident> {
-        self.change_incident(caller, id, |incident, _, person, now| {
+        self.change_incident(caller, id, |incident, org, person, now| {
             if !incident.tick(item, person, now)? {
                 return Ok(None);
             }
+            // As the room showed it when it was ticked.
             let text = incident
                 .checklist
                 .iter()
                 .find(|i| i.id == item)
-                .map(|i| i.text.clone());
+                .map(|i| incident.render(&i.text, org));
             Ok(Some((
                 "incident.checklist_ticked",
                 json!({ "item": item, "text": text, "by": person }),
@@ -683,6 +757,8 @@ impl App {
         override_reason: Option<&str>,
     ) -> Result<Incident> {
         caller.require(Role::Responder)?;
+        // A blank reason is no reason: the evidence is checked as usual.
+        let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let actor = caller.actor();
@@ -782,21 +858,20 @@ impl App {
             .incidents
             .severity(&incident.severity)
             .map_or(SignedDuration::from_mins(5), |s| s.settle);
-        let (open, last) = tx.alert_activity(&incident.services).await?;
-        let mut blockers = recovery_evidence(&incident.services, &open, &last, settle, now);
-        // Linked alerts on services not named as impacted count too.
+        let (open_alerts, last_alert_activity) = tx.alert_activity(&incident.services).await?;
+        let mut unresolved_linked = Vec::new();
         for alert_id in &incident.alerts {
             let alert = tx.alert(*alert_id).await?;
-            if alert.status != AlertStatus::Resolved && !incident.services.contains(&alert.service)
-            {
-                blockers.push(format!(
-                    "linked alert {} is {}",
-                    alert.id,
-                    alert.status.as_str()
-                ));
+            if alert.status != AlertStatus::Resolved {
+                unresolved_linked.push((alert.id, alert.service, alert.status.as_str().into()));
             }
         }
-        Ok(blockers)
+        let facts = RecoveryFacts {
+            open_alerts,
+            last_alert_activity,
+            unresolved_linked,
+        };
+        Ok(incident.recovery_blockers(&facts, settle, now))
     }
 
     pub async fn incident(&self, id: i64) -> Result<IncidentView> {
@@ -807,14 +882,23 @@ impl App {
             .incident(id)
             .await
             .map_err(|e| incident_not_found(e, id))?;
-        // Acknowledged: when someone first acknowledged a linked alert.
+        let mut linked_alerts = Vec::new();
         for alert_id in &incident.alerts {
-            let acknowledged = tx.alert(*alert_id).await?.acknowledged_at;
+            let alert = tx.alert(*alert_id).await?;
+            // Acknowledged: when someone first acknowledged a linked alert.
             let current = incident.milestones.acknowledged_at;
-            incident.milestones.acknowledged_at = match (current, acknowledged) {
+            incident.milestones.acknowledged_at = match (current, alert.acknowledged_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            linked_alerts.push(LinkedAlert {
+                id: alert.id,
+                possible_regression: incident.possible_regressions.contains(&alert.id),
+                dedup_key: alert.dedup_key,
+                service: alert.service,
+                summary: alert.summary,
+                status: alert.status,
+            });
         }
         let (open_alerts, _) = tx.alert_activity(&incident.services).await?;
         let recovery_blockers = if incident.is_closed() {
@@ -847,9 +931,10 @@ impl App {
             .collect();
         Ok(IncidentView {
             reference: display_id(incident.id),
-            incident,
+            incident: incident.with_rendered_checklist(&org),
             possibly_affected,
             open_alerts,
+            linked_alerts,
             recovery_blockers,
             talk_scripts,
         })
@@ -858,16 +943,13 @@ impl App {
     pub async fn incidents(&self, query: IncidentQuery) -> Result<Page<Incident>> {
         let statuses = match query.status.as_deref() {
             None | Some("all") => Vec::new(),
-            Some("active") => vec![
-                IncidentStatus::Investigating,
-                IncidentStatus::Identified,
-                IncidentStatus::Monitoring,
-            ],
+            Some("active") => IncidentStatus::ACTIVE.to_vec(),
+            Some("closed") => vec![IncidentStatus::Resolved, IncidentStatus::Merged],
             Some(other) => vec![IncidentStatus::parse(other).ok_or_else(|| {
                 Error::invalid(
                     "invalid_status",
                     "status",
-                    format!("unknown status `{other}`: active, all, investigating, identified, monitoring or resolved"),
+                    format!("unknown status `{other}`: active, closed, all, investigating, identified, monitoring, resolved or merged"),
                 )
             })?],
         };
@@ -956,9 +1038,8 @@ impl App {
         let comms = incident.holder(COMMS_ROLE).map(str::to_string);
         let what = if overdue == 0 { "due" } else { "overdue" };
         let mut deliveries = Vec::new();
-        if let Some(handle) = &comms
-            && let Some(person) = org.person(handle)
-        {
+        let mut skipped = Vec::new();
+        if let Some(handle) = &comms {
             let url = self.incident_url(&org, id);
             let text = format!(
                 "A customer-facing update on {} ({}) is {what}. Post it in the incident room{}.",
@@ -966,44 +1047,24 @@ impl App {
                 incident.title,
                 url.as_deref().map(|u| format!(": {u}")).unwrap_or_default()
             );
-            for plan in person
-                .planned_notifications(Urgency::High)
-                .into_iter()
-                .filter(|p| p.after.is_zero())
-            {
-                if !self.can_deliver(plan.method.kind) {
-                    continue;
-                }
-                let delivery = Delivery {
-                    id: format!(
-                        "inc{id}-update-{due_at}-{overdue}-{handle}-{}{}",
-                        plan.method.kind.as_str(),
-                        plan.method_index
-                    ),
-                    topic: "incident.update_due".into(),
-                    group_id: None,
-                    alert_id: None,
-                    incident_id: Some(id),
-                    person: handle.clone(),
-                    channel: plan.method.kind,
-                    address: plan.method.address.clone(),
-                    title: format!("Update {what}: {} {}", display_id(id), incident.title),
-                    text: text.clone(),
-                    severity: None,
-                    service: incident.services.first().cloned(),
-                    alert_url: None,
-                    runbook_url: None,
-                    acknowledge_url: None,
-                    incident_url: url.clone(),
-                };
-                enqueue_delivery(&mut tx, &delivery, now, now).await?;
-                deliveries.push(delivery.id);
-            }
+            let title = format!("Update {what}: {} {}", display_id(id), incident.title);
+            let message =
+                self.incident_message(&org, &incident, "incident.update_due", title, text);
+            (deliveries, skipped) = self
+                .enqueue_to_person(
+                    &mut tx,
+                    &org,
+                    handle,
+                    &message,
+                    &format!("inc{id}-update-{due_at}-{overdue}"),
+                    now,
+                )
+                .await?;
         }
         tx.append_event(
             now,
             NewEvent::new(&Actor::system("incidents"), "incident.update_reminder", Subject::new("incident", id))
-                .after(json!({ "due_at": Timestamp::from_millisecond(due_at).ok(), "overdue": overdue > 0, "to": comms, "deliveries": deliveries })),
+                .after(json!({ "due_at": Timestamp::from_millisecond(due_at).ok(), "overdue": overdue > 0, "to": comms, "deliveries": deliveries, "skipped": skipped })),
         )
         .await?;
         if overdue < MAX_OVERDUE_REMINDERS
@@ -1013,6 +1074,40 @@ impl App {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Tells the incident owner that an alert suggests the resolved
+    /// incident regressed, so that they decide whether to reopen it.
+    async fn tell_of_regression(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        incident: &Incident,
+        alert: &crate::domain::alert::Alert,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
+        let reference = display_id(incident.id);
+        let url = self.incident_url(org, incident.id);
+        let title = format!("Possible regression: {reference} {}", incident.title);
+        let text = format!(
+            "Alert {} on {} opened after {reference} was resolved: {}. Reopen the incident if it has regressed{}.",
+            alert.id,
+            alert.service,
+            alert.summary,
+            url.as_deref().map(|u| format!(": {u}")).unwrap_or_default()
+        );
+        let message =
+            self.incident_message(org, incident, "incident.regression_suspected", title, text);
+        self.enqueue_to_person(
+            tx,
+            org,
+            owner,
+            &message,
+            &format!("inc{}-regression-{}", incident.id, alert.id),
+            now,
+        )
+        .await
     }
 
     /// A new alert opened: declare by rule, or catch a regression of a
@@ -1049,8 +1144,24 @@ impl App {
                         reschedule_reminder(&mut tx, &incident, now).await?;
                     }
                     RegressionAction::Prompt => {
-                        tx.append_event(now, NewEvent::new(&actor, "incident.regression_suspected", Subject::new("incident", incident_id))
-                            .after(json!({ "alert": alert.id, "summary": alert.summary, "service": alert.service }))).await?;
+                        if incident.suspect_regression(alert.id)? {
+                            let incident = tx.save_incident(&incident, now).await?;
+                            let owner = incident.holder(OWNER_ROLE).map(str::to_string);
+                            let (deliveries, skipped) = match &owner {
+                                Some(owner) => {
+                                    self.tell_of_regression(
+                                        &mut tx, &org, &incident, &alert, owner, now,
+                                    )
+                                    .await?
+                                }
+                                None => (Vec::new(), Vec::new()),
+                            };
+                            tx.append_event(now, NewEvent::new(&actor, "incident.regression_suspected", Subject::new("incident", incident_id))
+                                .after(json!({
+                                    "alert": alert.id, "summary": alert.summary, "service": alert.service,
+                                    "to": owner, "deliveries": deliveries, "skipped": skipped,
+                                }))).await?;
+                        }
                     }
                 }
             } else if incident.link_alert(alert.id)? {
@@ -1165,9 +1276,11 @@ pub fn describe(event: &Event) -> String {
         },
         "incident.reopened" => format!("reopened ({})", s("reason")),
         "incident.regression_suspected" => format!(
-            "possible regression: alert {} on {}",
+            "possible regression: alert {} on {} ({}); {} told",
             after["alert"],
-            s("service")
+            s("service"),
+            s("summary"),
+            after["to"].as_str().unwrap_or("nobody")
         ),
         "incident.update_reminder" => {
             let to = after["to"].as_str().unwrap_or("nobody");

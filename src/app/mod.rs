@@ -94,6 +94,10 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An incident was not resolved: the evidence of recovery is missing,
+    /// for these reasons.
+    #[error("not resolved: {}", .0.join("; "))]
+    NotRecovered(Vec<String>),
     #[error("credentials are missing, wrong, expired or revoked")]
     Unauthenticated,
     #[error("this needs the {0} role")]

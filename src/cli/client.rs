@@ -9,13 +9,31 @@ use serde_json::Value;
 
 use super::ClientArgs;
 
-struct Api<'a> {
+pub(super) struct Api<'a> {
     args: &'a ClientArgs,
     client: reqwest::Client,
 }
 
+/// A request the API refused, kept whole so that a verb can explain it
+/// better than the generic message (a refused resolve lists its reasons).
+#[derive(Debug)]
+pub(super) struct ApiFailure {
+    pub status: u16,
+    /// The `{"error": …}` body.
+    pub body: Value,
+    message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
 impl<'a> Api<'a> {
-    fn new(args: &'a ClientArgs) -> anyhow::Result<Api<'a>> {
+    pub(super) fn new(args: &'a ClientArgs) -> anyhow::Result<Api<'a>> {
         if args.token.is_none() {
             bail!(
                 "no API token: pass --token or set SIAGA_TOKEN (siaga admin create-token makes one)"
@@ -45,27 +63,33 @@ impl<'a> Api<'a> {
         if status.is_success() {
             return Ok(body);
         }
-        if let Some(field) = body["error"]["field"].as_str() {
-            let message = body["error"]["message"].as_str().unwrap_or("no details");
-            if status.as_u16() == 422 || status.as_u16() == 400 {
-                bail!("{field}: {message}");
-            }
-        }
         let message = body["error"]["message"].as_str().unwrap_or("no details");
-        match status.as_u16() {
-            401 => {
-                bail!("the server refused the token: it is wrong, expired or revoked ({message})")
+        let message = match (status.as_u16(), body["error"]["field"].as_str()) {
+            (400 | 422, Some(field)) => format!("{field}: {message}"),
+            (401, _) => {
+                format!("the server refused the token: it is wrong, expired or revoked ({message})")
             }
-            403 => bail!("the token may not do this: {message}"),
-            _ => bail!("{message} (HTTP {status})"),
+            (403, _) => format!("the token may not do this: {message}"),
+            _ => format!("{message} (HTTP {status})"),
+        };
+        Err(ApiFailure {
+            status: status.as_u16(),
+            body,
+            message,
         }
+        .into())
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.client.get(self.url(path))).await
     }
 
-    async fn post(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub(super) async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.client.patch(self.url(path)).json(body))
+            .await
+    }
+
+    pub(super) async fn post(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let request = self.client.post(self.url(path));
         let request = match body {
             Some(body) => request.json(body),
@@ -74,7 +98,7 @@ impl<'a> Api<'a> {
         self.send(request).await
     }
 
-    async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+    pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.client.delete(self.url(path))).await
     }
 
@@ -97,7 +121,7 @@ impl<'a> Api<'a> {
     }
 }
 
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "—".into(),
         Value::String(s) => s.clone(),
@@ -218,13 +242,13 @@ pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<Exit
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// Times as the API gives them, shortened for tables.
-fn short_time(value: &Value) -> String {
+pub(super) fn short_time(value: &Value) -> String {
     value.as_str().map_or_else(
         || "—".into(),
         |t| t.get(..16).unwrap_or(t).replace('T', " "),
@@ -236,17 +260,7 @@ pub async fn list_alerts(
     filters: &[(&str, Option<String>)],
 ) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
-    let query: String = filters
-        .iter()
-        .filter_map(|(name, value)| {
-            value.as_ref().map(|v| {
-                format!(
-                    "&{name}={}",
-                    form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-                )
-            })
-        })
-        .collect();
+    let query = filter_query(filters);
     let page = api.get(&format!("/api/v1/alerts?limit=200{query}")).await?;
     let alerts = page["items"].as_array().cloned().unwrap_or_default();
     if args.json {
@@ -518,8 +532,20 @@ pub async fn cancel_maintenance(args: &ClientArgs, id: i64) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn query_value(text: &str) -> String {
+pub(super) fn query_value(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// `&name=value` for each filter given, values encoded.
+pub(super) fn filter_query(filters: &[(&str, Option<String>)]) -> String {
+    filters
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_ref()
+                .map(|v| format!("&{name}={}", query_value(v)))
+        })
+        .collect()
 }
 
 pub async fn on_call_now(args: &ClientArgs, at: Option<&str>) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 //! and a client of the HTTP API for everything else.
 
 mod client;
+mod incidents;
 mod serve;
 
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ enum Command {
     /// The job queue: dead letters and retries (admin).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Incidents: declare, work and resolve them.
+    #[command(subcommand, visible_alias = "incidents")]
+    Incident(incidents::IncidentCommand),
 }
 
 #[derive(Subcommand)]
@@ -386,6 +390,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Webhooks(WebhooksCommand::RotateSecret { client }) => {
             client::signing_secret(&client, true).await
         }
+        Command::Incident(command) => incidents::run(command).await,
     }
 }
 

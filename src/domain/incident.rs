@@ -129,7 +129,8 @@ pub struct Regression {
 pub enum RegressionAction {
     /// The incident opens again.
     Reopen,
-    /// The alert is linked and the room says it may have regressed.
+    /// The incident stays resolved; the alert is linked, the room says it
+    /// may have regressed, and the incident owner is told.
     Prompt,
 }
 
@@ -289,15 +290,23 @@ pub enum IncidentStatus {
     Identified,
     Monitoring,
     Resolved,
+    /// A duplicate merged into another incident; terminal, so it leaves the
+    /// active incidents and cannot be reopened.
+    Merged,
 }
 
 impl IncidentStatus {
-    pub const ALL: [IncidentStatus; 4] = [
+    pub const ALL: [IncidentStatus; 5] = [
         Self::Investigating,
         Self::Identified,
         Self::Monitoring,
         Self::Resolved,
+        Self::Merged,
     ];
+
+    /// Statuses of incidents still being worked.
+    pub const ACTIVE: [IncidentStatus; 3] =
+        [Self::Investigating, Self::Identified, Self::Monitoring];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -305,6 +314,7 @@ impl IncidentStatus {
             Self::Identified => "identified",
             Self::Monitoring => "monitoring",
             Self::Resolved => "resolved",
+            Self::Merged => "merged",
         }
     }
 
@@ -397,6 +407,11 @@ pub struct Incident {
     pub merged_into: Option<i64>,
     /// Why resolve went ahead without the evidence, if it did.
     pub resolve_override: Option<String>,
+    /// Alerts on impacted services that opened soon after resolve, linked
+    /// while the incident stays resolved (regression `action: prompt`):
+    /// the room asks whether to reopen. Cleared by reopening.
+    #[serde(default)]
+    pub possible_regressions: Vec<i64>,
     /// Bumped by every change; for optimistic checks by clients.
     pub version: i64,
 }
@@ -414,6 +429,10 @@ pub enum IncidentError {
     Invalid(String, &'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Resolve was refused: the evidence of recovery is missing, for these
+    /// reasons.
+    #[error("not resolved: {}", .0.join("; "))]
+    NotRecovered(Vec<String>),
 }
 
 pub fn display_id(id: i64) -> String {
@@ -522,6 +541,7 @@ impl Incident {
             declared_by: declared_by.to_string(),
             merged_into: None,
             resolve_override: None,
+            possible_regressions: Vec::new(),
             version: 1,
         };
         for role in &policy.roles {
@@ -558,7 +578,7 @@ impl Incident {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.status == IncidentStatus::Resolved || self.merged_into.is_some()
+        !IncidentStatus::ACTIVE.contains(&self.status) || self.merged_into.is_some()
     }
 
     fn require_open(&self) -> Result<(), IncidentError> {
@@ -692,11 +712,20 @@ impl Incident {
         now: Timestamp,
     ) -> Result<(), IncidentError> {
         self.require_open()?;
-        if status == IncidentStatus::Resolved {
-            return Err(IncidentError::Invalid(
-                "resolve the incident with resolve, which checks the evidence".into(),
-                "status",
-            ));
+        match status {
+            IncidentStatus::Resolved => {
+                return Err(IncidentError::Invalid(
+                    "resolve the incident with resolve, which checks the evidence".into(),
+                    "status",
+                ));
+            }
+            IncidentStatus::Merged => {
+                return Err(IncidentError::Invalid(
+                    "merge the incident into the one it duplicates with merge".into(),
+                    "status",
+                ));
+            }
+            _ => {}
         }
         self.status = status;
         match status {
@@ -828,6 +857,7 @@ impl Incident {
             into.milestones.detected_at = Some(mine);
         }
         self.merged_into = Some(into.id);
+        self.status = IncidentStatus::Merged;
         self.milestones.resolved_at = Some(now);
         self.next_update_due_at = None;
         Ok(())
@@ -844,10 +874,7 @@ impl Incident {
         self.require_open()?;
         let reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
         if !evidence.is_empty() && reason.is_none() {
-            return Err(IncidentError::Conflict(format!(
-                "not resolved: {}",
-                evidence.join("; ")
-            )));
+            return Err(IncidentError::NotRecovered(evidence.to_vec()));
         }
         self.status = IncidentStatus::Resolved;
         self.milestones.identified_at.get_or_insert(now);
@@ -873,8 +900,30 @@ impl Incident {
         self.status = IncidentStatus::Investigating;
         self.milestones.resolved_at = None;
         self.resolve_override = None;
+        self.possible_regressions.clear();
         self.next_update_due_at = self.cadence(policy).and_then(|d| now.checked_add(d).ok());
         Ok(())
+    }
+
+    /// Records that an alert on an impacted service opened soon after
+    /// resolve, without reopening: the alert is linked and marked as a
+    /// possible regression for people to judge. `Ok(false)` when it was
+    /// already marked.
+    pub fn suspect_regression(&mut self, alert_id: i64) -> Result<bool, IncidentError> {
+        if self.merged_into.is_some() || self.status != IncidentStatus::Resolved {
+            return Err(IncidentError::Conflict(format!(
+                "{} is not resolved",
+                display_id(self.id)
+            )));
+        }
+        if self.possible_regressions.contains(&alert_id) {
+            return Ok(false);
+        }
+        if !self.alerts.contains(&alert_id) {
+            self.alerts.push(alert_id);
+        }
+        self.possible_regressions.push(alert_id);
+        Ok(true)
     }
 
     /// A talk script rendered with this incident's variables.
@@ -922,11 +971,37 @@ impl Incident {
             ),
             ("next_update", next_update),
         ];
-        let mut text = template.to_string();
-        for (name, value) in values {
-            text = text.replace(&format!("{{{{{name}}}}}"), &value);
+        // The same scan as `unknown_variables`, so that `{{ title }}`, which
+        // config validation accepts, renders too.
+        let mut text = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim();
+            text.push_str(&rest[..start]);
+            match values.iter().find(|(known, _)| *known == name) {
+                Some((_, value)) => text.push_str(value),
+                None => text.push_str(&rest[start..start + 2 + end + 2]),
+            }
+            rest = &after[end + 2..];
         }
+        text.push_str(rest);
         text
+    }
+
+    /// This incident with its checklist items rendered with its variables,
+    /// as people read them.
+    pub fn with_rendered_checklist(mut self, org: &Org) -> Incident {
+        let rendered: Vec<String> = self
+            .checklist
+            .iter()
+            .map(|item| self.render(&item.text, org))
+            .collect();
+        for (item, text) in self.checklist.iter_mut().zip(rendered) {
+            item.text = text;
+        }
+        self
     }
 }
 
@@ -956,35 +1031,62 @@ pub struct IncidentEdit {
     pub workaround: Option<String>,
 }
 
-/// Why an impacted service does not count as recovered yet: an open alert,
-/// or an alert that closed less than `settle` ago.
-pub fn recovery_evidence(
-    services: &[String],
-    open_alerts: &BTreeMap<String, i64>,
-    last_alert_activity: &BTreeMap<String, Timestamp>,
-    settle: SignedDuration,
-    now: Timestamp,
-) -> Vec<String> {
-    let mut reasons = Vec::new();
-    for service in services {
-        if let Some(open) = open_alerts.get(service).filter(|n| **n > 0) {
-            reasons.push(format!("{service} has {open} open alert(s)"));
-            continue;
+/// What the store knows about the alerts that show whether an incident
+/// has recovered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryFacts {
+    /// Open alerts per impacted service.
+    pub open_alerts: BTreeMap<String, i64>,
+    /// When any alert of an impacted service was last seen or resolved.
+    pub last_alert_activity: BTreeMap<String, Timestamp>,
+    /// Linked alerts not resolved yet: id, service and status.
+    pub unresolved_linked: Vec<(i64, String, String)>,
+}
+
+impl Incident {
+    /// Why the incident does not count as recovered yet: an impacted
+    /// service with an open alert or one that closed less than `settle`
+    /// ago, a linked alert still open elsewhere, or nothing named at all
+    /// (then nothing could show recovery). Empty when it has recovered.
+    pub fn recovery_blockers(
+        &self,
+        facts: &RecoveryFacts,
+        settle: SignedDuration,
+        now: Timestamp,
+    ) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.services.is_empty() && self.alerts.is_empty() {
+            reasons.push(
+                "no impacted services or linked alerts: name what is impacted, so that recovery can be seen"
+                    .to_string(),
+            );
         }
-        if let Some(last) = last_alert_activity.get(service) {
-            let quiet = now.duration_since(*last);
-            if quiet < settle {
-                let left = settle - quiet;
-                reasons.push(format!(
-                    "{service} has been quiet for {}s; it must settle for {}s ({}s to go)",
-                    quiet.as_secs(),
-                    settle.as_secs(),
-                    left.as_secs()
-                ));
+        for service in &self.services {
+            if let Some(open) = facts.open_alerts.get(service).filter(|n| **n > 0) {
+                reasons.push(format!("{service} has {open} open alert(s)"));
+                continue;
+            }
+            if let Some(last) = facts.last_alert_activity.get(service) {
+                let quiet = now.duration_since(*last);
+                if quiet < settle {
+                    let left = settle - quiet;
+                    reasons.push(format!(
+                        "{service} has been quiet for {}s; it must settle for {}s ({}s to go)",
+                        quiet.as_secs(),
+                        settle.as_secs(),
+                        left.as_secs()
+                    ));
+                }
             }
         }
+        // Alerts on services not named as impacted count too.
+        for (id, service, status) in &facts.unresolved_linked {
+            if !self.services.contains(service) {
+                reasons.push(format!("linked alert {id} is {status}"));
+            }
+        }
+        reasons
     }
-    reasons
 }
 
 #[cfg(test)]
@@ -1172,7 +1274,7 @@ mod tests {
         let reasons = vec!["checkout has 1 open alert(s)".to_string()];
         assert!(matches!(
             incident.resolve(&reasons, None, at(5)),
-            Err(IncidentError::Conflict(m)) if m.contains("checkout has 1 open alert")
+            Err(IncidentError::NotRecovered(r)) if r == reasons
         ));
         assert!(incident.resolve(&reasons, Some("  "), at(5)).is_err());
         incident
@@ -1188,17 +1290,64 @@ mod tests {
     }
 
     #[test]
+    fn a_suspected_regression_links_the_alert_and_reopening_clears_it() {
+        let mut incident = declared("SEV2");
+        assert!(
+            incident.suspect_regression(7).is_err(),
+            "only a resolved incident regresses"
+        );
+        incident.resolve(&[], None, at(5)).unwrap();
+        assert_eq!(incident.suspect_regression(7), Ok(true));
+        assert_eq!(incident.suspect_regression(7), Ok(false));
+        assert_eq!(incident.alerts, [7]);
+        assert_eq!(incident.status, IncidentStatus::Resolved, "still resolved");
+        incident.reopen(&IncidentPolicy::default(), at(6)).unwrap();
+        assert!(incident.possible_regressions.is_empty());
+        assert_eq!(incident.alerts, [7], "the alert stays linked");
+    }
+
+    #[test]
     fn recovery_needs_quiet_services_for_the_settle_time() {
-        let services = vec!["checkout".to_string(), "payments".to_string()];
-        let open = BTreeMap::from([("checkout".to_string(), 2)]);
-        let last = BTreeMap::from([("payments".to_string(), at(0))]);
+        let mut incident = declared("SEV1");
+        incident.services = vec!["checkout".to_string(), "payments".to_string()];
+        let facts = RecoveryFacts {
+            open_alerts: BTreeMap::from([("checkout".to_string(), 2)]),
+            last_alert_activity: BTreeMap::from([("payments".to_string(), at(0))]),
+            unresolved_linked: vec![(9, "search".into(), "acknowledged".into())],
+        };
         let settle = SignedDuration::from_mins(15);
-        let reasons = recovery_evidence(&services, &open, &last, settle, at(10));
-        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        let reasons = incident.recovery_blockers(&facts, settle, at(10));
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
         assert!(reasons[0].contains("checkout has 2 open"));
         assert!(reasons[1].contains("payments has been quiet for 600s"));
-        let reasons = recovery_evidence(&services, &BTreeMap::new(), &last, settle, at(15));
+        assert_eq!(reasons[2], "linked alert 9 is acknowledged");
+        let quiet = RecoveryFacts {
+            last_alert_activity: facts.last_alert_activity.clone(),
+            ..RecoveryFacts::default()
+        };
+        let reasons = incident.recovery_blockers(&quiet, settle, at(15));
         assert!(reasons.is_empty(), "{reasons:?}");
+    }
+
+    #[test]
+    fn an_incident_naming_nothing_cannot_show_recovery() {
+        let mut incident = declared("SEV3");
+        incident.services.clear();
+        let reasons = incident.recovery_blockers(
+            &RecoveryFacts::default(),
+            SignedDuration::from_mins(5),
+            at(10),
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].starts_with("no impacted services or linked alerts"));
+        assert!(matches!(
+            incident.resolve(&reasons, None, at(10)),
+            Err(IncidentError::NotRecovered(r)) if r == reasons
+        ));
+        incident
+            .resolve(&reasons, Some("a typo in a banner, fixed"), at(10))
+            .unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
     }
 
     #[test]
@@ -1210,7 +1359,14 @@ mod tests {
         duplicate.merge_into(&mut first, at(3)).unwrap();
         assert_eq!(first.alerts, [7]);
         assert_eq!(duplicate.merged_into, Some(42));
+        assert_eq!(duplicate.status, IncidentStatus::Merged);
+        assert!(duplicate.is_closed());
         assert!(duplicate.link_alert(8).is_err());
+        assert!(duplicate.reopen(&IncidentPolicy::default(), at(4)).is_err());
+        assert!(
+            first.set_status(IncidentStatus::Merged, at(4)).is_err(),
+            "merged is not set by hand"
+        );
         let mut same = first.clone();
         assert!(first.merge_into(&mut same, at(4)).is_err());
     }
@@ -1231,6 +1387,17 @@ mod tests {
         assert_eq!(
             unknown_variables("{{title}} {{ eta }} {{workaround}}"),
             ["eta"]
+        );
+        assert_eq!(
+            incident.render("{{ title }} / {{ eta }} / {{status}} {{", &org),
+            "Checkout fails / {{ eta }} / investigating {{",
+            "spaces inside the braces are fine; unknown names stay as written"
+        );
+        incident.checklist[0].text = "Tell support: {{workaround}}".into();
+        let rendered = incident.clone().with_rendered_checklist(&org);
+        assert_eq!(
+            rendered.checklist[0].text,
+            "Tell support: pay by bank transfer"
         );
     }
 

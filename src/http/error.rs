@@ -96,6 +96,15 @@ impl From<app::Error> for ApiError {
             app::Error::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            app::Error::NotRecovered(reasons) => {
+                let mut error = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_recovered",
+                    format!("not resolved: {}", reasons.join("; ")),
+                );
+                error.details = Some(serde_json::json!({ "unmet": reasons }));
+                error
+            }
             app::Error::Unauthenticated => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",

@@ -165,22 +165,24 @@ impl Tx {
     pub async fn list_incidents(&mut self, filter: &IncidentFilter) -> Result<Vec<Incident>> {
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         let all = statuses.is_empty();
+        // One slot per status there is, so the SQL text stays the same.
         let pad = |i: usize| statuses.get(i).copied().unwrap_or("");
         let rows: Vec<(i64, i64, String)> = with_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT id, version, state FROM incidents
-                 WHERE ($1 OR status IN ($2, $3, $4, $5))
-                   AND ($6 IS NULL OR severity = $6)
-                   AND ($7 IS NULL OR id IN (SELECT incident_id FROM incident_services WHERE service = $7))
-                   AND ($8 IS NULL OR id < $8)
+                 WHERE ($1 OR status IN ($2, $3, $4, $5, $6))
+                   AND ($7 IS NULL OR severity = $7)
+                   AND ($8 IS NULL OR id IN (SELECT incident_id FROM incident_services WHERE service = $8))
+                   AND ($9 IS NULL OR id < $9)
                  ORDER BY id DESC
-                 LIMIT $9",
+                 LIMIT $10",
             )
             .bind(all)
             .bind(pad(0))
             .bind(pad(1))
             .bind(pad(2))
             .bind(pad(3))
+            .bind(pad(4))
             .bind(filter.severity.as_deref())
             .bind(filter.service.as_deref())
             .bind(filter.before_id)

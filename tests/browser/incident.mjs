@@ -103,6 +103,13 @@ async function journey(context) {
     assert.match(await page.locator('#checklists').innerText(), /✓/);
   });
 
+  await step('handing the comms lead over from its own row', async () => {
+    const row = page.locator('#handover tr[data-role=comms_lead]');
+    await row.locator('select[name=person]').selectOption('hendra');
+    await Promise.all([page.waitForURL(room), row.locator('button').click()]);
+    assert.match(await page.locator('#roles tr[data-role=comms_lead] td').innerText(), /hendra/);
+  });
+
   await step('resolve is refused while the payments alert is open', async () => {
     await page.click('#resolve');
     await page.waitForLoadState();

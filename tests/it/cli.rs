@@ -736,3 +736,315 @@ crate::both_backends!(rotate_feed_verb, |db: TestDb| async move {
     assert!(stderr.contains("may not do this"), "{stderr}");
     server.stop().await;
 });
+
+/// `siaga incident …` against a real server: every verb, tables and JSON,
+/// and the errors people meet.
+async fn incident_verbs(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (hooks, _received) = crate::support::receiver().await;
+    let t = db.app().await;
+    t.app
+        .apply_config(
+            &siaga::domain::event::Actor::system("test"),
+            "incidents.yaml",
+            &crate::incidents::config(&hooks),
+        )
+        .await
+        .unwrap();
+    let admin = t.token(Role::Admin).await;
+    let responder = t.token(Role::Responder).await;
+    // `oncall` holds the incident owner role by the schedule.
+    let owner = t.token_as("oncall@k.example", Role::Responder).await;
+    let server = t.serve().await;
+    let url = server.url("");
+    let run = move |token: &str, args: &[&str]| {
+        let (url, token) = (url.clone(), token.to_string());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            output(
+                siaga()
+                    .args(&args)
+                    .args(["--server", &url, "--token", &token]),
+            )
+        })
+    };
+    let cli = |args: &'static [&'static str]| run(&admin, args);
+
+    let (code, stdout, stderr) = cli(&[
+        "incident",
+        "declare",
+        "--title",
+        "Card payments fail",
+        "--severity",
+        "SEV1",
+        "--service",
+        "payments",
+        "--impact",
+        "Cards fail at checkout",
+        "--workaround",
+        "bank transfer",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "INC-1\n", "the new id alone, for scripts");
+    assert!(stderr.contains("incident owner oncall"), "{stderr}");
+    let (code, _, stderr) = cli(&["incident", "declare", "--title", "x", "--severity", "SEV9"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("severity: unknown severity `SEV9` (did you mean"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = cli(&["incident", "list"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("INC-1") && stdout.contains("SEV1") && stdout.contains("investigating"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("oncall"), "the owner column: {stdout}");
+    let (_, stdout, _) = cli(&["incident", "list", "--status", "active", "--json"])
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed[0]["title"], "Card payments fail");
+    let (_, stdout, _) = cli(&["incidents", "list", "--status", "resolved"])
+        .await
+        .unwrap();
+    assert!(stdout.contains("no incidents match"), "{stdout}");
+    let (code, _, stderr) = cli(&["incident", "list", "--status", "sleeping"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("status: unknown status `sleeping`"),
+        "{stderr}"
+    );
+
+    let (code, stdout, _) = cli(&["incident", "note", "INC-1", "Gateway timeouts"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("INC-1: internal note posted"), "{stdout}");
+    let (code, stdout, _) = cli(&[
+        "incident",
+        "update",
+        "1",
+        "--message",
+        "Card payments fail; pay by bank transfer.",
+        "--public",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("customer-facing update posted; the next is due 2026-11-02 09:30 UTC"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = cli(&["incident", "role", "INC-1", "comms_lead", "lead"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("INC-1: comms_lead is now lead"), "{stdout}");
+    let (code, _, stderr) = cli(&[
+        "incident",
+        "role",
+        "INC-1",
+        "comms_lead",
+        "head",
+        "--expected",
+        "comms",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "someone handed it over meanwhile");
+    assert!(
+        stderr.contains("the comms_lead is lead now, not comms"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = cli(&["incident", "status", "INC-1", "identified"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "INC-1 is identified\n");
+    let (code, _, stderr) = cli(&["incident", "status", "INC-1", "resolved"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("resolve the incident with resolve"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = cli(&["incident", "severity", "INC-1", "SEV2"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "INC-1 is SEV2\n");
+    let (code, stdout, _) = cli(&["incident", "edit", "INC-1", "--workaround", ""])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("INC-1 edited"), "{stdout}");
+
+    // An alert to link, unlink and link again.
+    let event = serde_json::json!({"action": "trigger", "dedup_key": "pay-cli", "summary": "Payments 5xx", "severity": "critical"});
+    let sent = server
+        .client
+        .post(server.url("/api/v1/integrations/generic"))
+        .bearer_auth("probes-key-0123456789")
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let alert = t.app.alert_by_dedup_key("pay-cli", None).await.unwrap();
+    let (code, stdout, stderr) = cli(&["incident", "link", "INC-1", "--alert", "pay-cli"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("INC-1: linked alert #{alert} (pay-cli)")),
+        "{stdout}"
+    );
+    let (code, stdout, _) = cli(&["incident", "unlink", "INC-1", "--alert", "pay-cli"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("INC-1: unlinked alert #{alert}")),
+        "{stdout}"
+    );
+    let (code, _, stderr) = cli(&["incident", "unlink", "INC-1", "--alert", "pay-cli"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no alert with dedup key `pay-cli` is linked to INC-1"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(&["incident", "link", "INC-1", "--alert", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("alert with dedup key `nope` not found"),
+        "{stderr}"
+    );
+    cli(&[
+        "incident",
+        "link",
+        "INC-1",
+        "--alert",
+        "pay-cli",
+        "--service",
+        "payments",
+    ])
+    .await
+    .unwrap();
+
+    let (code, stdout, stderr) = cli(&["incident", "show", "INC-1"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "INC-1 [SEV2] Card payments fail — identified",
+        "incident_owner   oncall",
+        "comms_lead       lead",
+        "[ ] Confirm the severity",
+        "none yet",
+        "recovery: not yet",
+        "  - payments has 1 open alert(s)",
+        "(payments, triggered, key pay-cli)",
+        "customer update by",
+        "status investigating → identified",
+    ] {
+        assert!(stdout.contains(expected), "missing `{expected}`:\n{stdout}");
+    }
+    let (_, stdout, _) = cli(&["incident", "show", "1", "--json"]).await.unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["incident"]["reference"], "INC-1");
+    assert!(shown["timeline"].as_array().unwrap().len() > 3);
+    let (code, _, stderr) = cli(&["incident", "show", "INC-99"]).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("incident INC-99 not found"), "{stderr}");
+    let (code, _, stderr) = cli(&["incident", "show", "checkout"]).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`checkout` is not an incident id: use INC-42 or 42"),
+        "{stderr}"
+    );
+
+    // Resolve: refused with every reason, then the owner overrides.
+    let (code, stdout, stderr) = cli(&["incident", "resolve", "INC-1"]).await.unwrap();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("INC-1 was not resolved:"), "{stderr}");
+    assert!(
+        stderr.contains("  - payments has 1 open alert(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--override REASON"), "{stderr}");
+    let (code, _, stderr) = run(
+        &responder,
+        &["incident", "resolve", "INC-1", "--override", "fine"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("needs the incident owner role"), "{stderr}");
+    let (code, stdout, stderr) = run(
+        &owner,
+        &[
+            "incident",
+            "resolve",
+            "INC-1",
+            "--override",
+            "the probe is broken",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "INC-1 resolved without the evidence: the probe is broken\n"
+    );
+    let (code, stdout, _) = cli(&["incident", "reopen", "INC-1"]).await.unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "INC-1 reopened\n");
+
+    let (_, stdout, _) = cli(&[
+        "incident",
+        "declare",
+        "--title",
+        "Card payments fail (dup)",
+        "--severity",
+        "SEV3",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(stdout, "INC-2\n");
+    let (code, stdout, stderr) = cli(&["incident", "merge", "INC-2", "--into", "INC-1"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "INC-2 merged into INC-1\n");
+    let (_, stdout, _) = cli(&["incident", "list", "--status", "merged"])
+        .await
+        .unwrap();
+    assert!(stdout.contains("INC-2"), "{stdout}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_verbs_on_sqlite() {
+    incident_verbs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_verbs_on_postgres() {
+    if postgres_url().is_some() {
+        incident_verbs(Backend::Postgres).await;
+    }
+}

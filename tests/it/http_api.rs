@@ -141,6 +141,20 @@ both_backends!(
             "/api/v1/tokens",
             "/api/v1/config",
             "/api/v1/jobs",
+            "/api/v1/incidents",
+            "/api/v1/incidents/{id}",
+            "/api/v1/incidents/{id}/status",
+            "/api/v1/incidents/{id}/severity",
+            "/api/v1/incidents/{id}/roles",
+            "/api/v1/incidents/{id}/checklist/{item}",
+            "/api/v1/incidents/{id}/updates",
+            "/api/v1/incidents/{id}/alerts",
+            "/api/v1/incidents/{id}/alerts/{alert}",
+            "/api/v1/incidents/{id}/merge",
+            "/api/v1/incidents/{id}/resolve",
+            "/api/v1/incidents/{id}/reopen",
+            "/api/v1/incidents/{id}/timeline",
+            "/api/v1/incidents/{id}/stream",
         ] {
             assert!(
                 doc["paths"][path].is_object(),
@@ -153,6 +167,8 @@ both_backends!(
                 .replace("{name}", "checkout")
                 .replace("{handle}", "aisyah")
                 .replace("{id}", "999999")
+                .replace("{item}", "1")
+                .replace("{alert}", "1")
                 .replace("{identifier}", "some-alias");
             for method in operations.as_object().unwrap().keys() {
                 let request = server
@@ -181,7 +197,17 @@ both_backends!(
             }
         }
         let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for schema in ["ErrorBody", "Service", "Team", "Person", "Event", "Job"] {
+        for schema in [
+            "ErrorBody",
+            "Service",
+            "Team",
+            "Person",
+            "Event",
+            "Job",
+            "Incident",
+            "IncidentView",
+            "Declaration",
+        ] {
             assert!(schemas.contains_key(schema), "schema {schema} missing");
         }
     }

@@ -10,7 +10,7 @@ use siaga::domain::event::Actor;
 use crate::both_backends;
 use crate::support::{TestApp, TestDb, TestServer, error, json, receiver, run_due};
 
-fn config(hooks: &str) -> String {
+pub(crate) fn config(hooks: &str) -> String {
     format!(
         r#"
 organisation: {{name: Kedai, time_zone: Asia/Kuala_Lumpur, base_url: "https://siaga.kedai.example"}}
@@ -52,7 +52,7 @@ incidents:
   roles:
     - {{name: incident_owner, title: Incident owner, default_from: [primary], checklist: [Confirm the severity]}}
     - {{name: comms_lead, title: Comms lead, default_from: [comms], checklist: [Post the first public update]}}
-    - {{name: support_lead, title: Support lead, checklist: [Brief support]}}
+    - {{name: support_lead, title: Support lead, checklist: [Brief support, "Tell callers: {{{{ workaround }}}}"]}}
   talk_scripts:
     - {{name: phone, audience: customer support, template: "{{{{title}}}}: pay by {{{{workaround}}}} until {{{{next_update}}}}"}}
   auto_declare:
@@ -70,10 +70,19 @@ struct Room {
 }
 
 async fn room(db: &TestDb) -> Room {
+    room_with(db, |config| config).await
+}
+
+/// A room whose config is changed by `edit` first.
+async fn room_with(db: &TestDb, edit: impl Fn(String) -> String) -> Room {
     let (hooks, received) = receiver().await;
     let t = db.app().await;
     t.app
-        .apply_config(&Actor::system("test"), "incidents.yaml", &config(&hooks))
+        .apply_config(
+            &Actor::system("test"),
+            "incidents.yaml",
+            &edit(config(&hooks)),
+        )
         .await
         .unwrap();
     let server = t.serve().await;
@@ -137,6 +146,27 @@ impl Room {
         assert_eq!(sent.status(), 200);
     }
 
+    /// A browser session of a new user with this email and role.
+    async fn session(&self, email: &str, role: Role) -> Session<'_> {
+        let password = "a long enough password";
+        self.t
+            .app
+            .create_user(
+                &Actor::system("test"),
+                email,
+                "Page User",
+                role,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        let cookie = self.server.log_in(email, password).await;
+        Session {
+            server: &self.server,
+            cookie,
+        }
+    }
+
     async fn actions(&self, id: i64) -> Vec<String> {
         self.get(&format!("/api/v1/incidents/INC-{id}/timeline"))
             .await
@@ -145,6 +175,67 @@ impl Room {
             .iter()
             .map(|e| e["action"].as_str().unwrap().to_string())
             .collect()
+    }
+}
+
+/// Reads a server-sent-event stream until `needle` arrives (20 s at most);
+/// returns all it read.
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("`{needle}` never arrived: {seen}"))
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// A logged-in browser: pages and their forms.
+struct Session<'a> {
+    server: &'a TestServer,
+    cookie: String,
+}
+
+impl Session<'_> {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.server
+            .client
+            .get(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    async fn post(&self, from: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let page = self.page(from).await;
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token on the page")
+            .to_string();
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("csrf_token", &csrf));
+        self.server
+            .client
+            .post(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 }
 
@@ -192,6 +283,10 @@ both_backends!(
             "SEV1's extra step: {checklist:?}"
         );
         assert!(checklist.contains(&"Brief support"));
+        assert!(
+            checklist.contains(&"Tell callers: bank transfer"),
+            "checklist items are rendered with the incident's variables: {checklist:?}"
+        );
         assert_eq!(
             view["possibly_affected"],
             json!([{"service": "checkout", "via": "payments"}, {"service": "storefront", "via": "payments"}])
@@ -341,8 +436,33 @@ both_backends!(
             "forbidden",
         )
         .await;
+        // Nothing named impacted, no alert linked: nothing could show
+        // recovery, so resolve needs the evidence or an override.
+        let refused = error(
+            r.post("/api/v1/incidents/1/resolve", json!({})).await,
+            409,
+            "not_recovered",
+        )
+        .await;
+        assert!(
+            refused["details"]["unmet"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("no impacted services or linked alerts"),
+            "{refused}"
+        );
+        let admin = r.t.token(Role::Admin).await;
+        json(
+            r.server
+                .post("/api/v1/incidents/1/resolve", &admin)
+                .json(&json!({"override": "a report that turned out to be a test"}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
         // Resolved: edits are refused.
-        json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
         error(
             r.post(
                 "/api/v1/incidents/1/updates",
@@ -385,7 +505,7 @@ both_backends!(
         let refused = error(
             r.post("/api/v1/incidents/1/resolve", json!({})).await,
             409,
-            "conflict",
+            "not_recovered",
         )
         .await;
         assert!(
@@ -394,6 +514,10 @@ both_backends!(
                 .unwrap()
                 .contains("payments has 1 open alert"),
             "{refused}"
+        );
+        assert_eq!(
+            refused["details"]["unmet"],
+            json!(["payments has 1 open alert(s)"])
         );
         // Someone who is not the incident owner cannot override.
         error(
@@ -412,7 +536,7 @@ both_backends!(
         let refused = error(
             r.post("/api/v1/incidents/1/resolve", json!({})).await,
             409,
-            "conflict",
+            "not_recovered",
         )
         .await;
         assert!(
@@ -488,6 +612,15 @@ both_backends!(
             r.received.to("ceo").len(),
             1,
             "raised to SEV1: executives hear"
+        );
+        let told = &r.received.to("ceo")[0].1;
+        assert_eq!(told["type"], "incident.severity_raised");
+        assert!(
+            told["title"]
+                .as_str()
+                .unwrap()
+                .contains("INC-1 raised to SEV1: Refunds slow"),
+            "a raise, not a declaration: {told}"
         );
         assert_eq!(
             r.received.to("lead").len(),
@@ -743,16 +876,7 @@ both_backends!(
             json!({"kind": "internal", "body": "Gateway timeouts; calling the partner."}),
         )
         .await;
-        let mut seen = String::new();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !seen.contains("calling the partner") {
-            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-                .await
-                .expect("the update arrives on the stream")
-                .unwrap()
-                .expect("the stream stays open");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let seen = read_until(&mut stream, "calling the partner").await;
         assert!(
             seen.contains("incident.declared"),
             "earlier events come first: {seen}"
@@ -904,6 +1028,694 @@ both_backends!(
         );
         assert!(room_html.contains("✓ Confirm the severity"), "{room_html}");
         assert_eq!(get("/incidents/INC-99".into()).await.status(), 404);
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    a_merged_duplicate_is_closed_not_active,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(
+            json!({"title": "Checkout broken", "severity": "SEV1", "services": ["checkout"]}),
+        )
+        .await;
+        r.declare(json!({"title": "Checkout down again", "severity": "SEV2"}))
+            .await;
+        json(
+            r.post("/api/v1/incidents/INC-2/merge", json!({"into": "INC-1"}))
+                .await,
+            200,
+        )
+        .await;
+        let duplicate = r.get("/api/v1/incidents/2").await;
+        assert_eq!(duplicate["status"], "merged", "a terminal state");
+        let ids = |page: Value| -> Vec<i64> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(ids(r.get("/api/v1/incidents?status=active").await), [1]);
+        assert_eq!(ids(r.get("/api/v1/incidents?status=merged").await), [2]);
+        assert_eq!(ids(r.get("/api/v1/incidents?status=closed").await), [2]);
+        assert_eq!(
+            ids(r.get("/api/v1/incidents?status=investigating").await),
+            [1]
+        );
+        // Merged is not a status to set by hand, nor a state to reopen from.
+        error(
+            r.post("/api/v1/incidents/1/status", json!({"status": "merged"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        error(
+            r.post("/api/v1/incidents/2/reopen", json!({})).await,
+            409,
+            "conflict",
+        )
+        .await;
+
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents").await;
+        let (active, closed) = page
+            .split_once("<h2>Closed</h2>")
+            .expect("a Closed section");
+        assert!(active.contains("INC-1 Checkout broken"), "{page}");
+        assert!(
+            !active.contains("INC-2"),
+            "the duplicate is not active: {page}"
+        );
+        assert!(closed.contains("INC-2 Checkout down again"), "{page}");
+        assert!(closed.contains("merged into INC-1"), "{page}");
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_owner_may_override_with_a_reason_that_is_recorded,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alert = r.trigger("pay-stuck").await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "alerts": [alert]}))
+            .await;
+        // `oncall` holds the incident owner role (from the schedule); their
+        // login is a responder, not an admin.
+        let owner = r.t.token_as("oncall@k.example", Role::Responder).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["roles"][0]["person"], "oncall");
+        let resolve = |token: &str, body: Value| {
+            let request = r
+                .server
+                .post("/api/v1/incidents/1/resolve", token)
+                .json(&body);
+            async move { request.send().await.unwrap() }
+        };
+
+        // Another responder may not override, and a blank reason is none.
+        let refused = error(
+            resolve(&r.responder, json!({"override": "looks fine to me"})).await,
+            403,
+            "forbidden",
+        )
+        .await;
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("incident owner"),
+            "{refused}"
+        );
+        error(
+            resolve(&owner, json!({"override": "   "})).await,
+            409,
+            "not_recovered",
+        )
+        .await;
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["status"],
+            "investigating"
+        );
+
+        let resolved = json(
+            resolve(
+                &owner,
+                json!({"override": "the probe is broken; orders flow"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(
+            resolved["resolve_override"],
+            "the probe is broken; orders flow"
+        );
+
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let resolved_event = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "incident.resolved")
+            .expect("the resolve is in the timeline");
+        assert_eq!(resolved_event["actor"]["name"], "test (oncall@k.example)");
+        assert_eq!(
+            resolved_event["after"]["override"],
+            "the probe is broken; orders flow"
+        );
+        assert_eq!(
+            resolved_event["after"]["unmet"],
+            json!(["payments has 1 open alert(s)"]),
+            "the evidence that was missing is recorded"
+        );
+        let refusals = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "incident.resolved")
+            .count();
+        assert_eq!(refusals, 1, "refused resolves change nothing");
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    a_regression_prompts_the_owner_and_keeps_the_incident_resolved,
+    |db: TestDb| async move {
+        let r = room_with(&db, |c| c.replace("action: reopen", "action: prompt")).await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "services": ["payments"]}))
+            .await;
+        run_due(&r.t).await;
+        json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let alert = r.trigger("pay-again").await;
+        run_due(&r.t).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["status"], "resolved", "prompt does not reopen");
+        assert_eq!(view["alerts"], json!([alert]), "the alert is linked");
+        assert_eq!(view["possible_regressions"], json!([alert]));
+        assert_eq!(view["linked_alerts"][0]["possible_regression"], true);
+        assert_eq!(view["linked_alerts"][0]["dedup_key"], "pay-again");
+        let listed = r.get("/api/v1/incidents?status=active").await;
+        assert_eq!(
+            listed["items"],
+            json!([]),
+            "nothing was declared or reopened"
+        );
+
+        // The owner hears through the outbox, with the room link.
+        let told: Vec<Value> = r
+            .received
+            .to("oncall")
+            .into_iter()
+            .map(|(_, body)| body)
+            .filter(|body| body["type"] == "incident.regression_suspected")
+            .collect();
+        assert_eq!(told.len(), 1, "the incident owner is told once");
+        assert!(
+            told[0]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Possible regression: INC-1"),
+            "{}",
+            told[0]
+        );
+        assert!(
+            told[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("https://siaga.kedai.example/incidents/1"),
+            "{}",
+            told[0]
+        );
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let suspected = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "incident.regression_suspected")
+            .expect("in the timeline");
+        assert_eq!(suspected["after"]["to"], "oncall");
+        assert_eq!(
+            suspected["after"]["deliveries"].as_array().unwrap().len(),
+            1
+        );
+
+        // The room says so, next to the reopen button.
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents/1").await;
+        assert!(
+            page.contains(&format!(
+                "Possible regression: alert {alert} (Payments 5xx)"
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains("possible regression: alert"),
+            "and the timeline: {page}"
+        );
+
+        // Reopening takes it up again and clears the question.
+        let reopened = json(r.post("/api/v1/incidents/1/reopen", json!({})).await, 200).await;
+        assert_eq!(reopened["status"], "investigating");
+        assert_eq!(reopened["possible_regressions"], json!([]));
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    a_reconnecting_stream_resumes_after_last_event_id,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV2"}))
+            .await;
+        r.post(
+            "/api/v1/incidents/1/updates",
+            json!({"kind": "internal", "body": "seen before the drop"}),
+        )
+        .await;
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let last = timeline.as_array().unwrap().last().unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        // What EventSource sends when it reconnects: the page's old
+        // `after` in the URL, and the last id it saw in the header.
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream?after=0", &r.responder)
+            .header("last-event-id", last.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        r.post(
+            "/api/v1/incidents/1/updates",
+            json!({"kind": "internal", "body": "after the reconnect"}),
+        )
+        .await;
+        let seen = read_until(&mut stream, "after the reconnect").await;
+        assert!(
+            !seen.contains("seen before the drop"),
+            "not sent again: {seen}"
+        );
+        assert!(
+            !seen.contains("incident.declared"),
+            "not sent again: {seen}"
+        );
+
+        // A header that is not an id this stream gave out is ignored.
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream", &r.responder)
+            .header("last-event-id", "bogus")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        // From the start.
+        read_until(&mut stream, "incident.declared").await;
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_status_flow_stamps_the_milestones_and_the_timeline_tells_it,
+    |db: TestDb| async move {
+        // The chat channel's receiver always fails, so its delivery dies.
+        let r = room_with(&db, |c| c.replace("/hook/chat", "/hook/broken-chat")).await;
+        let alert = r.trigger("pay-flow").await; // 09:00
+        r.t.clock.advance(SignedDuration::from_mins(3));
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV1", "alerts": [alert]}))
+            .await;
+        let milestones = |view: &Value| view["milestones"].clone();
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(
+            milestones(&view)["detected_at"],
+            "2026-11-02T09:00:00Z",
+            "detected when the linked alert was first seen"
+        );
+        assert_eq!(milestones(&view)["declared_at"], "2026-11-02T09:03:00Z");
+        assert_eq!(milestones(&view)["acknowledged_at"], Value::Null);
+
+        r.t.clock.advance(SignedDuration::from_mins(2));
+        json(
+            r.post(&format!("/api/v1/alerts/{alert}/acknowledge"), json!({}))
+                .await,
+            200,
+        )
+        .await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(
+            milestones(&view)["acknowledged_at"],
+            "2026-11-02T09:05:00Z",
+            "acknowledged when a linked alert was"
+        );
+
+        r.t.clock.advance(SignedDuration::from_mins(5));
+        let identified = json(
+            r.post(
+                "/api/v1/incidents/1/status",
+                json!({"status": "identified"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(identified["status"], "identified");
+        assert_eq!(
+            milestones(&identified)["identified_at"],
+            "2026-11-02T09:10:00Z"
+        );
+        assert_eq!(milestones(&identified)["mitigated_at"], Value::Null);
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let monitoring = json(
+            r.post(
+                "/api/v1/incidents/1/status",
+                json!({"status": "monitoring"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            milestones(&monitoring)["mitigated_at"],
+            "2026-11-02T09:20:00Z",
+            "mitigated on entering monitoring"
+        );
+        assert_eq!(
+            milestones(&monitoring)["identified_at"],
+            "2026-11-02T09:10:00Z",
+            "kept"
+        );
+        error(
+            r.post("/api/v1/incidents/1/status", json!({"status": "resolved"}))
+                .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+
+        r.t.clock.advance(SignedDuration::from_mins(1));
+        r.resolve_alert_key("pay-flow").await; // 09:21
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let resolved = json(r.post("/api/v1/incidents/1/resolve", json!({})).await, 200).await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(milestones(&resolved)["resolved_at"], "2026-11-02T09:31:00Z");
+        assert_eq!(
+            milestones(&resolved)["mitigated_at"],
+            "2026-11-02T09:20:00Z"
+        );
+
+        // The chat delivery is retried with backoff until it dies.
+        for _ in 0..12 {
+            run_due(&r.t).await;
+            r.t.clock.advance(SignedDuration::from_mins(2));
+        }
+        assert!(r.received.to("broken-chat").len() > 1, "retried");
+        assert_eq!(r.received.to("ceo").len(), 1, "the others arrived once");
+
+        let actions = r.actions(1).await;
+        let order = [
+            "incident.declared",
+            "alert.acknowledged",
+            "incident.status_changed",
+            "incident.status_changed",
+            "alert.resolved",
+            "incident.resolved",
+            "notification.failed",
+        ];
+        let mut rest = actions.iter();
+        for expected in order {
+            assert!(
+                rest.any(|a| a == expected),
+                "{expected} missing or out of order: {actions:?}"
+            );
+        }
+        let timeline = r.get("/api/v1/incidents/1/timeline").await;
+        let failed = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "notification.failed")
+            .unwrap();
+        assert_eq!(failed["after"]["person"], "chat");
+        assert_eq!(failed["after"]["channel"], "slack");
+        assert!(
+            failed["after"]["error"].as_str().unwrap().contains("500"),
+            "{failed}"
+        );
+
+        let browser = r.session("watcher@k.example", Role::Viewer).await;
+        let page = browser.page("/incidents/1").await;
+        for line in [
+            "status investigating → identified (by",
+            "status identified → monitoring (by",
+            &format!("alert {alert} acknowledged by"),
+            &format!("alert {alert} resolved"),
+            "resolved by",
+            "delivery to chat by slack failed:",
+        ] {
+            assert!(page.contains(line), "the room shows `{line}`: {page}");
+        }
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    editing_changes_the_words_and_can_clear_them,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({
+            "title": "Card payments fail", "severity": "SEV2", "services": ["payments"],
+            "customer_impact": "Cards fail", "workaround": "bank transfer"
+        }))
+        .await;
+        let patch = |body: Value| {
+            let request = r
+                .server
+                .client
+                .patch(r.server.url("/api/v1/incidents/INC-1"))
+                .bearer_auth(&r.responder)
+                .json(&body);
+            async move { request.send().await.unwrap() }
+        };
+        let edited = json(
+            patch(json!({
+                "title": "Card and wallet payments fail",
+                "services": ["payments", "checkout", "payments"],
+                "customer_impact": "Cards and wallets fail",
+            }))
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(edited["title"], "Card and wallet payments fail");
+        assert_eq!(edited["services"], json!(["payments", "checkout"]));
+        assert_eq!(edited["customer_impact"], "Cards and wallets fail");
+        assert_eq!(edited["workaround"], "bank transfer", "absent: unchanged");
+
+        // An empty text clears it; the talk script says so.
+        json(patch(json!({"workaround": ""})).await, 200).await;
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["workaround"], "");
+        assert!(
+            view["talk_scripts"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("no workaround yet"),
+            "{view}"
+        );
+
+        let version = view["version"].clone();
+        let bad = error(
+            patch(json!({"services": ["chekout"]})).await,
+            422,
+            "unknown_service",
+        )
+        .await;
+        assert_eq!(bad["field"], "services");
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `checkout`?")
+        );
+        let bad = error(patch(json!({"title": "  "})).await, 422, "invalid_field").await;
+        assert_eq!(bad["field"], "title");
+        let bad = error(
+            patch(json!({"severity": "SEV1"})).await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            bad["message"].as_str().unwrap().contains("severity"),
+            "{bad}"
+        );
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["version"],
+            version,
+            "refused edits change nothing"
+        );
+        let edits = r
+            .actions(1)
+            .await
+            .iter()
+            .filter(|a| *a == "incident.edited")
+            .count();
+        assert_eq!(edits, 2);
+
+        let admin = r.t.token(Role::Admin).await;
+        json(
+            r.server
+                .post("/api/v1/incidents/1/resolve", &admin)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        error(patch(json!({"title": "Later"})).await, 409, "conflict").await;
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
+    the_pages_filter_unlink_merge_clear_and_hand_over_once,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alert = r.trigger("pay-web").await;
+        r.declare(
+            json!({"title": "Card payments fail", "severity": "SEV1", "alerts": [alert],
+            "workaround": "bank transfer", "customer_impact": "Cards fail"}),
+        )
+        .await;
+        r.declare(json!({"title": "Checkout slow", "severity": "SEV3", "services": ["checkout"]}))
+            .await;
+        r.declare(
+            json!({"title": "Checkout slow again", "severity": "SEV3", "services": ["checkout"]}),
+        )
+        .await;
+        json(
+            r.post(
+                "/api/v1/incidents/2/status",
+                json!({"status": "identified"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        let browser = r.session("lead@k.example", Role::Responder).await;
+
+        // Filters: status and service, with the choices in the form.
+        let page = browser.page("/incidents?status=identified").await;
+        assert!(page.contains("INC-2 Checkout slow"), "{page}");
+        assert!(
+            !page.contains("INC-1 Card") && !page.contains("INC-3"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<h2>Closed</h2>"),
+            "ruled out by the filter: {page}"
+        );
+        assert!(
+            page.contains("<option value=\"identified\" selected>"),
+            "{page}"
+        );
+        let page = browser.page("/incidents?service=checkout").await;
+        assert!(page.contains("INC-2") && page.contains("INC-3"), "{page}");
+        assert!(!page.contains("INC-1 Card"), "{page}");
+        assert!(
+            page.contains("<option value=\"checkout\" selected>"),
+            "{page}"
+        );
+        let page = browser.page("/incidents?status=closed").await;
+        assert!(!page.contains("<h2>Active</h2>"), "{page}");
+        assert_eq!(
+            browser.get("/incidents?status=sleeping").await.status(),
+            422
+        );
+
+        // Clearing the workaround from the impact form.
+        let cleared = browser
+            .post(
+                "/incidents/1",
+                "/incidents/1/edit",
+                &[("customer_impact", "Cards fail"), ("workaround", "")],
+            )
+            .await;
+        assert_eq!(cleared.status(), 303);
+        let view = r.get("/api/v1/incidents/1").await;
+        assert_eq!(view["workaround"], "", "an empty field clears it");
+        assert_eq!(view["customer_impact"], "Cards fail");
+
+        // Unlink from the room's list of linked alerts.
+        let room_html = browser.page("/incidents/1").await;
+        assert!(
+            room_html.contains(&format!("<tr data-alert=\"{alert}\">")),
+            "{room_html}"
+        );
+        assert!(room_html.contains("<code>pay-web</code>"), "{room_html}");
+        let unlinked = browser
+            .post(
+                "/incidents/1",
+                "/incidents/1/unlink",
+                &[("alert", &alert.to_string())],
+            )
+            .await;
+        assert_eq!(unlinked.status(), 303);
+        assert_eq!(r.get("/api/v1/incidents/1").await["alerts"], json!([]));
+        assert!(
+            r.actions(1)
+                .await
+                .contains(&"incident.alert_unlinked".into())
+        );
+
+        // Two handovers from pages that both saw `oncall` as the owner:
+        // one wins, the other is told who holds it now.
+        let room_html = browser.page("/incidents/1").await;
+        assert!(
+            room_html.contains("name=\"expected\" value=\"oncall\""),
+            "the form says whom it expects: {room_html}"
+        );
+        let browser = &browser;
+        let hand_over = |person: &'static str| async move {
+            let form = [
+                ("role", "incident_owner"),
+                ("person", person),
+                ("expected", "oncall"),
+            ];
+            browser
+                .post("/incidents/1", "/incidents/1/roles", &form)
+                .await
+        };
+        let first = hand_over("lead").await;
+        assert_eq!(first.status(), 303);
+        let second = hand_over("head").await;
+        assert_eq!(second.status(), 409);
+        let body = second.text().await.unwrap();
+        assert!(
+            body.contains("the incident_owner is lead now, not oncall"),
+            "{body}"
+        );
+        assert!(body.contains("href=\"/incidents/1\""), "a way back: {body}");
+        assert_eq!(
+            r.get("/api/v1/incidents/1").await["roles"][0]["person"],
+            "lead"
+        );
+
+        // Merge INC-3 into INC-2 from INC-3's room.
+        let merged = browser
+            .post("/incidents/3", "/incidents/3/merge", &[("into", "INC-2")])
+            .await;
+        assert_eq!(merged.status(), 303);
+        assert_eq!(merged.headers()["location"], "/incidents/2");
+        let duplicate = r.get("/api/v1/incidents/3").await;
+        assert_eq!(duplicate["status"], "merged");
+        let page = browser.page("/incidents/3").await;
+        assert!(
+            page.contains("merged into <a href=\"/incidents/2\">INC-2</a>"),
+            "{page}"
+        );
+        let refused = browser
+            .post("/incidents/2", "/incidents/2/merge", &[("into", "INC-2")])
+            .await;
+        assert_eq!(refused.status(), 422);
+        let missing = browser
+            .post(
+                "/incidents/2",
+                "/incidents/2/merge",
+                &[("into", "nonsense")],
+            )
+            .await;
+        assert_eq!(missing.status(), 404);
         r.server.stop().await;
     }
 );

@@ -207,13 +207,19 @@ impl TestApp {
             role.as_str(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
+        self.token_as(&email, role).await
+    }
+
+    /// Creates a user with this email and a token of the same role (a
+    /// person of the org when the email is theirs); returns the secret.
+    pub async fn token_as(&self, email: &str, role: Role) -> String {
         let actor = Actor::system("test");
         self.app
-            .create_user(&actor, &email, "Test User", role, None)
+            .create_user(&actor, email, "Test User", role, None)
             .await
             .unwrap();
         self.app
-            .create_api_token(&actor, Role::Admin, &email, "test", role)
+            .create_api_token(&actor, Role::Admin, email, "test", role)
             .await
             .unwrap()
             .secret

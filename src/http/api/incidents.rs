@@ -12,9 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::incidents::{IncidentQuery, IncidentView};
+use crate::app::incidents::{IncidentQuery, IncidentView, TimelineEntry};
 use crate::app::{App, Caller};
-use crate::domain::event::Event;
 use crate::domain::incident::{
     Declaration, Incident, IncidentEdit, IncidentStatus, UpdateKind, parse_display_id,
 };
@@ -55,7 +54,8 @@ pub fn incident_id(text: &str) -> Result<i64, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
-    /// `active` (not resolved), `resolved`, `all`, or one status; all when absent.
+    /// `active` (investigating, identified or monitoring), `closed`
+    /// (resolved or merged), `all`, or one status; all when absent.
     pub status: Option<String>,
     /// `SEV1`, … as configured.
     pub severity: Option<String>,
@@ -352,8 +352,10 @@ pub struct ResolveRequest {
 }
 
 /// Resolves when every impacted service has no open alert and has been
-/// quiet for the severity's settle time; otherwise 409 with the reasons,
-/// unless the incident owner overrides with a reason.
+/// quiet for the severity's settle time; otherwise 409 `not_recovered` with
+/// the reasons in `details.unmet`, unless the incident owner (or an admin)
+/// overrides with a reason. An incident naming no impacted service and no
+/// alert has no evidence of recovery and needs the override.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", request_body = ResolveRequest,
     params(("id" = String, Path, description = "INC-42 or 42")),
     responses((status = 200, body = Incident), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -397,26 +399,32 @@ pub struct TimelineParams {
     pub after: Option<i64>,
 }
 
-/// The timeline, oldest first: the incident's events and its linked
-/// alerts', from the event log.
+/// The timeline, oldest first: the incident's events, its linked alerts'
+/// and those of alerts on its impacted services, from the event log; each
+/// event with the line the room shows for it (`text`).
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents", params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams),
-    responses((status = 200, body = Vec<Event>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TimelineEntry>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn incident_timeline(
     State(app): State<App>,
     _caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<TimelineParams>,
-) -> ApiResult<axum::Json<Vec<Event>>> {
+) -> ApiResult<axum::Json<Vec<TimelineEntry>>> {
+    let events = app
+        .incident_timeline(incident_id(&id)?, params.after.unwrap_or(0))
+        .await?;
     Ok(axum::Json(
-        app.incident_timeline(incident_id(&id)?, params.after.unwrap_or(0))
-            .await?,
+        events.into_iter().map(TimelineEntry::from).collect(),
     ))
 }
 
 /// The timeline live, as server-sent events: every event as it is
 /// committed (JSON with a `text` line to show; the SSE `id` is the event
-/// id), the ones after `after` first.
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/stream", tag = "incidents", params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams),
+/// id), the ones after `after` first. A reconnecting client's
+/// `Last-Event-ID` header resumes after that event.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/stream", tag = "incidents",
+    params(("id" = String, Path, description = "INC-42 or 42"), TimelineParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (sent by EventSource when it reconnects)")),
     responses((status = 200, description = "text/event-stream of timeline events"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn incident_stream(
     State(app): State<App>,
@@ -424,11 +432,21 @@ async fn incident_stream(
     _caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<TimelineParams>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Sse<impl futures_core::Stream<Item = Result<SseEvent, Infallible>>>> {
     let id = incident_id(&id)?;
     // Fails here, with a 404, for an incident that does not exist.
     app.incident(id).await?;
-    let mut follower = crate::app::incidents::TimelineFollower::new(id, params.after.unwrap_or(0));
+    // EventSource reconnects to the same URL, whose `after` is as old as
+    // the page, and says in Last-Event-ID what it saw last: the later of
+    // the two wins. Only ids this stream gave out are meaningful, so
+    // anything else is ignored rather than refused.
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = params.after.unwrap_or(0).max(last_seen.unwrap_or(0));
+    let mut follower = crate::app::incidents::TimelineFollower::new(id, after);
     let mut shutdown = shutdown.map(|s| s.0.0);
     let stream = async_stream(move |sender| async move {
         loop {
@@ -436,7 +454,7 @@ async fn incident_stream(
                 Ok(events) => {
                     for event in events {
                         let id = event.id.to_string();
-                        let entry = crate::app::incidents::TimelineEntry::from(event);
+                        let entry = TimelineEntry::from(event);
                         let data = serde_json::to_string(&entry).unwrap_or_default();
                         let sse = SseEvent::default().id(id).data(data);
                         if sender.send(Ok(sse)).await.is_err() {

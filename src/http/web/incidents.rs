@@ -9,13 +9,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::{CsrfForm, Layout, PageError, Viewer, check_csrf, error_page, render, utc_minute};
+use super::{
+    CsrfForm, Layout, PageError, Viewer, check_csrf, error_page, error_page_back, render,
+    utc_minute,
+};
 use crate::app::incidents::{IncidentQuery, IncidentView, describe};
 use crate::app::{App, Caller};
 use crate::domain::auth::Role;
 use crate::domain::incident::{
     Declaration, Incident, IncidentEdit, IncidentStatus, UpdateKind, display_id, parse_display_id,
 };
+use crate::domain::page::Page;
 use crate::http::extract::{Path, Query};
 
 pub fn router() -> Router<App> {
@@ -100,6 +104,7 @@ struct Row {
     title: String,
     severity: String,
     status: &'static str,
+    merged_into: Option<String>,
     owner: String,
     declared_at: String,
     next_update: String,
@@ -113,11 +118,8 @@ impl Row {
             reference: display_id(incident.id),
             title: incident.title.clone(),
             severity: incident.severity.clone(),
-            status: if incident.merged_into.is_some() {
-                "merged"
-            } else {
-                incident.status.as_str()
-            },
+            status: incident.status.as_str(),
+            merged_into: incident.merged_into.map(display_id),
             owner: incident
                 .holder(crate::domain::incident::OWNER_ROLE)
                 .unwrap_or("—")
@@ -141,16 +143,24 @@ impl Row {
 struct IncidentsPage {
     layout: Layout,
     can_declare: bool,
-    active: Vec<Row>,
-    closed: Vec<Row>,
+    /// `None` when the status filter rules the section out.
+    active: Option<Vec<Row>>,
+    closed: Option<Vec<Row>>,
     severities: Vec<(String, String)>,
+    statuses: Vec<&'static str>,
+    services: Vec<String>,
     severity: String,
+    status: String,
+    service: String,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     severity: Option<String>,
+    /// `active`, `closed` or one status; both sections when absent.
+    status: Option<String>,
+    service: Option<String>,
 }
 
 async fn incidents_page(
@@ -160,27 +170,52 @@ async fn incidents_page(
 ) -> Result<Response, PageError> {
     let org = app.org_snapshot().await?;
     let now = app.clock.now();
-    let severity = params.severity.filter(|s| !s.is_empty());
+    let given = |value: Option<String>| value.filter(|s| !s.is_empty());
+    let severity = given(params.severity);
+    let service = given(params.service);
+    let status = given(params.status);
+    // Each section lists what the status filter leaves of it; a section the
+    // filter rules out is not shown.
+    let (active_status, closed_status) = match status.as_deref() {
+        None => (Some("active"), Some("closed")),
+        Some(s @ ("active" | "investigating" | "identified" | "monitoring")) => (Some(s), None),
+        Some(s) => (None, Some(s)),
+    };
     let list = |status: &str| IncidentQuery {
         status: Some(status.into()),
         severity: severity.clone(),
+        service: service.clone(),
         limit: Some(100),
         ..IncidentQuery::default()
     };
-    let active = app.incidents(list("active")).await?;
-    let closed = app.incidents(list("resolved")).await?;
+    let rows = |page: Page<Incident>| page.items.iter().map(|i| Row::of(i, now)).collect();
+    let active = match active_status {
+        Some(status) => Some(rows(app.incidents(list(status)).await?)),
+        None => None,
+    };
+    let closed = match closed_status {
+        Some(status) => Some(rows(app.incidents(list(status)).await?)),
+        None => None,
+    };
     Ok(render(&IncidentsPage {
         layout: Layout::for_caller(&caller, "incidents"),
         can_declare: caller.role >= Role::Responder,
-        active: active.items.iter().map(|i| Row::of(i, now)).collect(),
-        closed: closed.items.iter().map(|i| Row::of(i, now)).collect(),
+        active,
+        closed,
         severities: org
             .incidents
             .severities
             .iter()
             .map(|s| (s.name.clone(), s.description.clone()))
             .collect(),
+        statuses: ["active", "closed"]
+            .into_iter()
+            .chain(IncidentStatus::ALL.iter().map(|s| s.as_str()))
+            .collect(),
+        services: org.services.iter().map(|s| s.name.clone()).collect(),
         severity: severity.unwrap_or_default(),
+        status: status.unwrap_or_default(),
+        service: service.unwrap_or_default(),
     }))
 }
 
@@ -390,7 +425,38 @@ async fn act(
     let fields = Fields::parse(&body);
     fields.check_csrf(&caller)?;
     let optional = |name: &str| Some(fields.text(name)).filter(|v| !v.is_empty());
-    match action.as_str() {
+    let room = format!("/incidents/{id}");
+    let mut next = room.clone();
+    let refused = |error: crate::app::Error| -> PageError {
+        let back = (room.clone(), format!("Back to {}", display_id(id)));
+        match error {
+            crate::app::Error::NotRecovered(reasons) => error_page_back(
+                StatusCode::CONFLICT,
+                "Not resolved",
+                format!(
+                    "Not resolved: {}. Resolve once the services have recovered, or as the incident owner give a reason to override.",
+                    reasons.join("; ")
+                ),
+                back,
+            ),
+            crate::app::Error::Conflict(message) => error_page_back(
+                StatusCode::CONFLICT,
+                "Not changed",
+                format!(
+                    "{message}. Nothing was changed; the incident room shows how things stand now."
+                ),
+                back,
+            ),
+            crate::app::Error::Invalid { message, .. } => error_page_back(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not changed",
+                format!("{message}. Nothing was changed."),
+                back,
+            ),
+            other => other.into(),
+        }
+    };
+    let done = match action.as_str() {
         "status" => {
             let status = IncidentStatus::parse(&fields.text("status")).ok_or_else(|| {
                 error_page(
@@ -399,22 +465,22 @@ async fn act(
                     "Pick investigating, identified or monitoring.".into(),
                 )
             })?;
-            app.set_incident_status(&caller, id, status).await?;
+            app.set_incident_status(&caller, id, status).await.map(drop)
         }
-        "severity" => {
-            app.change_incident_severity(&caller, id, &fields.text("severity"))
-                .await?;
-        }
-        "roles" => {
-            app.assign_incident_role(
+        "severity" => app
+            .change_incident_severity(&caller, id, &fields.text("severity"))
+            .await
+            .map(drop),
+        "roles" => app
+            .assign_incident_role(
                 &caller,
                 id,
                 &fields.text("role"),
                 &fields.text("person"),
                 optional("expected").as_deref(),
             )
-            .await?;
-        }
+            .await
+            .map(drop),
         "updates" => {
             let kind = if fields.text("kind") == "public" {
                 UpdateKind::Public
@@ -422,38 +488,58 @@ async fn act(
                 UpdateKind::Internal
             };
             app.post_incident_update(&caller, id, kind, &fields.text("body"))
-                .await?;
+                .await
+                .map(drop)
         }
         "edit" => {
+            // A field the form sent, even empty, is set: empty clears it.
+            let sent = |name: &str| fields.one(name).map(|v| v.trim().to_string());
             let edit = IncidentEdit {
-                customer_impact: optional("customer_impact"),
-                workaround: optional("workaround"),
+                customer_impact: sent("customer_impact"),
+                workaround: sent("workaround"),
                 services: Some(fields.all("services")).filter(|s| !s.is_empty()),
                 ..IncidentEdit::default()
             };
-            app.edit_incident(&caller, id, &edit).await?;
+            app.edit_incident(&caller, id, &edit).await.map(drop)
         }
         "alerts" => {
-            let alert = app
-                .alert_by_dedup_key(&fields.text("dedup_key"), None)
-                .await?;
-            app.link_incident_alert(&caller, id, alert).await?;
-        }
-        "resolve" => {
-            app.resolve_incident(&caller, id, optional("override").as_deref())
+            let service = optional("service");
+            match app
+                .alert_by_dedup_key(&fields.text("dedup_key"), service.as_deref())
                 .await
-                .map_err(|error| match error {
-                    crate::app::Error::Conflict(message) => error_page(
-                        StatusCode::CONFLICT,
-                        "Not resolved",
-                        format!("{message}. Go back to the incident room; resolve once the services have recovered, or as the incident owner give a reason to override."),
-                    ),
-                    other => other.into(),
-                })?;
+            {
+                Ok(alert) => app.link_incident_alert(&caller, id, alert).await.map(drop),
+                Err(error) => Err(error),
+            }
         }
-        "reopen" => {
-            app.reopen_incident(&caller, id).await?;
+        "unlink" => match fields.text("alert").parse::<i64>() {
+            Ok(alert) => app
+                .unlink_incident_alert(&caller, id, alert)
+                .await
+                .map(drop),
+            Err(_) => Err(crate::app::Error::invalid(
+                "invalid_field",
+                "alert",
+                "name the alert to unlink by its id",
+            )),
+        },
+        "merge" => {
+            let into = parse_display_id(&fields.text("into")).ok_or_else(|| {
+                error_page_back(
+                    StatusCode::NOT_FOUND,
+                    "Not merged",
+                    format!("There is no incident {}.", fields.text("into")),
+                    (room.clone(), format!("Back to {}", display_id(id))),
+                )
+            })?;
+            next = format!("/incidents/{into}");
+            app.merge_incident(&caller, id, into).await.map(drop)
         }
+        "resolve" => app
+            .resolve_incident(&caller, id, optional("override").as_deref())
+            .await
+            .map(drop),
+        "reopen" => app.reopen_incident(&caller, id).await.map(drop),
         _ => {
             return Err(error_page(
                 StatusCode::NOT_FOUND,
@@ -461,8 +547,9 @@ async fn act(
                 "There is no such page.".into(),
             ));
         }
-    }
-    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+    };
+    done.map_err(refused)?;
+    Ok(Redirect::to(&next).into_response())
 }
 
 async fn tick(

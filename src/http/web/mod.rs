@@ -119,13 +119,32 @@ struct ErrorPage {
     layout: Layout,
     title: String,
     message: String,
+    /// Where to go from here: a link and its words.
+    back: (String, String),
 }
 
 fn error_page(status: StatusCode, title: &str, message: String) -> PageError {
+    error_page_back(
+        status,
+        title,
+        message,
+        ("/services".into(), "Back to the services".into()),
+    )
+}
+
+/// An error page that links back to where the person came from (the room
+/// whose form was refused), not to the catalogue.
+fn error_page_back(
+    status: StatusCode,
+    title: &str,
+    message: String,
+    back: (String, String),
+) -> PageError {
     let page = ErrorPage {
         layout: Layout::anonymous(),
         title: title.into(),
         message,
+        back,
     };
     PageError(Box::new((status, render(&page)).into_response()))
 }

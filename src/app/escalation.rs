@@ -482,18 +482,28 @@ impl App {
         let delivery: Delivery =
             serde_json::from_value(job.payload.clone()).context("reading the delivery")?;
         let now = self.clock.now();
-        if let Some(group_id) = delivery.group_id {
-            let mut tx = self.store.read().await?;
-            let group = tx.alert_group(group_id).await?;
-            drop(tx);
-            if group.status != AlertStatus::Triggered {
-                // Someone answered before this one was due (a later rule, or
-                // a retry): a page about a handled alert is noise.
-                let mut tx = self.store.write().await?;
-                if !self.complete_job_in(&mut tx, job).await? {
-                    return Ok(());
-                }
-                tx.append_event(
+        // What the delivery needs to know, in one read: is its page still
+        // wanted, and the webhook secret (once made, read on every send).
+        let mut tx = self.store.read().await?;
+        let group = match delivery.group_id {
+            Some(group_id) => Some(tx.alert_group(group_id).await?),
+            None => None,
+        };
+        let webhook_secret = match delivery.channel {
+            ContactKind::Webhook => tx.read_server_secret(WEBHOOK_SECRET).await?.map(|(s, _)| s),
+            _ => None,
+        };
+        drop(tx);
+        if let Some(group) = group
+            && group.status != AlertStatus::Triggered
+        {
+            // Someone answered before this one was due (a later rule, or
+            // a retry): a page about a handled alert is noise.
+            let mut tx = self.store.write().await?;
+            if !self.complete_job_in(&mut tx, job).await? {
+                return Ok(());
+            }
+            tx.append_event(
                     now,
                     NewEvent::new(&Actor::system("notifications"), "notification.skipped", delivery.subject())
                         .after(json!({
@@ -502,9 +512,8 @@ impl App {
                         })),
                 )
                 .await?;
-                tx.commit().await?;
-                return Ok(());
-            }
+            tx.commit().await?;
+            return Ok(());
         }
         if delivery.channel == ContactKind::Email {
             self.send_email(&delivery, now).await?;
@@ -537,7 +546,10 @@ impl App {
             .header("x-siaga-delivery", &delivery.id)
             .timeout(std::time::Duration::from_secs(10));
         if delivery.channel == ContactKind::Webhook {
-            let secret = self.webhook_secret().await?;
+            let secret = match webhook_secret {
+                Some(secret) => secret,
+                None => self.webhook_secret().await?,
+            };
             let signed = format!("{timestamp}.{body}");
             let signature = crate::domain::auth::hmac_hex(&secret, &[signed.as_bytes()]);
             request = request

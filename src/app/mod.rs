@@ -24,7 +24,14 @@ pub use auth::{Caller, NewToken};
 pub use org::{ConfigApplied, parse_off_runtime as parse_config};
 
 /// The org as last read from the store, and when.
-type OrgSnapshot = (std::time::Instant, Arc<crate::domain::org::Org>);
+/// The organisation as last read, with the config version it was read at.
+#[derive(Clone)]
+struct OrgSnapshot {
+    /// When the version was last compared with the store's.
+    checked: std::time::Instant,
+    version: i64,
+    org: Arc<crate::domain::org::Org>,
+}
 
 /// Everything a use case needs: the store, the clock and the outbound
 /// channels. Cheap to clone.

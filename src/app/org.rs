@@ -155,34 +155,43 @@ impl App {
         Ok(self.org_snapshot().await?.as_ref().clone())
     }
 
-    /// The live organisation, shared: cached for a second at most, so hot
-    /// paths (ingestion) do not read the whole org from the store per
-    /// request, and other replicas' config applies show up within a second.
+    /// The live organisation, shared. Hot paths (ingestion, escalation)
+    /// call this all the time: the org is read from the store only when a
+    /// config apply changed it, which is checked at most once a second, so
+    /// other replicas' applies show up within a second.
     pub async fn org_snapshot(&self) -> Result<std::sync::Arc<Org>> {
         let now = std::time::Instant::now();
-        if let Some((loaded, org)) = self
+        let cached = self
             .org_cache
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            && now.duration_since(*loaded) < std::time::Duration::from_secs(1)
+            .clone();
+        if let Some(cached) = &cached
+            && now.duration_since(cached.checked) < std::time::Duration::from_secs(1)
         {
-            return Ok(org.clone());
+            return Ok(cached.org.clone());
         }
-        let org = std::sync::Arc::new(self.load_org().await?);
-        *self.org_cache.write().unwrap_or_else(|e| e.into_inner()) = Some((now, org.clone()));
-        Ok(org)
-    }
-
-    async fn load_org(&self) -> Result<Org> {
-        let objects = self.store.read().await?.config_objects().await?;
-        let (org, broken) = Org::from_objects(&objects);
-        if !broken.is_empty() {
-            tracing::error!(
-                ?broken,
-                "config objects in the store could not be read; re-apply the config"
-            );
-        }
+        let mut tx = self.store.read().await?;
+        let version = tx.config_version().await?;
+        let org = match cached {
+            Some(cached) if cached.version == version => cached.org,
+            _ => {
+                let objects = tx.config_objects().await?;
+                let (org, broken) = Org::from_objects(&objects);
+                if !broken.is_empty() {
+                    tracing::error!(
+                        ?broken,
+                        "config objects in the store could not be read; re-apply the config"
+                    );
+                }
+                std::sync::Arc::new(org)
+            }
+        };
+        *self.org_cache.write().unwrap_or_else(|e| e.into_inner()) = Some(super::OrgSnapshot {
+            checked: now,
+            version,
+            org: org.clone(),
+        });
         Ok(org)
     }
 

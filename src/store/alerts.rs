@@ -198,7 +198,7 @@ impl Tx {
                         .push_bind(m.format)
                         .push_bind(m.body);
                 });
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())
@@ -218,7 +218,7 @@ impl Tx {
                         .push_bind(e.dedup_key)
                         .push_bind(e.outcome);
                 });
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())
@@ -246,7 +246,7 @@ impl Tx {
                     keys.push_bind(*key);
                 }
                 query.push(") ORDER BY id").push(lock);
-                query.build_query_as().persistent(false).fetch_all(conn).await?
+                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
             });
             alerts.extend(rows.into_iter().map(AlertRow::into_alert));
         }
@@ -324,7 +324,7 @@ impl Tx {
                        acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at,
                        resolved_by = excluded.resolved_by",
                 );
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())
@@ -429,7 +429,7 @@ impl Tx {
                     keys.push_bind(*key);
                 }
                 query.push(") GROUP BY group_key");
-                query.build_query_as().persistent(false).fetch_all(conn).await?
+                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
             });
             found.extend(rows);
         }
@@ -452,7 +452,7 @@ impl Tx {
                         .push_bind(g.alert_count)
                         .push_bind(i64::from(g.in_maintenance));
                 });
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())
@@ -471,7 +471,7 @@ impl Tx {
                     row.push_bind(*id).push_bind(*added);
                 });
                 query.push(") AS joined WHERE alert_groups.id = joined.column1");
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())

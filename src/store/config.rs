@@ -136,6 +136,15 @@ impl Tx {
         })
     }
 
+    /// The id of the latest config revision: it changes with every apply,
+    /// and so tells whether the organisation changed. 0 before the first.
+    pub async fn config_version(&mut self) -> Result<i64> {
+        let id: Option<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar("SELECT MAX(id) FROM config_revisions").fetch_one(conn).await?
+        });
+        Ok(id.unwrap_or(0))
+    }
+
     pub async fn latest_config_revision(&mut self) -> Result<Option<ConfigRevision>> {
         let row: Option<(i64, String, String, String, i64)> = with_tx!(self, conn => {
             sqlx::query_as(

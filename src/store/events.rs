@@ -93,7 +93,7 @@ impl Tx {
                         .push_bind(event.before.as_ref().map(|v| v.to_string()))
                         .push_bind(event.after.as_ref().map(|v| v.to_string()));
                 });
-                query.build().persistent(false).execute(conn).await?.rows_affected()
+                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
         Ok(())

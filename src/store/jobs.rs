@@ -9,6 +9,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,7 +69,7 @@ const JOBS_CHANNEL: &str = "siaga_jobs";
 
 /// Tells the job runners of this process that jobs were enqueued, and hands
 /// them the jobs taken at enqueue (see [`Store::take_jobs_as`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct JobSignal {
     enqueued: tokio::sync::Notify,
     /// PostgreSQL: the task relaying other replicas' notifications, started
@@ -79,6 +80,10 @@ pub(super) struct JobSignal {
     taker: Mutex<Option<Taker>>,
     /// Jobs taken at enqueue and committed, for the runner to start.
     handed: Mutex<Vec<Job>>,
+    /// The earliest run time (Unix ms) of jobs enqueued or rescheduled in
+    /// this process, or announced by another replica, and not taken, since
+    /// the runner last asked: whether it must look at the queue.
+    untaken_due: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -91,7 +96,24 @@ struct Taker {
     in_flight: usize,
 }
 
+impl Default for JobSignal {
+    fn default() -> Self {
+        JobSignal {
+            enqueued: tokio::sync::Notify::new(),
+            relay: OnceLock::new(),
+            taker: Mutex::new(None),
+            handed: Mutex::new(Vec::new()),
+            untaken_due: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
 impl JobSignal {
+    /// A job not taken at enqueue falls due at `at`.
+    pub(super) fn due_at(&self, at: Timestamp) {
+        self.untaken_due.fetch_min(to_millis(at), Ordering::Relaxed);
+    }
+
     pub(super) fn wake(&self) {
         // Keeps a permit when no runner is waiting right now, so a wake-up
         // between a runner's last claim and its wait is not lost.
@@ -217,6 +239,16 @@ impl Store {
         self.jobs.release(1);
     }
 
+    /// The earliest run time of jobs the queue gained since the last call
+    /// that no runner took (enqueued or rescheduled here, or announced by
+    /// another replica): when the runner must look at the queue again.
+    pub fn untaken_jobs_due(&self) -> Option<Timestamp> {
+        match self.jobs.untaken_due.swap(i64::MAX, Ordering::Relaxed) {
+            i64::MAX => None,
+            at => Some(from_millis(at)),
+        }
+    }
+
     /// Waits until jobs may be due: some were enqueued (here, or on
     /// PostgreSQL by any replica), or `timeout` passed.
     pub async fn wait_for_jobs(&self, timeout: Duration) {
@@ -239,6 +271,8 @@ async fn relay_notifications(pool: sqlx::PgPool, signal: std::sync::Arc<JobSigna
             listener.listen(JOBS_CHANNEL).await?;
             loop {
                 listener.recv().await?;
+                // What another replica enqueued is unknown here: look.
+                signal.untaken_due.store(i64::MIN, Ordering::Relaxed);
                 signal.wake();
             }
         };
@@ -303,7 +337,7 @@ impl Tx {
                         .push_bind(taker.as_ref().map(|(_, until)| to_millis(*until)));
                 });
                 query.push(format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
-                query.build_query_as().persistent(false).fetch_all(conn).await
+                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await
             });
             let inserted = match inserted {
                 Ok(rows) => rows,
@@ -319,6 +353,8 @@ impl Tx {
                 if job.state == JobState::Running {
                     taken += 1;
                     self.taken_jobs.jobs.push(job);
+                } else {
+                    self.jobs.due_at(job.run_at);
                 }
             }
             // Places reserved for jobs a unique key kept out.
@@ -427,6 +463,7 @@ impl Tx {
         error: &str,
         retry_at: Timestamp,
     ) -> Result<Option<JobState>> {
+        self.jobs.due_at(retry_at);
         let state: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar(
                 "UPDATE jobs
@@ -468,6 +505,7 @@ impl Tx {
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
         self.enqueued_jobs = true;
+        self.jobs.due_at(now);
         let sql = format!(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
              WHERE id = $1 AND state = 'dead'
@@ -543,7 +581,10 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        self.enqueued_jobs |= released > 0;
+        if released > 0 {
+            self.enqueued_jobs = true;
+            self.jobs.due_at(now);
+        }
         Ok(released)
     }
 

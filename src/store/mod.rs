@@ -399,6 +399,13 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
     (30_000 / columns.max(1)).clamp(1, MAX_ROWS)
 }
 
+/// Whether a multi-row statement of `rows` rows is kept prepared: small
+/// ones recur (a batch of one is the common case at low load) and are worth
+/// caching; large ones vary in size and would only crowd the cache.
+pub(crate) fn cache_statement(rows: usize) -> bool {
+    rows <= 8
+}
+
 /// Tables whose ids a batch reserves before inserting, so that the rows
 /// it writes can refer to each other without a round trip per row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

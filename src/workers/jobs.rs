@@ -109,12 +109,20 @@ impl JobRunner {
         let taker = app
             .store
             .take_jobs_as(&app.instance, self.lease, self.concurrency as usize);
+        // When the queue next needs a look. Jobs enqueued here are mostly
+        // taken as they are enqueued; the queue is read again only when one
+        // was not, when the next known job falls due, or at most every
+        // `max_idle`.
+        let mut look_at = Timestamp::MIN;
         while !*shutdown.borrow() {
             self.start_handed(&app, &claims, &mut running);
+            if let Some(due) = app.store.untaken_jobs_due() {
+                look_at = look_at.min(due);
+            }
+            let now = app.clock.now();
             let free = self.concurrency.saturating_sub(running.len() as u32);
-            let mut wait = None;
-            if free > 0 {
-                match self.claim(&app, app.clock.now(), free, &claims).await {
+            if free > 0 && look_at <= now {
+                match self.claim(&app, now, free, &claims).await {
                     Ok(jobs) => {
                         let claimed = jobs.len() as u32;
                         for job in jobs {
@@ -128,16 +136,20 @@ impl JobRunner {
                             // More may be due: claim again once a slot frees.
                             continue;
                         }
-                        wait = Some(self.until_next_job(&app, claimed > 0).await);
+                        look_at = self.next_look(&app, claimed > 0).await;
                     }
                     Err(error) => {
                         tracing::error!("claiming jobs: {error:#}");
-                        wait = Some(Duration::from_secs(1));
+                        look_at = now
+                            .saturating_add(SignedDuration::from_secs(1))
+                            .unwrap_or(now);
                     }
                 }
             }
             // With every slot busy, only a finishing job frees one.
-            let wait = wait.unwrap_or(self.max_idle);
+            let wait = Duration::try_from(look_at.duration_since(app.clock.now()))
+                .unwrap_or(Duration::ZERO)
+                .min(self.max_idle);
             let wake = async {
                 if free > 0 {
                     app.store.wait_for_jobs(wait).await;
@@ -197,29 +209,33 @@ impl JobRunner {
         Ok(jobs)
     }
 
-    /// How long to sleep before looking again: until the next job falls
-    /// due, at most `max_idle`. A claim that came back short although a job
-    /// is due (another replica holds it) waits a moment instead of spinning.
-    async fn until_next_job(&self, app: &App, claimed_some: bool) -> Duration {
+    /// When to look at the queue again: when the next job falls due, at the
+    /// latest `max_idle` from now. A claim that came back short although a
+    /// job is due (another replica holds it) waits a moment instead of
+    /// spinning.
+    async fn next_look(&self, app: &App, claimed_some: bool) -> Timestamp {
+        let now = app.clock.now();
+        let later = |wait: Duration| {
+            now.saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::ZERO))
+                .unwrap_or(now)
+        };
         let next = async {
             let mut tx = app.store.read().await?;
             tx.next_job_at().await
         };
         match next.await {
             Ok(Some(at)) => {
-                let due_in = Duration::try_from(at.duration_since(app.clock.now()))
-                    .unwrap_or(Duration::ZERO);
                 let floor = if claimed_some {
-                    Duration::ZERO
+                    now
                 } else {
-                    Duration::from_millis(5)
+                    later(Duration::from_millis(5))
                 };
-                due_in.clamp(floor, self.max_idle)
+                at.max(floor).min(later(self.max_idle))
             }
-            Ok(None) => self.max_idle,
+            Ok(None) => later(self.max_idle),
             Err(error) => {
                 tracing::warn!("looking for the next job: {error:#}");
-                Duration::from_secs(1)
+                later(Duration::from_secs(1))
             }
         }
     }

@@ -342,7 +342,9 @@ pub async fn error(response: reqwest::Response, status: u16, code: &str) -> serd
 pub async fn send_oversized(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
     let mut last_error = None;
     for _ in 0..10 {
-        match request().send().await {
+        // Not kept alive: the server closes a connection whose body it
+        // refused, and a request after this one must not land on it.
+        match request().header("connection", "close").send().await {
             Ok(response) => return response,
             Err(error) if error.is_request() => last_error = Some(error),
             Err(error) => panic!("{error}"),

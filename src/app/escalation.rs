@@ -305,68 +305,75 @@ impl App {
         let now = self.clock.now();
         let actor = Actor::system("escalation");
         let subject = Subject::new("alert_group", payload.group_id);
-        let mut tx = self.store.read().await?;
-        let group = tx
-            .alert_group(payload.group_id)
-            .await
-            .context("loading the alert group")?;
-        let filter = AlertFilter {
-            group_id: Some(group.id),
-            limit: 1,
-            ..AlertFilter::default()
-        };
-        let newest = tx.list_alerts(&filter).await?.into_iter().next();
-        drop(tx);
-        if group.status != AlertStatus::Triggered {
-            // Acknowledged or resolved: escalation ends here.
-            return self.complete_job_alone(job).await;
-        }
-        let Some(alert) = newest else {
-            return self.complete_job_alone(job).await;
-        };
         let org = self.org_snapshot().await?;
-        let Some(policy) = org.escalation_policy(&payload.policy) else {
-            let mut tx = self.store.write().await?;
-            tx.append_event(
-                now,
-                NewEvent::new(&actor, "escalation.stopped", subject).after(
-                    json!({ "reason": format!("the policy {} no longer exists", payload.policy) }),
-                ),
-            )
-            .await?;
-            if self.complete_job_in(&mut tx, job).await? {
-                tx.commit().await?;
-            }
-            return Ok(());
-        };
         let step = Step {
             round: payload.round,
             level: payload.level,
         };
-        let level = policy
-            .level(step)
-            .context("the step points past the policy's levels")?;
-        let targets_a_schedule = level
-            .targets
-            .iter()
-            .any(|t| matches!(t, Target::Schedule(_)));
-        let mut on_call: BTreeMap<String, Option<String>> = BTreeMap::new();
-        if targets_a_schedule {
-            for target in &level.targets {
-                if let Target::Schedule(name) = target
-                    && let Some(schedule) = org.schedule(name)
-                {
-                    on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
+        let found = org
+            .escalation_policy(&payload.policy)
+            .ok_or_else(|| format!("the policy {} no longer exists", payload.policy))
+            .and_then(|policy| {
+                policy
+                    .level(step)
+                    .map(|level| (policy, level))
+                    .ok_or_else(|| {
+                        format!(
+                            "the policy {} has no level {} any more",
+                            payload.policy,
+                            payload.level + 1
+                        )
+                    })
+            });
+        let (policy, level) = match found {
+            Ok(found) => found,
+            Err(reason) => {
+                // The config changed under a running escalation: it stops
+                // here, and says why.
+                let mut tx = self.store.write_replayable().await?;
+                tx.append_event(
+                    now,
+                    NewEvent::new(&actor, "escalation.stopped", subject)
+                        .after(json!({ "reason": reason })),
+                )
+                .await?;
+                if self.complete_job_in(&mut tx, job).await? {
+                    tx.commit().await?;
                 }
+                return Ok(());
+            }
+        };
+        // Who is on call is worked out before the write: it reads overrides
+        // and does the shift math, and on SQLite every writer waits for
+        // this one.
+        let mut on_call: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for target in &level.targets {
+            if let Target::Schedule(name) = target
+                && let Some(schedule) = org.schedule(name)
+            {
+                on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
             }
         }
         let recipients = policy.recipients(step, &org, |schedule| {
             on_call.get(schedule).cloned().flatten()
         });
-        // Read before the write transaction: on SQLite a second writer
-        // would wait for this one.
         let ack_secret = self.secret(ACK_SECRET).await?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_replayable().await?;
+        let group = tx
+            .alert_group(payload.group_id)
+            .await
+            .context("loading the alert group")?;
+        let newest = match group.status {
+            AlertStatus::Triggered => tx.newest_open_alert(group.id).await?,
+            // Acknowledged or resolved: escalation ends here.
+            AlertStatus::Acknowledged | AlertStatus::Resolved => None,
+        };
+        let Some(alert) = newest else {
+            if self.complete_job_in(&mut tx, job).await? {
+                tx.commit().await?;
+            }
+            return Ok(());
+        };
         let planned = self
             .enqueue_notifications(
                 &mut tx,
@@ -394,7 +401,7 @@ impl App {
             return Ok(());
         }
         let next = match policy.after(step) {
-            Some(next) => Some(step_job(
+            Some(next) => step_job(
                 &StepPayload {
                     group_id: group.id,
                     policy: policy.name.clone(),
@@ -402,23 +409,19 @@ impl App {
                     level: next.level,
                 },
                 now.saturating_add(level.wait).unwrap_or(now),
-            )),
-            None => {
-                // Scheduled for after the last wait, so the last level
-                // gets its chance before the policy counts as spent.
-                Some(NewJob {
-                    unique_key: Some(format!("escalation:{}", group.id)),
-                    ..NewJob::new(
-                        ESCALATION_EXHAUSTED,
-                        json!({ "group_id": group.id, "policy": policy.name }),
-                        now.saturating_add(level.wait).unwrap_or(now),
-                    )
-                })
-            }
+            ),
+            // Scheduled for after the last wait, so the last level gets its
+            // chance before the policy counts as spent.
+            None => NewJob {
+                unique_key: Some(format!("escalation:{}", group.id)),
+                ..NewJob::new(
+                    ESCALATION_EXHAUSTED,
+                    json!({ "group_id": group.id, "policy": policy.name }),
+                    now.saturating_add(level.wait).unwrap_or(now),
+                )
+            },
         };
-        if let Some(next) = next {
-            tx.enqueue_job(now, &next).await?;
-        }
+        tx.enqueue_job(now, &next).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -482,18 +485,15 @@ impl App {
         let delivery: Delivery =
             serde_json::from_value(job.payload.clone()).context("reading the delivery")?;
         let now = self.clock.now();
-        // What the delivery needs to know, in one read: is its page still
-        // wanted, and the webhook secret (once made, read on every send).
-        let mut tx = self.store.read().await?;
+        // Is the page still wanted? Not worth asking for a first attempt
+        // sent as soon as the step that made it saw the group unanswered.
+        let fresh = job.attempts <= 1
+            && job.run_at <= job.created_at
+            && now.duration_since(job.created_at) < jiff::SignedDuration::from_secs(5);
         let group = match delivery.group_id {
-            Some(group_id) => Some(tx.alert_group(group_id).await?),
-            None => None,
-        };
-        let webhook_secret = match delivery.channel {
-            ContactKind::Webhook => tx.read_server_secret(WEBHOOK_SECRET).await?.map(|(s, _)| s),
+            Some(group_id) if !fresh => Some(self.store.read().await?.alert_group(group_id).await?),
             _ => None,
         };
-        drop(tx);
         if let Some(group) = group
             && group.status != AlertStatus::Triggered
         {
@@ -546,10 +546,7 @@ impl App {
             .header("x-siaga-delivery", &delivery.id)
             .timeout(std::time::Duration::from_secs(10));
         if delivery.channel == ContactKind::Webhook {
-            let secret = match webhook_secret {
-                Some(secret) => secret,
-                None => self.webhook_secret().await?,
-            };
+            let secret = self.webhook_secret().await?;
             let signed = format!("{timestamp}.{body}");
             let signature = crate::domain::auth::hmac_hex(&secret, &[signed.as_bytes()]);
             request = request
@@ -596,7 +593,7 @@ impl App {
     ) -> anyhow::Result<()> {
         // Confirmed and completed together: once this commits, the delivery
         // is never sent again.
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_replayable().await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
@@ -608,20 +605,6 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn secret(&self, name: &str) -> anyhow::Result<String> {
-        // Read first: made once, then read on every step and delivery.
-        if let Some((secret, _)) = self.store.read().await?.read_server_secret(name).await? {
-            return Ok(secret);
-        }
-        let now = self.clock.now();
-        let mut tx = self.store.write().await?;
-        let secret = tx
-            .server_secret(now, name, &super::auth::random_secret())
-            .await?;
-        tx.commit().await?;
-        Ok(secret)
     }
 
     /// A one-click acknowledge link for `person` and one alert: signed, good

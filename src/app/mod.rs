@@ -48,6 +48,10 @@ pub struct App {
     ingest_queue: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<alerts::Message>>>,
     /// Sends email contact methods; without it they are skipped.
     mailer: Option<Arc<crate::mail::Mailer>>,
+    /// Server secrets as last read, and when (see `secrets::App::secret`).
+    secrets: Arc<
+        std::sync::RwLock<std::collections::HashMap<&'static str, (String, std::time::Instant)>>,
+    >,
 }
 
 impl App {
@@ -67,6 +71,7 @@ impl App {
             org_cache: Arc::default(),
             ingest_queue: Arc::default(),
             mailer: None,
+            secrets: Arc::default(),
         }
     }
 

@@ -1,6 +1,8 @@
-//! The webhook signing secret, for admins: receivers need it to check the
-//! `X-Siaga-Signature` of what siaga sends them, and rotating it is how a
-//! leaked secret is taken out of use. Never written to the event log.
+//! Secrets the server makes for itself (the key signing outgoing webhooks,
+//! the key signing acknowledge links), and the webhook signing secret for
+//! admins: receivers need it to check the `X-Siaga-Signature` of what siaga
+//! sends them, and rotating it is how a leaked secret is taken out of use.
+//! Never written to the event log.
 
 use jiff::Timestamp;
 
@@ -18,7 +20,42 @@ pub struct SigningSecret {
     pub created_at: Timestamp,
 }
 
+/// How long a secret read from the store is used without reading it again:
+/// a rotation on another replica takes effect here within this.
+const SECRET_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl App {
+    /// A server secret, made the first time it is asked for. Read on every
+    /// escalation step and delivery, so kept in memory for a moment.
+    pub(crate) async fn secret(&self, name: &'static str) -> anyhow::Result<String> {
+        if let Some((secret, read_at)) = self
+            .secrets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            && read_at.elapsed() < SECRET_FRESH_FOR
+        {
+            return Ok(secret.clone());
+        }
+        let secret = match self.store.read().await?.read_server_secret(name).await? {
+            Some((secret, _)) => secret,
+            None => {
+                let now = self.clock.now();
+                let mut tx = self.store.write().await?;
+                let secret = tx
+                    .server_secret(now, name, &super::auth::random_secret())
+                    .await?;
+                tx.commit().await?;
+                secret
+            }
+        };
+        self.secrets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, (secret.clone(), std::time::Instant::now()));
+        Ok(secret)
+    }
+
     /// The webhook signing secret (admin). It is made on first use, and a
     /// receiver being set up before the first delivery is such a use.
     pub async fn webhook_signing_secret(&self, caller: &Caller) -> Result<SigningSecret> {
@@ -68,6 +105,10 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.secrets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(WEBHOOK_SECRET);
         Ok(SigningSecret {
             secret,
             created_at: now,

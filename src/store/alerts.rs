@@ -335,6 +335,17 @@ impl Tx {
         self.save_alerts(std::slice::from_ref(alert)).await
     }
 
+    /// The newest open alert of a group, which its pages are about.
+    pub async fn newest_open_alert(&mut self, group_id: i64) -> Result<Option<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE group_id = $1 AND status <> 'resolved' ORDER BY id DESC LIMIT 1"
+        );
+        let row: Option<AlertRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(group_id).fetch_optional(conn).await?
+        });
+        Ok(row.map(AlertRow::into_alert))
+    }
+
     pub async fn alert(&mut self, id: i64) -> Result<Alert> {
         let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
         let row: AlertRow = with_tx!(self, conn => {

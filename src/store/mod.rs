@@ -117,6 +117,9 @@ pub struct Store {
     url: String,
     /// SQLite: the database file.
     sqlite_path: Option<std::path::PathBuf>,
+    /// SQLite: connections whose commits do not wait for the disk, for
+    /// [`Store::write_replayable`].
+    sqlite_replayable: Option<SqlitePool>,
     /// SQLite: whose turn it is to write. Writers of this process queue
     /// here, in order, instead of in SQLite's busy handler, which sleeps
     /// and retries and so turns contention into latency.
@@ -151,6 +154,7 @@ impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         let shown = mask_password(url);
         let mut sqlite_path = None;
+        let mut sqlite_replayable = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid database URL {shown}"))?;
@@ -183,13 +187,20 @@ impl Store {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .with_context(|| format!("cannot open the database at {shown}"))?;
             sqlx::migrate!("migrations/sqlite")
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
+            sqlite_replayable = Some(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(options.synchronous(SqliteSynchronous::Normal))
+                    .await
+                    .with_context(|| format!("cannot open the database at {shown}"))?,
+            );
             Db::Sqlite(pool)
         } else {
             anyhow::bail!(
@@ -200,6 +211,7 @@ impl Store {
             db,
             url: shown,
             sqlite_path,
+            sqlite_replayable,
             write_turn: Arc::default(),
             jobs: Arc::default(),
         })
@@ -269,16 +281,7 @@ impl Store {
         let started = Instant::now();
         let (inner, write_turn) = match &self.db {
             Db::Sqlite(pool) => {
-                let turn = tokio::time::timeout(
-                    WRITE_TURN_TIMEOUT,
-                    self.write_turn.clone().lock_owned(),
-                )
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}"
-                    )
-                })?;
+                let turn = self.write_turn().await?;
                 let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
                 (TxInner::Sqlite(transaction), Some(turn))
             }
@@ -294,6 +297,49 @@ impl Store {
         })
     }
 
+    /// A transaction for writing whose commit need not reach the disk
+    /// before it returns: for the job runner, whose work a lost commit only
+    /// repeats. A job completes in the transaction of its effects, so if a
+    /// power failure (not a crash: the commit is in the operating system's
+    /// hands by then) loses the commit, the job is still due and runs again,
+    /// and a delivery it sent goes out again under the same delivery id.
+    /// The next durable commit, or a checkpoint, makes it durable; ingestion
+    /// and everything people do stay on [`Store::write`].
+    pub async fn write_replayable(&self) -> Result<Tx> {
+        let Some(pool) = &self.sqlite_replayable else {
+            let mut tx = self.write().await?;
+            if let TxInner::Postgres(transaction) = &mut tx.inner {
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut **transaction)
+                    .await?;
+            }
+            return Ok(tx);
+        };
+        let started = Instant::now();
+        let turn = self.write_turn().await?;
+        let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+        record_latency("begin_write", started);
+        Ok(Tx {
+            inner: TxInner::Sqlite(transaction),
+            _write_turn: Some(turn),
+            jobs: self.jobs.clone(),
+            enqueued_jobs: false,
+            taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
+        })
+    }
+
+    /// Waits for this process's turn to write to SQLite.
+    async fn write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_turn.clone().lock_owned())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}"
+                )
+            })?;
+        Ok(turn)
+    }
+
     /// Checks the database answers, for `/readyz`.
     pub async fn ping(&self) -> Result<()> {
         let started = Instant::now();
@@ -305,6 +351,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(pool) = &self.sqlite_replayable {
+            pool.close().await;
+        }
         with_pool!(&self.db, pool => pool.close().await);
     }
 }

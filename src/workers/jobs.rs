@@ -199,7 +199,7 @@ impl JobRunner {
         limit: u32,
         claims: &Claims,
     ) -> anyhow::Result<Vec<Job>> {
-        let mut tx = app.store.write().await?;
+        let mut tx = app.store.write_replayable().await?;
         let jobs = tx.claim_jobs(now, &app.instance, self.lease, limit).await?;
         tx.commit().await?;
         if !jobs.is_empty() {
@@ -277,7 +277,7 @@ impl JobRunner {
         let renewed = async {
             let now = app.clock.now();
             let until = now.saturating_add(self.lease).unwrap_or(now);
-            let mut tx = app.store.write().await?;
+            let mut tx = app.store.write_replayable().await?;
             for job in &jobs {
                 // A claim that is no longer ours is reported when its job
                 // finishes (or, if it just did, is no loss at all).
@@ -299,7 +299,7 @@ impl JobRunner {
     ) -> anyhow::Result<()> {
         let worker = &*app.instance;
         let now = app.clock.now();
-        let mut tx = app.store.write().await?;
+        let mut tx = app.store.write_replayable().await?;
         match result {
             Ok(Outcome::Completed) => {
                 metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);
@@ -384,7 +384,7 @@ fn report_panic(finished: Result<(), tokio::task::JoinError>) {
 /// on this replica or another.
 pub async fn schedule_periodic_jobs(app: &App) -> anyhow::Result<()> {
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
+    let mut tx = app.store.write_replayable().await?;
     tx.enqueue_job(now, &purge_sessions_job(now)).await?;
     tx.commit().await?;
     Ok(())
@@ -402,7 +402,7 @@ async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
     match job.kind.as_str() {
         PURGE_SESSIONS => {
             let now = app.clock.now();
-            let mut tx = app.store.write().await?;
+            let mut tx = app.store.write_replayable().await?;
             let purged = tx
                 .purge_expired_sessions(now)
                 .await

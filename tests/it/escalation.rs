@@ -1169,19 +1169,29 @@ both_backends!(
             .unwrap();
         trigger(&t, "loud-1").await;
         run_due(&t).await;
-        // The policy loses its later levels while the next step waits: that
-        // step can no longer be taken and, after its attempts, dies.
-        let shrunk = full
-            .replace(
-                "      - {notify: [\"team_lead:payments\"], wait: 10m}\n",
-                "",
-            )
-            .replace("      - {notify: [\"team_head:payments\"], wait: 5m}\n", "");
-        assert_ne!(shrunk, full);
-        t.app
-            .apply_config(&Actor::system("test"), "escalation.yaml", &shrunk)
-            .await
-            .unwrap();
+        // The next step is replaced by one that cannot be taken (it names
+        // no policy): after its attempts, it dies.
+        let mut tx = t.app.store.write().await.unwrap();
+        assert!(
+            tx.cancel_pending_job("escalation:1", t.clock.now())
+                .await
+                .unwrap()
+        );
+        tx.enqueue_job(
+            t.clock.now(),
+            &siaga::domain::job::NewJob {
+                unique_key: Some("escalation:1".into()),
+                max_attempts: 20,
+                ..siaga::domain::job::NewJob::new(
+                    "escalation.step",
+                    json!({ "group_id": 1 }),
+                    t.clock.now(),
+                )
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
         let mut dead = Vec::new();
         for _ in 0..40 {
             run_due(&t).await;
@@ -1251,7 +1261,7 @@ both_backends!(
         assert!(banner.contains("The escalation has stopped"), "{banner}");
         assert!(banner.contains(&format!("job #{}", step.id)), "{banner}");
         assert!(banner.contains("failed 20 times"), "{banner}");
-        assert!(banner.contains("points past the policy"), "{banner}");
+        assert!(banner.contains("missing field `policy`"), "{banner}");
         assert!(banner.contains("Retry the escalation"), "{banner}");
         let html = page(viewer).await;
         assert!(html.contains("id=\"escalation-dead\""));
@@ -1591,3 +1601,47 @@ async fn a_new_alert_on_one_replica_wakes_the_runner_of_another() {
     stop.send(true).unwrap();
     runner.await.unwrap();
 }
+
+both_backends!(
+    a_policy_losing_its_levels_stops_the_escalation_and_says_why,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let full = config(&hooks, "oncall");
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &full)
+            .await
+            .unwrap();
+        trigger(&t, "shrinking-1").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        // The policy loses its later levels while the next step waits.
+        let shrunk = full
+            .replace(
+                "      - {notify: [\"team_lead:payments\"], wait: 10m}\n",
+                "",
+            )
+            .replace("      - {notify: [\"team_head:payments\"], wait: 5m}\n", "");
+        assert_ne!(shrunk, full);
+        t.app
+            .apply_config(&Actor::system("test"), "escalation.yaml", &shrunk)
+            .await
+            .unwrap();
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        let stopped = events_named(&t, "escalation.stopped").await;
+        assert_eq!(stopped.len(), 1);
+        assert_eq!(
+            stopped[0]["reason"],
+            "the policy payments has no level 2 any more"
+        );
+        let dead = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+            .await
+            .unwrap()
+            .items;
+        assert!(dead.is_empty(), "nothing dies: {dead:?}");
+        assert!(received.to("lead").is_empty());
+    }
+);

@@ -212,13 +212,25 @@ struct BatchWrites<'a> {
     changed_groups: BTreeMap<i64, &'a str>,
     /// Opened alerts outside maintenance, for the incident checks.
     opened: Vec<(Alert, Option<u8>)>,
+    /// New groups that page, by their index in the plan: their first
+    /// escalation step is taken with the batch.
+    paging: BTreeMap<usize, Paging>,
     results: Vec<Vec<Ingested>>,
+}
+
+/// A new group whose escalation starts with the batch that opened it.
+struct Paging {
+    org: Arc<Org>,
+    policy: String,
+    group: AlertGroup,
+    /// The newest of its alerts, which the first page is about.
+    alert: Alert,
 }
 
 impl BatchWrites<'_> {
     /// A new group: recorded, and paged for unless in maintenance (one page
-    /// per storm).
-    fn open_group(&mut self, actor: &Actor, group: &ingest::NewGroup, id: i64, now: Timestamp) {
+    /// per storm; its first step is taken once the batch is planned).
+    fn open_group(&mut self, actor: &Actor, group: &ingest::NewGroup, id: i64) {
         self.events.push(
             NewEvent::new(actor, "alert_group.opened", Subject::new("alert_group", id)).after(
                 serde_json::json!({
@@ -229,9 +241,8 @@ impl BatchWrites<'_> {
             ),
         );
         if let Some(policy) = &group.pages_with {
-            let (job, event) = super::escalation::first_step(actor, id, policy, now);
-            self.jobs.push(job);
-            self.events.push(event);
+            self.events
+                .push(super::escalation::escalation_started(actor, id, policy));
         }
     }
 }
@@ -352,6 +363,16 @@ impl App {
     }
 
     async fn try_write_batch(&self, batch: &[Message]) -> Result<Vec<Vec<Ingested>>> {
+        // A new group may page with the batch, signing acknowledge links:
+        // the secret is read (made, the first time) before the write.
+        let ack_secret = if batch
+            .iter()
+            .any(|m| m.target.service().escalation_policy.is_some())
+        {
+            Some(self.ack_secret().await.map_err(Error::Internal)?)
+        } else {
+            None
+        };
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
         let mut maintenance: HashMap<&str, bool> = HashMap::new();
@@ -395,7 +416,33 @@ impl App {
             }
         }
         let plan = ingest::plan(now, &sources, open, &joinable);
-        let writes = self.batch_writes(&mut tx, batch, plan, now).await?;
+        let mut writes = self.batch_writes(&mut tx, batch, plan, now).await?;
+        // A new group pages with the commit that opens it: its first step is
+        // part of the batch, so the first page waits for no job.
+        for paging in std::mem::take(&mut writes.paging).into_values() {
+            let (Some(policy), Some(ack_secret)) = (
+                paging.org.escalation_policy(&paging.policy),
+                ack_secret.as_deref(),
+            ) else {
+                continue;
+            };
+            let step = self
+                .take_step(
+                    &super::escalation::StepAt {
+                        org: &paging.org,
+                        group: &paging.group,
+                        alert: &paging.alert,
+                        ack_secret,
+                        now,
+                    },
+                    policy,
+                    policy.first_step(),
+                )
+                .await
+                .map_err(Error::Internal)?;
+            writes.jobs.extend(step.jobs);
+            writes.events.extend(step.events);
+        }
         tx.insert_inbound_messages(&writes.messages).await?;
         tx.insert_groups(&writes.groups).await?;
         tx.add_to_groups(&writes.joined, now).await?;
@@ -531,13 +578,31 @@ impl App {
                         new_group,
                     } => {
                         let opened = place(alert, &opened);
-                        if new_group && let GroupRef::New(index) = refs[alert] {
-                            writes.open_group(
-                                &actor,
-                                &plan.new_groups[index],
-                                opened.group_id,
-                                now,
-                            );
+                        if let GroupRef::New(index) = refs[alert] {
+                            let group = &plan.new_groups[index];
+                            if new_group {
+                                writes.open_group(&actor, group, opened.group_id);
+                            }
+                            if let Some(policy) = &group.pages_with {
+                                writes.paging.insert(
+                                    index,
+                                    Paging {
+                                        org: message.target.org.clone(),
+                                        policy: policy.clone(),
+                                        group: AlertGroup {
+                                            id: opened.group_id,
+                                            service: group.service.clone(),
+                                            group_key: group.key.clone(),
+                                            status: AlertStatus::Triggered,
+                                            opened_at: now,
+                                            last_alert_at: now,
+                                            alert_count: group.members,
+                                            in_maintenance: group.in_maintenance,
+                                        },
+                                        alert: opened.clone(),
+                                    },
+                                );
+                            }
                         }
                         writes.events.push(
                             NewEvent::new(

@@ -105,30 +105,18 @@ fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
     }
 }
 
-/// The first step of a newly opened group's escalation, and the event
-/// that says it started; for the caller to write with the group.
-pub fn first_step(
-    actor: &Actor,
-    group_id: i64,
-    policy: &str,
-    now: Timestamp,
-) -> (NewJob, NewEvent) {
-    let payload = StepPayload {
-        group_id,
-        policy: policy.to_string(),
-        round: 0,
-        level: 0,
-    };
-    let event = NewEvent::new(
+/// The event that says a group's escalation started.
+pub fn escalation_started(actor: &Actor, group_id: i64, policy: &str) -> NewEvent {
+    NewEvent::new(
         actor,
         "escalation.started",
         Subject::new("alert_group", group_id),
     )
-    .after(json!({ "policy": policy }));
-    (step_job(&payload, now), event)
+    .after(json!({ "policy": policy }))
 }
 
-/// Starts the escalation of a group, inside its transaction.
+/// Starts the escalation of a group from its first level, as a job due
+/// now, inside its transaction.
 pub async fn start(
     tx: &mut Tx,
     actor: &Actor,
@@ -136,10 +124,35 @@ pub async fn start(
     policy: &str,
     now: Timestamp,
 ) -> crate::store::Result<()> {
-    let (job, event) = first_step(actor, group_id, policy, now);
-    tx.enqueue_job(now, &job).await?;
-    tx.append_event(now, event).await?;
+    let payload = StepPayload {
+        group_id,
+        policy: policy.to_string(),
+        round: 0,
+        level: 0,
+    };
+    tx.enqueue_job(now, &step_job(&payload, now)).await?;
+    tx.append_event(now, escalation_started(actor, group_id, policy))
+        .await?;
     Ok(())
+}
+
+/// Where an escalation step is taken: the group, its newest open alert,
+/// and what signing its acknowledge links needs.
+#[derive(Clone, Copy)]
+pub(crate) struct StepAt<'a> {
+    pub org: &'a Org,
+    pub group: &'a AlertGroup,
+    pub alert: &'a Alert,
+    pub ack_secret: &'a str,
+    pub now: Timestamp,
+}
+
+/// What taking an escalation step writes (besides completing its job):
+/// the deliveries, the timer of what comes next, and the event saying who
+/// was notified.
+pub(crate) struct StepWrites {
+    pub jobs: Vec<NewJob>,
+    pub events: Vec<NewEvent>,
 }
 
 /// The path of an acknowledge link, signed with `secret`.
@@ -230,6 +243,18 @@ impl App {
         notify: &Notify<'_>,
         recipients: &[String],
     ) -> anyhow::Result<Planned> {
+        let (jobs, planned) = self.plan_notifications(notify, recipients)?;
+        tx.enqueue_jobs(notify.now, &jobs).await?;
+        Ok(planned)
+    }
+
+    /// The deliveries that `recipients`' notification rules ask for, each
+    /// at its delay, as jobs.
+    fn plan_notifications(
+        &self,
+        notify: &Notify<'_>,
+        recipients: &[String],
+    ) -> anyhow::Result<(Vec<NewJob>, Planned)> {
         let Notify {
             org,
             group,
@@ -242,6 +267,7 @@ impl App {
             deliveries: Vec::new(),
             skipped: Vec::new(),
         };
+        let mut jobs = Vec::new();
         for handle in recipients {
             let Some(person) = org.person(handle) else {
                 continue;
@@ -287,14 +313,14 @@ impl App {
                     incident_url: None,
                 };
                 let due = now.saturating_add(plan.after).unwrap_or(now);
-                enqueue_delivery(tx, &delivery, due, now).await?;
+                jobs.push(delivery_job(&delivery, due)?);
                 planned.deliveries.push(json!({
                     "person": handle, "channel": channel.as_str(), "delivery": id,
                     "due_at": due,
                 }));
             }
         }
-        Ok(planned)
+        Ok((jobs, planned))
     }
 
     /// Runs one escalation step and schedules the next, completing `job`
@@ -314,18 +340,15 @@ impl App {
             .escalation_policy(&payload.policy)
             .ok_or_else(|| format!("the policy {} no longer exists", payload.policy))
             .and_then(|policy| {
-                policy
-                    .level(step)
-                    .map(|level| (policy, level))
-                    .ok_or_else(|| {
-                        format!(
-                            "the policy {} has no level {} any more",
-                            payload.policy,
-                            payload.level + 1
-                        )
-                    })
+                policy.level(step).map(|_| policy).ok_or_else(|| {
+                    format!(
+                        "the policy {} has no level {} any more",
+                        payload.policy,
+                        payload.level + 1
+                    )
+                })
             });
-        let (policy, level) = match found {
+        let policy = match found {
             Ok(found) => found,
             Err(reason) => {
                 // The config changed under a running escalation: it stops
@@ -343,21 +366,9 @@ impl App {
                 return Ok(());
             }
         };
-        // Who is on call is worked out before the write: it reads overrides
-        // and does the shift math, and on SQLite every writer waits for
-        // this one.
-        let mut on_call: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for target in &level.targets {
-            if let Target::Schedule(name) = target
-                && let Some(schedule) = org.schedule(name)
-            {
-                on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
-            }
-        }
-        let recipients = policy.recipients(step, &org, |schedule| {
-            on_call.get(schedule).cloned().flatten()
-        });
-        let ack_secret = self.secret(ACK_SECRET).await?;
+        // Before the write: making the secret the first time is a write of
+        // its own, and on SQLite a second writer waits for this one.
+        let ack_secret = self.ack_secret().await?;
         let mut tx = self.store.write_replayable().await?;
         let group = tx
             .alert_group(payload.group_id)
@@ -374,33 +385,83 @@ impl App {
             }
             return Ok(());
         };
-        let planned = self
-            .enqueue_notifications(
-                &mut tx,
-                &Notify {
+        let writes = self
+            .take_step(
+                &StepAt {
                     org: &org,
                     group: &group,
                     alert: &alert,
                     ack_secret: &ack_secret,
-                    label: &format!("{}-{}", step.round, step.level),
                     now,
                 },
-                &recipients,
+                policy,
+                step,
             )
             .await?;
-        tx.append_event(
-            now,
-            NewEvent::new(&actor, "escalation.notified", subject.clone()).after(json!({
-                "policy": policy.name, "round": step.round, "level": step.level,
-                "recipients": recipients, "deliveries": planned.deliveries,
-                "skipped": planned.skipped,
-            })),
-        )
-        .await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        let next = match policy.after(step) {
+        tx.enqueue_jobs(now, &writes.jobs).await?;
+        tx.append_events(now, &writes.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes `step` of `policy` for `group`, whose newest open alert is
+    /// `alert`: reads who is on call for the level's schedules and returns
+    /// the deliveries, the timer of what comes next and the event, for the
+    /// caller to write with the rest of its transaction (the step's job, or
+    /// the ingestion batch that opened the group).
+    pub(crate) async fn take_step(
+        &self,
+        at: &StepAt<'_>,
+        policy: &crate::domain::escalation::EscalationPolicy,
+        step: Step,
+    ) -> anyhow::Result<StepWrites> {
+        let StepAt {
+            org,
+            group,
+            alert,
+            ack_secret,
+            now,
+        } = *at;
+        let level = policy
+            .level(step)
+            .context("the step points past the policy's levels")?;
+        let mut on_call: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for target in &level.targets {
+            if let Target::Schedule(name) = target
+                && let Some(schedule) = org.schedule(name)
+            {
+                on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
+            }
+        }
+        let recipients = policy.recipients(step, org, |schedule| {
+            on_call.get(schedule).cloned().flatten()
+        });
+        let (mut jobs, planned) = self.plan_notifications(
+            &Notify {
+                org,
+                group,
+                alert,
+                ack_secret,
+                label: &format!("{}-{}", step.round, step.level),
+                now,
+            },
+            &recipients,
+        )?;
+        let notified = NewEvent::new(
+            &Actor::system("escalation"),
+            "escalation.notified",
+            Subject::new("alert_group", group.id),
+        )
+        .after(json!({
+            "policy": policy.name, "round": step.round, "level": step.level,
+            "recipients": recipients, "deliveries": planned.deliveries,
+            "skipped": planned.skipped,
+        }));
+        let next_at = now.saturating_add(level.wait).unwrap_or(now);
+        jobs.push(match policy.after(step) {
             Some(next) => step_job(
                 &StepPayload {
                     group_id: group.id,
@@ -408,7 +469,7 @@ impl App {
                     round: next.round,
                     level: next.level,
                 },
-                now.saturating_add(level.wait).unwrap_or(now),
+                next_at,
             ),
             // Scheduled for after the last wait, so the last level gets its
             // chance before the policy counts as spent.
@@ -417,13 +478,14 @@ impl App {
                 ..NewJob::new(
                     ESCALATION_EXHAUSTED,
                     json!({ "group_id": group.id, "policy": policy.name }),
-                    now.saturating_add(level.wait).unwrap_or(now),
+                    next_at,
                 )
             },
-        };
-        tx.enqueue_job(now, &next).await?;
-        tx.commit().await?;
-        Ok(())
+        });
+        Ok(StepWrites {
+            jobs,
+            events: vec![notified],
+        })
     }
 
     /// An acknowledged group left unresolved too long: its acknowledged
@@ -605,6 +667,12 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The secret acknowledge links are signed with. Asked for before a
+    /// write transaction: the first time, it is made with a write of its own.
+    pub(crate) async fn ack_secret(&self) -> anyhow::Result<String> {
+        self.secret(ACK_SECRET).await
     }
 
     /// A one-click acknowledge link for `person` and one alert: signed, good
@@ -1029,13 +1097,17 @@ pub(crate) async fn enqueue_delivery(
     due: Timestamp,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    let job = NewJob {
+    tx.enqueue_job(now, &delivery_job(delivery, due)?).await?;
+    Ok(())
+}
+
+/// The job that sends `delivery` at `due`, retried with backoff.
+fn delivery_job(delivery: &Delivery, due: Timestamp) -> anyhow::Result<NewJob> {
+    Ok(NewJob {
         unique_key: Some(format!("deliver:{}", delivery.id)),
         max_attempts: 8,
         ..NewJob::new(DELIVER, serde_json::to_value(delivery)?, due)
-    };
-    tx.enqueue_job(now, &job).await?;
-    Ok(())
+    })
 }
 
 /// Triggers a group's acknowledged alerts again, so that paging resumes.

@@ -368,10 +368,11 @@ async fn alert_verbs(backend: Backend) {
         stdout.contains("opened") && stdout.contains("storefront"),
         "{stdout}"
     );
+    // The first level was paged with the alert: escalating goes on to the next.
     let (code, stdout, stderr) = cli(&["alerts", "escalate", &id]).await.unwrap();
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("escalated to level 1 of storefront"),
+        stdout.contains("escalated to level 2 of storefront"),
         "{stdout}"
     );
     let (code, stdout, stderr) = cli(&["alerts", "reassign", &id, "--person", "budi"])

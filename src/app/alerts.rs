@@ -490,16 +490,14 @@ impl App {
         plan: ingest::Plan,
         now: Timestamp,
     ) -> Result<BatchWrites<'a>> {
-        let message_ids = tx
-            .reserve_ids(IdSequence::InboundMessages, batch.len())
+        let [message_ids, group_ids, new_alert_ids] = tx
+            .reserve_ids([
+                (IdSequence::InboundMessages, batch.len()),
+                (IdSequence::AlertGroups, plan.new_groups.len()),
+                (IdSequence::Alerts, plan.new_alert_count()),
+            ])
             .await?;
-        let group_ids = tx
-            .reserve_ids(IdSequence::AlertGroups, plan.new_groups.len())
-            .await?;
-        let mut new_alert_ids = tx
-            .reserve_ids(IdSequence::Alerts, plan.new_alert_count())
-            .await?
-            .into_iter();
+        let mut new_alert_ids = new_alert_ids.into_iter();
         let group_id = |group: GroupRef| match group {
             GroupRef::Stored(id) => id,
             GroupRef::New(index) => group_ids[index],

@@ -475,53 +475,96 @@ impl IdSequence {
 }
 
 impl Tx {
-    /// Reserves `count` new ids of `sequence`'s table, in increasing order;
-    /// no other transaction gets them. PostgreSQL draws them from the
-    /// column's sequence; SQLite, whose write transactions are exclusive,
-    /// advances the table's `AUTOINCREMENT` counter.
-    pub async fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let table = sequence.table();
-        let wanted = i64::try_from(count).context("too many ids at once")?;
-        let ids = match &mut self.inner {
-            TxInner::Postgres(transaction) => {
-                let mut ids: Vec<i64> = sqlx::query_scalar(
-                    "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+    /// Reserves new ids, `count` for each sequence asked for, in one round
+    /// trip; each list is in increasing order, and no other transaction
+    /// gets them. PostgreSQL draws them from the columns' sequences; SQLite,
+    /// whose write transactions are exclusive, advances the tables'
+    /// `AUTOINCREMENT` counters.
+    pub async fn reserve_ids<const N: usize>(
+        &mut self,
+        wanted: [(IdSequence, usize); N],
+    ) -> Result<[Vec<i64>; N]> {
+        let mut reserved: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());
+        let asked: Vec<(usize, &'static str, i64)> = wanted
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(at, (sequence, count))| {
+                (
+                    at,
+                    sequence.table(),
+                    i64::try_from(*count).unwrap_or(i64::MAX),
                 )
-                .bind(table)
-                .bind(wanted)
-                .fetch_all(&mut **transaction)
-                .await?;
-                ids.sort_unstable();
-                ids
+            })
+            .collect();
+        if asked.is_empty() {
+            return Ok(reserved);
+        }
+        match &mut self.inner {
+            TxInner::Postgres(transaction) => {
+                let mut query = sqlx::QueryBuilder::<Postgres>::new("");
+                for (n, (_, table, count)) in asked.iter().enumerate() {
+                    if n > 0 {
+                        query.push(" UNION ALL ");
+                    }
+                    query
+                        .push("SELECT ")
+                        .push_bind(*table)
+                        .push("::text, nextval(pg_get_serial_sequence(")
+                        .push_bind(*table)
+                        .push(", 'id')) FROM generate_series(1, ")
+                        .push_bind(*count)
+                        .push(")");
+                }
+                let rows: Vec<(String, i64)> =
+                    query.build_query_as().fetch_all(&mut **transaction).await?;
+                for (table, id) in rows {
+                    if let Some((at, _, _)) = asked.iter().find(|(_, t, _)| *t == table) {
+                        reserved[*at].push(id);
+                    }
+                }
+                for ids in &mut reserved {
+                    ids.sort_unstable();
+                }
             }
             TxInner::Sqlite(transaction) => {
-                let last: Option<i64> = sqlx::query_scalar(
-                    "UPDATE sqlite_sequence SET seq = seq + $2 WHERE name = $1 RETURNING seq - $2",
-                )
-                .bind(table)
-                .bind(wanted)
-                .fetch_optional(&mut **transaction)
-                .await?;
-                let last = match last {
-                    Some(last) => last,
-                    None => {
-                        // The counter row appears with the table's first
-                        // insert; before that, ids start at 1.
-                        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)")
-                            .bind(table)
-                            .bind(wanted)
-                            .execute(&mut **transaction)
-                            .await?;
-                        0
-                    }
-                };
-                (last + 1..=last + wanted).collect()
+                let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+                    "UPDATE sqlite_sequence SET seq = seq + CASE name",
+                );
+                for (_, table, count) in &asked {
+                    query
+                        .push(" WHEN ")
+                        .push_bind(*table)
+                        .push(" THEN ")
+                        .push_bind(*count);
+                }
+                query.push(" ELSE 0 END WHERE name IN (");
+                let mut names = query.separated(", ");
+                for (_, table, _) in &asked {
+                    names.push_bind(*table);
+                }
+                query.push(") RETURNING name, seq");
+                let advanced: Vec<(String, i64)> =
+                    query.build_query_as().fetch_all(&mut **transaction).await?;
+                for (at, table, count) in &asked {
+                    let last = match advanced.iter().find(|(name, _)| name == table) {
+                        Some((_, seq)) => seq - count,
+                        None => {
+                            // The counter row appears with the table's first
+                            // insert; before that, ids start at 1.
+                            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)")
+                                .bind(*table)
+                                .bind(*count)
+                                .execute(&mut **transaction)
+                                .await?;
+                            0
+                        }
+                    };
+                    reserved[*at] = (last + 1..=last + count).collect();
+                }
             }
-        };
-        Ok(ids)
+        }
+        Ok(reserved)
     }
 }
 

@@ -270,3 +270,39 @@ both_backends!(invalid_config_writes_nothing, |db: TestDb| async move {
         "no events appended"
     );
 });
+
+both_backends!(
+    reserved_ids_are_never_handed_out_twice,
+    |db: TestDb| async move {
+        use siaga::store::IdSequence;
+        let store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        let [groups, alerts] = tx
+            .reserve_ids([(IdSequence::AlertGroups, 3), (IdSequence::Alerts, 0)])
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 3);
+        assert!(alerts.is_empty());
+        assert!(groups.windows(2).all(|w| w[0] < w[1]), "{groups:?}");
+        // Reserved again in the same transaction, before anything is
+        // written: fresh ids.
+        let [again] = tx
+            .reserve_ids([(IdSequence::AlertGroups, 2)])
+            .await
+            .unwrap();
+        assert!(again.iter().all(|id| !groups.contains(id)), "{again:?}");
+        tx.commit().await.unwrap();
+        // And in the next transaction, with ids written in between.
+        let mut tx = store.write().await.unwrap();
+        let [later, messages] = tx
+            .reserve_ids([
+                (IdSequence::AlertGroups, 2),
+                (IdSequence::InboundMessages, 1),
+            ])
+            .await
+            .unwrap();
+        assert!(later.iter().all(|id| *id > again[1]), "{later:?}");
+        assert_eq!(messages.len(), 1);
+        tx.commit().await.unwrap();
+    }
+);

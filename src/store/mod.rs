@@ -177,10 +177,7 @@ impl Store {
                 // FULL: a commit is on disk before we answer 2xx.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-                // Checkpoints run in the background (`checkpoint_wal`), not
-                // in whichever commit happens to fill the log.
-                .pragma("wal_autocheckpoint", "0");
+                .foreign_keys(true);
             sqlite_path = Some(options.get_filename().to_path_buf());
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
@@ -197,7 +194,6 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
-            tokio::spawn(checkpoint_wal(pool.clone()));
             sqlite_replayable = Some(
                 SqlitePoolOptions::new()
                     .max_connections(2)
@@ -569,32 +565,6 @@ impl Tx {
             }
         }
         Ok(reserved)
-    }
-}
-
-/// How often SQLite's write-ahead log is copied back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Copies SQLite's write-ahead log back into the database now and then, on
-/// a connection of its own: a commit that found the log full would
-/// otherwise do it while its request waits. Passive, so it never blocks a
-/// writer; stops when the pool closes.
-async fn checkpoint_wal(pool: SqlitePool) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !pool.is_closed() {
-        every.tick().await;
-        let started = Instant::now();
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!("checkpointing the SQLite log: {error}");
-        }
-        record_latency("checkpoint", started);
     }
 }
 

@@ -223,8 +223,6 @@ struct Paging {
     org: Arc<Org>,
     policy: String,
     group: AlertGroup,
-    /// The newest of its alerts, which the first page is about.
-    alert: Alert,
 }
 
 impl BatchWrites<'_> {
@@ -420,18 +418,39 @@ impl App {
         // A new group pages with the commit that opens it: its first step is
         // part of the batch, so the first page waits for no job.
         for paging in std::mem::take(&mut writes.paging).into_values() {
+            // Its newest alert still triggered after the batch: one the
+            // same batch acknowledged or resolved pages nobody.
+            let Some(alert) = writes
+                .alerts
+                .iter()
+                .filter(|a| a.group_id == paging.group.id && a.status == AlertStatus::Triggered)
+                .max_by_key(|a| a.id)
+            else {
+                continue;
+            };
             let (Some(policy), Some(ack_secret)) = (
                 paging.org.escalation_policy(&paging.policy),
                 ack_secret.as_deref(),
             ) else {
+                writes.events.push(
+                    NewEvent::new(
+                        &Actor::system("escalation"),
+                        "escalation.stopped",
+                        Subject::new("alert_group", paging.group.id),
+                    )
+                    .after(serde_json::json!({
+                        "reason": format!("the policy {} does not exist", paging.policy)
+                    })),
+                );
                 continue;
             };
             let step = self
                 .take_step(
+                    &mut tx,
                     &super::escalation::StepAt {
                         org: &paging.org,
                         group: &paging.group,
-                        alert: &paging.alert,
+                        alert,
                         ack_secret,
                         now,
                     },
@@ -450,12 +469,14 @@ impl App {
         tx.insert_inbound_events(&writes.inbound_events).await?;
         tx.append_events(now, &writes.events).await?;
         tx.enqueue_jobs(now, &writes.jobs).await?;
+        // The org as the batch's messages saw it: reading it again could
+        // take a second connection while this transaction holds one.
+        let org = &batch[0].target.org;
         for (&group_id, service) in &writes.changed_groups {
             let status = tx.refresh_group_status(group_id, now).await?;
-            self.after_group_change(&mut tx, service, group_id, status, now)
-                .await?;
+            after_group_change(&mut tx, org, service, group_id, status, now).await?;
         }
-        self.check_incidents(&mut tx, &writes.opened, now).await?;
+        check_incidents(&mut tx, org, &writes.opened, now).await?;
         tx.commit().await?;
         Ok(writes.results)
     }
@@ -597,7 +618,6 @@ impl App {
                                             alert_count: group.members,
                                             in_maintenance: group.in_maintenance,
                                         },
-                                        alert: opened.clone(),
                                     },
                                 );
                             }
@@ -642,45 +662,6 @@ impl App {
             writes.results.push(results);
         }
         Ok(writes)
-    }
-
-    /// Declaring by rule and catching regressions are a job, so ingestion
-    /// stays short; most alerts need neither, and cost only a lookup per
-    /// service and batch.
-    async fn check_incidents(
-        &self,
-        tx: &mut Tx,
-        opened: &[(Alert, Option<u8>)],
-        now: Timestamp,
-    ) -> Result<()> {
-        if opened.is_empty() {
-            return Ok(());
-        }
-        let org = self.org_snapshot().await?;
-        let since = now
-            .checked_sub(org.incidents.regression.window)
-            .unwrap_or(now);
-        let mut recent: HashMap<&str, bool> = HashMap::new();
-        let mut jobs = Vec::new();
-        for (alert, tier) in opened {
-            let by_rule = org.incidents.auto_declare_for(alert, *tier).is_some();
-            let regression_possible = match recent.get(alert.service.as_str()) {
-                Some(known) => *known,
-                None => {
-                    let found = !tx
-                        .recent_incidents_of_service(&alert.service, since)
-                        .await?
-                        .is_empty();
-                    recent.insert(&alert.service, found);
-                    found
-                }
-            };
-            if by_rule || regression_possible {
-                jobs.push(super::incidents::alert_opened(alert.id, now));
-            }
-        }
-        tx.enqueue_jobs(now, &jobs).await?;
-        Ok(())
     }
 
     pub async fn alerts(&self, query: AlertQuery) -> Result<Page<Alert>> {
@@ -797,6 +778,7 @@ impl App {
         wanted: Outcome,
     ) -> Result<Alert> {
         let now = self.clock.now();
+        let org = self.org_snapshot().await?;
         let mut tx = self.store.write().await?;
         let mut alert = tx
             .alert_for_update(id)
@@ -818,8 +800,15 @@ impl App {
         alert.apply(outcome, now, by);
         tx.update_alert(&alert).await?;
         let group_status = tx.refresh_group_status(alert.group_id, now).await?;
-        self.after_group_change(&mut tx, &alert.service, alert.group_id, group_status, now)
-            .await?;
+        after_group_change(
+            &mut tx,
+            &org,
+            &alert.service,
+            alert.group_id,
+            group_status,
+            now,
+        )
+        .await?;
         let verb = if outcome == Outcome::Resolve {
             "alert.resolved"
         } else {
@@ -834,39 +823,6 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(alert)
-    }
-
-    /// When a group becomes acknowledged and its service's policy says an
-    /// acknowledged alert must not sit unresolved for long, schedules the
-    /// re-escalation.
-    async fn after_group_change(
-        &self,
-        tx: &mut crate::store::Tx,
-        service: &str,
-        group_id: i64,
-        status: AlertStatus,
-        now: Timestamp,
-    ) -> Result<()> {
-        if status != AlertStatus::Acknowledged {
-            return Ok(());
-        }
-        let org = self.org_snapshot().await?;
-        let policy = org
-            .service(service)
-            .and_then(|s| s.escalation_policy.as_deref())
-            .and_then(|name| org.escalation_policy(name));
-        if let Some(policy) = policy
-            && let Some(after) = policy.reescalate_after_ack
-        {
-            super::escalation::schedule_reescalation(
-                tx,
-                group_id,
-                &policy.name,
-                now.saturating_add(after).unwrap_or(now),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// Every integration with its key and endpoint (admins only).
@@ -1049,6 +1005,76 @@ impl App {
             .list_change_events(service, limit)
             .await?)
     }
+}
+
+/// Declaring by rule and catching regressions are a job, so ingestion
+/// stays short; most alerts need neither, and cost only a lookup per
+/// service and batch.
+async fn check_incidents(
+    tx: &mut Tx,
+    org: &Org,
+    opened: &[(Alert, Option<u8>)],
+    now: Timestamp,
+) -> Result<()> {
+    if opened.is_empty() {
+        return Ok(());
+    }
+    let since = now
+        .checked_sub(org.incidents.regression.window)
+        .unwrap_or(now);
+    let mut recent: HashMap<&str, bool> = HashMap::new();
+    let mut jobs = Vec::new();
+    for (alert, tier) in opened {
+        let by_rule = org.incidents.auto_declare_for(alert, *tier).is_some();
+        let regression_possible = match recent.get(alert.service.as_str()) {
+            Some(known) => *known,
+            None => {
+                let found = !tx
+                    .recent_incidents_of_service(&alert.service, since)
+                    .await?
+                    .is_empty();
+                recent.insert(&alert.service, found);
+                found
+            }
+        };
+        if by_rule || regression_possible {
+            jobs.push(super::incidents::alert_opened(alert.id, now));
+        }
+    }
+    tx.enqueue_jobs(now, &jobs).await?;
+    Ok(())
+}
+
+/// When a group becomes acknowledged and its service's policy says an
+/// acknowledged alert must not sit unresolved for long, schedules the
+/// re-escalation.
+async fn after_group_change(
+    tx: &mut crate::store::Tx,
+    org: &Org,
+    service: &str,
+    group_id: i64,
+    status: AlertStatus,
+    now: Timestamp,
+) -> Result<()> {
+    if status != AlertStatus::Acknowledged {
+        return Ok(());
+    }
+    let policy = org
+        .service(service)
+        .and_then(|s| s.escalation_policy.as_deref())
+        .and_then(|name| org.escalation_policy(name));
+    if let Some(policy) = policy
+        && let Some(after) = policy.reescalate_after_ack
+    {
+        super::escalation::schedule_reescalation(
+            tx,
+            group_id,
+            &policy.name,
+            now.saturating_add(after).unwrap_or(now),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Where each kind of source posts.

@@ -387,6 +387,7 @@ impl App {
         };
         let writes = self
             .take_step(
+                &mut tx,
                 &StepAt {
                     org: &org,
                     group: &group,
@@ -414,6 +415,7 @@ impl App {
     /// the ingestion batch that opened the group).
     pub(crate) async fn take_step(
         &self,
+        tx: &mut Tx,
         at: &StepAt<'_>,
         policy: &crate::domain::escalation::EscalationPolicy,
         step: Step,
@@ -433,7 +435,7 @@ impl App {
             if let Target::Schedule(name) = target
                 && let Some(schedule) = org.schedule(name)
             {
-                on_call.insert(name.clone(), self.on_call_person(schedule, now).await?);
+                on_call.insert(name.clone(), self.on_call_person(tx, schedule, now).await?);
             }
         }
         let recipients = policy.recipients(step, org, |schedule| {
@@ -551,7 +553,7 @@ impl App {
         // sent as soon as the step that made it saw the group unanswered.
         let fresh = job.attempts <= 1
             && job.run_at <= job.created_at
-            && now.duration_since(job.created_at) < jiff::SignedDuration::from_secs(5);
+            && now.duration_since(job.created_at) < jiff::SignedDuration::from_secs(2);
         let group = match delivery.group_id {
             Some(group_id) if !fresh => Some(self.store.read().await?.alert_group(group_id).await?),
             _ => None,

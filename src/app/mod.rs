@@ -33,6 +33,14 @@ struct OrgSnapshot {
     org: Arc<crate::domain::org::Org>,
 }
 
+/// A server secret kept in memory.
+struct KeptSecret {
+    value: String,
+    created_at: jiff::Timestamp,
+    /// When it was read from the store.
+    read_at: std::time::Instant,
+}
+
 /// Everything a use case needs: the store, the clock and the outbound
 /// channels. Cheap to clone.
 #[derive(Clone)]
@@ -48,10 +56,8 @@ pub struct App {
     ingest_queue: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<alerts::Message>>>,
     /// Sends email contact methods; without it they are skipped.
     mailer: Option<Arc<crate::mail::Mailer>>,
-    /// Server secrets as last read, and when (see `secrets::App::secret`).
-    secrets: Arc<
-        std::sync::RwLock<std::collections::HashMap<&'static str, (String, std::time::Instant)>>,
-    >,
+    /// Server secrets as last read (see `secrets::App::secret`).
+    secrets: Arc<std::sync::RwLock<std::collections::HashMap<&'static str, KeptSecret>>>,
 }
 
 impl App {

@@ -143,6 +143,8 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        // Read again at once: the next reader finds a version newer than
+        // any it could put back.
         self.org_cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -187,11 +189,16 @@ impl App {
                 std::sync::Arc::new(org)
             }
         };
-        *self.org_cache.write().unwrap_or_else(|e| e.into_inner()) = Some(super::OrgSnapshot {
-            checked: now,
-            version,
-            org: org.clone(),
-        });
+        let mut cache = self.org_cache.write().unwrap_or_else(|e| e.into_inner());
+        // A read from before an apply that finished meanwhile must not put
+        // the older org back.
+        if cache.as_ref().is_none_or(|kept| kept.version <= version) {
+            *cache = Some(super::OrgSnapshot {
+                checked: now,
+                version,
+                org: org.clone(),
+            });
+        }
         Ok(org)
     }
 

@@ -195,29 +195,23 @@ impl App {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<(Vec<Shift>, Vec<StoredOverride>)> {
-        let overrides = self
-            .store
-            .read()
-            .await?
-            .overrides(Some(&schedule.name), from, to)
-            .await?;
-        let plain: Vec<_> = overrides.iter().map(StoredOverride::to_override).collect();
-        let shifts = schedule::final_shifts(&schedule.layers, &plain, from, to)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("schedule {}: {e}", schedule.name)))?;
-        Ok((shifts, overrides))
+        shifts_in(&mut self.store.read().await?, schedule, from, to).await
     }
 
     /// Who is on call for `schedule` at `at`, if anyone: the shift math
-    /// over a minute, not the month `on_call_at` shows.
-    pub async fn on_call_person(
+    /// over a minute, not the month `on_call_at` shows. Reads the overrides
+    /// within `tx`, so a use case holding a transaction needs no second
+    /// connection.
+    pub(crate) async fn on_call_person(
         &self,
+        tx: &mut crate::store::Tx,
         schedule: &Schedule,
         at: Timestamp,
     ) -> Result<Option<String>> {
         let to = at
             .saturating_add(SignedDuration::from_mins(1))
             .unwrap_or(at);
-        let (shifts, _) = self.shifts(schedule, at, to).await?;
+        let (shifts, _) = shifts_in(tx, schedule, at, to).await?;
         Ok(shifts
             .into_iter()
             .find(|s| s.start <= at && at < s.end)
@@ -592,4 +586,18 @@ impl App {
             _ => Ok(None),
         }
     }
+}
+
+/// A schedule's final shifts over a range, with the overrides read in `tx`.
+async fn shifts_in(
+    tx: &mut crate::store::Tx,
+    schedule: &Schedule,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(Vec<Shift>, Vec<StoredOverride>)> {
+    let overrides = tx.overrides(Some(&schedule.name), from, to).await?;
+    let plain: Vec<_> = overrides.iter().map(StoredOverride::to_override).collect();
+    let shifts = schedule::final_shifts(&schedule.layers, &plain, from, to)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("schedule {}: {e}", schedule.name)))?;
+    Ok((shifts, overrides))
 }

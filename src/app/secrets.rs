@@ -28,32 +28,50 @@ impl App {
     /// A server secret, made the first time it is asked for. Read on every
     /// escalation step and delivery, so kept in memory for a moment.
     pub(crate) async fn secret(&self, name: &'static str) -> anyhow::Result<String> {
-        if let Some((secret, read_at)) = self
+        if let Some(cached) = self
             .secrets
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            && read_at.elapsed() < SECRET_FRESH_FOR
+            && cached.read_at.elapsed() < SECRET_FRESH_FOR
         {
-            return Ok(secret.clone());
+            return Ok(cached.value.clone());
         }
-        let secret = match self.store.read().await?.read_server_secret(name).await? {
-            Some((secret, _)) => secret,
+        let stored = self.store.read().await?.read_server_secret(name).await?;
+        let (value, created_at) = match stored {
+            Some(found) => found,
             None => {
                 let now = self.clock.now();
                 let mut tx = self.store.write().await?;
-                let secret = tx
+                let value = tx
                     .server_secret(now, name, &super::auth::random_secret())
                     .await?;
                 tx.commit().await?;
-                secret
+                (value, now)
             }
         };
-        self.secrets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, (secret.clone(), std::time::Instant::now()));
-        Ok(secret)
+        self.remember_secret(name, &value, created_at);
+        Ok(value)
+    }
+
+    /// Keeps a secret read or made at `created_at`, unless a newer one (a
+    /// rotation that committed meanwhile) is kept already.
+    fn remember_secret(&self, name: &'static str, value: &str, created_at: Timestamp) {
+        let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
+        if secrets
+            .get(name)
+            .is_some_and(|kept| kept.created_at > created_at)
+        {
+            return;
+        }
+        secrets.insert(
+            name,
+            super::KeptSecret {
+                value: value.to_string(),
+                created_at,
+                read_at: std::time::Instant::now(),
+            },
+        );
     }
 
     /// The webhook signing secret (admin). It is made on first use, and a
@@ -105,10 +123,9 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        self.secrets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(WEBHOOK_SECRET);
+        // The new secret is used from now on here; a read from before the
+        // rotation cannot put the old one back (it is older).
+        self.remember_secret(WEBHOOK_SECRET, &secret, now);
         Ok(SigningSecret {
             secret,
             created_at: now,

@@ -75,15 +75,25 @@ pub(super) struct JobSignal {
     /// PostgreSQL: the task relaying other replicas' notifications, started
     /// by the first runner that waits.
     relay: OnceLock<()>,
-    /// The runner taking due jobs straight from the transactions that
-    /// enqueue them, if one is running in this process.
-    taker: Mutex<Option<Taker>>,
-    /// Jobs taken at enqueue and committed, for the runner to start.
-    handed: Mutex<Vec<Job>>,
-    /// The earliest run time (Unix ms) of jobs enqueued or rescheduled in
-    /// this process, or announced by another replica, and not taken, since
-    /// the runner last asked: whether it must look at the queue.
+    taking: Mutex<Taking>,
+    /// The earliest run time (Unix ms) of jobs committed in this process, or
+    /// announced by another replica, and not taken, since the runner last
+    /// asked: whether it must look at the queue.
     untaken_due: AtomicI64,
+}
+
+/// Jobs taken as they are enqueued, and the places they hold.
+#[derive(Debug, Default)]
+struct Taking {
+    /// The runner taking due jobs as they are enqueued, if one runs here.
+    taker: Option<Taker>,
+    /// Places held: by transactions still open, and by jobs handed over
+    /// and not finished.
+    in_flight: usize,
+    /// Of those, held by transactions still open.
+    open: usize,
+    /// Committed, for the runner to start.
+    handed: Vec<Job>,
 }
 
 #[derive(Debug)]
@@ -92,8 +102,6 @@ struct Taker {
     lease: SignedDuration,
     /// How many taken jobs may be unfinished at once.
     capacity: usize,
-    /// Taken jobs not finished yet, those of open transactions included.
-    in_flight: usize,
 }
 
 impl Default for JobSignal {
@@ -101,15 +109,18 @@ impl Default for JobSignal {
         JobSignal {
             enqueued: tokio::sync::Notify::new(),
             relay: OnceLock::new(),
-            taker: Mutex::new(None),
-            handed: Mutex::new(Vec::new()),
+            taking: Mutex::default(),
             untaken_due: AtomicI64::new(i64::MAX),
         }
     }
 }
 
 impl JobSignal {
-    /// A job not taken at enqueue falls due at `at`.
+    fn taking(&self) -> std::sync::MutexGuard<'_, Taking> {
+        self.taking.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Jobs not taken at enqueue fall due at `at` (called after commit).
     pub(super) fn due_at(&self, at: Timestamp) {
         self.untaken_due.fetch_min(to_millis(at), Ordering::Relaxed);
     }
@@ -123,46 +134,49 @@ impl JobSignal {
     /// Reserves a place for a job taken at enqueue: the taker's worker and
     /// the end of the lease, or `None` (no taker, or it is busy enough).
     fn reserve(&self, now: Timestamp) -> Option<(String, Timestamp)> {
-        let mut taker = self.taker.lock().unwrap_or_else(|e| e.into_inner());
-        let taker = taker.as_mut()?;
-        if taker.in_flight >= taker.capacity {
+        let mut taking = self.taking();
+        let taker = taking.taker.as_ref()?;
+        if taking.in_flight >= taker.capacity {
             return None;
         }
-        taker.in_flight += 1;
-        Some((
+        let reserved = (
             taker.worker.clone(),
             now.saturating_add(taker.lease).unwrap_or(now),
-        ))
+        );
+        taking.in_flight += 1;
+        taking.open += 1;
+        Some(reserved)
     }
 
+    /// Places a transaction reserved and will not use (it rolled back, or a
+    /// unique key kept the job out).
     fn release(&self, count: usize) {
-        if count == 0 {
-            return;
-        }
-        if let Some(taker) = self
-            .taker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            taker.in_flight = taker.in_flight.saturating_sub(count);
+        if count > 0 {
+            let mut taking = self.taking();
+            taking.in_flight = taking.in_flight.saturating_sub(count);
+            taking.open = taking.open.saturating_sub(count);
         }
     }
 
-    pub(super) fn hand_over(&self, jobs: Vec<Job>) {
+    /// A transaction committed the jobs it took: the runner starts them,
+    /// even if it is stopping (it waits for open transactions to settle).
+    fn hand_over(&self, jobs: Vec<Job>) {
         if !jobs.is_empty() {
-            self.handed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(jobs);
+            let mut taking = self.taking();
+            taking.open = taking.open.saturating_sub(jobs.len());
+            taking.handed.extend(jobs);
         }
     }
 }
 
-/// Jobs a transaction took at enqueue. Handed to the runner at commit; a
-/// transaction that does not commit gives their places back.
+/// Jobs a transaction took at enqueue, and the places it holds for them.
+/// Handed to the runner at commit; a transaction that does not commit gives
+/// the places back.
 pub(super) struct TakenJobs {
     signal: std::sync::Arc<JobSignal>,
+    /// Places held, one per job taken (and, while an insert is under way,
+    /// per job it may take).
+    reserved: usize,
     jobs: Vec<Job>,
 }
 
@@ -170,12 +184,14 @@ impl TakenJobs {
     pub(super) fn new(signal: std::sync::Arc<JobSignal>) -> TakenJobs {
         TakenJobs {
             signal,
+            reserved: 0,
             jobs: Vec::new(),
         }
     }
 
     /// At commit: the runner gets them.
     pub(super) fn hand_over(mut self) {
+        self.reserved = 0;
         let jobs = std::mem::take(&mut self.jobs);
         self.signal.hand_over(jobs);
     }
@@ -183,19 +199,33 @@ impl TakenJobs {
 
 impl Drop for TakenJobs {
     fn drop(&mut self) {
-        self.signal.release(self.jobs.len());
+        self.signal.release(self.reserved);
     }
 }
 
 /// While held, the runner of this process takes due jobs as they are
-/// enqueued; dropping it stops that.
+/// enqueued; dropping it stops that (jobs taken by transactions still open
+/// are handed over all the same: see [`Store::taking_settled`]).
 pub struct JobTaker {
     signal: std::sync::Arc<JobSignal>,
 }
 
 impl Drop for JobTaker {
     fn drop(&mut self) {
-        *self.signal.taker.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.signal.taking().taker = None;
+    }
+}
+
+/// Gives back the place of a handed job when its task ends, however it
+/// ends (a panic included).
+pub struct HandedJobPlace {
+    signal: std::sync::Arc<JobSignal>,
+}
+
+impl Drop for HandedJobPlace {
+    fn drop(&mut self) {
+        let mut taking = self.signal.taking();
+        taking.in_flight = taking.in_flight.saturating_sub(1);
     }
 }
 
@@ -217,11 +247,10 @@ impl Store {
     /// waits for no claim round trip. Jobs beyond that are enqueued as
     /// usual.
     pub fn take_jobs_as(&self, worker: &str, lease: SignedDuration, capacity: usize) -> JobTaker {
-        *self.jobs.taker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Taker {
+        self.jobs.taking().taker = Some(Taker {
             worker: worker.to_string(),
             lease,
             capacity,
-            in_flight: 0,
         });
         JobTaker {
             signal: self.jobs.clone(),
@@ -229,14 +258,25 @@ impl Store {
     }
 
     /// The jobs taken at enqueue and committed since the last call, claimed
-    /// for the taker already.
-    pub fn handed_jobs(&self) -> Vec<Job> {
-        std::mem::take(&mut *self.jobs.handed.lock().unwrap_or_else(|e| e.into_inner()))
+    /// for the taker already, each with the place it holds: drop that when
+    /// the job's task ends.
+    pub fn handed_jobs(&self) -> Vec<(Job, HandedJobPlace)> {
+        let handed = std::mem::take(&mut self.jobs.taking().handed);
+        handed
+            .into_iter()
+            .map(|job| {
+                let place = HandedJobPlace {
+                    signal: self.jobs.clone(),
+                };
+                (job, place)
+            })
+            .collect()
     }
 
-    /// A handed job finished (however it went): its place is free.
-    pub fn handed_job_finished(&self) {
-        self.jobs.release(1);
+    /// No transaction holds places for jobs it takes: once the taker is
+    /// gone, nothing more will be handed over.
+    pub fn taking_settled(&self) -> bool {
+        self.jobs.taking().open == 0
     }
 
     /// The earliest run time of jobs the queue gained since the last call
@@ -270,8 +310,10 @@ async fn relay_notifications(pool: sqlx::PgPool, signal: std::sync::Arc<JobSigna
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
             listener.listen(JOBS_CHANNEL).await?;
             loop {
-                listener.recv().await?;
-                // What another replica enqueued is unknown here: look.
+                // `None`: the connection was lost (the next call reconnects),
+                // and what was announced meanwhile is unknown. Either way,
+                // what another replica enqueued is unknown here: look.
+                listener.try_recv().await?;
                 signal.untaken_due.store(i64::MIN, Ordering::Relaxed);
                 signal.wake();
             }
@@ -288,6 +330,12 @@ async fn relay_notifications(pool: sqlx::PgPool, signal: std::sync::Arc<JobSigna
 }
 
 impl Tx {
+    /// A job this transaction writes, not taken at enqueue, falls due at
+    /// `at`: the runners hear of it at commit.
+    fn due_at(&mut self, at: Timestamp) {
+        self.untaken_due = Some(self.untaken_due.map_or(at, |due| due.min(at)));
+    }
+
     /// Adds a job. Returns `None` when its unique key is already held by a
     /// live job, which is then left as it is.
     pub async fn enqueue_job(&mut self, now: Timestamp, job: &NewJob) -> Result<Option<i64>> {
@@ -320,8 +368,11 @@ impl Tx {
                 })
                 .collect();
             let reserved = takers.iter().filter(|t| t.is_some()).count();
+            // Recorded before the insert: if this future is dropped while it
+            // waits, the transaction gives the places back.
+            self.taken_jobs.reserved += reserved;
             let sql = "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) ";
-            let inserted: std::result::Result<Vec<JobRow>, sqlx::Error> = with_tx!(self, conn => {
+            let inserted: Vec<JobRow> = with_tx!(self, conn => {
                 let mut query = sqlx::QueryBuilder::new(sql);
                 query.push_values(chunk.iter().zip(&takers), |mut row, (job, taker)| {
                     row.push_bind(job.kind.as_str())
@@ -337,15 +388,8 @@ impl Tx {
                         .push_bind(taker.as_ref().map(|(_, until)| to_millis(*until)));
                 });
                 query.push(format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
-                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await
+                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
             });
-            let inserted = match inserted {
-                Ok(rows) => rows,
-                Err(error) => {
-                    self.jobs.release(reserved);
-                    return Err(error.into());
-                }
-            };
             let mut taken = 0;
             for row in inserted {
                 let job = row.into_job();
@@ -354,10 +398,11 @@ impl Tx {
                     taken += 1;
                     self.taken_jobs.jobs.push(job);
                 } else {
-                    self.jobs.due_at(job.run_at);
+                    self.due_at(job.run_at);
                 }
             }
             // Places reserved for jobs a unique key kept out.
+            self.taken_jobs.reserved -= reserved - taken;
             self.jobs.release(reserved - taken);
         }
         Ok(ids)
@@ -381,7 +426,7 @@ impl Tx {
              SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3
              WHERE id IN (
                  SELECT id FROM jobs
-                 WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3)
+                 WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3 AND locked_by <> $1)
                  ORDER BY run_at, id
                  LIMIT $4
                  {lock_clause}
@@ -463,7 +508,7 @@ impl Tx {
         error: &str,
         retry_at: Timestamp,
     ) -> Result<Option<JobState>> {
-        self.jobs.due_at(retry_at);
+        self.due_at(retry_at);
         let state: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar(
                 "UPDATE jobs
@@ -505,7 +550,7 @@ impl Tx {
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
         self.enqueued_jobs = true;
-        self.jobs.due_at(now);
+        self.due_at(now);
         let sql = format!(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
              WHERE id = $1 AND state = 'dead'
@@ -583,7 +628,7 @@ impl Tx {
         });
         if released > 0 {
             self.enqueued_jobs = true;
-            self.jobs.due_at(now);
+            self.due_at(now);
         }
         Ok(released)
     }

@@ -35,7 +35,7 @@ pub use alerts::{
 pub use config::ConfigRevision;
 pub use events::EventFilter;
 pub use incidents::IncidentFilter;
-pub use jobs::{JobTaker, QueueDepth};
+pub use jobs::{HandedJobPlace, JobTaker, QueueDepth};
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
 
@@ -117,9 +117,9 @@ pub struct Store {
     url: String,
     /// SQLite: the database file.
     sqlite_path: Option<std::path::PathBuf>,
-    /// SQLite: connections whose commits do not wait for the disk, for
+    /// Connections whose commits do not wait for the disk, for
     /// [`Store::write_replayable`].
-    sqlite_replayable: Option<SqlitePool>,
+    replayable: Db,
     /// SQLite: whose turn it is to write. Writers of this process queue
     /// here, in order, instead of in SQLite's busy handler, which sleeps
     /// and retries and so turns contention into latency.
@@ -141,6 +141,9 @@ pub struct Tx {
     enqueued_jobs: bool,
     /// Jobs this process's runner took as they were enqueued.
     taken_jobs: jobs::TakenJobs,
+    /// The earliest run time of the jobs it enqueued or rescheduled that no
+    /// runner took.
+    untaken_due: Option<Timestamp>,
 }
 
 pub(crate) enum TxInner {
@@ -154,20 +157,26 @@ impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         let shown = mask_password(url);
         let mut sqlite_path = None;
-        let mut sqlite_replayable = None;
+        let replayable;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid database URL {shown}"))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .with_context(|| format!("cannot connect to the database at {shown}"))?;
             sqlx::migrate!("migrations/postgres")
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
+            replayable = Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(options.options([("synchronous_commit", "off")])),
+            );
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -194,7 +203,7 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
-            sqlite_replayable = Some(
+            replayable = Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(2)
                     .connect_with(options.synchronous(SqliteSynchronous::Normal))
@@ -211,7 +220,7 @@ impl Store {
             db,
             url: shown,
             sqlite_path,
-            sqlite_replayable,
+            replayable,
             write_turn: Arc::default(),
             jobs: Arc::default(),
         })
@@ -271,6 +280,7 @@ impl Store {
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
+            untaken_due: None,
         })
     }
 
@@ -294,6 +304,7 @@ impl Store {
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
+            untaken_due: None,
         })
     }
 
@@ -306,25 +317,23 @@ impl Store {
     /// The next durable commit, or a checkpoint, makes it durable; ingestion
     /// and everything people do stay on [`Store::write`].
     pub async fn write_replayable(&self) -> Result<Tx> {
-        let Some(pool) = &self.sqlite_replayable else {
-            let mut tx = self.write().await?;
-            if let TxInner::Postgres(transaction) = &mut tx.inner {
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut **transaction)
-                    .await?;
-            }
-            return Ok(tx);
-        };
         let started = Instant::now();
-        let turn = self.write_turn().await?;
-        let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (inner, write_turn) = match &self.replayable {
+            Db::Sqlite(pool) => {
+                let turn = self.write_turn().await?;
+                let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                (TxInner::Sqlite(transaction), Some(turn))
+            }
+            Db::Postgres(pool) => (TxInner::Postgres(pool.begin().await?), None),
+        };
         record_latency("begin_write", started);
         Ok(Tx {
-            inner: TxInner::Sqlite(transaction),
-            _write_turn: Some(turn),
+            inner,
+            _write_turn: write_turn,
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
+            untaken_due: None,
         })
     }
 
@@ -351,9 +360,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(pool) = &self.sqlite_replayable {
-            pool.close().await;
-        }
+        with_pool!(&self.replayable, pool => pool.close().await);
         with_pool!(&self.db, pool => pool.close().await);
     }
 }
@@ -417,11 +424,13 @@ impl Tx {
             jobs,
             enqueued_jobs,
             taken_jobs,
+            untaken_due,
         } = self;
         match inner {
             TxInner::Sqlite(tx) => tx.commit().await?,
             TxInner::Postgres(mut tx) => {
-                if enqueued_jobs {
+                // Jobs taken here need no other replica.
+                if untaken_due.is_some() {
                     // Delivered at commit, to the job runners of every
                     // replica listening (see `Store::wait_for_jobs`).
                     jobs::notify_replicas(&mut tx).await?;
@@ -431,6 +440,9 @@ impl Tx {
         }
         if enqueued_jobs {
             taken_jobs.hand_over();
+            if let Some(due) = untaken_due {
+                jobs.due_at(due);
+            }
             jobs.wake();
         }
         record_latency("commit", started);

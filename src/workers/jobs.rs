@@ -146,26 +146,33 @@ impl JobRunner {
                     }
                 }
             }
-            // With every slot busy, only a finishing job frees one.
-            let wait = Duration::try_from(look_at.duration_since(app.clock.now()))
-                .unwrap_or(Duration::ZERO)
-                .min(self.max_idle);
-            let wake = async {
-                if free > 0 {
-                    app.store.wait_for_jobs(wait).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
+            // With every slot busy, no claim until a job finishes; jobs
+            // handed over still start as soon as they come.
+            let wait = if free > 0 {
+                Duration::try_from(look_at.duration_since(app.clock.now()))
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.max_idle)
+            } else {
+                self.max_idle
             };
             tokio::select! {
-                () = wake => {}
+                () = app.store.wait_for_jobs(wait) => {}
                 Some(finished) = running.join_next(), if !running.is_empty() => report_panic(finished),
                 _ = renewal.tick() => self.renew_leases(&app, &claims).await,
                 _ = shutdown.changed() => {}
             }
         }
-        // Jobs taken while stopping still run: they are claimed already.
+        // Nothing new is taken; what transactions still open take is
+        // handed over all the same, and runs: it is claimed already.
         drop(taker);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            self.start_handed(&app, &claims, &mut running);
+            if app.store.taking_settled() || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         self.start_handed(&app, &claims, &mut running);
         while let Some(finished) = running.join_next().await {
             report_panic(finished);
@@ -174,15 +181,16 @@ impl JobRunner {
 
     /// Starts the jobs taken as they were enqueued: claimed already, due now.
     fn start_handed(&self, app: &App, claims: &Claims, running: &mut JoinSet<()>) {
-        for job in app.store.handed_jobs() {
+        for (job, place) in app.store.handed_jobs() {
             claims
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(job.id, job.clone());
             let (runner, app, claims) = (self.clone(), app.clone(), claims.clone());
             running.spawn(async move {
-                runner.perform_claimed(app.clone(), job, claims).await;
-                app.store.handed_job_finished();
+                // Its place is free when the task ends, however it ends.
+                let _place = place;
+                runner.perform_claimed(app, job, claims).await;
             });
         }
     }

@@ -1649,3 +1649,48 @@ both_backends!(
         assert!(received.to("lead").is_empty());
     }
 );
+
+both_backends!(
+    an_alert_resolved_in_the_batch_that_opened_it_pages_nobody,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.app
+            .apply_config(
+                &Actor::system("test"),
+                "escalation.yaml",
+                &config(&hooks, "oncall"),
+            )
+            .await
+            .unwrap();
+        let target = t
+            .app
+            .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+            .await
+            .unwrap();
+        let signal = |action: &str| {
+            let body = json!({"action": action, "dedup_key": "blip", "summary": "Checkout blip", "severity": "critical"});
+            siaga::formats::generic::parse(body.to_string().as_bytes())
+                .unwrap()
+                .remove(0)
+        };
+        let results = t
+            .app
+            .ingest(
+                &target,
+                "generic",
+                "{}".into(),
+                vec![signal("trigger"), signal("resolve")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(results[0].outcome, "opened");
+        assert_eq!(results[1].outcome, "resolved");
+        run_due(&t).await;
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty(), "nobody is paged");
+        assert!(received.to("lead").is_empty());
+        assert!(events_named(&t, "escalation.notified").await.is_empty());
+    }
+);

@@ -229,11 +229,16 @@ impl Drop for HandedJobPlace {
     }
 }
 
-/// Asks PostgreSQL to tell every listening replica, at commit.
+/// Asks PostgreSQL to tell every listening replica, at commit, when the
+/// earliest of the jobs left to them falls due (Unix ms), so that a timer
+/// for later does not make them read the queue now.
 pub(super) async fn notify_replicas(
     transaction: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    due: Timestamp,
 ) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {JOBS_CHANNEL}")))
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(JOBS_CHANNEL)
+        .bind(to_millis(due).to_string())
         .execute(&mut **transaction)
         .await?;
     Ok(())
@@ -310,11 +315,14 @@ async fn relay_notifications(pool: sqlx::PgPool, signal: std::sync::Arc<JobSigna
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
             listener.listen(JOBS_CHANNEL).await?;
             loop {
-                // `None`: the connection was lost (the next call reconnects),
-                // and what was announced meanwhile is unknown. Either way,
-                // what another replica enqueued is unknown here: look.
-                listener.try_recv().await?;
-                signal.untaken_due.store(i64::MIN, Ordering::Relaxed);
+                // `None`: the connection was lost (the next call reconnects)
+                // and what was announced meanwhile is unknown: look now.
+                let due = listener
+                    .try_recv()
+                    .await?
+                    .and_then(|n| n.payload().parse::<i64>().ok())
+                    .unwrap_or(i64::MIN);
+                signal.untaken_due.fetch_min(due, Ordering::Relaxed);
                 signal.wake();
             }
         };

@@ -171,9 +171,11 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
+            // As many as the job runner runs jobs at once, so its
+            // transactions never queue for a connection.
             replayable = Db::Postgres(
                 PgPoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_lazy_with(options.options([("synchronous_commit", "off")])),
             );
@@ -430,10 +432,10 @@ impl Tx {
             TxInner::Sqlite(tx) => tx.commit().await?,
             TxInner::Postgres(mut tx) => {
                 // Jobs taken here need no other replica.
-                if untaken_due.is_some() {
+                if let Some(due) = untaken_due {
                     // Delivered at commit, to the job runners of every
                     // replica listening (see `Store::wait_for_jobs`).
-                    jobs::notify_replicas(&mut tx).await?;
+                    jobs::notify_replicas(&mut tx, due).await?;
                 }
                 tx.commit().await?
             }

@@ -276,38 +276,14 @@ impl Store {
             Db::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
         record_latency("begin_read", started);
-        Ok(Tx {
-            inner,
-            _write_turn: None,
-            jobs: self.jobs.clone(),
-            enqueued_jobs: false,
-            taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
-            untaken_due: None,
-        })
+        Ok(self.transaction(inner, None))
     }
 
     /// A transaction for writing. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead
-    /// of failing when one upgrades a read lock.
+    /// (`BEGIN IMMEDIATE`) once this process's other writers are done, so
+    /// writers queue instead of failing when one upgrades a read lock.
     pub async fn write(&self) -> Result<Tx> {
-        let started = Instant::now();
-        let (inner, write_turn) = match &self.db {
-            Db::Sqlite(pool) => {
-                let turn = self.write_turn().await?;
-                let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
-                (TxInner::Sqlite(transaction), Some(turn))
-            }
-            Db::Postgres(pool) => (TxInner::Postgres(pool.begin().await?), None),
-        };
-        record_latency("begin_write", started);
-        Ok(Tx {
-            inner,
-            _write_turn: write_turn,
-            jobs: self.jobs.clone(),
-            enqueued_jobs: false,
-            taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
-            untaken_due: None,
-        })
+        self.begin_write(&self.db).await
     }
 
     /// A transaction for writing whose commit need not reach the disk
@@ -319,8 +295,12 @@ impl Store {
     /// The next durable commit, or a checkpoint, makes it durable; ingestion
     /// and everything people do stay on [`Store::write`].
     pub async fn write_replayable(&self) -> Result<Tx> {
+        self.begin_write(&self.replayable).await
+    }
+
+    async fn begin_write(&self, db: &Db) -> Result<Tx> {
         let started = Instant::now();
-        let (inner, write_turn) = match &self.replayable {
+        let (inner, write_turn) = match db {
             Db::Sqlite(pool) => {
                 let turn = self.write_turn().await?;
                 let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -329,14 +309,22 @@ impl Store {
             Db::Postgres(pool) => (TxInner::Postgres(pool.begin().await?), None),
         };
         record_latency("begin_write", started);
-        Ok(Tx {
+        Ok(self.transaction(inner, write_turn))
+    }
+
+    fn transaction(
+        &self,
+        inner: TxInner,
+        write_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Tx {
+        Tx {
             inner,
             _write_turn: write_turn,
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
             untaken_due: None,
-        })
+        }
     }
 
     /// Waits for this process's turn to write to SQLite.

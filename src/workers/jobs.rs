@@ -307,11 +307,17 @@ impl JobRunner {
     ) -> anyhow::Result<()> {
         let worker = &*app.instance;
         let now = app.clock.now();
-        let mut tx = app.store.write_replayable().await?;
-        match result {
+        let mut tx = match result {
+            // Completed in the transaction of its effects: nothing to write,
+            // and a write here would only keep ingestion from its turn.
             Ok(Outcome::Completed) => {
                 metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);
+                return Ok(());
             }
+            _ => app.store.write_replayable().await?,
+        };
+        match result {
+            Ok(Outcome::Completed) => {} // returned above
             Ok(outcome) => {
                 if !tx.complete_job(job, worker, now).await? {
                     tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");

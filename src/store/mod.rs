@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jiff::Timestamp;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use alerts::{
@@ -161,7 +162,7 @@ impl Store {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid database URL {shown}"))?;
-            let pool = PgPoolOptions::new()
+            let pool = pool_options::<Postgres>()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.clone())
@@ -174,7 +175,7 @@ impl Store {
             // As many as the job runner runs jobs at once, so its
             // transactions never queue for a connection.
             replayable = Db::Postgres(
-                PgPoolOptions::new()
+                pool_options::<Postgres>()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_lazy_with(options.options([("synchronous_commit", "off")])),
@@ -196,7 +197,7 @@ impl Store {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating the directory {}", parent.display()))?;
             }
-            let pool = SqlitePoolOptions::new()
+            let pool = pool_options::<Sqlite>()
                 .max_connections(8)
                 .connect_with(options.clone())
                 .await
@@ -206,7 +207,7 @@ impl Store {
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
             replayable = Db::Sqlite(
-                SqlitePoolOptions::new()
+                pool_options::<Sqlite>()
                     .max_connections(2)
                     .connect_with(options.synchronous(SqliteSynchronous::Normal))
                     .await
@@ -568,6 +569,26 @@ impl Tx {
         }
         Ok(reserved)
     }
+}
+
+/// A pooled connection idle for longer than this is pinged before use.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Options every pool shares. A connection that sat idle is pinged before
+/// it is handed out (a database restart or a network cut may have closed
+/// it); one in steady use is not, because a ping is a round trip (on SQLite
+/// a hand-off to the connection's thread) in front of every transaction.
+fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Store latency, by operation, for `/metrics`.

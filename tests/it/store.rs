@@ -306,3 +306,34 @@ both_backends!(
         tx.commit().await.unwrap();
     }
 );
+
+/// Connections in steady use are not pinged before each transaction, but
+/// one left idle is: when the database server closed the pool's
+/// connections (a restart, a failover, an idle timeout), the next request
+/// gets a fresh one instead of an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_the_server_are_replaced_after_idling() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let store = db.store().await;
+    store.ping().await.unwrap();
+    let mut tx = store.write_replayable().await.unwrap();
+    tx.latest_config_revision().await.unwrap();
+    tx.commit().await.unwrap();
+    raw_execute(
+        &db.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    store.ping().await.expect("the main pool reconnects");
+    let mut tx = store
+        .write_replayable()
+        .await
+        .expect("the replayable pool reconnects");
+    tx.latest_config_revision().await.unwrap();
+    tx.commit().await.unwrap();
+}

@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// behind them.
     #[arg(long, env = "SIAGA_JOB_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub job_concurrency: u32,
+    /// How long finished jobs (deliveries sent, steps taken) stay listed in
+    /// `GET /api/v1/jobs` before an hourly purge deletes them (a duration
+    /// such as `168h`). Dead jobs stay until retried; the event log keeps
+    /// what every job did.
+    #[arg(long, env = "SIAGA_KEEP_FINISHED_JOBS", default_value = "168h", value_parser = parse_keep_finished_jobs)]
+    pub keep_finished_jobs: SignedDuration,
     /// Send email notifications through this SMTP server:
     /// `smtp://USER:PASSWORD@HOST:587` (STARTTLS required),
     /// `smtp://HOST:25?starttls=opportunistic` or `smtps://HOST:465`.
@@ -71,6 +77,19 @@ fn parse_job_lease(text: &str) -> Result<SignedDuration, String> {
         ));
     }
     Ok(lease)
+}
+
+fn parse_keep_finished_jobs(text: &str) -> Result<SignedDuration, String> {
+    let keep: SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `168h` or `30m`"))?;
+    if keep.is_negative() {
+        return Err(format!(
+            "`{text}` is negative: keep finished jobs for 0s or longer"
+        ));
+    }
+    Ok(keep)
 }
 
 /// How long in-flight requests get to finish after SIGINT/SIGTERM.
@@ -172,6 +191,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let runner = JobRunner {
             lease: args.job_lease,
             concurrency: args.job_concurrency,
+            keep_finished: args.keep_finished_jobs,
             ..JobRunner::default()
         };
         async move { runner.run(app, stopped).await }
@@ -311,5 +331,21 @@ mod tests {
         assert!(short.contains("at least 2s"), "{short}");
         let garbage = parse_job_lease("soon").unwrap_err();
         assert!(garbage.contains("`soon` is not a duration"), "{garbage}");
+    }
+
+    #[test]
+    fn finished_jobs_are_kept_for_a_duration_of_zero_or_more() {
+        assert_eq!(
+            parse_keep_finished_jobs("168h"),
+            Ok(SignedDuration::from_hours(168))
+        );
+        assert_eq!(parse_keep_finished_jobs("0s"), Ok(SignedDuration::ZERO));
+        let negative = parse_keep_finished_jobs("-1h").unwrap_err();
+        assert!(negative.contains("is negative"), "{negative}");
+        let days = parse_keep_finished_jobs("7d").unwrap_err();
+        assert!(
+            days.contains("`7d` is not a duration such as `168h`"),
+            "{days}"
+        );
     }
 }

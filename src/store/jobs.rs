@@ -620,6 +620,26 @@ impl Tx {
         Ok(pending.into_iter().chain(leased).min().map(from_millis))
     }
 
+    /// Deletes up to `limit` jobs that finished (done or cancelled) before
+    /// `before`, oldest first; dead jobs stay for an admin to look at.
+    /// Returns how many went.
+    pub async fn purge_finished_jobs(&mut self, before: Timestamp, limit: u32) -> Result<u64> {
+        let purged = with_tx!(self, conn => {
+            sqlx::query(
+                "DELETE FROM jobs WHERE id IN (
+                     SELECT id FROM jobs
+                     WHERE state IN ('done', 'cancelled') AND updated_at < $1
+                     ORDER BY id LIMIT $2)",
+            )
+            .bind(to_millis(before))
+            .bind(i64::from(limit))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(purged)
+    }
+
     /// Hands every claimed job back to the queue, due at once. Only for a
     /// SQLite store at start-up: one process serves it, so any claim left
     /// is from a process that stopped without finishing (a crash).

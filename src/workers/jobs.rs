@@ -26,6 +26,13 @@ use crate::domain::job::{Backoff, Job, JobState, NewJob};
 pub const PURGE_SESSIONS: &str = "sessions.purge";
 const PURGE_SESSIONS_EVERY: SignedDuration = SignedDuration::from_hours(1);
 
+/// Removes finished jobs older than the runner's `keep_finished`, hourly.
+pub const PURGE_JOBS: &str = "jobs.purge";
+const PURGE_JOBS_EVERY: SignedDuration = SignedDuration::from_hours(1);
+/// Jobs deleted per transaction, so that a first purge of a large queue
+/// never holds the database for long.
+const PURGE_JOBS_CHUNK: u32 = 1000;
+
 /// What a job's handler asks for when it succeeds.
 pub enum Outcome {
     Done,
@@ -48,6 +55,10 @@ pub struct JobRunner {
     /// enqueued here or (PostgreSQL) by another replica wake it at once;
     /// this bounds the wait when such a wake-up was lost.
     pub max_idle: Duration,
+    /// How long finished (done or cancelled) jobs stay in the queue, for
+    /// `GET /api/v1/jobs`, before `jobs.purge` deletes them. Dead jobs stay
+    /// until an admin retries them.
+    pub keep_finished: SignedDuration,
 }
 
 impl Default for JobRunner {
@@ -57,6 +68,7 @@ impl Default for JobRunner {
             concurrency: 16,
             backoff: Backoff::default(),
             max_idle: Duration::from_secs(5),
+            keep_finished: SignedDuration::from_hours(7 * 24),
         }
     }
 }
@@ -256,7 +268,7 @@ impl JobRunner {
                 "the worker running the last attempt stopped before finishing"
             ))
         } else {
-            perform(&app, &job).await
+            self.perform(&app, &job).await
         };
         if let Err(error) = self.finish(&app, &job, result).await {
             // The claim stays; the job runs again when its lease runs out.
@@ -399,59 +411,84 @@ fn report_panic(finished: Result<(), tokio::task::JoinError>) {
 pub async fn schedule_periodic_jobs(app: &App) -> anyhow::Result<()> {
     let now = app.clock.now();
     let mut tx = app.store.write_replayable().await?;
-    tx.enqueue_job(now, &purge_sessions_job(now)).await?;
+    tx.enqueue_job(now, &periodic_job(PURGE_SESSIONS, now))
+        .await?;
+    tx.enqueue_job(now, &periodic_job(PURGE_JOBS, now)).await?;
     tx.commit().await?;
     Ok(())
 }
 
-fn purge_sessions_job(run_at: Timestamp) -> NewJob {
+/// A periodic job's next run: one of its kind is live at a time.
+fn periodic_job(kind: &str, run_at: Timestamp) -> NewJob {
     NewJob {
-        unique_key: Some(PURGE_SESSIONS.into()),
-        ..NewJob::new(PURGE_SESSIONS, serde_json::Value::Null, run_at)
+        unique_key: Some(kind.into()),
+        ..NewJob::new(kind, serde_json::Value::Null, run_at)
     }
 }
 
-/// Performs one job by its kind.
-async fn perform(app: &App, job: &Job) -> anyhow::Result<Outcome> {
-    match job.kind.as_str() {
-        PURGE_SESSIONS => {
-            let now = app.clock.now();
-            let mut tx = app.store.write_replayable().await?;
-            let purged = tx
-                .purge_expired_sessions(now)
-                .await
-                .context("purging sessions")?;
-            tx.commit().await?;
-            tracing::debug!(purged, "expired sessions purged");
-            let next = now.saturating_add(PURGE_SESSIONS_EVERY).unwrap_or(now);
-            Ok(Outcome::DoneThen(purge_sessions_job(next)))
+impl JobRunner {
+    /// Performs one job by its kind.
+    async fn perform(&self, app: &App, job: &Job) -> anyhow::Result<Outcome> {
+        match job.kind.as_str() {
+            PURGE_SESSIONS => {
+                let now = app.clock.now();
+                let mut tx = app.store.write_replayable().await?;
+                let purged = tx
+                    .purge_expired_sessions(now)
+                    .await
+                    .context("purging sessions")?;
+                tx.commit().await?;
+                tracing::debug!(purged, "expired sessions purged");
+                let next = now.saturating_add(PURGE_SESSIONS_EVERY).unwrap_or(now);
+                Ok(Outcome::DoneThen(periodic_job(PURGE_SESSIONS, next)))
+            }
+            PURGE_JOBS => {
+                let now = app.clock.now();
+                let before = now.saturating_sub(self.keep_finished).unwrap_or(now);
+                let mut purged = 0;
+                loop {
+                    let mut tx = app.store.write_replayable().await?;
+                    let chunk = tx
+                        .purge_finished_jobs(before, PURGE_JOBS_CHUNK)
+                        .await
+                        .context("purging finished jobs")?;
+                    tx.commit().await?;
+                    purged += chunk;
+                    if chunk < u64::from(PURGE_JOBS_CHUNK) {
+                        break;
+                    }
+                }
+                tracing::debug!(purged, "finished jobs purged");
+                let next = now.saturating_add(PURGE_JOBS_EVERY).unwrap_or(now);
+                Ok(Outcome::DoneThen(periodic_job(PURGE_JOBS, next)))
+            }
+            // These complete the job in the transaction that commits their
+            // effects, so a crash cannot make them run twice.
+            escalation::ESCALATION_STEP => {
+                app.escalation_step(job).await?;
+                Ok(Outcome::Completed)
+            }
+            escalation::ESCALATION_EXHAUSTED => {
+                app.escalation_exhausted(job).await?;
+                Ok(Outcome::Completed)
+            }
+            escalation::REESCALATE => {
+                app.reescalate(job).await?;
+                Ok(Outcome::Completed)
+            }
+            escalation::DELIVER => {
+                app.deliver(job).await?;
+                Ok(Outcome::Completed)
+            }
+            incidents::UPDATE_DUE => {
+                app.incident_update_due(job).await?;
+                Ok(Outcome::Completed)
+            }
+            incidents::ALERT_OPENED => {
+                app.incident_alert_opened(job).await?;
+                Ok(Outcome::Completed)
+            }
+            other => bail!("no handler for job kind `{other}`"),
         }
-        // These complete the job in the transaction that commits their
-        // effects, so a crash cannot make them run twice.
-        escalation::ESCALATION_STEP => {
-            app.escalation_step(job).await?;
-            Ok(Outcome::Completed)
-        }
-        escalation::ESCALATION_EXHAUSTED => {
-            app.escalation_exhausted(job).await?;
-            Ok(Outcome::Completed)
-        }
-        escalation::REESCALATE => {
-            app.reescalate(job).await?;
-            Ok(Outcome::Completed)
-        }
-        escalation::DELIVER => {
-            app.deliver(job).await?;
-            Ok(Outcome::Completed)
-        }
-        incidents::UPDATE_DUE => {
-            app.incident_update_due(job).await?;
-            Ok(Outcome::Completed)
-        }
-        incidents::ALERT_OPENED => {
-            app.incident_alert_opened(job).await?;
-            Ok(Outcome::Completed)
-        }
-        other => bail!("no handler for job kind `{other}`"),
     }
 }

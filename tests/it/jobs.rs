@@ -244,7 +244,7 @@ both_backends!(
 );
 
 both_backends!(
-    periodic_session_purge_reschedules_itself,
+    periodic_jobs_reschedule_themselves,
     |db: TestDb| async move {
         let t = db.app().await;
         siaga::workers::jobs::schedule_periodic_jobs(&t.app)
@@ -253,32 +253,134 @@ both_backends!(
         siaga::workers::jobs::schedule_periodic_jobs(&t.app)
             .await
             .unwrap();
+        let kinds = |jobs: &[siaga::domain::job::Job]| -> BTreeSet<String> {
+            jobs.iter().map(|j| j.kind.clone()).collect()
+        };
+        let periodic: BTreeSet<String> = ["jobs.purge", "sessions.purge"].map(String::from).into();
         let pending = t
             .app
             .jobs(Some(JobState::Pending), None, None)
             .await
             .unwrap();
-        assert_eq!(pending.items.len(), 1, "scheduling twice keeps one job");
+        assert_eq!(pending.items.len(), 2, "scheduling twice keeps one of each");
+        assert_eq!(kinds(&pending.items), periodic);
         let runner = JobRunner::default();
-        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 1);
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 2);
         let pending = t
             .app
             .jobs(Some(JobState::Pending), None, None)
             .await
             .unwrap();
-        assert_eq!(pending.items.len(), 1);
+        assert_eq!(kinds(&pending.items), periodic);
+        for job in &pending.items {
+            assert_eq!(job.run_at, t.clock.now() + SignedDuration::from_hours(1));
+        }
+        let done = t.app.jobs(Some(JobState::Done), None, None).await.unwrap();
+        assert_eq!(kinds(&done.items), periodic);
+    }
+);
+
+both_backends!(
+    finished_jobs_are_purged_once_kept_long_enough,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let now = t.clock.now();
+        let worker = "test-worker";
+        let lease = SignedDuration::from_secs(60);
+        // Finished a week ago: one done, one dead, and more cancelled ones
+        // than one purge transaction takes.
+        let mut tx = t.app.store.write().await.unwrap();
+        for kind in ["old-done", "old-dead"] {
+            tx.enqueue_job(
+                now,
+                &NewJob {
+                    max_attempts: 1,
+                    ..NewJob::new(kind, json!({}), now)
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let cancelled: Vec<NewJob> = (0..2_345)
+            .map(|i| NewJob {
+                unique_key: Some(format!("cancelled-{i}")),
+                ..NewJob::new(
+                    "old-cancelled",
+                    json!({}),
+                    now + SignedDuration::from_hours(1),
+                )
+            })
+            .collect();
+        tx.enqueue_jobs(now, &cancelled).await.unwrap();
+        for i in 0..cancelled.len() {
+            assert!(
+                tx.cancel_pending_job(&format!("cancelled-{i}"), now)
+                    .await
+                    .unwrap()
+            );
+        }
+        for job in tx.claim_jobs(now, worker, lease, 10).await.unwrap() {
+            match job.kind.as_str() {
+                "old-done" => assert!(tx.complete_job(&job, worker, now).await.unwrap()),
+                _ => {
+                    let state = tx.fail_job(&job, worker, now, "no", now).await.unwrap();
+                    assert_eq!(state, Some(JobState::Dead));
+                }
+            }
+        }
+        tx.commit().await.unwrap();
+        // Finished a day later: not old enough yet.
+        t.clock.advance(SignedDuration::from_hours(24));
+        let later = t.clock.now();
+        let mut tx = t.app.store.write().await.unwrap();
+        tx.enqueue_job(later, &NewJob::new("recent-done", json!({}), later))
+            .await
+            .unwrap();
+        let claimed = tx.claim_jobs(later, worker, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(tx.complete_job(&claimed[0], worker, later).await.unwrap());
+        tx.commit().await.unwrap();
+
+        t.clock.advance(SignedDuration::from_hours(6 * 24 + 1));
+        siaga::workers::jobs::schedule_periodic_jobs(&t.app)
+            .await
+            .unwrap();
+        let runner = JobRunner {
+            keep_finished: SignedDuration::from_hours(7 * 24),
+            ..JobRunner::default()
+        };
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 2);
+
+        let left = |state| {
+            let app = t.app.clone();
+            async move {
+                let mut kinds = Vec::new();
+                let mut cursor: Option<String> = None;
+                loop {
+                    let page = app
+                        .jobs(Some(state), cursor.as_deref(), None)
+                        .await
+                        .unwrap();
+                    kinds.extend(page.items.iter().map(|j| j.kind.clone()));
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => return kinds,
+                    }
+                }
+            }
+        };
         assert_eq!(
-            pending.items[0].run_at,
-            t.clock.now() + SignedDuration::from_hours(1)
+            left(JobState::Cancelled).await,
+            Vec::<String>::new(),
+            "all 2,345 purged"
         );
+        assert_eq!(left(JobState::Dead).await, ["old-dead"], "dead jobs stay");
+        let mut done = left(JobState::Done).await;
+        done.sort();
         assert_eq!(
-            t.app
-                .jobs(Some(JobState::Done), None, None)
-                .await
-                .unwrap()
-                .items
-                .len(),
-            1
+            done,
+            ["jobs.purge", "recent-done", "sessions.purge"],
+            "the week-old done job went; the day-old one and the purges just run stay"
         );
     }
 );

@@ -12,6 +12,7 @@
 #   BENCH_ROUNDS        interleaved rounds of the latency runs (2)
 #   BENCH_ALERTS        probes per run (1000)
 #   BENCH_RATE          probes per second (100)
+#   BENCH_WARMUP        probes sent to each server before each measured run, not counted (200; 0 skips it)
 #   BENCH_BACKLOG       pending escalation timers for the timer run (10000; 0 skips it)
 #   BENCH_CRASH_ALERTS  probes whose next level falls due while siaga is down (200; 0 skips it)
 #   BENCH_PG            PostgreSQL server URL without a database (postgres://postgres@127.0.0.1:5432)
@@ -28,6 +29,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${BENCH_ROUNDS:-2}
 ALERTS=${BENCH_ALERTS:-1000}
 RATE=${BENCH_RATE:-100}
+WARMUP=${BENCH_WARMUP:-200}
 BACKLOG=${BENCH_BACKLOG:-10000}
 CRASH_ALERTS=${BENCH_CRASH_ALERTS:-200}
 PG_SERVER=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
@@ -194,6 +196,13 @@ probe() { # SERVER ROUND LABEL ARGS...: one page-latency run, appended to the re
     tail -1 "$RESULTS" | jq -r '"  \(.server) r\(.round) \(.label): first page p50 \(.first.p50_ms) p99 \(.first.p99_ms) max \(.first.max_ms) ms (\(.first.received) received, \(.first.missing) missing)\(if .second != null then "; next level late by p50 \(.second.p50_ms) p99 \(.second.p99_ms) max \(.second.max_ms) ms (\(.second.received) received)" else "" end)"' >&2
 }
 
+warm_up() { # ARGS...: a run whose figures are thrown away, so that the measured
+    # one does not pay for a fresh process's first touches of its memory
+    [ "$WARMUP" -gt 0 ] || return 0
+    "$PROBE" --json --label warm-up --receiver "$RECEIVER" --alerts "$WARMUP" --rate "$RATE" "$@" \
+        >/dev/null 2>>"$OUT/page-latency.log" || die "the warm-up run failed; see $OUT/page-latency.log"
+}
+
 log "results go to $OUT; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "$("$SIAGA" --version 2>/dev/null || echo 'siaga ?'); $("$AM_BIN" --version 2>&1 | head -1)"
 
@@ -202,12 +211,14 @@ log "$("$SIAGA" --version 2>/dev/null || echo 'siaga ?'); $("$AM_BIN" --version 
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS: $ALERTS alerts at $RATE/s each"
     start_am
+    warm_up --target alertmanager --url "http://127.0.0.1:$PORT_AM"
     probe alertmanager "$round" page --target alertmanager --url "http://127.0.0.1:$PORT_AM" \
         --alerts "$ALERTS" --rate "$RATE"
     stop_pid "$APID"
     for backend in sqlite pg; do
         new_database_url $backend "data-$round"
         start_siaga "siaga-$backend" "$DB_URL"
+        warm_up --target siaga --url "http://127.0.0.1:$PORT_SIAGA" --routing-key "$PROBE_KEY"
         probe "siaga-$backend" "$round" page --target siaga --url "http://127.0.0.1:$PORT_SIAGA" \
             --routing-key "$PROBE_KEY" --alerts "$ALERTS" --rate "$RATE"
         stop_pid "$SPID"

@@ -428,10 +428,7 @@ impl App {
             else {
                 continue;
             };
-            let (Some(policy), Some(ack_secret)) = (
-                paging.org.escalation_policy(&paging.policy),
-                ack_secret.as_deref(),
-            ) else {
+            let Some(policy) = paging.org.escalation_policy(&paging.policy) else {
                 writes.events.push(
                     NewEvent::new(
                         &Actor::system("escalation"),
@@ -444,6 +441,12 @@ impl App {
                 );
                 continue;
             };
+            // Read above for any batch whose services page.
+            let ack_secret = ack_secret.as_deref().ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!(
+                    "a new group pages but the acknowledge secret was not read"
+                ))
+            })?;
             let step = self
                 .take_step(
                     &mut tx,

@@ -317,25 +317,28 @@ impl JobRunner {
         job: &Job,
         result: anyhow::Result<Outcome>,
     ) -> anyhow::Result<()> {
-        let worker = &*app.instance;
-        let now = app.clock.now();
-        let mut tx = match result {
+        // Done: what runs next, if anything.
+        let done = match result {
             // Completed in the transaction of its effects: nothing to write,
             // and a write here would only keep ingestion from its turn.
             Ok(Outcome::Completed) => {
                 metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);
                 return Ok(());
             }
-            _ => app.store.write_replayable().await?,
+            Ok(Outcome::Done) => Ok(None),
+            Ok(Outcome::DoneThen(next)) => Ok(Some(next)),
+            Err(error) => Err(error),
         };
-        match result {
-            Ok(Outcome::Completed) => {} // returned above
-            Ok(outcome) => {
+        let worker = &*app.instance;
+        let now = app.clock.now();
+        let mut tx = app.store.write_replayable().await?;
+        match done {
+            Ok(next) => {
                 if !tx.complete_job(job, worker, now).await? {
                     tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
                     return Ok(());
                 }
-                if let Outcome::DoneThen(next) = outcome {
+                if let Some(next) = next {
                     tx.enqueue_job(now, &next).await?;
                 }
                 metrics::counter!("siaga_jobs_total", "kind" => job.kind.clone(), "result" => "done").increment(1);

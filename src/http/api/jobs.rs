@@ -29,7 +29,9 @@ pub struct JobParams {
     pub limit: Option<u32>,
 }
 
-/// Jobs, newest first (admin).
+/// Jobs, newest first (admin). Finished jobs (done, cancelled) are listed
+/// for `siaga serve --keep-finished-jobs` (a week by default), then purged;
+/// dead jobs stay until retried.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobParams),
     responses((status = 200, body = Page<Job>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_jobs(

@@ -1084,6 +1084,34 @@ both_backends!(
 );
 
 both_backends!(
+    a_secret_read_again_is_kept_for_a_second_and_then_read_afresh,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        // A clock reading finer than the store keeps, as a real one gives.
+        t.clock.advance(SignedDuration::from_nanos(123_456));
+        let made = t.app.webhook_secret().await.unwrap();
+        // Past the second a secret is kept for: read from the store again.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(t.app.webhook_secret().await.unwrap(), made);
+        // Changed behind this process's back, as another replica's
+        // rotation would: the read just made is kept for its second...
+        let mut tx = t.app.store.write().await.unwrap();
+        tx.replace_server_secret(t.clock.now(), "webhook_signing", "rotated-elsewhere")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            t.app.webhook_secret().await.unwrap(),
+            made,
+            "a secret read a moment ago is not read again"
+        );
+        // ...and then the change takes effect here.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(t.app.webhook_secret().await.unwrap(), "rotated-elsewhere");
+    }
+);
+
+both_backends!(
     the_dead_letters_page_lists_what_failed_and_retries_it,
     |db: TestDb| async move {
         let (t, _, received) = escalating(&db, "broken-oncall").await;

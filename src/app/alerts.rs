@@ -465,12 +465,15 @@ impl App {
             writes.jobs.extend(step.jobs);
             writes.events.extend(step.events);
         }
-        tx.insert_inbound_messages(&writes.messages).await?;
-        tx.insert_groups(&writes.groups).await?;
-        tx.add_to_groups(&writes.joined, now).await?;
-        tx.save_alerts(&writes.alerts).await?;
-        tx.insert_inbound_events(&writes.inbound_events).await?;
-        tx.append_events(now, &writes.events).await?;
+        // The rows of six tables, sent to the database at once.
+        let mut rows = tx.writes();
+        rows.inbound_messages(&writes.messages);
+        rows.new_groups(&writes.groups);
+        rows.add_to_groups(&writes.joined, now);
+        rows.alerts(&writes.alerts);
+        rows.inbound_events(&writes.inbound_events);
+        rows.events(now, &writes.events);
+        tx.apply(rows).await?;
         tx.enqueue_jobs(now, &writes.jobs).await?;
         // The org as the batch's messages saw it: reading it again could
         // take a second connection while this transaction holds one.

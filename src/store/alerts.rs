@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{MAX_ROWS, Result, Tx, from_millis, rows_per_statement, to_millis, with_tx};
+use super::{MAX_ROWS, Result, Tx, WriteSet, from_millis, rows_per_statement, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
 
 #[derive(sqlx::FromRow)]
@@ -184,46 +184,6 @@ pub struct NewAlertGroup {
 }
 
 impl Tx {
-    pub async fn insert_inbound_messages(&mut self, messages: &[InboundMessage<'_>]) -> Result<()> {
-        for chunk in messages.chunks(rows_per_statement(6)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO inbound_messages (id, received_at, service, integration, format, body) ",
-                );
-                query.push_values(chunk, |mut row, m| {
-                    row.push_bind(m.id)
-                        .push_bind(to_millis(m.received_at))
-                        .push_bind(m.service)
-                        .push_bind(m.integration)
-                        .push_bind(m.format)
-                        .push_bind(m.body);
-                });
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
-    }
-
-    pub async fn insert_inbound_events(&mut self, events: &[InboundEvent<'_>]) -> Result<()> {
-        for chunk in events.chunks(rows_per_statement(6)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO inbound_events (message_id, alert_id, received_at, action, dedup_key, outcome) ",
-                );
-                query.push_values(chunk, |mut row, e| {
-                    row.push_bind(e.message_id)
-                        .push_bind(e.alert_id)
-                        .push_bind(to_millis(e.received_at))
-                        .push_bind(e.action)
-                        .push_bind(e.dedup_key)
-                        .push_bind(e.outcome);
-                });
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
-    }
-
     /// The open (triggered or acknowledged) alerts of `service` with these
     /// keys, by id, locked until the transaction ends: on PostgreSQL a
     /// concurrent replica waits here instead of overwriting their counts,
@@ -280,59 +240,11 @@ impl Tx {
         Ok(row.into_alert())
     }
 
-    /// Writes alerts: new ones (with ids from [`Tx::reserve_ids`]) are
-    /// inserted, stored ones get their mutable fields written back. Rows
-    /// are written in order, so an alert resolved here may be followed by
-    /// the new alert of its key.
-    pub async fn save_alerts(&mut self, alerts: &[Alert]) -> Result<()> {
-        for chunk in alerts.chunks(rows_per_statement(24)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO alerts ({ALERT_COLUMNS}) "));
-                query.push_values(chunk, |mut row, alert| {
-                    row.push_bind(alert.id)
-                        .push_bind(alert.service.as_str())
-                        .push_bind(alert.integration.as_deref())
-                        .push_bind(alert.dedup_key.as_str())
-                        .push_bind(alert.status.as_str())
-                        .push_bind(alert.severity.as_str())
-                        .push_bind(alert.urgency.as_str())
-                        .push_bind(alert.summary.as_str())
-                        .push_bind(alert.source.as_deref())
-                        .push_bind(alert.component.as_deref())
-                        .push_bind(alert.group.as_deref())
-                        .push_bind(alert.class.as_deref())
-                        .push_bind(serde_json::to_string(&alert.labels).unwrap_or_default())
-                        .push_bind(alert.details.to_string())
-                        .push_bind(serde_json::to_string(&alert.links).unwrap_or_default())
-                        .push_bind(alert.group_id)
-                        .push_bind(i64::from(alert.in_maintenance))
-                        .push_bind(to_millis(alert.first_seen_at))
-                        .push_bind(to_millis(alert.last_seen_at))
-                        .push_bind(alert.event_count)
-                        .push_bind(alert.acknowledged_at.map(to_millis))
-                        .push_bind(alert.acknowledged_by.as_deref())
-                        .push_bind(alert.resolved_at.map(to_millis))
-                        .push_bind(alert.resolved_by.as_deref());
-                });
-                query.push(
-                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, severity = excluded.severity,
-                       urgency = excluded.urgency, summary = excluded.summary, source = excluded.source,
-                       component = excluded.component, alert_group = excluded.alert_group,
-                       alert_class = excluded.alert_class, labels = excluded.labels, details = excluded.details,
-                       links = excluded.links, last_seen_at = excluded.last_seen_at,
-                       event_count = excluded.event_count, acknowledged_at = excluded.acknowledged_at,
-                       acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at,
-                       resolved_by = excluded.resolved_by",
-                );
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
-    }
-
     /// Writes back an alert's mutable fields after an action.
     pub async fn update_alert(&mut self, alert: &Alert) -> Result<()> {
-        self.save_alerts(std::slice::from_ref(alert)).await
+        let mut writes = self.writes();
+        writes.alerts(std::slice::from_ref(alert));
+        self.apply(writes).await
     }
 
     /// The newest open alert of a group, which its pages are about.
@@ -445,47 +357,6 @@ impl Tx {
             found.extend(rows);
         }
         Ok(found)
-    }
-
-    pub async fn insert_groups(&mut self, groups: &[NewAlertGroup]) -> Result<()> {
-        for chunk in groups.chunks(rows_per_statement(8)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO alert_groups (id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance) ",
-                );
-                query.push_values(chunk, |mut row, g| {
-                    row.push_bind(g.id)
-                        .push_bind(g.service.as_str())
-                        .push_bind(g.group_key.as_deref())
-                        .push_bind("triggered")
-                        .push_bind(to_millis(g.opened_at))
-                        .push_bind(to_millis(g.opened_at))
-                        .push_bind(g.alert_count)
-                        .push_bind(i64::from(g.in_maintenance));
-                });
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts new members into stored groups (`(group id, how many)`, by
-    /// id) and reopens those that had resolved.
-    pub async fn add_to_groups(&mut self, joined: &[(i64, i64)], now: Timestamp) -> Result<()> {
-        for chunk in joined.chunks(rows_per_statement(2)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new("UPDATE alert_groups SET alert_count = alert_count + joined.column2, last_alert_at = ");
-                query
-                    .push_bind(to_millis(now))
-                    .push(", status = 'triggered', resolved_at = NULL FROM (");
-                query.push_values(chunk, |mut row, (id, added)| {
-                    row.push_bind(*id).push_bind(*added);
-                });
-                query.push(") AS joined WHERE alert_groups.id = joined.column1");
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
     }
 
     /// Recomputes a group's status from its members: resolved when none is
@@ -679,5 +550,127 @@ impl Tx {
                 links: serde_json::from_str(&row.links).unwrap_or_default(),
             })
             .collect())
+    }
+}
+
+impl<'a> WriteSet<'a> {
+    pub fn inbound_messages(&mut self, messages: &'a [InboundMessage<'_>]) {
+        self.insert(
+            "inbound_messages",
+            "id, received_at, service, integration, format, body",
+            messages,
+            "",
+            |row, m| {
+                row.column(m.id)
+                    .column(to_millis(m.received_at))
+                    .column(m.service)
+                    .column(m.integration)
+                    .column(m.format)
+                    .column(m.body);
+            },
+        );
+    }
+
+    pub fn inbound_events(&mut self, events: &'a [InboundEvent<'_>]) {
+        self.insert(
+            "inbound_events",
+            "message_id, alert_id, received_at, action, dedup_key, outcome",
+            events,
+            "",
+            |row, e| {
+                row.column(e.message_id)
+                    .column(e.alert_id)
+                    .column(to_millis(e.received_at))
+                    .column(e.action)
+                    .column(e.dedup_key)
+                    .column(e.outcome);
+            },
+        );
+    }
+
+    /// Writes alerts: new ones (with ids from [`Tx::reserve_ids`]) are
+    /// inserted, stored ones get their mutable fields written back. Rows
+    /// are written in order, so an alert resolved here may be followed by
+    /// the new alert of its key.
+    pub fn alerts(&mut self, alerts: &'a [Alert]) {
+        self.insert(
+            "alerts",
+            ALERT_COLUMNS,
+            alerts,
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, severity = excluded.severity,
+               urgency = excluded.urgency, summary = excluded.summary, source = excluded.source,
+               component = excluded.component, alert_group = excluded.alert_group,
+               alert_class = excluded.alert_class, labels = excluded.labels, details = excluded.details,
+               links = excluded.links, last_seen_at = excluded.last_seen_at,
+               event_count = excluded.event_count, acknowledged_at = excluded.acknowledged_at,
+               acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at,
+               resolved_by = excluded.resolved_by",
+            |row, alert| {
+                row.column(alert.id)
+                    .column(alert.service.as_str())
+                    .column(alert.integration.as_deref())
+                    .column(alert.dedup_key.as_str())
+                    .column(alert.status.as_str())
+                    .column(alert.severity.as_str())
+                    .column(alert.urgency.as_str())
+                    .column(alert.summary.as_str())
+                    .column(alert.source.as_deref())
+                    .column(alert.component.as_deref())
+                    .column(alert.group.as_deref())
+                    .column(alert.class.as_deref())
+                    .column(serde_json::to_string(&alert.labels).unwrap_or_default())
+                    .column(alert.details.to_string())
+                    .column(serde_json::to_string(&alert.links).unwrap_or_default())
+                    .column(alert.group_id)
+                    .column(i64::from(alert.in_maintenance))
+                    .column(to_millis(alert.first_seen_at))
+                    .column(to_millis(alert.last_seen_at))
+                    .column(alert.event_count)
+                    .column(alert.acknowledged_at.map(to_millis))
+                    .column(alert.acknowledged_by.as_deref())
+                    .column(alert.resolved_at.map(to_millis))
+                    .column(alert.resolved_by.as_deref());
+            },
+        );
+    }
+
+    pub fn new_groups(&mut self, groups: &'a [NewAlertGroup]) {
+        self.insert(
+            "alert_groups",
+            "id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance",
+            groups,
+            "",
+            |row, g| {
+                row.column(g.id)
+                    .column(g.service.as_str())
+                    .column(g.group_key.as_deref())
+                    .column("triggered")
+                    .column(to_millis(g.opened_at))
+                    .column(to_millis(g.opened_at))
+                    .column(g.alert_count)
+                    .column(i64::from(g.in_maintenance));
+            },
+        );
+    }
+
+    /// Counts new members into stored groups (`(group id, how many)`, by
+    /// id) and reopens those that had resolved.
+    pub fn add_to_groups(&mut self, joined: &'a [(i64, i64)], now: Timestamp) {
+        for chunk in joined.chunks(rows_per_statement(2)) {
+            let mut statement = self.statement("alert_groups", chunk.len(), chunk.len() * 2 + 1);
+            statement
+                .sql("UPDATE alert_groups SET alert_count = alert_count + joined.column2, last_alert_at = ")
+                .bind(to_millis(now))
+                .sql(", status = 'triggered', resolved_at = NULL FROM (VALUES ");
+            for (n, &(id, added)) in chunk.iter().enumerate() {
+                statement
+                    .sql(if n == 0 { "(" } else { ", (" })
+                    .bind(id)
+                    .sql(", ")
+                    .bind(added)
+                    .sql(")");
+            }
+            statement.sql(") AS joined WHERE alert_groups.id = joined.column1");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::{Result, Tx, from_millis, to_millis, with_tx};
+use super::{Result, Tx, WriteSet, from_millis, to_millis, with_tx};
 use crate::domain::event::{Actor, Event, NewEvent, Subject};
 
 #[derive(sqlx::FromRow)]
@@ -78,25 +78,9 @@ impl Tx {
 
     /// Appends events in the order given, all at `at`.
     pub async fn append_events(&mut self, at: Timestamp, events: &[NewEvent]) -> Result<()> {
-        for chunk in events.chunks(super::rows_per_statement(8)) {
-            with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO events (at, actor_kind, actor_name, action, subject_kind, subject_id, before_state, after_state) ",
-                );
-                query.push_values(chunk, |mut row, event| {
-                    row.push_bind(to_millis(at))
-                        .push_bind(event.actor.kind.as_str())
-                        .push_bind(event.actor.name.as_str())
-                        .push_bind(event.action.as_str())
-                        .push_bind(event.subject.kind.as_str())
-                        .push_bind(event.subject.id.as_str())
-                        .push_bind(event.before.as_ref().map(|v| v.to_string()))
-                        .push_bind(event.after.as_ref().map(|v| v.to_string()));
-                });
-                query.build().persistent(super::cache_statement(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(())
+        let mut writes = self.writes();
+        writes.events(at, events);
+        self.apply(writes).await
     }
 
     /// Events matching the filter, newest first, at most `limit + 1` of them
@@ -133,5 +117,27 @@ impl Tx {
                 .await?
         });
         Ok(rows.into_iter().map(EventRow::into_event).collect())
+    }
+}
+
+impl<'a> WriteSet<'a> {
+    /// Appends events in the order given, all at `at`.
+    pub fn events(&mut self, at: Timestamp, events: &'a [NewEvent]) {
+        self.insert(
+            "events",
+            "at, actor_kind, actor_name, action, subject_kind, subject_id, before_state, after_state",
+            events,
+            "",
+            |row, event| {
+                row.column(to_millis(at))
+                    .column(event.actor.kind.as_str())
+                    .column(event.actor.name.as_str())
+                    .column(event.action.as_str())
+                    .column(event.subject.kind.as_str())
+                    .column(event.subject.id.as_str())
+                    .column(event.before.as_ref().map(|v| v.to_string()))
+                    .column(event.after.as_ref().map(|v| v.to_string()));
+            },
+        );
     }
 }

@@ -18,6 +18,7 @@ mod jobs;
 mod schedules;
 mod secrets;
 mod users;
+mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use incidents::IncidentFilter;
 pub use jobs::{HandedJobPlace, JobTaker, QueueDepth};
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
+pub use writes::WriteSet;
 
 /// Runs `$body` with `$conn` bound to the pool of whichever backend `$db` is.
 /// The body is compiled once per backend, so it must be valid for both.

@@ -337,3 +337,69 @@ async fn connections_closed_by_the_server_are_replaced_after_idling() {
     tx.latest_config_revision().await.unwrap();
     tx.commit().await.unwrap();
 }
+
+both_backends!(
+    writes_sent_together_land_in_order_or_not_at_all,
+    |db: TestDb| async move {
+        use siaga::store::InboundMessage;
+        let store = db.store().await;
+        let actor = Actor::system("test");
+        // More events than one statement carries: several statements, each
+        // sent on its own (rows of one table keep their order).
+        let events: Vec<NewEvent> = (0..8000)
+            .map(|i| NewEvent::new(&actor, "thing.changed", Subject::new("thing", i)))
+            .collect();
+        let message = |id| InboundMessage {
+            id,
+            received_at: start_time(),
+            service: "checkout",
+            integration: "prometheus",
+            format: "generic",
+            body: "{}",
+        };
+        let first = [message(1)];
+        let mut tx = store.write().await.unwrap();
+        let mut writes = tx.writes();
+        writes.inbound_messages(&first);
+        writes.events(start_time(), &events);
+        tx.apply(writes).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.read().await.unwrap();
+        let stored = tx
+            .list_events(&EventFilter {
+                limit: 9000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let subjects: Vec<String> = stored.iter().rev().map(|e| e.subject.id.clone()).collect();
+        let expected: Vec<String> = (0..8000).map(|i: i32| i.to_string()).collect();
+        assert_eq!(subjects, expected, "ids follow the order given");
+        drop(tx);
+
+        // A refused row fails the whole set, the statements sent with it
+        // and those before it.
+        let again = [message(1)];
+        let mut tx = store.write().await.unwrap();
+        let mut writes = tx.writes();
+        writes.events(start_time(), &events[..3]);
+        writes.inbound_messages(&again);
+        let refused = tx.apply(writes).await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "a second message with id 1 collides: {refused:?}"
+        );
+        drop(tx);
+        let mut tx = store.read().await.unwrap();
+        let count = tx
+            .list_events(&EventFilter {
+                limit: 9000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(count, 8000, "nothing of the refused set was kept");
+    }
+);

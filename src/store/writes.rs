@@ -14,9 +14,9 @@ use sqlx::sqlite::SqliteArguments;
 
 use super::{Backend, Result, Tx, TxInner};
 
-/// The most values one sending binds, within both backends' limits on
-/// bound parameters (SQLite counts per statement, PostgreSQL per
-/// statement too, and here the whole set is one statement).
+/// The most values one sending binds: within SQLite's limit per statement
+/// (32,766) and PostgreSQL's (65,535), which here counts the whole sending,
+/// since on PostgreSQL a sending is one statement.
 const MAX_BINDS: usize = 30_000;
 
 /// One bound value. Typed even when null: PostgreSQL is told each
@@ -82,7 +82,7 @@ pub struct WriteSet<'a> {
 }
 
 impl<'a> WriteSet<'a> {
-    pub fn new(backend: Backend) -> Self {
+    fn new(backend: Backend) -> Self {
         WriteSet {
             backend,
             sendings: Vec::new(),

@@ -467,31 +467,18 @@ impl JobRunner {
             }
             // These complete the job in the transaction that commits their
             // effects, so a crash cannot make them run twice.
-            escalation::ESCALATION_STEP => {
-                app.escalation_step(job).await?;
+            kind => {
+                match kind {
+                    escalation::ESCALATION_STEP => app.escalation_step(job).await?,
+                    escalation::ESCALATION_EXHAUSTED => app.escalation_exhausted(job).await?,
+                    escalation::REESCALATE => app.reescalate(job).await?,
+                    escalation::DELIVER => app.deliver(job).await?,
+                    incidents::UPDATE_DUE => app.incident_update_due(job).await?,
+                    incidents::ALERT_OPENED => app.incident_alert_opened(job).await?,
+                    other => bail!("no handler for job kind `{other}`"),
+                }
                 Ok(Outcome::Completed)
             }
-            escalation::ESCALATION_EXHAUSTED => {
-                app.escalation_exhausted(job).await?;
-                Ok(Outcome::Completed)
-            }
-            escalation::REESCALATE => {
-                app.reescalate(job).await?;
-                Ok(Outcome::Completed)
-            }
-            escalation::DELIVER => {
-                app.deliver(job).await?;
-                Ok(Outcome::Completed)
-            }
-            incidents::UPDATE_DUE => {
-                app.incident_update_due(job).await?;
-                Ok(Outcome::Completed)
-            }
-            incidents::ALERT_OPENED => {
-                app.incident_alert_opened(job).await?;
-                Ok(Outcome::Completed)
-            }
-            other => bail!("no handler for job kind `{other}`"),
         }
     }
 }

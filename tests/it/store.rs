@@ -365,18 +365,14 @@ both_backends!(
         tx.apply(writes).await.unwrap();
         tx.commit().await.unwrap();
 
-        let mut tx = store.read().await.unwrap();
-        let stored = tx
-            .list_events(&EventFilter {
-                limit: 9000,
-                ..Default::default()
-            })
+        let subjects: Vec<String> = all_events(&store)
             .await
-            .unwrap();
-        let subjects: Vec<String> = stored.iter().rev().map(|e| e.subject.id.clone()).collect();
+            .iter()
+            .rev()
+            .map(|e| e.subject.id.clone())
+            .collect();
         let expected: Vec<String> = (0..8000).map(|i: i32| i.to_string()).collect();
         assert_eq!(subjects, expected, "ids follow the order given");
-        drop(tx);
 
         // A refused row fails the whole set, the statements sent with it
         // and those before it.
@@ -391,15 +387,21 @@ both_backends!(
             "a second message with id 1 collides: {refused:?}"
         );
         drop(tx);
-        let mut tx = store.read().await.unwrap();
-        let count = tx
-            .list_events(&EventFilter {
-                limit: 9000,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len();
-        assert_eq!(count, 8000, "nothing of the refused set was kept");
+        assert_eq!(
+            all_events(&store).await.len(),
+            8000,
+            "nothing of the refused set was kept"
+        );
     }
 );
+
+/// Every event of the log (up to 9,000), newest first.
+async fn all_events(store: &siaga::store::Store) -> Vec<siaga::domain::event::Event> {
+    let mut tx = store.read().await.unwrap();
+    tx.list_events(&EventFilter {
+        limit: 9000,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}

@@ -294,29 +294,9 @@ both_backends!(
                     == 3,
             "{actions:?}"
         );
-        let password = "a long enough password";
-        t.app
-            .create_user(
-                &Actor::system("test"),
-                "duty@k.example",
-                "Duty",
-                Role::Viewer,
-                Some(password),
-            )
-            .await
-            .unwrap();
         let server = t.serve().await;
-        let cookie = server.log_in("duty@k.example", password).await;
-        let page = server
-            .client
-            .get(server.url(&format!("/alerts/{alert_id}")))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let cookie = t.web_session(&server, Role::Viewer).await;
+        let page = server.page(&cookie, &format!("/alerts/{alert_id}")).await;
         assert!(page.contains("id=\"unacknowledged\""), "{page}");
         assert!(page.contains("level 3 (round 1): paged head"), "{page}");
 

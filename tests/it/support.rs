@@ -225,6 +225,28 @@ impl TestApp {
             .secret
     }
 
+    /// Creates a user of `role` with a password and signs in to the web UI
+    /// of `server` as them; returns the session cookie.
+    pub async fn web_session(&self, server: &TestServer, role: Role) -> String {
+        let email = format!(
+            "web-{}-{}@test.example",
+            role.as_str(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let password = "a long enough password";
+        self.app
+            .create_user(
+                &Actor::system("test"),
+                &email,
+                "Web User",
+                role,
+                Some(password),
+            )
+            .await
+            .unwrap();
+        server.log_in(&email, password).await
+    }
+
     /// Starts the real HTTP server on a loopback port.
     pub async fn serve(&self) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -279,6 +301,19 @@ impl TestServer {
             .unwrap();
         let header = response.headers()["set-cookie"].to_str().unwrap();
         header.split(';').next().unwrap().to_string()
+    }
+
+    /// The HTML of the page at `path`, for the session `cookie`.
+    pub async fn page(&self, cookie: &str, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn stop(mut self) {

@@ -178,7 +178,8 @@ pub struct AlertDetail {
     pub group: AlertGroup,
     /// The other alerts of its group, newest first (at most 50).
     pub group_members: Vec<Alert>,
-    /// The received events, oldest first (at most 200).
+    /// The received events, oldest first (at most 200), of the messages
+    /// still kept (`siaga serve --keep-received-messages`).
     pub events: Vec<AlertEvent>,
     /// What escalation did for its group: who was paged, deliveries,
     /// "nobody acknowledged"; oldest first (at most 200).

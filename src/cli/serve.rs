@@ -45,8 +45,14 @@ pub struct ServeArgs {
     /// `GET /api/v1/jobs` before an hourly purge deletes them (a duration
     /// such as `168h`). Dead jobs stay until retried; the event log keeps
     /// what every job did.
-    #[arg(long, env = "SIAGA_KEEP_FINISHED_JOBS", default_value = "168h", value_parser = parse_keep_finished_jobs)]
+    #[arg(long, env = "SIAGA_KEEP_FINISHED_JOBS", default_value = "168h", value_parser = parse_retention)]
     pub keep_finished_jobs: SignedDuration,
+    /// How long each message received from an alert source is kept as it
+    /// was received, listed on its alert's page, before an hourly purge
+    /// deletes it (a duration such as `720h`). Alerts keep their state,
+    /// counts and times, and the event log keeps every change.
+    #[arg(long, env = "SIAGA_KEEP_RECEIVED_MESSAGES", default_value = "720h", value_parser = parse_retention)]
+    pub keep_received_messages: SignedDuration,
     /// Send email notifications through this SMTP server:
     /// `smtp://USER:PASSWORD@HOST:587` (STARTTLS required),
     /// `smtp://HOST:25?starttls=opportunistic` or `smtps://HOST:465`.
@@ -79,15 +85,13 @@ fn parse_job_lease(text: &str) -> Result<SignedDuration, String> {
     Ok(lease)
 }
 
-fn parse_keep_finished_jobs(text: &str) -> Result<SignedDuration, String> {
+fn parse_retention(text: &str) -> Result<SignedDuration, String> {
     let keep: SignedDuration = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a duration such as `168h` or `30m`"))?;
     if keep.is_negative() {
-        return Err(format!(
-            "`{text}` is negative: keep finished jobs for 0s or longer"
-        ));
+        return Err(format!("`{text}` is negative: keep them for 0s or longer"));
     }
     Ok(keep)
 }
@@ -192,6 +196,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             lease: args.job_lease,
             concurrency: args.job_concurrency,
             keep_finished: args.keep_finished_jobs,
+            keep_received: args.keep_received_messages,
             ..JobRunner::default()
         };
         async move { runner.run(app, stopped).await }
@@ -334,15 +339,12 @@ mod tests {
     }
 
     #[test]
-    fn finished_jobs_are_kept_for_a_duration_of_zero_or_more() {
-        assert_eq!(
-            parse_keep_finished_jobs("168h"),
-            Ok(SignedDuration::from_hours(168))
-        );
-        assert_eq!(parse_keep_finished_jobs("0s"), Ok(SignedDuration::ZERO));
-        let negative = parse_keep_finished_jobs("-1h").unwrap_err();
+    fn retentions_are_durations_of_zero_or_more() {
+        assert_eq!(parse_retention("168h"), Ok(SignedDuration::from_hours(168)));
+        assert_eq!(parse_retention("0s"), Ok(SignedDuration::ZERO));
+        let negative = parse_retention("-1h").unwrap_err();
         assert!(negative.contains("is negative"), "{negative}");
-        let days = parse_keep_finished_jobs("7d").unwrap_err();
+        let days = parse_retention("7d").unwrap_err();
         assert!(
             days.contains("`7d` is not a duration such as `168h`"),
             "{days}"

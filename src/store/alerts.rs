@@ -299,6 +299,47 @@ impl Tx {
         Ok(rows.into_iter().map(AlertRow::into_alert).collect())
     }
 
+    /// Deletes up to `limit` of the received messages from before `before`,
+    /// oldest first, with the received events that came in them. Alerts
+    /// keep their state, counts and times, and the event log is untouched.
+    /// Returns how many messages went.
+    pub async fn purge_received_messages(&mut self, before: Timestamp, limit: u32) -> Result<u64> {
+        // Ids follow arrival, so the messages to go are the ones below the
+        // first one kept: found by reading from the oldest, which earlier
+        // purges have removed, rather than by a scan of every message's
+        // time. (Two PostgreSQL replicas can interleave ids by a batch; a
+        // message kept that way goes at the next purge.)
+        let last: Option<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "SELECT MAX(id) FROM (
+                     SELECT id FROM inbound_messages
+                     WHERE id < COALESCE(
+                         (SELECT id FROM inbound_messages WHERE received_at >= $1 ORDER BY id LIMIT 1), $2)
+                     ORDER BY id LIMIT $3) AS oldest",
+            )
+            .bind(to_millis(before))
+            .bind(i64::MAX)
+            .bind(i64::from(limit))
+            .fetch_one(conn)
+            .await?
+        });
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let purged = with_tx!(self, conn => {
+            sqlx::query("DELETE FROM inbound_events WHERE message_id <= $1")
+                .bind(last)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM inbound_messages WHERE id <= $1")
+                .bind(last)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(purged)
+    }
+
     /// The received events of one alert, oldest first.
     pub async fn alert_events(&mut self, alert_id: i64, limit: u32) -> Result<Vec<AlertEvent>> {
         let rows: Vec<(i64, i64, String, String, String, i64, String)> = with_tx!(self, conn => {

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::app::{App, escalation, incidents};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
+use crate::store::Tx;
 
 /// Removes expired web sessions, hourly.
 pub const PURGE_SESSIONS: &str = "sessions.purge";
@@ -32,6 +33,13 @@ const PURGE_JOBS_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// Jobs deleted per transaction, so that a first purge of a large queue
 /// never holds the database for long.
 const PURGE_JOBS_CHUNK: u32 = 1000;
+
+/// Removes received messages older than the runner's `keep_received`
+/// (with the received events that came in them), hourly.
+pub const PURGE_MESSAGES: &str = "messages.purge";
+const PURGE_MESSAGES_EVERY: SignedDuration = SignedDuration::from_hours(1);
+/// Messages deleted per transaction; one may carry hundreds of events.
+const PURGE_MESSAGES_CHUNK: u32 = 500;
 
 /// What a job's handler asks for when it succeeds.
 pub enum Outcome {
@@ -59,6 +67,10 @@ pub struct JobRunner {
     /// `GET /api/v1/jobs`, before `jobs.purge` deletes them. Dead jobs stay
     /// until an admin retries them.
     pub keep_finished: SignedDuration,
+    /// How long the messages received from alert sources stay, each as it
+    /// was received and listed on its alert's page, before
+    /// `messages.purge` deletes them.
+    pub keep_received: SignedDuration,
 }
 
 impl Default for JobRunner {
@@ -69,6 +81,7 @@ impl Default for JobRunner {
             backoff: Backoff::default(),
             max_idle: Duration::from_secs(5),
             keep_finished: SignedDuration::from_hours(7 * 24),
+            keep_received: SignedDuration::from_hours(30 * 24),
         }
     }
 }
@@ -417,8 +430,34 @@ pub async fn schedule_periodic_jobs(app: &App) -> anyhow::Result<()> {
     tx.enqueue_job(now, &periodic_job(PURGE_SESSIONS, now))
         .await?;
     tx.enqueue_job(now, &periodic_job(PURGE_JOBS, now)).await?;
+    tx.enqueue_job(now, &periodic_job(PURGE_MESSAGES, now))
+        .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// One chunk of a purge, deleting on the transaction it is given.
+type PurgeChunk<'t> =
+    std::pin::Pin<Box<dyn Future<Output = crate::store::Result<u64>> + Send + 't>>;
+
+/// Runs `purge`, which deletes at most `chunk` rows, in transactions of
+/// its own until one deletes fewer, so that a first purge of a large table
+/// never holds the database for long. Returns how many rows went.
+async fn purge_in_chunks(
+    app: &App,
+    chunk: u32,
+    purge: impl for<'t> Fn(&'t mut Tx, u32) -> PurgeChunk<'t>,
+) -> anyhow::Result<u64> {
+    let mut purged = 0;
+    loop {
+        let mut tx = app.store.write_replayable().await?;
+        let deleted = purge(&mut tx, chunk).await?;
+        tx.commit().await?;
+        purged += deleted;
+        if deleted < u64::from(chunk) {
+            return Ok(purged);
+        }
+    }
 }
 
 /// A periodic job's next run: one of its kind is live at a time.
@@ -448,22 +487,26 @@ impl JobRunner {
             PURGE_JOBS => {
                 let now = app.clock.now();
                 let before = now.saturating_sub(self.keep_finished).unwrap_or(now);
-                let mut purged = 0;
-                loop {
-                    let mut tx = app.store.write_replayable().await?;
-                    let chunk = tx
-                        .purge_finished_jobs(before, PURGE_JOBS_CHUNK)
-                        .await
-                        .context("purging finished jobs")?;
-                    tx.commit().await?;
-                    purged += chunk;
-                    if chunk < u64::from(PURGE_JOBS_CHUNK) {
-                        break;
-                    }
-                }
+                let purged = purge_in_chunks(app, PURGE_JOBS_CHUNK, |tx, limit| {
+                    Box::pin(tx.purge_finished_jobs(before, limit))
+                })
+                .await
+                .context("purging finished jobs")?;
                 tracing::debug!(purged, "finished jobs purged");
                 let next = now.saturating_add(PURGE_JOBS_EVERY).unwrap_or(now);
                 Ok(Outcome::DoneThen(periodic_job(PURGE_JOBS, next)))
+            }
+            PURGE_MESSAGES => {
+                let now = app.clock.now();
+                let before = now.saturating_sub(self.keep_received).unwrap_or(now);
+                let purged = purge_in_chunks(app, PURGE_MESSAGES_CHUNK, |tx, limit| {
+                    Box::pin(tx.purge_received_messages(before, limit))
+                })
+                .await
+                .context("purging received messages")?;
+                tracing::debug!(purged, "received messages purged");
+                let next = now.saturating_add(PURGE_MESSAGES_EVERY).unwrap_or(now);
+                Ok(Outcome::DoneThen(periodic_job(PURGE_MESSAGES, next)))
             }
             // These complete the job in the transaction that commits their
             // effects, so a crash cannot make them run twice.

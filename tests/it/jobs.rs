@@ -256,16 +256,18 @@ both_backends!(
         let kinds = |jobs: &[siaga::domain::job::Job]| -> BTreeSet<String> {
             jobs.iter().map(|j| j.kind.clone()).collect()
         };
-        let periodic: BTreeSet<String> = ["jobs.purge", "sessions.purge"].map(String::from).into();
+        let periodic: BTreeSet<String> = ["jobs.purge", "messages.purge", "sessions.purge"]
+            .map(String::from)
+            .into();
         let pending = t
             .app
             .jobs(Some(JobState::Pending), None, None)
             .await
             .unwrap();
-        assert_eq!(pending.items.len(), 2, "scheduling twice keeps one of each");
+        assert_eq!(pending.items.len(), 3, "scheduling twice keeps one of each");
         assert_eq!(kinds(&pending.items), periodic);
         let runner = JobRunner::default();
-        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 2);
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 3);
         let pending = t
             .app
             .jobs(Some(JobState::Pending), None, None)
@@ -349,7 +351,7 @@ both_backends!(
             keep_finished: SignedDuration::from_hours(7 * 24),
             ..JobRunner::default()
         };
-        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 2);
+        assert_eq!(runner.run_once(&t.app, t.clock.now()).await.unwrap(), 3);
 
         let left = |state| {
             let app = t.app.clone();
@@ -379,7 +381,12 @@ both_backends!(
         done.sort();
         assert_eq!(
             done,
-            ["jobs.purge", "recent-done", "sessions.purge"],
+            [
+                "jobs.purge",
+                "messages.purge",
+                "recent-done",
+                "sessions.purge"
+            ],
             "the week-old done job went; the day-old one and the purges just run stay"
         );
     }
@@ -443,5 +450,68 @@ both_backends!(
             at("fast answered") < at("slow answered"),
             "the fast delivery went out while the slow one was held: {log:?}"
         );
+    }
+);
+
+both_backends!(
+    received_messages_are_purged_once_kept_long_enough,
+    |db: TestDb| async move {
+        use siaga::domain::auth::Role;
+        use siaga::domain::org::IntegrationKind;
+        let t = db.app().await;
+        t.apply_shop().await;
+        let org = t.app.org().await.unwrap();
+        let key = org.service("storefront").unwrap().integrations[0]
+            .key
+            .clone()
+            .unwrap();
+        let target = t
+            .app
+            .integration_for_key(&key, IntegrationKind::Generic)
+            .await
+            .unwrap();
+        let trigger = async |summary: &str| {
+            let body = json!({"action": "trigger", "dedup_key": "slow-pages", "summary": summary});
+            let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+            let ingested = t
+                .app
+                .ingest(&target, "generic", body.to_string(), signals)
+                .await
+                .unwrap();
+            ingested[0].alert_id.unwrap()
+        };
+        let alert_id = trigger("first").await;
+        trigger("second").await;
+        t.clock.advance(SignedDuration::from_hours(29 * 24));
+        trigger("a month on").await;
+        t.clock.advance(SignedDuration::from_hours(2 * 24));
+
+        siaga::workers::jobs::schedule_periodic_jobs(&t.app)
+            .await
+            .unwrap();
+        JobRunner::default()
+            .run_once(&t.app, t.clock.now())
+            .await
+            .unwrap();
+        let detail = t.app.alert_detail(alert_id).await.unwrap();
+        let bodies: Vec<&str> = detail.events.iter().map(|e| e.body.as_str()).collect();
+        assert_eq!(
+            bodies.len(),
+            1,
+            "only the event of 2 days ago is left: {bodies:?}"
+        );
+        assert!(bodies[0].contains("a month on"), "{bodies:?}");
+        assert_eq!(
+            detail.alert.event_count, 3,
+            "the alert still counts all three"
+        );
+        assert_eq!(detail.alert.summary, "a month on");
+
+        // Its page says why it lists fewer events than it counts.
+        let server = t.serve().await;
+        let cookie = t.web_session(&server, Role::Viewer).await;
+        let page = server.page(&cookie, &format!("/alerts/{alert_id}")).await;
+        assert!(page.contains("id=\"timeline-partial\""), "{page}");
+        assert!(page.contains("1 of 3 received events listed"), "{page}");
     }
 );

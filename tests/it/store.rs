@@ -405,3 +405,81 @@ async fn all_events(store: &siaga::store::Store) -> Vec<siaga::domain::event::Ev
     .await
     .unwrap()
 }
+
+both_backends!(
+    received_messages_are_purged_oldest_first_with_their_events,
+    |db: TestDb| async move {
+        use siaga::store::{InboundEvent, InboundMessage};
+        let store = db.store().await;
+        let old = start_time();
+        let new = old + SignedDuration::from_hours(2);
+        // By id: five old, two new, then one old again (a PostgreSQL
+        // replica's batch can land its ids after another's).
+        let times = [old, old, old, old, old, new, new, old];
+        let messages: Vec<InboundMessage> = (1..)
+            .zip(times)
+            .map(|(id, received_at)| InboundMessage {
+                id,
+                received_at,
+                service: "checkout",
+                integration: "prometheus",
+                format: "generic",
+                body: "{}",
+            })
+            .collect();
+        let events: Vec<InboundEvent> = messages
+            .iter()
+            .flat_map(|m| [m; 2])
+            .map(|m| InboundEvent {
+                message_id: m.id,
+                alert_id: Some(42),
+                received_at: m.received_at,
+                action: "trigger",
+                dedup_key: "disk-full",
+                outcome: "repeated",
+            })
+            .collect();
+        let mut tx = store.write().await.unwrap();
+        let mut writes = tx.writes();
+        writes.inbound_messages(&messages);
+        writes.inbound_events(&events);
+        tx.apply(writes).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let listed = async || {
+            let mut tx = store.read().await.unwrap();
+            let mut ids: Vec<i64> = tx
+                .alert_events(42, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.message_id)
+                .collect();
+            ids.dedup();
+            ids
+        };
+        let purge = async |before, limit| {
+            let mut tx = store.write().await.unwrap();
+            let purged = tx.purge_received_messages(before, limit).await.unwrap();
+            tx.commit().await.unwrap();
+            purged
+        };
+        let an_hour_on = old + SignedDuration::from_hours(1);
+        assert_eq!(purge(an_hour_on, 2).await, 2, "the two oldest");
+        assert_eq!(listed().await, [3, 4, 5, 6, 7, 8]);
+        assert_eq!(purge(an_hour_on, 2).await, 2);
+        assert_eq!(
+            purge(an_hour_on, 2).await,
+            1,
+            "the last before the first kept"
+        );
+        assert_eq!(purge(an_hour_on, 2).await, 0);
+        assert_eq!(
+            listed().await,
+            [6, 7, 8],
+            "the old one after a kept one waits"
+        );
+        assert_eq!(purge(new + SignedDuration::from_hours(1), 10).await, 3);
+        assert_eq!(listed().await, Vec::<i64>::new());
+    }
+);

@@ -276,7 +276,7 @@ impl Store {
         let started = Instant::now();
         let inner = match &self.db {
             Db::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+            Db::Postgres(pool) => TxInner::Postgres(begin_postgres(pool).await?),
         };
         record_latency("begin_read", started);
         Ok(self.transaction(inner, None))
@@ -309,7 +309,7 @@ impl Store {
                 let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
                 (TxInner::Sqlite(transaction), Some(turn))
             }
-            Db::Postgres(pool) => (TxInner::Postgres(pool.begin().await?), None),
+            Db::Postgres(pool) => (TxInner::Postgres(begin_postgres(pool).await?), None),
         };
         record_latency("begin_write", started);
         Ok(self.transaction(inner, write_turn))
@@ -591,6 +591,39 @@ fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
                 Ok(true)
             })
         })
+}
+
+/// Begins a transaction on a connection of `pool`. A connection is pinged
+/// only after a second idle, so one the server closed a moment after its
+/// last use (a restart, a failover, `pg_terminate_backend`) fails its
+/// `BEGIN`; the transaction is begun again on another, so that no request
+/// fails for it. Tried at most once more than the pool may hold connections.
+async fn begin_postgres(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    let mut attempts = 0;
+    loop {
+        match pool.begin().await {
+            Err(error)
+                if connection_lost(&error) && attempts <= pool.options().get_max_connections() =>
+            {
+                attempts += 1;
+                tracing::debug!(
+                    "a pooled connection was closed by the server ({error}); beginning on another"
+                );
+            }
+            begun => return Ok(begun?),
+        }
+    }
+}
+
+/// Whether `error` says the connection is gone, rather than that the
+/// statement was refused.
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        // Class 57P: the server is shutting down or the backend was ended.
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Store latency, by operation, for `/metrics`.

@@ -483,3 +483,61 @@ both_backends!(
         assert_eq!(listed().await, Vec::<i64>::new());
     }
 );
+
+/// A pooled connection the server closed a moment after its last use (a
+/// restart, a failover, `pg_terminate_backend`) is not pinged before use,
+/// but the transaction that finds it broken is begun afresh on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_begun_on_a_closed_connection_starts_again_on_a_fresh_one() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let store = db.store().await;
+    // Several connections in the pool, all used a moment ago.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut tx = store.write().await.unwrap();
+        tx.latest_config_revision().await.unwrap();
+        open.push(tx);
+    }
+    for tx in open {
+        tx.commit().await.unwrap();
+    }
+    raw_execute(
+        &db.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    // Gone for certain, well within the second before a ping.
+    use sqlx::Connection;
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    loop {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if others == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for round in 0..4 {
+        let mut tx = store
+            .write()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        tx.latest_config_revision()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        tx.commit().await.unwrap();
+        let mut tx = store
+            .read()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        tx.latest_config_revision().await.unwrap();
+    }
+}

@@ -120,14 +120,37 @@ pub struct Store {
     url: String,
     /// SQLite: the database file.
     sqlite_path: Option<std::path::PathBuf>,
-    /// Connections whose commits do not wait for the disk, for
-    /// [`Store::write_replayable`].
-    replayable: Db,
+    /// The connections write transactions begin on.
+    writer: Writer,
     /// SQLite: whose turn it is to write. Writers of this process queue
     /// here, in order, instead of in SQLite's busy handler, which sleeps
     /// and retries and so turns contention into latency.
     write_turn: Arc<tokio::sync::Mutex<()>>,
     jobs: Arc<jobs::JobSignal>,
+}
+
+#[derive(Clone, Debug)]
+enum Writer {
+    /// The one connection every write goes through, durable or not by its
+    /// `BEGIN`: its page cache stays warm from one write to the next, where
+    /// a connection per write would read again every page the last one
+    /// changed. Writers take their turn (`write_turn`) before it.
+    Sqlite(SqlitePool),
+    Postgres {
+        /// The store's pool.
+        durable: PgPool,
+        /// Connections whose commits do not wait for the disk, for
+        /// [`Store::write_replayable`].
+        replayable: PgPool,
+    },
+}
+
+/// Whether a write transaction's commit waits for the disk.
+#[derive(Clone, Copy)]
+enum Commit {
+    Durable,
+    /// See [`Store::write_replayable`].
+    Replayable,
 }
 
 /// How long a writer waits for its turn before giving up, as SQLite's busy
@@ -160,7 +183,7 @@ impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         let shown = mask_password(url);
         let mut sqlite_path = None;
-        let replayable;
+        let writer;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid database URL {shown}"))?;
@@ -176,12 +199,13 @@ impl Store {
                 .with_context(|| format!("migrating the database at {shown}"))?;
             // As many as the job runner runs jobs at once, so its
             // transactions never queue for a connection.
-            replayable = Db::Postgres(
-                pool_options::<Postgres>()
+            writer = Writer::Postgres {
+                durable: pool.clone(),
+                replayable: pool_options::<Postgres>()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_lazy_with(options.options([("synchronous_commit", "off")])),
-            );
+            };
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -208,10 +232,10 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
-            replayable = Db::Sqlite(
+            writer = Writer::Sqlite(
                 pool_options::<Sqlite>()
-                    .max_connections(2)
-                    .connect_with(options.synchronous(SqliteSynchronous::Normal))
+                    .max_connections(1)
+                    .connect_with(options)
                     .await
                     .with_context(|| format!("cannot open the database at {shown}"))?,
             );
@@ -225,7 +249,7 @@ impl Store {
             db,
             url: shown,
             sqlite_path,
-            replayable,
+            writer,
             write_turn: Arc::default(),
             jobs: Arc::default(),
         })
@@ -286,7 +310,7 @@ impl Store {
     /// (`BEGIN IMMEDIATE`) once this process's other writers are done, so
     /// writers queue instead of failing when one upgrades a read lock.
     pub async fn write(&self) -> Result<Tx> {
-        self.begin_write(&self.db).await
+        self.begin_write(Commit::Durable).await
     }
 
     /// A transaction for writing whose commit need not reach the disk
@@ -298,18 +322,33 @@ impl Store {
     /// The next durable commit, or a checkpoint, makes it durable; ingestion
     /// and everything people do stay on [`Store::write`].
     pub async fn write_replayable(&self) -> Result<Tx> {
-        self.begin_write(&self.replayable).await
+        self.begin_write(Commit::Replayable).await
     }
 
-    async fn begin_write(&self, db: &Db) -> Result<Tx> {
+    async fn begin_write(&self, commit: Commit) -> Result<Tx> {
         let started = Instant::now();
-        let (inner, write_turn) = match db {
-            Db::Sqlite(pool) => {
+        let (inner, write_turn) = match &self.writer {
+            Writer::Sqlite(writer) => {
                 let turn = self.write_turn().await?;
-                let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                // One round trip: the setting holds for this transaction's
+                // commit, on the connection every write shares.
+                let begin = match commit {
+                    Commit::Durable => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+                    Commit::Replayable => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+                };
+                let transaction = writer.begin_with(begin).await?;
                 (TxInner::Sqlite(transaction), Some(turn))
             }
-            Db::Postgres(pool) => (TxInner::Postgres(begin_postgres(pool).await?), None),
+            Writer::Postgres {
+                durable,
+                replayable,
+            } => {
+                let pool = match commit {
+                    Commit::Durable => durable,
+                    Commit::Replayable => replayable,
+                };
+                (TxInner::Postgres(begin_postgres(pool).await?), None)
+            }
         };
         record_latency("begin_write", started);
         Ok(self.transaction(inner, write_turn))
@@ -353,7 +392,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_pool!(&self.replayable, pool => pool.close().await);
+        match &self.writer {
+            Writer::Sqlite(pool) => pool.close().await,
+            Writer::Postgres { replayable, .. } => replayable.close().await,
+        }
         with_pool!(&self.db, pool => pool.close().await);
     }
 }
@@ -656,7 +698,35 @@ pub fn mask_password(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_password;
+    use super::{Store, Tx, mask_password};
+
+    async fn synchronous(tx: &mut Tx) -> i64 {
+        with_tx!(tx, conn => {
+            sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await.unwrap()
+        })
+    }
+
+    /// Every SQLite write shares one connection; each transaction's `BEGIN`
+    /// says whether its commit waits for the disk (FULL, 2) or not
+    /// (NORMAL, 1), whatever the one before it said.
+    #[tokio::test]
+    async fn sqlite_writes_share_a_connection_and_set_their_own_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        for _ in 0..2 {
+            let mut tx = store.write().await.unwrap();
+            assert_eq!(synchronous(&mut tx).await, 2, "a write is durable");
+            tx.commit().await.unwrap();
+            let mut tx = store.write_replayable().await.unwrap();
+            assert_eq!(synchronous(&mut tx).await, 1, "a replayable one is not");
+            tx.commit().await.unwrap();
+        }
+        let super::Writer::Sqlite(writer) = &store.writer else {
+            panic!("a SQLite store writes through one SQLite connection");
+        };
+        assert_eq!(writer.size(), 1);
+    }
 
     #[test]
     fn passwords_are_masked_in_urls() {

@@ -486,20 +486,52 @@ impl App {
         caller.require(Role::Responder)?;
         let org = self.org_snapshot().await?;
         let schedule = self.schedule_named(&org, name)?;
+        self.replace_feed(
+            caller,
+            SCHEDULE_FEED,
+            &schedule.name,
+            Subject::new("schedule", &schedule.name),
+        )
+        .await
+    }
+
+    /// Gives a person's own calendar feed a new secret URL: for the person
+    /// themselves (matched by email) or an admin; the old one stops
+    /// working at once.
+    pub async fn rotate_person_feed(&self, caller: &Caller, handle: &str) -> Result<String> {
+        let org = self.org_snapshot().await?;
+        let person = org
+            .person(handle)
+            .ok_or_else(|| Error::NotFound(format!("person {handle}")))?;
+        if !person.email.eq_ignore_ascii_case(&caller.user.email) {
+            caller.require(Role::Admin)?;
+        }
+        self.replace_feed(
+            caller,
+            PERSON_FEED,
+            &person.handle,
+            Subject::new("person", &person.handle),
+        )
+        .await
+    }
+
+    /// Replaces the token of the feed `kind`/`name`; returns its new path.
+    async fn replace_feed(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        name: &str,
+        subject: Subject,
+    ) -> Result<String> {
         let now = self.clock.now();
         let token = super::auth::random_secret();
         let mut tx = self.store.write().await?;
-        tx.replace_feed_token(now, SCHEDULE_FEED, &schedule.name, &token)
-            .await?;
+        tx.replace_feed_token(now, kind, name, &token).await?;
         // The token is a credential: the log says the feed changed, not to what.
         tx.append_event(
             now,
-            NewEvent::new(
-                &caller.actor(),
-                "calendar_feed.rotated",
-                Subject::new("schedule", &schedule.name),
-            )
-            .after(serde_json::json!({ "kind": SCHEDULE_FEED, "name": schedule.name })),
+            NewEvent::new(&caller.actor(), "calendar_feed.rotated", subject)
+                .after(serde_json::json!({ "kind": kind, "name": name })),
         )
         .await?;
         tx.commit().await?;

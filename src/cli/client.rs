@@ -772,18 +772,29 @@ pub async fn retry_job(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn rotate_feed(args: &ClientArgs, schedule: &str) -> anyhow::Result<ExitCode> {
+/// Whose calendar feed a command is about.
+pub enum FeedOwner<'a> {
+    Schedule(&'a str),
+    Person(&'a str),
+}
+
+pub async fn rotate_feed(args: &ClientArgs, owner: FeedOwner<'_>) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
-    let feed = api
-        .post(
-            &format!("/api/v1/schedules/{}/feed/rotate", query_value(schedule)),
-            None,
-        )
-        .await?;
+    let (path, name) = match owner {
+        FeedOwner::Schedule(name) => (
+            format!("/api/v1/schedules/{}/feed/rotate", query_value(name)),
+            name,
+        ),
+        FeedOwner::Person(handle) => (
+            format!("/api/v1/people/{}/calendar/rotate", query_value(handle)),
+            handle,
+        ),
+    };
+    let feed = api.post(&path, None).await?;
     if args.json {
         return print_json(&feed);
     }
-    eprintln!("the old calendar feed URL of {schedule} no longer works; subscribe to this one:");
+    eprintln!("the old calendar feed URL of {name} no longer works; subscribe to this one:");
     println!(
         "{}{}",
         args.server.trim_end_matches('/'),

@@ -157,9 +157,14 @@ enum OncallCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Give a schedule's calendar feed a new secret URL; the old one stops working.
+    /// Give a schedule's calendar feed, or a person's own (--person), a new
+    /// secret URL; the old one stops working.
     RotateFeed {
-        schedule: String,
+        #[arg(required_unless_present = "person")]
+        schedule: Option<String>,
+        /// The person (handle) whose own feed of their shifts to rotate.
+        #[arg(long, conflicts_with = "schedule")]
+        person: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -414,8 +419,17 @@ async fn oncall(command: OncallCommand) -> anyhow::Result<ExitCode> {
             let body = serde_json::json!({"person": person, "starts_at": from, "ends_at": to, "reason": reason});
             client::create_override(&client, &schedule, body).await
         }
-        OncallCommand::RotateFeed { schedule, client } => {
-            client::rotate_feed(&client, &schedule).await
+        OncallCommand::RotateFeed {
+            schedule,
+            person,
+            client,
+        } => {
+            let feed = match (&schedule, &person) {
+                (_, Some(person)) => client::FeedOwner::Person(person),
+                (Some(schedule), None) => client::FeedOwner::Schedule(schedule),
+                (None, None) => anyhow::bail!("name a schedule, or a person with --person"),
+            };
+            client::rotate_feed(&client, feed).await
         }
         OncallCommand::RemoveOverride {
             schedule,

@@ -735,6 +735,19 @@ crate::both_backends!(rotate_feed_verb, |db: TestDb| async move {
     .await;
     assert_eq!(code, 1);
     assert!(stderr.contains("may not do this"), "{stderr}");
+
+    // A person's own feed, by an admin.
+    let admin = t.token(Role::Admin).await;
+    let before = t.app.feed_url("person", "zul").await.unwrap().unwrap();
+    let (code, stdout, stderr) =
+        run_client(&url, &admin, &["oncall", "rotate-feed", "--person", "zul"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let after = t.app.feed_url("person", "zul").await.unwrap().unwrap();
+    assert_ne!(before, after);
+    assert_eq!(stdout.trim(), format!("{url}{after}"));
+    let (code, _, stderr) = run_client(&url, &admin, &["oncall", "rotate-feed"]).await;
+    assert_eq!(code, 2, "a usage error: {stderr}");
+    assert!(stderr.contains("<SCHEDULE>"), "{stderr}");
     server.stop().await;
 });
 

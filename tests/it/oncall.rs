@@ -739,9 +739,53 @@ both_backends!(
             .trim_end_matches(".ics");
         assert!(!recorded.contains(secret), "not the token: {recorded}");
 
-        // Re-applying the config keeps the rotated URL.
+        // A person's own feed: rotated by them (by email) or an admin.
+        let own = mine["feed_url"].as_str().unwrap().to_string();
+        let rotate_own = "/api/v1/people/zul/calendar/rotate";
+        error(
+            server.post(rotate_own, &responder).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        error(
+            server
+                .post("/api/v1/people/zulu/calendar/rotate", &admin)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        let zul = t
+            .token_as("zulkifli.osman@kedai.example", Role::Viewer)
+            .await;
+        let rotated = json(server.post(rotate_own, &zul).send().await.unwrap(), 200).await;
+        let own_fresh = rotated["feed_url"].as_str().unwrap().to_string();
+        assert_ne!(own_fresh, own);
+        assert_eq!(fetch(own.clone()).await.0, 404, "the old URL is dead");
+        assert_eq!(fetch(own_fresh.clone()).await.0, 200);
+        let listed = json(
+            server
+                .get("/api/v1/people/zul/calendar", &admin)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(listed["feed_url"], own_fresh.as_str());
+        assert_eq!(
+            fetch(fresh.clone()).await.0,
+            200,
+            "the schedule's feed is untouched"
+        );
+
+        // Re-applying the config keeps the rotated URLs.
         t.apply_shop().await;
         assert_eq!(fetch(fresh).await.0, 200);
+        assert_eq!(fetch(own_fresh).await.0, 200);
         server.stop().await;
     }
 );

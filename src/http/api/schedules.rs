@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(delete_override))
         .routes(routes!(person_feed))
         .routes(routes!(rotate_schedule_feed))
+        .routes(routes!(rotate_person_feed))
 }
 
 /// Every schedule with who is on call now and next; its calendar feed URL
@@ -189,5 +190,20 @@ async fn rotate_schedule_feed(
 ) -> ApiResult<axum::Json<Feed>> {
     Ok(axum::Json(Feed {
         feed_url: app.rotate_schedule_feed(&caller, &name).await?,
+    }))
+}
+
+/// Gives a person's own calendar feed a new secret URL (the person
+/// themselves, matched by email, or an admin); the old URL stops working
+/// at once.
+#[utoipa::path(post, path = "/api/v1/people/{handle}/calendar/rotate", tag = "on-call", params(("handle" = String, Path)),
+    responses((status = 200, body = Feed), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn rotate_person_feed(
+    State(app): State<App>,
+    caller: Caller,
+    Path(handle): Path<String>,
+) -> ApiResult<axum::Json<Feed>> {
+    Ok(axum::Json(Feed {
+        feed_url: app.rotate_person_feed(&caller, &handle).await?,
     }))
 }

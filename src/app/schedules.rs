@@ -495,10 +495,34 @@ impl App {
         .await
     }
 
+    /// The secret path of a person's own calendar feed: for the person
+    /// themselves (matched by email) or an admin.
+    pub async fn person_feed_url(&self, caller: &Caller, handle: &str) -> Result<String> {
+        let handle = self.own_or_admin(caller, handle).await?;
+        self.feed_url(PERSON_FEED, &handle).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "a calendar feed of {handle} (feeds are made when the config is applied: apply it again)"
+            ))
+        })
+    }
+
     /// Gives a person's own calendar feed a new secret URL: for the person
     /// themselves (matched by email) or an admin; the old one stops
     /// working at once.
     pub async fn rotate_person_feed(&self, caller: &Caller, handle: &str) -> Result<String> {
+        let handle = self.own_or_admin(caller, handle).await?;
+        self.replace_feed(
+            caller,
+            PERSON_FEED,
+            &handle,
+            Subject::new("person", &handle),
+        )
+        .await
+    }
+
+    /// The handle of the person `handle` names, if `caller` is that person
+    /// (matched by email) or an admin.
+    async fn own_or_admin(&self, caller: &Caller, handle: &str) -> Result<String> {
         let org = self.org_snapshot().await?;
         let person = org
             .person(handle)
@@ -506,13 +530,7 @@ impl App {
         if !person.email.eq_ignore_ascii_case(&caller.user.email) {
             caller.require(Role::Admin)?;
         }
-        self.replace_feed(
-            caller,
-            PERSON_FEED,
-            &person.handle,
-            Subject::new("person", &person.handle),
-        )
-        .await
+        Ok(person.handle.clone())
     }
 
     /// Replaces the token of the feed `kind`/`name`; returns its new path.

@@ -88,22 +88,8 @@ pub(crate) async fn browser(
     email: &str,
     role: Role,
 ) -> (String, String) {
-    let password = "a long enough password";
-    t.app
-        .create_user(&Actor::system("test"), email, "Duty", role, Some(password))
-        .await
-        .unwrap();
-    let cookie = server.log_in(email, password).await;
-    let html = server
-        .client
-        .get(server.url("/alerts"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let cookie = t.web_session(server, email, role).await;
+    let html = server.page(&cookie, "/alerts").await;
     (cookie, csrf_of(&html))
 }
 
@@ -295,7 +281,7 @@ both_backends!(
             "{actions:?}"
         );
         let server = t.serve().await;
-        let cookie = t.web_session(&server, Role::Viewer).await;
+        let cookie = t.web_session(&server, "duty@k.example", Role::Viewer).await;
         let page = server.page(&cookie, &format!("/alerts/{alert_id}")).await;
         assert!(page.contains("id=\"unacknowledged\""), "{page}");
         assert!(page.contains("level 3 (round 1): paged head"), "{page}");
@@ -1228,20 +1214,11 @@ both_backends!(
         let server = t.serve().await;
         let (admin, csrf) = browser(&t, &server, "admin@k.example", Role::Admin).await;
         let (viewer, _) = browser(&t, &server, "viewer@k.example", Role::Viewer).await;
+        let path = format!("/alerts/{alert_id}");
         let page = |cookie: String| {
-            let url = server.url(&format!("/alerts/{alert_id}"));
-            let client = server.client.clone();
-            async move {
-                client
-                    .get(url)
-                    .header("cookie", cookie)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap()
-            }
+            let path = path.clone();
+            let server = &server;
+            async move { server.page(&cookie, &path).await }
         };
         let html = page(admin.clone()).await;
         // Every attempt is a row: the first will be retried, the last gave up.
@@ -1352,18 +1329,7 @@ both_backends!(
 
         let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
         let (cookie, _) = browser(&t, &server, "duty@k.example", Role::Responder).await;
-        let list = || async {
-            server
-                .client
-                .get(server.url("/alerts"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
+        let list = || server.page(&cookie, "/alerts");
         let html = list().await;
         let banner = between(&html, "id=\"unacknowledged-groups\"", "</div>").to_string();
         assert!(

@@ -509,7 +509,9 @@ both_backends!(
 
         // Its page says why it lists fewer events than it counts.
         let server = t.serve().await;
-        let cookie = t.web_session(&server, Role::Viewer).await;
+        let cookie = t
+            .web_session(&server, "viewer@k.example", Role::Viewer)
+            .await;
         let page = server.page(&cookie, &format!("/alerts/{alert_id}")).await;
         assert!(page.contains("id=\"timeline-partial\""), "{page}");
         assert!(page.contains("1 of 3 received events listed"), "{page}");

@@ -86,6 +86,32 @@ both_backends!(
     }
 );
 
+/// Ends every other connection to the PostgreSQL database at `url`, as a
+/// server restart would, and returns once they are gone.
+async fn end_other_connections(url: &str) {
+    use sqlx::Connection;
+    let others =
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) {others}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    loop {
+        let left: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {others}")))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 async fn raw_execute(url: &str, sql: &str) -> Result<(), String> {
     use sqlx::Connection;
     let statement = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
@@ -321,13 +347,7 @@ async fn connections_closed_by_the_server_are_replaced_after_idling() {
     let mut tx = store.write_replayable().await.unwrap();
     tx.latest_config_revision().await.unwrap();
     tx.commit().await.unwrap();
-    raw_execute(
-        &db.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .await
-    .unwrap();
+    end_other_connections(&db.url).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     store.ping().await.expect("the main pool reconnects");
     let mut tx = store
@@ -503,28 +523,7 @@ async fn a_transaction_begun_on_a_closed_connection_starts_again_on_a_fresh_one(
     for tx in open {
         tx.commit().await.unwrap();
     }
-    raw_execute(
-        &db.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .await
-    .unwrap();
-    // Gone for certain, well within the second before a ping.
-    use sqlx::Connection;
-    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    loop {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        if others == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    end_other_connections(&db.url).await;
     for round in 0..4 {
         let mut tx = store
             .write()

@@ -225,26 +225,15 @@ impl TestApp {
             .secret
     }
 
-    /// Creates a user of `role` with a password and signs in to the web UI
-    /// of `server` as them; returns the session cookie.
-    pub async fn web_session(&self, server: &TestServer, role: Role) -> String {
-        let email = format!(
-            "web-{}-{}@test.example",
-            role.as_str(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+    /// Creates a user with this email, `role` and a password, and signs in
+    /// to the web UI of `server` as them; returns the session cookie.
+    pub async fn web_session(&self, server: &TestServer, email: &str, role: Role) -> String {
         let password = "a long enough password";
         self.app
-            .create_user(
-                &Actor::system("test"),
-                &email,
-                "Web User",
-                role,
-                Some(password),
-            )
+            .create_user(&Actor::system("test"), email, "Duty", role, Some(password))
             .await
             .unwrap();
-        server.log_in(&email, password).await
+        server.log_in(email, password).await
     }
 
     /// Starts the real HTTP server on a loopback port.

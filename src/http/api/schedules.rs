@@ -10,8 +10,7 @@ use utoipa_axum::routes;
 
 use crate::app::schedules::{OnCall, ScheduleDetail, ScheduleQuality, ScheduleView};
 use crate::app::{App, Caller};
-use crate::domain::auth::Role;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Json, Path, Query};
 use crate::store::StoredOverride;
 
@@ -164,19 +163,9 @@ async fn person_feed(
     caller: Caller,
     Path(handle): Path<String>,
 ) -> ApiResult<axum::Json<Feed>> {
-    let org = app.org_snapshot().await?;
-    let person = org
-        .person(&handle)
-        .ok_or_else(|| ApiError::not_found(format!("person {handle}")))?;
-    if !person.email.eq_ignore_ascii_case(&caller.user.email) {
-        caller.require(Role::Admin)?;
-    }
-    let feed_url = app.feed_url(crate::app::schedules::PERSON_FEED, &handle).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "a calendar feed of {handle} (feeds are made when the config is applied: apply it again)"
-        ))
-    })?;
-    Ok(axum::Json(Feed { feed_url }))
+    Ok(axum::Json(Feed {
+        feed_url: app.person_feed_url(&caller, &handle).await?,
+    }))
 }
 
 /// Gives a schedule's calendar feed a new secret URL (responder); the old

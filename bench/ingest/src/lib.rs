@@ -44,12 +44,12 @@ pub fn mix(mut z: u64) -> u64 {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
         mix(self.0)
     }
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -302,4 +302,3 @@ pub fn split_url(url: &str) -> Result<(String, String, String), String> {
     };
     Ok((addr, authority.to_string(), prefix.to_string()))
 }
-

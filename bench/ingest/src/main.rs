@@ -157,7 +157,7 @@ impl Workload {
         if self.pool == 0 || rng.unit() < self.new_ratio {
             self.next_new.fetch_add(1, Ordering::Relaxed)
         } else {
-            (1u64 << 62) | (conn << 32) | (rng.next() % self.pool)
+            (1u64 << 62) | (conn << 32) | (rng.next_u64() % self.pool)
         }
     }
 
@@ -609,6 +609,8 @@ fn round(value: f64, places: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use siaga_bench::find;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn dates_are_rfc3339() {

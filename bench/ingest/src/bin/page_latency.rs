@@ -39,7 +39,10 @@ enum Target {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "page-latency", about = "Alert sent → first notification received, for siaga and Alertmanager")]
+#[command(
+    name = "page-latency",
+    about = "Alert sent → first notification received, for siaga and Alertmanager"
+)]
 struct Args {
     #[arg(long, value_enum)]
     target: Target,
@@ -102,7 +105,10 @@ fn main() {
 }
 
 fn unix_ms(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
 }
 
 /// Where each probe's notifications arrived, by level.
@@ -115,7 +121,11 @@ struct Seen {
 
 /// Reads the receiver's arrivals into `seen`, matching each to its probe
 /// by the key in its body (`plk-RUN-N`).
-async fn collect(mut arrivals: mpsc::UnboundedReceiver<Arrival>, run: String, seen: Arc<std::sync::Mutex<Seen>>) {
+async fn collect(
+    mut arrivals: mpsc::UnboundedReceiver<Arrival>,
+    run: String,
+    seen: Arc<std::sync::Mutex<Seen>>,
+) {
     let probe = format!("plk-{run}-");
     let backlog = format!("blk-{run}-");
     while let Some(arrival) = arrivals.recv().await {
@@ -146,8 +156,18 @@ async fn collect(mut arrivals: mpsc::UnboundedReceiver<Arrival>, run: String, se
 }
 
 /// A probe's request.
-fn request(target: Target, host: &str, path: &str, key: &str, routing_key: &str, out: &mut Vec<u8>) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+fn request(
+    target: Target,
+    host: &str,
+    path: &str,
+    key: &str,
+    routing_key: &str,
+    out: &mut Vec<u8>,
+) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let body = match target {
         Target::Siaga => json!({
             "routing_key": routing_key, "event_action": "trigger", "dedup_key": key,
@@ -192,7 +212,10 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("receiver on {}: {e}", args.receiver))?;
     let (send, arrivals) = mpsc::unbounded_channel();
     tokio::spawn(receiver::serve(listener, send));
-    let run = format!("{:x}", Rng(unix_ms(SystemTime::now()) as u64).next() & 0xffff_ffff);
+    let run = format!(
+        "{:x}",
+        Rng(unix_ms(SystemTime::now()) as u64).next_u64() & 0xffff_ffff
+    );
     let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
     tokio::spawn(collect(arrivals, run.clone(), seen.clone()));
     let routing_key = args.routing_key.clone().unwrap_or_default();
@@ -207,13 +230,22 @@ async fn run(args: Args) -> Result<(), String> {
     // The backlog: alerts whose escalations stay pending while the probes run.
     let mut backlog = Value::Null;
     if args.backlog > 0 {
-        let key = args.backlog_key.clone().ok_or("--backlog needs --backlog-key")?;
+        let key = args
+            .backlog_key
+            .clone()
+            .ok_or("--backlog needs --backlog-key")?;
         let started = Instant::now();
         let next = Arc::new(AtomicU64::new(0));
         let mut senders = Vec::new();
         for _ in 0..8 {
-            let (addr, host, path, key, run, next) =
-                (addr.clone(), host.clone(), path.clone(), key.clone(), run.clone(), next.clone());
+            let (addr, host, path, key, run, next) = (
+                addr.clone(),
+                host.clone(),
+                path.clone(),
+                key.clone(),
+                run.clone(),
+                next.clone(),
+            );
             let total = args.backlog;
             senders.push(tokio::spawn(async move {
                 let mut conn = Conn::new(addr);
@@ -223,7 +255,14 @@ async fn run(args: Args) -> Result<(), String> {
                     if n >= total {
                         return Ok::<_, String>(());
                     }
-                    request(Target::Siaga, &host, &path, &format!("blk-{run}-{n}"), &key, &mut out);
+                    request(
+                        Target::Siaga,
+                        &host,
+                        &path,
+                        &format!("blk-{run}-{n}"),
+                        &key,
+                        &mut out,
+                    );
                     let status = conn.send(&out).await?;
                     if !(200..300).contains(&status) {
                         return Err(format!("backlog alert {n}: HTTP {status}"));
@@ -258,7 +297,13 @@ async fn run(args: Args) -> Result<(), String> {
     let mut senders = Vec::new();
     for _ in 0..args.connections.max(1) {
         let (addr, host, path, routing_key, run, next, errors) = (
-            addr.clone(), host.clone(), path.clone(), routing_key.clone(), run.clone(), next.clone(), errors.clone(),
+            addr.clone(),
+            host.clone(),
+            path.clone(),
+            routing_key.clone(),
+            run.clone(),
+            next.clone(),
+            errors.clone(),
         );
         let (target, total) = (args.target, args.alerts);
         senders.push(tokio::spawn(async move {
@@ -270,7 +315,14 @@ async fn run(args: Args) -> Result<(), String> {
                     return;
                 }
                 tokio::time::sleep_until((start + interval.mul_f64(n as f64)).into()).await;
-                request(target, &host, &path, &format!("plk-{run}-{n}"), &routing_key, &mut out);
+                request(
+                    target,
+                    &host,
+                    &path,
+                    &format!("plk-{run}-{n}"),
+                    &routing_key,
+                    &mut out,
+                );
                 match conn.send(&out).await {
                     Ok(status) if (200..300).contains(&status) => {}
                     _ => {
@@ -303,8 +355,12 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut restarted_at = None;
     if let (Some(pause), Some(resume)) = (&args.pause_file, &args.resume_file) {
-        std::fs::write(pause, "first level done\n").map_err(|e| format!("{}: {e}", pause.display()))?;
-        eprintln!("page-latency: first level done; waiting for {}", resume.display());
+        std::fs::write(pause, "first level done\n")
+            .map_err(|e| format!("{}: {e}", pause.display()))?;
+        eprintln!(
+            "page-latency: first level done; waiting for {}",
+            resume.display()
+        );
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             if let Ok(text) = std::fs::read_to_string(resume)
@@ -360,7 +416,11 @@ async fn run(args: Args) -> Result<(), String> {
         result["target"],
         args.label.as_deref().unwrap_or(""),
         line(&result["first"]),
-        if second.is_null() { String::new() } else { format!("; second level late by {}", line(&second)) }
+        if second.is_null() {
+            String::new()
+        } else {
+            format!("; second level late by {}", line(&second))
+        }
     );
     if args.json {
         println!("{result}");

@@ -4,6 +4,8 @@
 # Alertmanager 0.25 (group_wait: 0s) in one run; then, for siaga, how late
 # escalation timers fire with 10,000 of them pending, and how soon the
 # timers that fell due while siaga was killed fire after its restart.
+# Each round also times the disk alone (a write and an fsync per probe in
+# siaga's data directory, on the same schedule): the floor of a durable page.
 # See bench/README.md.
 #
 #   bench/page-latency.sh
@@ -215,6 +217,7 @@ for round in $(seq 1 "$ROUNDS"); do
     probe alertmanager "$round" page --target alertmanager --url "http://127.0.0.1:$PORT_AM" \
         --alerts "$ALERTS" --rate "$RATE"
     stop_pid "$APID"
+    probe disk-fsync "$round" page --target disk --dir "$WORK" --alerts "$ALERTS" --rate "$RATE"
     for backend in sqlite pg; do
         new_database_url $backend "data-$round"
         start_siaga "siaga-$backend" "$DB_URL"
@@ -278,7 +281,8 @@ fi
     echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
     jq -r '"| \(.server) | \(.round) | \(.label) | \(.first.p50_ms) ms | \(.first.p99_ms) ms | \(.first.max_ms) ms | \(if .second != null then "\(.second.p99_ms) ms" else "–" end) | \(if .second != null then "\(.second.max_ms) ms" else "–" end) | \(.first.received)/\(.alerts) |"' "$RESULTS"
     echo
-    echo "Ratio of p99 first-page latency, siaga / Alertmanager, per round:"
+    echo "Ratio of p99 first-page latency, siaga / Alertmanager, per round"
+    echo "(disk-fsync: one fsync in siaga's data directory per probe, the floor of a durable page):"
     jq -rs 'group_by(.round) | map(select(.[0].round > 0)) | .[] |
         (map(select(.server == "alertmanager"))[0].first.p99_ms) as $am |
         map(select(.server != "alertmanager")) | .[] |

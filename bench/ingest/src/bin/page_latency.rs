@@ -16,6 +16,11 @@
 //!   it; the caller writes the Unix time (ms) of the restart into the
 //!   resume file, and the second level is measured from then: how soon
 //!   timers that fell due while the server was down fire.
+//!
+//! `--target disk --dir DIR` sends no alerts: at the same rate, each probe
+//! writes two 4 KiB pages to a file in DIR and fsyncs it, as a SQLite commit
+//! does. Its latency is the floor that a durable page on that disk cannot
+//! go below, measured under the same schedule and timer slack as the pages.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +41,8 @@ enum Target {
     Siaga,
     /// Prometheus Alertmanager's `POST /api/v2/alerts`.
     Alertmanager,
+    /// No server: a write and an fsync per probe in `--dir`.
+    Disk,
 }
 
 #[derive(Parser, Debug)]
@@ -47,15 +54,18 @@ struct Args {
     #[arg(long, value_enum)]
     target: Target,
     /// The server's base URL (plain HTTP).
+    #[arg(long, required_unless_present = "dir")]
+    url: Option<String>,
+    /// `--target disk`: the directory whose file system is measured.
     #[arg(long)]
-    url: String,
+    dir: Option<PathBuf>,
     /// siaga: the routing key of the probes' integration.
     #[arg(long)]
     routing_key: Option<String>,
     /// Where the receiver listens; the server's config points its webhooks
     /// at `http://ADDR/first`, `/second` and `/backlog`.
-    #[arg(long)]
-    receiver: String,
+    #[arg(long, required_unless_present = "dir")]
+    receiver: Option<String>,
     #[arg(long, default_value_t = 1000)]
     alerts: u64,
     /// Probes per second.
@@ -173,6 +183,7 @@ fn request(
             "routing_key": routing_key, "event_action": "trigger", "dedup_key": key,
             "payload": {"summary": format!("page-latency probe {key}"), "source": "bench", "severity": "critical"},
         }),
+        Target::Disk => unreachable!("the disk probe sends no alerts"),
         Target::Alertmanager => json!([{
             "labels": {"alertname": "PageLatencyProbe", "probe": key},
             "annotations": {"summary": format!("page-latency probe {key}")},
@@ -206,10 +217,15 @@ fn summary(latencies_ms: &[f64], expected: u64) -> Value {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let (addr, host, prefix) = split_url(&args.url)?;
-    let listener = tokio::net::TcpListener::bind(&args.receiver)
+    if args.target == Target::Disk {
+        return run_disk(&args).await;
+    }
+    let url = args.url.as_deref().ok_or("--url is needed")?;
+    let receiver_addr = args.receiver.as_deref().ok_or("--receiver is needed")?;
+    let (addr, host, prefix) = split_url(url)?;
+    let listener = tokio::net::TcpListener::bind(receiver_addr)
         .await
-        .map_err(|e| format!("receiver on {}: {e}", args.receiver))?;
+        .map_err(|e| format!("receiver on {receiver_addr}: {e}"))?;
     let (send, arrivals) = mpsc::unbounded_channel();
     tokio::spawn(receiver::serve(listener, send));
     let run = format!(
@@ -222,6 +238,7 @@ async fn run(args: Args) -> Result<(), String> {
     let path = match args.target {
         Target::Siaga => format!("{prefix}/v2/enqueue"),
         Target::Alertmanager => format!("{prefix}/api/v2/alerts"),
+        Target::Disk => unreachable!("the disk probe sends no alerts"),
     };
     if args.target == Target::Siaga && routing_key.is_empty() {
         return Err("--target siaga needs --routing-key".into());
@@ -405,6 +422,65 @@ async fn run(args: Args) -> Result<(), String> {
         "alerts": args.alerts, "rate": args.rate, "send_errors": errors.load(Ordering::Relaxed),
         "first": summary(&first, args.alerts), "second": second, "backlog": backlog,
     });
+    report(&args, &result);
+    Ok(())
+}
+
+/// The disk's own part of a durable page: on the probes' schedule, two
+/// pages written at the next place of a ring in a preallocated file (as
+/// SQLite reuses its log), then an fsync; latency counts from the due time.
+async fn run_disk(args: &Args) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    const PAGES: u64 = 2;
+    const RING: u64 = 1024;
+    let dir = args.dir.as_ref().ok_or("--target disk needs --dir")?;
+    let path = dir.join(format!("page-latency-disk-{}.bin", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let _remove = RemoveOnDrop(path.clone());
+    let page = vec![0x5au8; 4096 * PAGES as usize];
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    for slot in 0..RING {
+        file.write_all_at(&page, slot * page.len() as u64)
+            .map_err(io)?;
+    }
+    file.sync_all().map_err(io)?;
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut latencies = Vec::with_capacity(args.alerts as usize);
+    for n in 0..args.alerts {
+        let due = start + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        file.write_all_at(&page, (n % RING) * page.len() as u64)
+            .map_err(io)?;
+        // fsync, not fdatasync: SQLite as built here (no HAVE_FDATASYNC) calls fsync.
+        file.sync_all().map_err(io)?;
+        latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+    }
+    let result = json!({
+        "label": args.label, "target": "disk", "alerts": args.alerts, "rate": args.rate,
+        "send_errors": 0, "first": summary(&latencies, args.alerts), "second": Value::Null,
+        "backlog": Value::Null,
+    });
+    report(args, &result);
+    Ok(())
+}
+
+/// Removes the file at its path when dropped, error or not.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn report(args: &Args, result: &Value) {
+    let second = &result["second"];
     let line = |v: &Value| {
         format!(
             "{} received, p50 {} p90 {} p99 {} max {} ms",
@@ -419,11 +495,10 @@ async fn run(args: Args) -> Result<(), String> {
         if second.is_null() {
             String::new()
         } else {
-            format!("; second level late by {}", line(&second))
+            format!("; second level late by {}", line(second))
         }
     );
     if args.json {
         println!("{result}");
     }
-    Ok(())
 }

@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::{App, Caller, Error, Result};
 use crate::domain::auth::Role;
 use crate::domain::event::{NewEvent, Subject};
-use crate::domain::org::Org;
+use crate::domain::org::{Org, Person};
 use crate::domain::schedule::{self, Schedule, Shift};
 use crate::store::StoredOverride;
 
@@ -520,6 +520,22 @@ impl App {
         .await
     }
 
+    /// The secret path of a person's own calendar feed if `caller` may see
+    /// it (the person or an admin), for the person's page; `None` otherwise.
+    pub async fn person_feed_url_if_allowed(
+        &self,
+        caller: &Caller,
+        handle: &str,
+    ) -> Result<Option<String>> {
+        let org = self.org_snapshot().await?;
+        match org.person(handle) {
+            Some(person) if owns_or_administers(caller, person) => {
+                self.feed_url(PERSON_FEED, &person.handle).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The handle of the person `handle` names, if `caller` is that person
     /// (matched by email) or an admin.
     async fn own_or_admin(&self, caller: &Caller, handle: &str) -> Result<String> {
@@ -527,7 +543,7 @@ impl App {
         let person = org
             .person(handle)
             .ok_or_else(|| Error::NotFound(format!("person {handle}")))?;
-        if !person.email.eq_ignore_ascii_case(&caller.user.email) {
+        if !owns_or_administers(caller, person) {
             caller.require(Role::Admin)?;
         }
         Ok(person.handle.clone())
@@ -650,4 +666,10 @@ async fn shifts_in(
     let shifts = schedule::final_shifts(&schedule.layers, &plain, from, to)
         .map_err(|e| Error::Internal(anyhow::anyhow!("schedule {}: {e}", schedule.name)))?;
     Ok((shifts, overrides))
+}
+
+/// Whether `caller` is `person` (matched by email) or an admin: who may
+/// see and rotate a person's own calendar feed.
+fn owns_or_administers(caller: &Caller, person: &Person) -> bool {
+    person.email.eq_ignore_ascii_case(&caller.user.email) || caller.role >= Role::Admin
 }

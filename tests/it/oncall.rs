@@ -790,6 +790,112 @@ both_backends!(
     }
 );
 
+both_backends!(
+    calendar_feeds_get_new_addresses_from_their_pages,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let server = t.serve().await;
+        let status = |path: String| {
+            let request = server.client.get(server.url(&path));
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        let feed_on = |html: &str| between(html, "<code id=\"feed-url\">", "</code>").to_string();
+        let rotate = |cookie: &str, path: &str, csrf: String| {
+            server
+                .client
+                .post(server.url(path))
+                .header("cookie", cookie)
+                .form(&[("csrf_token", csrf)])
+                .send()
+        };
+
+        // A person's own feed: on their page for them and for admins only.
+        let zul = t
+            .web_session(&server, "zulkifli.osman@kedai.example", Role::Viewer)
+            .await;
+        let other = t
+            .web_session(&server, "duty@kedai.example", Role::Responder)
+            .await;
+        let admin = t
+            .web_session(&server, "boss@kedai.example", Role::Admin)
+            .await;
+        let page = server.page(&zul, "/people/zul").await;
+        let own = feed_on(&page);
+        assert!(
+            own.starts_with("/calendar/") && own.ends_with(".ics"),
+            "{page}"
+        );
+        assert_eq!(feed_on(&server.page(&admin, "/people/zul").await), own);
+        let seen_by_other = server.page(&other, "/people/zul").await;
+        assert!(
+            !seen_by_other.contains("id=\"feed\"") && !seen_by_other.contains(&own),
+            "another responder sees no feed: {seen_by_other}"
+        );
+        let refused = rotate(
+            &other,
+            "/people/zul/calendar/rotate",
+            csrf_of(&seen_by_other),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), 403);
+        let stale = rotate(&zul, "/people/zul/calendar/rotate", "not-the-token".into())
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 403, "a form without the session's token");
+        assert_eq!(
+            status(own.clone()).await,
+            200,
+            "refused rotations change nothing"
+        );
+
+        let rotated = rotate(&zul, "/people/zul/calendar/rotate", csrf_of(&page))
+            .await
+            .unwrap();
+        assert_eq!(rotated.status(), 303);
+        assert_eq!(rotated.headers()["location"], "/people/zul#feed");
+        let fresh = feed_on(&server.page(&zul, "/people/zul").await);
+        assert_ne!(fresh, own);
+        assert_eq!(status(own).await, 404, "the old address is dead");
+        assert_eq!(status(fresh).await, 200);
+
+        // A schedule's feed: responders rotate it from the schedule page.
+        let page = server.page(&other, "/schedules/payments-primary").await;
+        let schedule_feed = feed_on(&page);
+        let rotated = rotate(
+            &other,
+            "/schedules/payments-primary/calendar/rotate",
+            csrf_of(&page),
+        )
+        .await
+        .unwrap();
+        assert_eq!(rotated.status(), 303);
+        assert_eq!(
+            rotated.headers()["location"],
+            "/schedules/payments-primary#feed"
+        );
+        let fresh = feed_on(&server.page(&other, "/schedules/payments-primary").await);
+        assert_ne!(fresh, schedule_feed);
+        assert_eq!(status(schedule_feed).await, 404);
+        assert_eq!(status(fresh).await, 200);
+        let viewer_page = server.page(&zul, "/schedules/payments-primary").await;
+        let refused = rotate(
+            &zul,
+            "/schedules/payments-primary/calendar/rotate",
+            csrf_of(&viewer_page),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            refused.status(),
+            403,
+            "viewers cannot rotate a schedule's feed"
+        );
+        server.stop().await;
+    }
+);
+
 /// An office-hours schedule (gaps every night and weekend) and one where
 /// Aisyah holds five days in six.
 const QUALITY: &str = r#"

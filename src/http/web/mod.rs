@@ -33,6 +33,7 @@ pub fn router() -> Router<App> {
         .route("/teams/{name}", get(team_page))
         .route("/people", get(people_page))
         .route("/people/{handle}", get(person_page))
+        .route("/people/{handle}/calendar/rotate", post(rotate_person_feed))
         .route("/audit", get(audit_page))
         .route("/alerts", get(alerts_page))
         .route("/alerts/{id}", get(alert_page))
@@ -43,6 +44,10 @@ pub fn router() -> Router<App> {
         .route("/schedules", get(schedules_page))
         .route("/schedules/{name}", get(schedule_page))
         .route("/schedules/{name}/overrides", post(take_shift))
+        .route(
+            "/schedules/{name}/calendar/rotate",
+            post(rotate_schedule_feed),
+        )
         .route(
             "/schedules/{name}/overrides/{id}/delete",
             post(remove_override),
@@ -578,6 +583,8 @@ struct PersonPage {
     layout: Layout,
     person: Person,
     teams: Vec<String>,
+    /// The person's own calendar feed, shown to them and to admins.
+    feed_url: Option<String>,
 }
 
 async fn person_page(
@@ -597,8 +604,35 @@ async fn person_page(
             .iter()
             .map(|t| t.name.clone())
             .collect(),
+        feed_url: app.person_feed_url_if_allowed(&caller, &handle).await?,
         person,
     }))
+}
+
+/// A new secret address for a person's own calendar feed; back to their page.
+async fn rotate_person_feed(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(handle): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.rotate_person_feed(&caller, &handle).await?;
+    let path: String = form_urlencoded::byte_serialize(handle.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/people/{path}#feed")).into_response())
+}
+
+/// A new secret address for a schedule's calendar feed; back to its page.
+async fn rotate_schedule_feed(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.rotate_schedule_feed(&caller, &name).await?;
+    let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/schedules/{path}#feed")).into_response())
 }
 
 struct EventRow {

@@ -822,6 +822,11 @@ both_backends!(
             .await;
         let page = server.page(&zul, "/people/zul").await;
         let own = feed_on(&page);
+        assert_eq!(
+            page.matches(&own).count(),
+            1,
+            "the feed is shown once, in the page, not in its title: {page}"
+        );
         assert!(
             own.starts_with("/calendar/") && own.ends_with(".ics"),
             "{page}"

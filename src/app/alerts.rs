@@ -100,7 +100,7 @@ async fn write_messages(app: App, mut queue: mpsc::Receiver<Message>) {
                 Err(_) => break,
             }
         }
-        let mut split = split_batch(batch, signals, parts);
+        let mut split = split_batch(batch, parts);
         let last = split.pop().unwrap_or_default();
         let mut others = tokio::task::JoinSet::new();
         for part in split {
@@ -124,20 +124,19 @@ fn parallel_parts(backend: crate::store::Backend) -> usize {
     }
 }
 
-/// Cuts `batch` (of `signals` signals) into at most `parts` runs of whole
-/// messages, in order, of about equal signals and none below
-/// [`SPLIT_SIGNALS`] but the last.
-fn split_batch(batch: Vec<Message>, signals: usize, parts: usize) -> Vec<Vec<Message>> {
-    split_by_weight(batch, signals, parts, SPLIT_SIGNALS, |m| m.signals.len())
+/// Cuts `batch` into at most `parts` runs of whole messages, in order, of
+/// about equal signals and none below [`SPLIT_SIGNALS`] but the last.
+fn split_batch(batch: Vec<Message>, parts: usize) -> Vec<Vec<Message>> {
+    split_by_weight(batch, parts, SPLIT_SIGNALS, |m| m.signals.len())
 }
 
 fn split_by_weight<T>(
     items: Vec<T>,
-    total: usize,
     parts: usize,
     smallest: usize,
     weight: impl Fn(&T) -> usize,
 ) -> Vec<Vec<T>> {
+    let total: usize = items.iter().map(&weight).sum();
     let per_part = total.div_ceil(parts.max(1)).max(smallest);
     let mut split = vec![Vec::new()];
     let mut in_part = 0;
@@ -1153,8 +1152,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn split(weights: &[usize], parts: usize, smallest: usize) -> Vec<Vec<usize>> {
-        let total = weights.iter().sum();
-        split_by_weight(weights.to_vec(), total, parts, smallest, |w| *w)
+        split_by_weight(weights.to_vec(), parts, smallest, |w| *w)
     }
 
     #[test]

@@ -520,19 +520,17 @@ impl App {
         .await
     }
 
-    /// The secret path of a person's own calendar feed if `caller` may see
+    /// The secret path of `person`'s own calendar feed if `caller` may see
     /// it (the person or an admin), for the person's page; `None` otherwise.
     pub async fn person_feed_url_if_allowed(
         &self,
         caller: &Caller,
-        handle: &str,
+        person: &Person,
     ) -> Result<Option<String>> {
-        let org = self.org_snapshot().await?;
-        match org.person(handle) {
-            Some(person) if owns_or_administers(caller, person) => {
-                self.feed_url(PERSON_FEED, &person.handle).await
-            }
-            _ => Ok(None),
+        if owns_or_administers(caller, person) {
+            self.feed_url(PERSON_FEED, &person.handle).await
+        } else {
+            Ok(None)
         }
     }
 

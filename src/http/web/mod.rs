@@ -604,7 +604,7 @@ async fn person_page(
             .iter()
             .map(|t| t.name.clone())
             .collect(),
-        feed_url: app.person_feed_url_if_allowed(&caller, &handle).await?,
+        feed_url: app.person_feed_url_if_allowed(&caller, &person).await?,
         person,
     }))
 }
@@ -618,8 +618,7 @@ async fn rotate_person_feed(
 ) -> Result<Response, PageError> {
     check_csrf(&caller, &form)?;
     app.rotate_person_feed(&caller, &handle).await?;
-    let path: String = form_urlencoded::byte_serialize(handle.as_bytes()).collect();
-    Ok(Redirect::to(&format!("/people/{path}#feed")).into_response())
+    Ok(Redirect::to(&format!("/people/{}#feed", path_segment(&handle))).into_response())
 }
 
 /// A new secret address for a schedule's calendar feed; back to its page.
@@ -631,8 +630,7 @@ async fn rotate_schedule_feed(
 ) -> Result<Response, PageError> {
     check_csrf(&caller, &form)?;
     app.rotate_schedule_feed(&caller, &name).await?;
-    let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    Ok(Redirect::to(&format!("/schedules/{path}#feed")).into_response())
+    Ok(Redirect::to(&format!("/schedules/{}#feed", path_segment(&name))).into_response())
 }
 
 struct EventRow {
@@ -1082,6 +1080,11 @@ fn pretty_json(body: &str) -> String {
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| body.to_string())
+}
+
+/// `text` escaped for one segment of a redirect's path.
+fn path_segment(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[derive(Deserialize)]
@@ -1556,8 +1559,7 @@ async fn remove_override(
         .and_then(|w| w.parse::<jiff::civil::Date>().ok())
         .map(|w| format!("?week={w}"))
         .unwrap_or_default();
-    let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    Ok(Redirect::to(&format!("/schedules/{path}{week}")).into_response())
+    Ok(Redirect::to(&format!("/schedules/{}{week}", path_segment(&name))).into_response())
 }
 
 #[derive(Template)]

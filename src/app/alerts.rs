@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::mpsc;
@@ -81,6 +81,64 @@ pub struct Message {
 /// Below this many signals a batch is one transaction; above it, PostgreSQL
 /// writes it as several in parallel.
 const SPLIT_SIGNALS: usize = 256;
+
+/// A batch slower than this is logged with where its time went.
+const SLOW_BATCH: Duration = Duration::from_millis(100);
+
+/// Where an ingestion batch spent its time, stage by stage: recorded in
+/// `siaga_ingest_stage_seconds`, and logged when the whole batch was slow,
+/// so a latency spike can be explained after the fact (the database
+/// waiting for the disk shows as a slow commit).
+struct Stages {
+    started: Instant,
+    last: Instant,
+    taken: Vec<(&'static str, Duration)>,
+}
+
+impl Stages {
+    fn start() -> Stages {
+        let now = Instant::now();
+        Stages {
+            started: now,
+            last: now,
+            taken: Vec::with_capacity(7),
+        }
+    }
+
+    /// Ends `stage`, which began when the last one ended.
+    fn done(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        let took = now - self.last;
+        metrics::histogram!("siaga_ingest_stage_seconds", "stage" => stage)
+            .record(took.as_secs_f64());
+        self.taken.push((stage, took));
+        self.last = now;
+    }
+
+    /// Logs a slow batch with its stages.
+    fn finish(&self, batch: &[Message]) {
+        let total = self.started.elapsed();
+        if total < SLOW_BATCH {
+            return;
+        }
+        let signals: usize = batch.iter().map(|m| m.signals.len()).sum();
+        tracing::warn!(
+            "a slow ingestion batch: {} messages, {signals} signals, {:.1} ms ({})",
+            batch.len(),
+            total.as_secs_f64() * 1e3,
+            describe_stages(&self.taken)
+        );
+    }
+}
+
+/// `begin 0.4 ms, read 1.2 ms, …`
+fn describe_stages(taken: &[(&'static str, Duration)]) -> String {
+    taken
+        .iter()
+        .map(|(stage, took)| format!("{stage} {:.1} ms", took.as_secs_f64() * 1e3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The ingestion writer: takes everything queued, commits it, and answers
 /// each message only after the commit. The next batch is taken when this
@@ -407,8 +465,10 @@ impl App {
         } else {
             None
         };
+        let mut stages = Stages::start();
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        stages.done("begin");
         let mut maintenance: HashMap<&str, bool> = HashMap::new();
         for message in batch {
             let service = message.target.service();
@@ -449,8 +509,10 @@ impl App {
                 }
             }
         }
+        stages.done("read");
         let plan = ingest::plan(now, &sources, open, &joinable);
         let mut writes = self.batch_writes(&mut tx, batch, plan, now).await?;
+        stages.done("plan");
         // A new group pages with the commit that opens it: its first step is
         // part of the batch, so the first page waits for no job.
         for paging in std::mem::take(&mut writes.paging).into_values() {
@@ -501,6 +563,7 @@ impl App {
             writes.jobs.extend(step.jobs);
             writes.events.extend(step.events);
         }
+        stages.done("page");
         // The rows of six tables, sent to the database at once.
         let mut rows = tx.writes();
         rows.inbound_messages(&writes.messages);
@@ -511,6 +574,7 @@ impl App {
         rows.events(now, &writes.events);
         tx.apply(rows).await?;
         tx.enqueue_jobs(now, &writes.jobs).await?;
+        stages.done("write");
         // The org as the batch's messages saw it: reading it again could
         // take a second connection while this transaction holds one.
         let org = &batch[0].target.org;
@@ -519,7 +583,10 @@ impl App {
             after_group_change(&mut tx, org, service, group_id, status, now).await?;
         }
         check_incidents(&mut tx, org, &writes.opened, now).await?;
+        stages.done("follow-up");
         tx.commit().await?;
+        stages.done("commit");
+        stages.finish(batch);
         Ok(writes.results)
     }
 
@@ -1148,11 +1215,21 @@ fn parse_id_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_by_weight;
+    use super::{describe_stages, split_by_weight};
     use proptest::prelude::*;
+    use std::time::Duration;
 
     fn split(weights: &[usize], parts: usize, smallest: usize) -> Vec<Vec<usize>> {
         split_by_weight(weights.to_vec(), parts, smallest, |w| *w)
+    }
+
+    #[test]
+    fn a_slow_batch_names_its_stages_in_order() {
+        let taken = [
+            ("begin", Duration::from_micros(400)),
+            ("commit", Duration::from_millis(120)),
+        ];
+        assert_eq!(describe_stages(&taken), "begin 0.4 ms, commit 120.0 ms");
     }
 
     #[test]

@@ -28,8 +28,14 @@ use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
+    SqliteTransactionManager,
+};
+use sqlx::{Connection, PgPool, Postgres, SqlSafeStr, Sqlite, SqlitePool, Transaction};
+// Not re-exported by sqlx: it begins, commits and rolls back on a bare connection.
+use sqlx_core::transaction::TransactionManager;
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 pub use alerts::{
     AlertEvent, AlertFilter, AlertGroup, ChangeEvent, InboundEvent, InboundMessage, NewAlertGroup,
@@ -122,10 +128,6 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
     /// The connections write transactions begin on.
     writer: Writer,
-    /// SQLite: whose turn it is to write. Writers of this process queue
-    /// here, in order, instead of in SQLite's busy handler, which sleeps
-    /// and retries and so turns contention into latency.
-    write_turn: Arc<tokio::sync::Mutex<()>>,
     jobs: Arc<jobs::JobSignal>,
 }
 
@@ -134,8 +136,13 @@ enum Writer {
     /// The one connection every write goes through, durable or not by its
     /// `BEGIN`: its page cache stays warm from one write to the next, where
     /// a connection per write would read again every page the last one
-    /// changed. Writers take their turn (`write_turn`) before it.
-    Sqlite(SqlitePool),
+    /// changed. Its lock is the turn to write: writers of this process
+    /// queue on it, in order, instead of in SQLite's busy handler, which
+    /// sleeps and retries and so turns contention into latency. It is kept
+    /// out of a pool, which would ping it on every release (one more
+    /// hand-off to its thread per transaction) from a task the next writer
+    /// waits for. `None` once the store is closed.
+    Sqlite(Arc<Mutex<Option<SqliteConnection>>>),
     Postgres {
         /// The store's pool.
         durable: PgPool,
@@ -160,8 +167,6 @@ const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A transaction on either backend.
 pub struct Tx {
     pub(crate) inner: TxInner,
-    /// Held until the transaction ends (SQLite writes only).
-    _write_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// Whom to tell at commit when the transaction enqueued jobs.
     jobs: Arc<jobs::JobSignal>,
     enqueued_jobs: bool,
@@ -173,8 +178,60 @@ pub struct Tx {
 }
 
 pub(crate) enum TxInner {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A SQLite transaction: a read on a pooled connection, or a write on the
+/// writer connection, holding the turn to write until it ends.
+pub(crate) enum SqliteTx {
+    Read(Transaction<'static, Sqlite>),
+    Write(SqliteWrite),
+}
+
+/// A write transaction on the writer connection. Dropped without commit,
+/// it is rolled back the way sqlx rolls back a dropped transaction: the
+/// rollback is queued on the connection's thread at once, ahead of
+/// whatever the next writer sends.
+pub(crate) struct SqliteWrite {
+    connection: OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>,
+    open: bool,
+}
+
+impl SqliteWrite {
+    async fn commit(mut self) -> Result<()> {
+        SqliteTransactionManager::commit(&mut self.connection).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteWrite {
+    fn drop(&mut self) {
+        if self.open {
+            SqliteTransactionManager::start_rollback(&mut self.connection);
+        }
+    }
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            SqliteTx::Read(transaction) => transaction,
+            SqliteTx::Write(write) => &write.connection,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            SqliteTx::Read(transaction) => transaction,
+            SqliteTx::Write(write) => &mut write.connection,
+        }
+    }
 }
 
 impl Store {
@@ -232,13 +289,11 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
-            writer = Writer::Sqlite(
-                pool_options::<Sqlite>()
-                    .max_connections(1)
-                    .connect_with(options)
+            writer = Writer::Sqlite(Arc::new(Mutex::new(Some(
+                SqliteConnection::connect_with(&options)
                     .await
                     .with_context(|| format!("cannot open the database at {shown}"))?,
-            );
+            ))));
             Db::Sqlite(pool)
         } else {
             anyhow::bail!(
@@ -250,7 +305,6 @@ impl Store {
             url: shown,
             sqlite_path,
             writer,
-            write_turn: Arc::default(),
             jobs: Arc::default(),
         })
     }
@@ -299,11 +353,11 @@ impl Store {
     pub async fn read(&self) -> Result<Tx> {
         let started = Instant::now();
         let inner = match &self.db {
-            Db::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool) => TxInner::Sqlite(SqliteTx::Read(pool.begin().await?)),
             Db::Postgres(pool) => TxInner::Postgres(begin_postgres(pool).await?),
         };
         record_latency("begin_read", started);
-        Ok(self.transaction(inner, None))
+        Ok(self.transaction(inner))
     }
 
     /// A transaction for writing. On SQLite it takes the write lock up front
@@ -327,17 +381,21 @@ impl Store {
 
     async fn begin_write(&self, commit: Commit) -> Result<Tx> {
         let started = Instant::now();
-        let (inner, write_turn) = match &self.writer {
+        let inner = match &self.writer {
             Writer::Sqlite(writer) => {
-                let turn = self.write_turn().await?;
+                let mut connection = write_turn(writer).await?;
                 // One round trip: the setting holds for this transaction's
                 // commit, on the connection every write shares.
                 let begin = match commit {
                     Commit::Durable => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
                     Commit::Replayable => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
                 };
-                let transaction = writer.begin_with(begin).await?;
-                (TxInner::Sqlite(transaction), Some(turn))
+                SqliteTransactionManager::begin(&mut connection, Some(begin.into_sql_str()))
+                    .await?;
+                TxInner::Sqlite(SqliteTx::Write(SqliteWrite {
+                    connection,
+                    open: true,
+                }))
             }
             Writer::Postgres {
                 durable,
@@ -347,38 +405,21 @@ impl Store {
                     Commit::Durable => durable,
                     Commit::Replayable => replayable,
                 };
-                (TxInner::Postgres(begin_postgres(pool).await?), None)
+                TxInner::Postgres(begin_postgres(pool).await?)
             }
         };
         record_latency("begin_write", started);
-        Ok(self.transaction(inner, write_turn))
+        Ok(self.transaction(inner))
     }
 
-    fn transaction(
-        &self,
-        inner: TxInner,
-        write_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-    ) -> Tx {
+    fn transaction(&self, inner: TxInner) -> Tx {
         Tx {
             inner,
-            _write_turn: write_turn,
             jobs: self.jobs.clone(),
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
             untaken_due: None,
         }
-    }
-
-    /// Waits for this process's turn to write to SQLite.
-    async fn write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>> {
-        let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_turn.clone().lock_owned())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}"
-                )
-            })?;
-        Ok(turn)
     }
 
     /// Checks the database answers, for `/readyz`.
@@ -393,7 +434,13 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.writer {
-            Writer::Sqlite(pool) => pool.close().await,
+            Writer::Sqlite(writer) => {
+                if let Some(connection) = writer.lock().await.take()
+                    && let Err(error) = connection.close().await
+                {
+                    tracing::warn!("closing the SQLite writer connection: {error}");
+                }
+            }
             Writer::Postgres { replayable, .. } => replayable.close().await,
         }
         with_pool!(&self.db, pool => pool.close().await);
@@ -455,14 +502,14 @@ impl Tx {
         let started = Instant::now();
         let Tx {
             inner,
-            _write_turn,
             jobs,
             enqueued_jobs,
             taken_jobs,
             untaken_due,
         } = self;
         match inner {
-            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Sqlite(SqliteTx::Read(tx)) => tx.commit().await?,
+            TxInner::Sqlite(SqliteTx::Write(write)) => write.commit().await?,
             TxInner::Postgres(mut tx) => {
                 // Jobs taken here need no other replica.
                 if let Some(due) = untaken_due {
@@ -622,6 +669,20 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// it is handed out (a database restart or a network cut may have closed
 /// it); one in steady use is not, because a ping is a round trip (on SQLite
 /// a hand-off to the connection's thread) in front of every transaction.
+/// Waits for this process's turn to write to SQLite: the writer
+/// connection, held until the transaction ends.
+async fn write_turn(
+    writer: &Arc<Mutex<Option<SqliteConnection>>>,
+) -> Result<OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>> {
+    let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, writer.clone().lock_owned())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}")
+        })?;
+    OwnedMutexGuard::try_map(turn, Option::as_mut)
+        .map_err(|_| StoreError::Other(anyhow::anyhow!("the database is closed")))
+}
+
 fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
     PoolOptions::new()
         .test_before_acquire(false)
@@ -722,10 +783,38 @@ mod tests {
             assert_eq!(synchronous(&mut tx).await, 1, "a replayable one is not");
             tx.commit().await.unwrap();
         }
-        let super::Writer::Sqlite(writer) = &store.writer else {
-            panic!("a SQLite store writes through one SQLite connection");
-        };
-        assert_eq!(writer.size(), 1);
+    }
+
+    /// A SQLite write dropped without commit is rolled back before the next
+    /// writer's turn, which begins on a clean connection; a closed store
+    /// refuses writes.
+    #[tokio::test]
+    async fn a_dropped_sqlite_write_is_rolled_back_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        with_tx!(tx, conn => {
+            sqlx::query("CREATE TABLE scratch (x INTEGER)").execute(conn).await.unwrap();
+        });
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        let tables: i64 = with_tx!(tx, conn => {
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'scratch'")
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        });
+        assert_eq!(tables, 0, "the dropped write left nothing");
+        tx.commit().await.unwrap();
+
+        store.close().await;
+        let refused = store
+            .write()
+            .await
+            .err()
+            .expect("a closed store refuses writes");
+        assert!(refused.to_string().contains("closed"), "{refused}");
     }
 
     #[test]

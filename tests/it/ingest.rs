@@ -86,6 +86,24 @@ both_backends!(
             accepted,
             json!({"status": "success", "message": "Event processed", "dedup_key": "gw-timeouts"})
         );
+        // Where the batch spent its time shows in the metrics, stage by stage.
+        let metrics = server
+            .client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for stage in ["begin", "read", "plan", "write", "commit"] {
+            assert!(
+                metrics.contains(&format!(
+                    "siaga_ingest_stage_seconds_count{{stage=\"{stage}\"}}"
+                )),
+                "{stage}: {metrics}"
+            );
+        }
         // A repeated trigger counts and refreshes; it does not open a second alert.
         json(
             enqueue(pd_trigger(

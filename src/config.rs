@@ -91,7 +91,16 @@ const MAX_NOTIFICATION_DELAY: SignedDuration = SignedDuration::from_hours(24);
 
 /// Parses and validates a config file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
-    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
+    // The path to where serde stopped (`services[2].tier`), kept out of
+    // the closure, whose error type is serde-saphyr's own.
+    let mut field = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            field = field_path(error.path());
+            error.into_inner()
+        })
+    });
+    let raw: RawConfig = parsed.map_err(|error| {
         let location = error.location();
         let message = first_line(&error.to_string());
         ConfigErrors {
@@ -99,7 +108,7 @@ pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
             issues: vec![ConfigIssue {
                 line: location.map_or(0, |l| l.line()),
                 column: location.map_or(0, |l| l.column()),
-                field: String::new(),
+                field,
                 suggestion: unknown_key_suggestion(&message),
                 message,
             }],
@@ -132,6 +141,28 @@ pub fn parse(file: &str, text: &str) -> Result<Org, ConfigErrors> {
             issues: checker.issues,
         })
     }
+}
+
+/// A serde path in the form the checker's issues use: `services[2].tier`,
+/// empty at the top level. `Spanned<T>` reads its value as a field
+/// `value`, which no config key is named, so those steps are dropped.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut field = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key == "value" => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    field
 }
 
 /// For serde's "unknown field `colour`, expected one of `name`, …", the
@@ -2222,6 +2253,21 @@ services:
             Some("time_zone"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn type_errors_name_the_field_they_are_in() {
+        let text = VALID.replacen("tier: 1", "tier: first", 1);
+        assert_ne!(text, VALID, "the example has a tier to break");
+        let errors = parse("shop.yaml", &text).unwrap_err();
+        let issue = &errors.issues[0];
+        assert!(
+            issue.field.starts_with("services[") && issue.field.ends_with("].tier"),
+            "{issue:?}"
+        );
+        assert!(issue.line > 0, "{issue:?}");
+        let errors = parse("x.yaml", "organisation:\n  name: K\n  colour: red\n").unwrap_err();
+        assert_eq!(errors.issues[0].field, "organisation.colour", "{errors}");
     }
 
     #[test]

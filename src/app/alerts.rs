@@ -123,9 +123,9 @@ impl Stages {
         }
         let signals: usize = batch.iter().map(|m| m.signals.len()).sum();
         tracing::warn!(
-            "a slow ingestion batch: {} messages, {signals} signals, {:.1} ms ({})",
-            batch.len(),
+            "a slow ingestion batch took {:.1} ms for {} message(s), {signals} signal(s): {}",
             total.as_secs_f64() * 1e3,
+            batch.len(),
             describe_stages(&self.taken)
         );
     }

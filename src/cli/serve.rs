@@ -201,6 +201,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         async move { runner.run(app, stopped).await }
     });
+    tokio::spawn(crate::workers::checkpoint::run(
+        app.clone(),
+        stopped.clone(),
+    ));
     let server = crate::http::serve(app.clone(), listener, stopped.clone());
     let mut stopping = stopped.clone();
     let deadline = async move {

@@ -160,6 +160,10 @@ enum Commit {
     Replayable,
 }
 
+/// Write-ahead log pages past which the SQLite writer checkpoints in its
+/// own commit, should [`Store::checkpoint`] not be called (40 MB).
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 10_000;
+
 /// How long a writer waits for its turn before giving up, as SQLite's busy
 /// timeout does for writers of other processes.
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -290,9 +294,15 @@ impl Store {
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
             writer = Writer::Sqlite(Arc::new(Mutex::new(Some(
-                SqliteConnection::connect_with(&options)
-                    .await
-                    .with_context(|| format!("cannot open the database at {shown}"))?,
+                // Checkpoints are taken off the commit path by
+                // `Store::checkpoint`; this is only the backstop.
+                SqliteConnection::connect_with(
+                    &options
+                        .clone()
+                        .pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string()),
+                )
+                .await
+                .with_context(|| format!("cannot open the database at {shown}"))?,
             ))));
             Db::Sqlite(pool)
         } else {
@@ -420,6 +430,27 @@ impl Store {
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
             untaken_due: None,
         }
+    }
+
+    /// Copies what the SQLite write-ahead log holds into the database, so
+    /// that it can start over, without waiting for writers or readers
+    /// (`PASSIVE`). `siaga serve` calls this every second, so that commits
+    /// do not take the checkpoint themselves: one that fell on a commit
+    /// wrote and fsynced up to 4 MB of pages before that commit's request
+    /// was answered. The writer connection checkpoints by itself only past
+    /// [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and those
+    /// checkpointed; `None` on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<Option<(i64, i64)>> {
+        let Db::Sqlite(pool) = &self.db else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let (_busy, log, checkpointed): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(pool)
+                .await?;
+        record_latency("checkpoint", started);
+        Ok(Some((log, checkpointed)))
     }
 
     /// Checks the database answers, for `/readyz`.
@@ -783,6 +814,41 @@ mod tests {
             assert_eq!(synchronous(&mut tx).await, 1, "a replayable one is not");
             tx.commit().await.unwrap();
         }
+    }
+
+    /// Commits leave the write-ahead log to `Store::checkpoint`, which
+    /// copies all of it while nothing else reads.
+    #[tokio::test]
+    async fn sqlite_checkpoints_are_taken_off_the_commit_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let backstop: i64 = with_tx!(tx, conn => {
+            sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(conn).await.unwrap()
+        });
+        assert_eq!(backstop, i64::from(super::BACKSTOP_CHECKPOINT_PAGES));
+        with_tx!(tx, conn => {
+            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        // More than SQLite's default of 1,000 pages, in separate commits.
+        for _ in 0..70 {
+            let mut tx = store.write().await.unwrap();
+            with_tx!(tx, conn => {
+                sqlx::query(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                     INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
+                )
+                    .execute(conn)
+                    .await
+                    .unwrap();
+            });
+            tx.commit().await.unwrap();
+        }
+        let (log, checkpointed) = store.checkpoint().await.unwrap().unwrap();
+        assert!(log > 5000, "the commits left the log alone: {log} frames");
+        assert_eq!(checkpointed, log, "all of it was copied");
     }
 
     /// A SQLite write dropped without commit is rolled back before the next

@@ -158,7 +158,7 @@ wait_http() { # URL PID NAME
 }
 
 start_siaga() { # NAME DATABASE_URL: sets SPID
-    SIAGA_BOOTSTRAP_TOKEN=$TOKEN RUST_LOG=${RUST_LOG:-warn} \
+    SIAGA_BOOTSTRAP_TOKEN=$TOKEN SIAGA_LOG=${SIAGA_LOG:-warn} \
         "$SIAGA" serve --listen "127.0.0.1:$PORT_SIAGA" --database-url "$2" --config "$WORK/siaga.yaml" \
         >>"$OUT/$1.log" 2>&1 &
     SPID=$!

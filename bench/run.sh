@@ -138,7 +138,7 @@ wait_http() { # URL PID NAME
 # start_siaga NAME DATABASE_URL PORT: sets SPID, PD_KEY, AM_KEY
 start_siaga() {
     local name=$1 url=$2 port=$3
-    SIAGA_BOOTSTRAP_TOKEN=$TOKEN RUST_LOG=${RUST_LOG:-warn} \
+    SIAGA_BOOTSTRAP_TOKEN=$TOKEN SIAGA_LOG=${SIAGA_LOG:-warn} \
         "$SIAGA" serve --listen "127.0.0.1:$port" --database-url "$url" --config "$CONFIG" \
         >>"$OUT/$name.log" 2>&1 &
     SPID=$!

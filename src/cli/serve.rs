@@ -322,9 +322,12 @@ async fn reload_config(app: &App, config: Option<&PathBuf>) {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIAGA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colour only for a terminal: in a file or a log collector the
+    // escape codes are noise.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .try_init();
 }
 

@@ -182,10 +182,12 @@ async fn client_and_reload(backend: Backend) {
         SHOP.replacen("owner: payments", "owner: paymnts", 1),
     )
     .unwrap();
-    tokio::task::block_in_place(|| {
+    let refused = tokio::task::block_in_place(|| {
         server.signal("HUP");
-        server.wait_for_line("config reload refused");
+        server.wait_for_line("config reload refused")
     });
+    // Logs going to a pipe or a file carry no terminal colour codes.
+    assert!(!refused.contains('\u{1b}'), "{refused:?}");
     let (_, stdout, _) = cli(&["services", "show", "checkout", "--json"]);
     assert!(stdout.contains("\"owner\": \"payments\""), "{stdout}");
 

@@ -792,6 +792,13 @@ pub fn mask_password(url: &str) -> String {
 mod tests {
     use super::{Store, Tx, mask_password};
 
+    /// A SQLite store in a directory removed when the first is dropped.
+    async fn sqlite_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
+        (dir, Store::connect(&url).await.unwrap())
+    }
+
     async fn synchronous(tx: &mut Tx) -> i64 {
         with_tx!(tx, conn => {
             sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await.unwrap()
@@ -803,9 +810,7 @@ mod tests {
     /// (NORMAL, 1), whatever the one before it said.
     #[tokio::test]
     async fn sqlite_writes_share_a_connection_and_set_their_own_durability() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store) = sqlite_store().await;
         for _ in 0..2 {
             let mut tx = store.write().await.unwrap();
             assert_eq!(synchronous(&mut tx).await, 2, "a write is durable");
@@ -820,9 +825,7 @@ mod tests {
     /// copies all of it while nothing else reads.
     #[tokio::test]
     async fn sqlite_checkpoints_are_taken_off_the_commit_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store) = sqlite_store().await;
         let mut tx = store.write().await.unwrap();
         let backstop: i64 = with_tx!(tx, conn => {
             sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(conn).await.unwrap()
@@ -856,9 +859,7 @@ mod tests {
     /// refuses writes.
     #[tokio::test]
     async fn a_dropped_sqlite_write_is_rolled_back_before_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("siaga.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store) = sqlite_store().await;
         let mut tx = store.write().await.unwrap();
         with_tx!(tx, conn => {
             sqlx::query("CREATE TABLE scratch (x INTEGER)").execute(conn).await.unwrap();

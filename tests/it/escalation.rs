@@ -1294,17 +1294,7 @@ both_backends!(
     |db: TestDb| async move {
         let (t, _, _received) = escalating(&db, "oncall").await;
         let server = t.serve().await;
-        let scrape = || async {
-            server
-                .client
-                .get(server.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
+        let scrape = || server.get_text("/metrics");
         let gauge = "siaga_alert_groups_unacknowledged";
         let metrics = scrape().await;
         assert!(

@@ -87,15 +87,7 @@ both_backends!(
             json!({"status": "success", "message": "Event processed", "dedup_key": "gw-timeouts"})
         );
         // Where the batch spent its time shows in the metrics, stage by stage.
-        let metrics = server
-            .client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = server.get_text("/metrics").await;
         for stage in ["begin", "read", "plan", "write", "commit"] {
             assert!(
                 metrics.contains(&format!(

@@ -284,15 +284,7 @@ both_backends!(
             200,
         )
         .await;
-        let personal = server
-            .client
-            .get(server.url(mine["feed_url"].as_str().unwrap()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let personal = server.get_text(mine["feed_url"].as_str().unwrap()).await;
         assert!(
             personal.contains("SUMMARY:On call: payments-primary\r\n"),
             "{personal}"

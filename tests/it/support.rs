@@ -275,6 +275,12 @@ impl TestServer {
         self.client.get(self.url(path)).bearer_auth(token)
     }
 
+    /// The body of an unauthenticated GET (`/metrics`, a feed URL).
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client.post(self.url(path)).bearer_auth(token)
     }

@@ -298,7 +298,10 @@ struct BatchWrites<'a> {
     groups: Vec<NewAlertGroup>,
     /// Stored groups new alerts joined, with how many, by id.
     joined: Vec<(i64, i64)>,
+    /// Alerts opened, or whose status changed.
     alerts: Vec<Alert>,
+    /// Stored alerts only refreshed by repeated triggers.
+    refreshed: Vec<Alert>,
     inbound_events: Vec<InboundEvent<'a>>,
     events: Vec<NewEvent>,
     jobs: Vec<NewJob>,
@@ -568,6 +571,7 @@ impl App {
         rows.new_groups(&writes.groups);
         rows.add_to_groups(&writes.joined, now);
         rows.alerts(&writes.alerts);
+        rows.refreshed_alerts(&writes.refreshed);
         rows.inbound_events(&writes.inbound_events);
         rows.events(now, &writes.events);
         tx.apply(rows).await?;
@@ -635,7 +639,7 @@ impl App {
         let refs: Vec<GroupRef> = plan.alerts.iter().map(|a| a.group).collect();
         let mut writes = BatchWrites::default();
         for planned in plan.alerts {
-            let id = if planned.is_new {
+            let id = if planned.is_new() {
                 new_alert_ids.next().ok_or_else(|| {
                     Error::Internal(anyhow::anyhow!("fewer alert ids reserved than planned"))
                 })?
@@ -645,11 +649,17 @@ impl App {
             let group = group_id(planned.group);
             placed.push((id, group));
             if planned.changed {
-                writes.alerts.push(Alert {
+                let status_changed = planned.status_changed();
+                let alert = Alert {
                     id,
                     group_id: group,
                     ..planned.alert
-                });
+                };
+                if status_changed {
+                    writes.alerts.push(alert);
+                } else {
+                    writes.refreshed.push(alert);
+                }
             }
         }
         let place = |index: usize, alert: &Alert| Alert {

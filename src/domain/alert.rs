@@ -226,6 +226,8 @@ pub struct Alert {
 
 impl Alert {
     /// A repeated trigger refreshes what the source says now, and counts.
+    /// These fields are all the store writes back for an alert whose
+    /// status a batch left as it was (`WriteSet::refreshed_alerts`).
     pub fn refresh(&mut self, signal: &Signal, mapping: &Mapping, now: Timestamp) {
         self.severity = mapping.severity(signal);
         self.urgency = mapping.urgency(signal, self.severity);

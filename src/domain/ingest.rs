@@ -65,13 +65,26 @@ pub struct NewGroup {
 /// An alert the batch reads or changes, as it stands after the batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedAlert {
-    /// Its `id` is 0 and its `group_id` meaningless while `is_new`: the
-    /// caller assigns both when it writes.
+    /// Its `id` is 0 and its `group_id` meaningless while new: the caller
+    /// assigns both when it writes.
     pub alert: Alert,
     pub group: GroupRef,
-    pub is_new: bool,
+    /// Its status as stored; `None` for a new alert.
+    pub stored_status: Option<AlertStatus>,
     /// Anything to write back.
     pub changed: bool,
+}
+
+impl PlannedAlert {
+    pub fn is_new(&self) -> bool {
+        self.stored_status.is_none()
+    }
+
+    /// Whether the batch opened it or changed its status, rather than
+    /// only refreshing it with repeated triggers.
+    pub fn status_changed(&self) -> bool {
+        self.stored_status != Some(self.alert.status)
+    }
 }
 
 /// What one signal did. Alerts are indexes into [`Plan::alerts`].
@@ -146,7 +159,7 @@ pub struct Plan {
 impl Plan {
     /// How many of [`Plan::alerts`] are new.
     pub fn new_alert_count(&self) -> usize {
-        self.alerts.iter().filter(|a| a.is_new).count()
+        self.alerts.iter().filter(|a| a.is_new()).count()
     }
 }
 
@@ -197,8 +210,8 @@ pub fn plan(
         );
         plan.alerts.push(PlannedAlert {
             group: GroupRef::Stored(alert.group_id),
+            stored_status: Some(alert.status),
             alert,
-            is_new: false,
             changed: false,
         });
     }
@@ -249,7 +262,7 @@ fn apply(
             plan.alerts.push(PlannedAlert {
                 alert: opened.clone(),
                 group,
-                is_new: true,
+                stored_status: None,
                 changed: true,
             });
             Effect::Opened {
@@ -453,11 +466,28 @@ mod tests {
                     GroupRef::Stored(id) => id,
                     GroupRef::New(index) => group_ids[index],
                 };
-                if planned.is_new {
+                if planned.is_new() {
                     alert.id = self.alerts.len() as i64 + 1;
                     self.alerts.push(alert);
                 } else {
                     let index = alert.id as usize - 1;
+                    if !planned.status_changed() {
+                        // The store writes back only what a refresh
+                        // changes (`WriteSet::refreshed_alerts`).
+                        let stored = &self.alerts[index];
+                        let refreshed = Alert {
+                            severity: alert.severity,
+                            urgency: alert.urgency,
+                            summary: alert.summary.clone(),
+                            labels: alert.labels.clone(),
+                            details: alert.details.clone(),
+                            links: alert.links.clone(),
+                            last_seen_at: alert.last_seen_at,
+                            event_count: alert.event_count,
+                            ..stored.clone()
+                        };
+                        assert_eq!(alert, refreshed, "a refresh changed more than it writes");
+                    }
                     self.alerts[index] = alert;
                 }
             }

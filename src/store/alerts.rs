@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use super::writes::Statement;
 use super::{MAX_ROWS, Result, Tx, WriteSet, from_millis, rows_per_statement, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
 
@@ -633,6 +634,8 @@ impl<'a> WriteSet<'a> {
     /// inserted, stored ones get their mutable fields written back. Rows
     /// are written in order, so an alert resolved here may be followed by
     /// the new alert of its key.
+    /// Alerts as they stand, new ones inserted and stored ones written
+    /// back whole.
     pub fn alerts(&mut self, alerts: &'a [Alert]) {
         self.insert(
             "alerts",
@@ -646,32 +649,27 @@ impl<'a> WriteSet<'a> {
                event_count = excluded.event_count, acknowledged_at = excluded.acknowledged_at,
                acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at,
                resolved_by = excluded.resolved_by",
-            |row, alert| {
-                row.column(alert.id)
-                    .column(alert.service.as_str())
-                    .column(alert.integration.as_deref())
-                    .column(alert.dedup_key.as_str())
-                    .column(alert.status.as_str())
-                    .column(alert.severity.as_str())
-                    .column(alert.urgency.as_str())
-                    .column(alert.summary.as_str())
-                    .column(alert.source.as_deref())
-                    .column(alert.component.as_deref())
-                    .column(alert.group.as_deref())
-                    .column(alert.class.as_deref())
-                    .column(serde_json::to_string(&alert.labels).unwrap_or_default())
-                    .column(alert.details.to_string())
-                    .column(serde_json::to_string(&alert.links).unwrap_or_default())
-                    .column(alert.group_id)
-                    .column(i64::from(alert.in_maintenance))
-                    .column(to_millis(alert.first_seen_at))
-                    .column(to_millis(alert.last_seen_at))
-                    .column(alert.event_count)
-                    .column(alert.acknowledged_at.map(to_millis))
-                    .column(alert.acknowledged_by.as_deref())
-                    .column(alert.resolved_at.map(to_millis))
-                    .column(alert.resolved_by.as_deref());
-            },
+            bind_alert,
+        );
+    }
+
+    /// Stored alerts whose status is as stored, refreshed by repeated
+    /// triggers: only what [`Alert::refresh`] changes is written. SQLite
+    /// rewrites an index's entries whenever an update sets one of its
+    /// columns, equal or not; leaving `status` out spares the two indexes
+    /// on it a page each per alert, the most of a batch of repeats.
+    pub fn refreshed_alerts(&mut self, alerts: &'a [Alert]) {
+        // Disjoint from the batch's other alerts, and no key or status
+        // changes: no order to keep with them.
+        self.insert_independent(
+            "alerts",
+            ALERT_COLUMNS,
+            alerts,
+            " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,
+               urgency = excluded.urgency, summary = excluded.summary, labels = excluded.labels,
+               details = excluded.details, links = excluded.links,
+               last_seen_at = excluded.last_seen_at, event_count = excluded.event_count",
+            bind_alert,
         );
     }
 
@@ -714,4 +712,32 @@ impl<'a> WriteSet<'a> {
             statement.sql(") AS joined WHERE alert_groups.id = joined.column1");
         }
     }
+}
+
+/// The values of [`ALERT_COLUMNS`] for one alert.
+fn bind_alert<'a>(row: &mut Statement<'_, 'a>, alert: &'a Alert) {
+    row.column(alert.id)
+        .column(alert.service.as_str())
+        .column(alert.integration.as_deref())
+        .column(alert.dedup_key.as_str())
+        .column(alert.status.as_str())
+        .column(alert.severity.as_str())
+        .column(alert.urgency.as_str())
+        .column(alert.summary.as_str())
+        .column(alert.source.as_deref())
+        .column(alert.component.as_deref())
+        .column(alert.group.as_deref())
+        .column(alert.class.as_deref())
+        .column(serde_json::to_string(&alert.labels).unwrap_or_default())
+        .column(alert.details.to_string())
+        .column(serde_json::to_string(&alert.links).unwrap_or_default())
+        .column(alert.group_id)
+        .column(i64::from(alert.in_maintenance))
+        .column(to_millis(alert.first_seen_at))
+        .column(to_millis(alert.last_seen_at))
+        .column(alert.event_count)
+        .column(alert.acknowledged_at.map(to_millis))
+        .column(alert.acknowledged_by.as_deref())
+        .column(alert.resolved_at.map(to_millis))
+        .column(alert.resolved_by.as_deref());
 }

@@ -67,7 +67,7 @@ impl From<Option<String>> for Value<'_> {
 #[derive(Default)]
 struct Sending<'a> {
     statements: Vec<String>,
-    /// The table each statement writes.
+    /// The tables written in order (see [`WriteSet::statement`]).
     tables: Vec<&'static str>,
     values: Vec<Value<'a>>,
     /// Every statement is small enough to keep prepared (see
@@ -102,8 +102,20 @@ impl<'a> WriteSet<'a> {
         rows: usize,
         binds: usize,
     ) -> Statement<'_, 'a> {
+        self.start(Some(table), rows, binds)
+    }
+
+    /// `ordered_on`: the table whose writes this one must follow; `None`
+    /// for rows no other statement of the set writes or depends on.
+    fn start(
+        &mut self,
+        ordered_on: Option<&'static str>,
+        rows: usize,
+        binds: usize,
+    ) -> Statement<'_, 'a> {
         let fits = self.sendings.last().is_some_and(|sending| {
-            sending.values.len() + binds <= MAX_BINDS && !sending.tables.contains(&table)
+            sending.values.len() + binds <= MAX_BINDS
+                && ordered_on.is_none_or(|table| !sending.tables.contains(&table))
         });
         if !fits {
             self.sendings.push(Sending {
@@ -114,7 +126,7 @@ impl<'a> WriteSet<'a> {
         let sending = self.sendings.last_mut().expect("a sending was just pushed");
         sending.small &= super::cache_statement(rows);
         sending.statements.push(String::new());
-        sending.tables.push(table);
+        sending.tables.extend(ordered_on);
         Statement {
             backend: self.backend,
             sending,
@@ -132,11 +144,37 @@ impl<'a> WriteSet<'a> {
         columns: &str,
         items: &'a [T],
         tail: &str,
+        row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
+    ) {
+        self.insert_rows(table, Some(table), columns, items, tail, row);
+    }
+
+    /// [`WriteSet::insert`] of rows no other statement of the set writes
+    /// or depends on (their order does not matter), so they go with the
+    /// others even when those write the same table.
+    pub(crate) fn insert_independent<T>(
+        &mut self,
+        table: &'static str,
+        columns: &str,
+        items: &'a [T],
+        tail: &str,
+        row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
+    ) {
+        self.insert_rows(table, None, columns, items, tail, row);
+    }
+
+    fn insert_rows<T>(
+        &mut self,
+        table: &'static str,
+        ordered_on: Option<&'static str>,
+        columns: &str,
+        items: &'a [T],
+        tail: &str,
         mut row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
     ) {
         let width = columns.split(',').count();
         for chunk in items.chunks(super::rows_per_statement(width)) {
-            let mut statement = self.statement(table, chunk.len(), chunk.len() * width);
+            let mut statement = self.start(ordered_on, chunk.len(), chunk.len() * width);
             statement.sql(&format!("INSERT INTO {table} ({columns}) VALUES "));
             for (n, item) in chunk.iter().enumerate() {
                 statement.sql(if n == 0 { "(" } else { ", (" });

@@ -661,8 +661,9 @@ impl<'a> WriteSet<'a> {
     pub fn refreshed_alerts(&mut self, alerts: &'a [Alert]) {
         // Disjoint from the batch's other alerts, and no key or status
         // changes: no order to keep with them.
-        self.insert_independent(
+        self.insert_rows(
             "alerts",
+            None,
             ALERT_COLUMNS,
             alerts,
             " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,

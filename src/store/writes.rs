@@ -149,21 +149,10 @@ impl<'a> WriteSet<'a> {
         self.insert_rows(table, Some(table), columns, items, tail, row);
     }
 
-    /// [`WriteSet::insert`] of rows no other statement of the set writes
-    /// or depends on (their order does not matter), so they go with the
-    /// others even when those write the same table.
-    pub(crate) fn insert_independent<T>(
-        &mut self,
-        table: &'static str,
-        columns: &str,
-        items: &'a [T],
-        tail: &str,
-        row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
-    ) {
-        self.insert_rows(table, None, columns, items, tail, row);
-    }
-
-    fn insert_rows<T>(
+    /// [`WriteSet::insert`], in order after the set's other writes to
+    /// `ordered_on`; `None` for rows no other statement of the set writes
+    /// or depends on, which go with the others whatever they write.
+    pub(crate) fn insert_rows<T>(
         &mut self,
         table: &'static str,
         ordered_on: Option<&'static str>,
@@ -305,4 +294,32 @@ fn as_one_statement(statements: &[String]) -> String {
     sql.push(' ');
     sql.push_str(last);
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, WriteSet};
+
+    fn one_row(writes: &mut WriteSet<'_>, table: &'static str, ordered_on: Option<&'static str>) {
+        writes.insert_rows(table, ordered_on, "id", &[1i64], "", |row, id| {
+            row.column(*id);
+        });
+    }
+
+    #[test]
+    fn writes_to_one_table_are_sent_in_order_unless_independent() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let mut writes = WriteSet::new(backend);
+            one_row(&mut writes, "alerts", Some("alerts"));
+            one_row(&mut writes, "events", Some("events"));
+            // Rows no other statement depends on join the same sending.
+            one_row(&mut writes, "alerts", None);
+            assert_eq!(writes.sendings.len(), 1);
+            // A second ordered write to a table starts the next one.
+            one_row(&mut writes, "alerts", Some("alerts"));
+            assert_eq!(writes.sendings.len(), 2);
+            assert_eq!(writes.sendings[0].statements.len(), 3);
+            assert_eq!(writes.sendings[0].values.len(), 3);
+        }
+    }
 }

@@ -121,9 +121,10 @@ impl Stages {
         }
         let signals: usize = batch.iter().map(|m| m.signals.len()).sum();
         tracing::warn!(
-            "a slow ingestion batch took {:.1} ms for {} message(s), {signals} signal(s): {}",
+            "a slow ingestion batch took {:.1} ms for {}, {}: {}",
             total.as_secs_f64() * 1e3,
-            batch.len(),
+            crate::domain::counted(batch.len(), "message"),
+            crate::domain::counted(signals, "signal"),
             describe_stages(&self.taken)
         );
     }

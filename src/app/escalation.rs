@@ -194,14 +194,14 @@ fn message(org: &Org, group: &AlertGroup, alert: &Alert) -> (String, String) {
         alert.summary
     );
     let mut text = format!(
-        "{}\nService: {} · severity {} · urgency {}\nSince {} · {} event(s) · {} alert(s) in this group",
+        "{}\nService: {} · severity {} · urgency {}\nSince {} · {} · {} in this group",
         alert.summary,
         alert.service,
         alert.severity.as_str(),
         alert.urgency.as_str(),
         alert.first_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
-        alert.event_count,
-        group.alert_count
+        crate::domain::counted(alert.event_count, "event"),
+        crate::domain::counted(group.alert_count, "alert")
     );
     if let Some(url) = runbook_url(org, alert) {
         text.push_str(&format!("\nRunbook: {url}"));

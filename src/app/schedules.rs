@@ -141,9 +141,9 @@ pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
             warnings.push(QualityWarning {
                 schedule: schedule.name.clone(),
                 message: format!(
-                    "nobody is on call for {} in the next 4 weeks, {} gap(s), the first at {}",
+                    "nobody is on call for {} in the next 4 weeks, {}, the first at {}",
                     human_hours(total),
-                    gaps.len(),
+                    crate::domain::counted(gaps.len(), "gap"),
                     first.strftime("%Y-%m-%d %H:%M UTC")
                 ),
             });

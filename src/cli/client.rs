@@ -214,10 +214,10 @@ pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<Exit
         } else {
             let changes = reply["changes"].as_array().cloned().unwrap_or_default();
             println!(
-                "applied {} as revision {} ({} change(s))",
+                "applied {} as revision {} ({})",
                 file.display(),
                 text(&reply["revision"]["id"]),
-                changes.len()
+                crate::domain::counted(changes.len(), "change")
             );
             for change in changes {
                 println!(

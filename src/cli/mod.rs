@@ -522,7 +522,11 @@ fn validate_config(file: &PathBuf) -> anyhow::Result<ExitCode> {
         }
         Err(errors) => {
             eprint!("{errors}");
-            eprintln!("{} error(s) in {}", errors.issues.len(), file.display());
+            eprintln!(
+                "{} in {}",
+                crate::domain::counted(errors.issues.len(), "error"),
+                file.display()
+            );
             Ok(ExitCode::FAILURE)
         }
     }

@@ -1063,7 +1063,10 @@ impl Incident {
         }
         for service in &self.services {
             if let Some(open) = facts.open_alerts.get(service).filter(|n| **n > 0) {
-                reasons.push(format!("{service} has {open} open alert(s)"));
+                reasons.push(format!(
+                    "{service} has {}",
+                    super::counted(*open, "open alert")
+                ));
                 continue;
             }
             if let Some(last) = facts.last_alert_activity.get(service) {
@@ -1271,7 +1274,7 @@ mod tests {
     #[test]
     fn resolve_needs_evidence_or_a_reason() {
         let mut incident = declared("SEV1");
-        let reasons = vec!["checkout has 1 open alert(s)".to_string()];
+        let reasons = vec!["checkout has 1 open alert".to_string()];
         assert!(matches!(
             incident.resolve(&reasons, None, at(5)),
             Err(IncidentError::NotRecovered(r)) if r == reasons

@@ -132,7 +132,10 @@ impl From<app::Error> for ApiError {
                 ApiError {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     code: "invalid_config",
-                    message: format!("the config has {} error(s):\n{errors}", errors.issues.len()),
+                    message: format!(
+                        "the config has {}:\n{errors}",
+                        crate::domain::counted(errors.issues.len(), "error")
+                    ),
                     field: first.map(|i| i.field.clone()).filter(|f| !f.is_empty()),
                     details: serde_json::to_value(&errors.issues).ok(),
                     retry_after: None,

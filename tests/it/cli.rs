@@ -43,7 +43,7 @@ fn config_validate_lists_every_error_with_line_field_and_suggestion() {
         "{stderr}"
     );
     assert!(stderr.contains(".tier: tier must be 1"), "{stderr}");
-    assert!(stderr.contains("2 error(s)"), "{stderr}");
+    assert!(stderr.contains("2 errors"), "{stderr}");
 
     let (code, _, stderr) = output(siaga().args(["config", "validate", "/no/such/file.yaml"]));
     assert_eq!(code, 1);
@@ -971,7 +971,7 @@ async fn incident_verbs(backend: Backend) {
         "[ ] Confirm the severity",
         "none yet",
         "recovery: not yet",
-        "  - payments has 1 open alert(s)",
+        "  - payments has 1 open alert",
         "(payments, triggered, key pay-cli)",
         "customer update by",
         "status investigating → identified",
@@ -996,10 +996,7 @@ async fn incident_verbs(backend: Backend) {
     let (code, stdout, stderr) = cli(&["incident", "resolve", "INC-1"]).await.unwrap();
     assert_eq!(code, 1, "{stdout}");
     assert!(stderr.contains("INC-1 was not resolved:"), "{stderr}");
-    assert!(
-        stderr.contains("  - payments has 1 open alert(s)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("  - payments has 1 open alert"), "{stderr}");
     assert!(stderr.contains("--override REASON"), "{stderr}");
     let (code, _, stderr) = run(
         &responder,

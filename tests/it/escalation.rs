@@ -1323,7 +1323,7 @@ both_backends!(
         let html = list().await;
         let banner = between(&html, "id=\"unacknowledged-groups\"", "</div>").to_string();
         assert!(
-            banner.contains("Nobody acknowledged 1 alert group(s)"),
+            banner.contains("Nobody acknowledged 1 alert group:"),
             "{banner}"
         );
         assert!(
@@ -1421,7 +1421,7 @@ both_backends!(
             "{text}"
         );
         assert!(
-            text.contains("Since 2026-11-02 09:00 UTC · 1 event(s) · 1 alert(s) in this group"),
+            text.contains("Since 2026-11-02 09:00 UTC · 1 event · 1 alert in this group"),
             "{text}"
         );
         assert!(

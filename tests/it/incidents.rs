@@ -517,7 +517,7 @@ both_backends!(
         );
         assert_eq!(
             refused["details"]["unmet"],
-            json!(["payments has 1 open alert(s)"])
+            json!(["payments has 1 open alert"])
         );
         // Someone who is not the incident owner cannot override.
         error(
@@ -1170,7 +1170,7 @@ both_backends!(
         );
         assert_eq!(
             resolved_event["after"]["unmet"],
-            json!(["payments has 1 open alert(s)"]),
+            json!(["payments has 1 open alert"]),
             "the evidence that was missing is recorded"
         );
         let refusals = timeline

@@ -125,6 +125,9 @@ pub enum Error {
     RateLimited(jiff::SignedDuration),
     #[error("the config has errors")]
     Config(ConfigErrors),
+    /// The database cannot be reached; nothing was written.
+    #[error(transparent)]
+    Unavailable(StoreError),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -146,6 +149,7 @@ impl From<StoreError> for Error {
             // did not name; use cases map their own lookups to NotFound(what).
             StoreError::NotFound => Error::NotFound("record".into()),
             StoreError::Conflict(message) => Error::Conflict(message),
+            error @ StoreError::Unavailable(_) => Error::Unavailable(error),
             StoreError::Other(error) => Error::Internal(error),
         }
     }

@@ -42,6 +42,9 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
+/// What a `503 store_unavailable` suggests waiting, in seconds.
+const STORE_RETRY_AFTER_SECS: u64 = 5;
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
@@ -140,6 +143,16 @@ impl From<app::Error> for ApiError {
                     details: serde_json::to_value(&errors.issues).ok(),
                     retry_after: None,
                 }
+            }
+            app::Error::Unavailable(error) => {
+                tracing::error!("{error}");
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; nothing was stored, try again shortly",
+                );
+                error.retry_after = Some(STORE_RETRY_AFTER_SECS);
+                error
             }
             app::Error::Internal(error) => ApiError::internal(error),
         }

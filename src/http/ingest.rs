@@ -172,6 +172,7 @@ fn pagerduty_error(status: StatusCode, message: &str, errors: Vec<String>) -> Re
     let label = match status {
         StatusCode::TOO_MANY_REQUESTS => "throttle event",
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "unauthorized",
+        status if status.is_server_error() => "server error",
         _ => "invalid event",
     };
     (

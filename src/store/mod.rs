@@ -83,6 +83,11 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the message names what collided.
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached (down, restarting, gone, out of
+    /// connections): nothing was written, and the same request may succeed
+    /// in a moment.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -99,8 +104,24 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01") => {
                 StoreError::Conflict(db.message().to_string())
             }
+            _ if unavailable(&error) => StoreError::Unavailable(error),
             _ => StoreError::Other(anyhow::Error::new(error)),
         }
+    }
+}
+
+/// Whether `error` says the database cannot be reached, rather than that
+/// it refused what was asked.
+fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL classes 08 (connection exception) and 53 (insufficient
+        // resources, e.g. too many connections); 3D000: the database does
+        // not exist (dropped, or not created yet).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code == "3D000"
+        }),
+        _ => connection_lost(error),
     }
 }
 
@@ -790,7 +811,30 @@ pub fn mask_password(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Store, Tx, mask_password};
+    use super::{Store, StoreError, Tx, mask_password};
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_an_internal_error() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for error in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(refused),
+        ] {
+            assert!(matches!(
+                StoreError::from(error),
+                StoreError::Unavailable(_)
+            ));
+        }
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::NotFound
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Protocol("garbled".into())),
+            StoreError::Other(_)
+        ));
+    }
 
     /// A SQLite store in a directory removed when the first is dropped.
     async fn sqlite_store() -> (tempfile::TempDir, Store) {

@@ -26,6 +26,7 @@ use crate::support::{Backend, TestDb};
 
 const TOKEN: &str = "siaga_bootstrap_for_replica_tests_01";
 const KEY: &str = "probes-key-0123456789";
+const PD_KEY: &str = "pagerduty-key-0123456789";
 /// A hang guard for work that takes a second or two, not a performance bound.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -171,7 +172,9 @@ services:
     owner: payments
     tier: 1
     escalation_policy: payments
-    integrations: [{{name: probes, kind: generic, key: {KEY}}}]
+    integrations:
+      - {{name: probes, kind: generic, key: {KEY}}}
+      - {{name: monitors, kind: pagerduty, key: {PD_KEY}}}
 "#
     )
 }
@@ -767,4 +770,54 @@ async fn restart_mid_escalation_carries_on_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_escalation_carries_on_on_postgres() {
     restart_mid_escalation(Backend::Postgres).await;
+}
+
+/// A database that goes away under a running server does not keep it from
+/// stopping: events are refused with a 503 their senders retry, and SIGTERM
+/// still ends the process, well within its drain deadline (30 s), with
+/// escalation timers pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_on_sigterm_after_its_database_is_gone() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let receiver = Receiver::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config(&receiver.url, "slow", 1));
+    let mut server = tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, TOKEN, &[]));
+    let client = siaga::outbound::http_client().unwrap();
+    trigger(&client, &server.url, "before-the-outage").await;
+
+    db.drop_now().await;
+    let response = client
+        .post(format!("{}/api/v1/integrations/generic", server.url))
+        .bearer_auth(KEY)
+        .json(&json!({"action": "trigger", "dedup_key": "during-the-outage", "summary": "down"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    // PagerDuty's endpoint says it in PagerDuty's words.
+    let response = client
+        .post(format!("{}/v2/enqueue", server.url))
+        .json(&json!({"routing_key": PD_KEY, "event_action": "trigger", "payload": {"summary": "down", "source": "x", "severity": "critical"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "server error", "{body}");
+
+    let asked = Instant::now();
+    server.signal("TERM");
+    let code = tokio::task::block_in_place(|| server.wait());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "stopped after {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(code, 0, "a stop asked for is a clean stop");
 }

@@ -113,6 +113,16 @@ impl TestDb {
         }
     }
 
+    /// PostgreSQL: drops the database now, its connections cut, as an
+    /// outage that takes the database away would.
+    pub async fn drop_now(&self) {
+        let (server, name) = self
+            .cleanup
+            .as_ref()
+            .expect("only a PostgreSQL test database can be dropped");
+        admin_exec(server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    }
+
     pub async fn store(&self) -> Store {
         Store::connect(&self.url).await.expect("connect test store")
     }

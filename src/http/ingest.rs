@@ -239,7 +239,7 @@ async fn pagerduty_target(app: &App, body: &[u8]) -> Result<Target, Response> {
     responses(
         (status = 202, description = "`{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":…}`"),
         (status = 400, description = "`{status, message, errors[]}`"), (status = 401), (status = 403),
-        (status = 413), (status = 429)),
+        (status = 413), (status = 429), (status = 503, description = "the database is unavailable; retry")),
     security(()))]
 async fn pagerduty_enqueue(
     State(app): State<App>,
@@ -284,7 +284,7 @@ fn generate_dedup_key() -> String {
 /// service. Also at `/v2/change/enqueue/`.
 #[utoipa::path(post, path = "/v2/change/enqueue", tag = "ingestion",
     request_body(content = Object, description = "A PagerDuty change event"),
-    responses((status = 202), (status = 400), (status = 401), (status = 403), (status = 413), (status = 429)),
+    responses((status = 202), (status = 400), (status = 401), (status = 403), (status = 413), (status = 429), (status = 503, description = "the database is unavailable; retry")),
     security(()))]
 async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
     let (target, body) = match pagerduty_request(&app, body).await {
@@ -326,7 +326,7 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
     request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
     responses((status = 200, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn alertmanager_webhook(
     State(app): State<App>,
@@ -353,7 +353,7 @@ async fn alertmanager_webhook(
     request_body(content = Object, description = "Grafana webhook payload, version 1"),
     responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
-        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn grafana_webhook(
     State(app): State<App>,
@@ -395,7 +395,7 @@ async fn grafana_webhook(
     request_body(content = generic::GenericEvent, description = "One event, or {\"events\": [...]} with up to 1,000"),
     responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
-        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)),
+        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn generic_events(
     State(app): State<App>,
@@ -459,7 +459,7 @@ async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signa
 /// Opsgenie: create an alert (`Authorization: GenieKey KEY`).
 #[utoipa::path(post, path = "/v2/alerts", tag = "ingestion",
     request_body(content = Object, description = "An Opsgenie create-alert request"),
-    responses((status = 202), (status = 401), (status = 403), (status = 413), (status = 422), (status = 429)),
+    responses((status = 202), (status = 401), (status = 403), (status = 413), (status = 422), (status = 429), (status = 503)),
     security(()))]
 async fn opsgenie_create(
     State(app): State<App>,
@@ -490,7 +490,7 @@ struct IdentifierParams {
 #[utoipa::path(post, path = "/v2/alerts/{identifier}/close", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias"), ("identifierType" = String, Query, description = "Must be `alias`")),
     request_body(content = Object, description = "Opsgenie close request (`source`, `note`); optional"),
-    responses((status = 202), (status = 401), (status = 403), (status = 422), (status = 429)),
+    responses((status = 202), (status = 401), (status = 403), (status = 422), (status = 429), (status = 503)),
     security(()))]
 async fn opsgenie_close(
     State(app): State<App>,

@@ -134,17 +134,9 @@ pub async fn list_services(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
     let services = api.get_all("/api/v1/services").await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&services)?);
-        return Ok(ExitCode::SUCCESS);
+        return print_json(&services);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "NAME",
-        "KIND",
-        "OWNER",
-        "TIER",
-        "DEPENDS ON",
-    ]);
+    let mut table = list_table(["NAME", "KIND", "OWNER", "TIER", "DEPENDS ON"]);
     for s in &services {
         table.add_row([
             text(&s["name"]),
@@ -163,8 +155,7 @@ pub async fn show_service(args: &ClientArgs, name: &str) -> anyhow::Result<ExitC
     let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
     let service = api.get(&format!("/api/v1/services/{encoded}")).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&service)?);
-        return Ok(ExitCode::SUCCESS);
+        return print_json(&service);
     }
     println!(
         "{} ({})",
@@ -175,8 +166,7 @@ pub async fn show_service(args: &ClientArgs, name: &str) -> anyhow::Result<ExitC
         println!("{description}");
     }
     println!();
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut table = facts_table();
     table.add_row(["kind", &text(&service["kind"])]);
     table.add_row(["owner", &text(&service["owner"])]);
     table.add_row(["tier", &text(&service["tier"])]);
@@ -242,6 +232,20 @@ pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<Exit
     }
 }
 
+/// A table for a list: `header` over a row per item.
+pub(super) fn list_table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = facts_table();
+    table.set_header(header);
+    table
+}
+
+/// A table of labels and values, in the CLI's style.
+pub(super) fn facts_table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table
+}
+
 pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
@@ -270,8 +274,7 @@ pub async fn list_alerts(
         println!("no alerts match");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    let mut table = list_table([
         "ID",
         "STATUS",
         "SEVERITY",
@@ -311,8 +314,7 @@ pub async fn show_alert(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> 
         text(&alert["summary"]),
         text(&alert["status"])
     );
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut table = facts_table();
     for (label, value) in [
         ("service", text(&alert["service"])),
         (
@@ -447,10 +449,7 @@ pub async fn list_integrations(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         return print_json(&integrations);
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["SERVICE", "NAME", "KIND", "ENDPOINT", "KEY"]);
+    let mut table = list_table(["SERVICE", "NAME", "KIND", "ENDPOINT", "KEY"]);
     for i in integrations.as_array().cloned().unwrap_or_default() {
         table.add_row([
             text(&i["service"]),
@@ -480,8 +479,7 @@ pub async fn list_maintenance(
     if args.json {
         return print_json(&windows);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    let mut table = list_table([
         "ID",
         "SERVICE",
         "STARTS",
@@ -558,10 +556,7 @@ pub async fn on_call_now(args: &ClientArgs, at: Option<&str>) -> anyhow::Result<
     if args.json {
         return print_json(&on_call);
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["SCHEDULE", "ON CALL", "UNTIL (UTC)"]);
+    let mut table = list_table(["SCHEDULE", "ON CALL", "UNTIL (UTC)"]);
     for entry in on_call.as_array().cloned().unwrap_or_default() {
         let shift = &entry["shift"];
         let (person, until) = if shift.is_null() {
@@ -600,10 +595,7 @@ pub async fn show_schedule(
         short_time(&detail["from"]),
         short_time(&detail["to"])
     );
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["FROM (UTC)", "TO (UTC)", "ON CALL", "VIA"]);
+    let mut table = list_table(["FROM (UTC)", "TO (UTC)", "ON CALL", "VIA"]);
     for shift in detail["shifts"].as_array().cloned().unwrap_or_default() {
         let via = if shift["override_id"].is_null() {
             "rotation".to_string()
@@ -731,8 +723,7 @@ pub async fn list_jobs(args: &ClientArgs, state: Option<&str>) -> anyhow::Result
         println!("no jobs match");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    let mut table = list_table([
         "ID",
         "KIND",
         "STATE",

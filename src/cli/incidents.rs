@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Subcommand;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
 use super::ClientArgs;
-use super::client::{Api, ApiFailure, filter_query, print_json, short_time, text};
+use super::client::{
+    Api, ApiFailure, facts_table, filter_query, list_table, print_json, short_time, text,
+};
 use crate::domain::incident::{display_id, parse_display_id};
 
 #[derive(Subcommand)]
@@ -343,8 +344,7 @@ async fn list(args: &ClientArgs, filters: &[(&str, Option<String>)]) -> anyhow::
         println!("no incidents match");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    let mut table = list_table([
         "ID",
         "SEVERITY",
         "STATUS",
@@ -398,8 +398,7 @@ async fn show(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
         text(&view["title"])
     );
     let milestones = &view["milestones"];
-    let mut facts = Table::new();
-    facts.load_preset(UTF8_FULL_CONDENSED);
+    let mut facts = facts_table();
     let or = |value: &Value, missing: &str| match value.as_str() {
         Some("") | None => missing.to_string(),
         Some(text) => text.to_string(),

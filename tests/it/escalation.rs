@@ -993,7 +993,7 @@ both_backends!(
             "forbidden",
         )
         .await;
-        let first = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        let first = server.get_json(path, &admin).await;
         let first = first["secret"].as_str().unwrap().to_string();
         assert!(first.len() >= 43, "32 random bytes: {first}");
 
@@ -1021,7 +1021,7 @@ both_backends!(
         .await;
         let second = rotated["secret"].as_str().unwrap().to_string();
         assert_ne!(first, second);
-        let shown = json(server.get(path, &admin).send().await.unwrap(), 200).await;
+        let shown = server.get_json(path, &admin).await;
         assert_eq!(shown["secret"], second.as_str());
 
         // The next delivery (the lead, after the first level's wait) is

@@ -219,15 +219,7 @@ both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
     let viewer = t.token(Role::Viewer).await;
     let admin = t.token(Role::Admin).await;
     let server = t.serve().await;
-    json(
-        server
-            .get("/api/v1/services", &viewer)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    server.get_json("/api/v1/services", &viewer).await;
     error(
         server.get("/api/v1/events", &viewer).send().await.unwrap(),
         403,
@@ -251,11 +243,7 @@ both_backends!(roles_limit_what_tokens_may_do, |db: TestDb| async move {
         "forbidden",
     )
     .await;
-    let events = json(
-        server.get("/api/v1/events", &admin).send().await.unwrap(),
-        200,
-    )
-    .await;
+    let events = server.get_json("/api/v1/events", &admin).await;
     assert!(
         events["items"]
             .as_array()
@@ -324,13 +312,9 @@ both_backends!(
         let secret = created["secret"].as_str().unwrap().to_string();
         assert!(secret.starts_with("siaga_") && secret.len() > 40);
         let id = created["token"]["id"].as_i64().unwrap();
-        let me = json(server.get("/api/v1/me", &secret).send().await.unwrap(), 200).await;
+        let me = server.get_json("/api/v1/me", &secret).await;
         assert_eq!(me["role"], "viewer");
-        let listed = json(
-            server.get("/api/v1/tokens", &admin).send().await.unwrap(),
-            200,
-        )
-        .await;
+        let listed = server.get_json("/api/v1/tokens", &admin).await;
         assert!(
             !listed.to_string().contains(&secret),
             "secrets are never listed"
@@ -388,14 +372,12 @@ both_backends!(
         let admin = t.token(Role::Admin).await;
         let server = t.serve().await;
         let users = || async {
-            json(
-                server.get("/api/v1/users", &admin).send().await.unwrap(),
-                200,
-            )
-            .await
-            .as_array()
-            .unwrap()
-            .len()
+            server
+                .get_json("/api/v1/users", &admin)
+                .await
+                .as_array()
+                .unwrap()
+                .len()
         };
         let before = users().await;
         let post = |body: &'static str| {
@@ -571,7 +553,7 @@ both_backends!(lists_paginate_with_cursors, |db: TestDb| async move {
     let mut path = "/api/v1/services?limit=4".to_string();
     let mut pages = 0;
     loop {
-        let page = json(server.get(&path, &viewer).send().await.unwrap(), 200).await;
+        let page = server.get_json(&path, &viewer).await;
         pages += 1;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 4);
@@ -598,15 +580,7 @@ both_backends!(
         t.apply_shop().await;
         let viewer = t.token(Role::Viewer).await;
         let server = t.serve().await;
-        let payments = json(
-            server
-                .get("/api/v1/services/payments", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let payments = server.get_json("/api/v1/services/payments", &viewer).await;
         assert_eq!(payments["owner_team"]["name"], "payments");
         assert!(
             payments["dependents"]
@@ -623,15 +597,7 @@ both_backends!(
                 .any(|d| d == "storefront")
         );
         assert!(payments["runbook_html"].as_str().unwrap().contains("<h"));
-        let team = json(
-            server
-                .get("/api/v1/teams/payments", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let team = server.get_json("/api/v1/teams/payments", &viewer).await;
         assert!(
             team["services"]
                 .as_array()
@@ -640,15 +606,7 @@ both_backends!(
                 .any(|s| s == "payments")
         );
         assert!(team["people"].as_array().unwrap().len() >= 2);
-        let organisation = json(
-            server
-                .get("/api/v1/organisation", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let organisation = server.get_json("/api/v1/organisation", &viewer).await;
         assert_eq!(organisation["executives"].as_array().unwrap().len(), 3);
     }
 );
@@ -697,11 +655,7 @@ both_backends!(
         let issues = refused["details"].as_array().unwrap();
         assert_eq!(issues.len(), 2, "{refused}");
         assert!(issues.iter().all(|i| i["line"].as_u64().unwrap() > 0));
-        let services = json(
-            server.get("/api/v1/services", &admin).send().await.unwrap(),
-            200,
-        )
-        .await;
+        let services = server.get_json("/api/v1/services", &admin).await;
         assert_eq!(
             services["items"].as_array().unwrap().len(),
             11,

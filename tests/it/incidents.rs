@@ -106,11 +106,7 @@ impl Room {
     }
 
     async fn get(&self, path: &str) -> Value {
-        json(
-            self.server.get(path, &self.responder).send().await.unwrap(),
-            200,
-        )
-        .await
+        self.server.get_json(path, &self.responder).await
     }
 
     async fn declare(&self, body: Value) -> Value {

@@ -43,15 +43,9 @@ fn pd_trigger(routing_key: &str, dedup_key: Option<&str>, summary: &str) -> Valu
 }
 
 async fn alerts(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
-    let page = json(
-        server
-            .get(&format!("/api/v1/alerts{query}"), token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let page = server
+        .get_json(&format!("/api/v1/alerts{query}"), token)
+        .await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -171,15 +165,9 @@ both_backends!(
         assert_eq!(generated_key.len(), 32);
 
         // The alert page's data: its events as received, and its group.
-        let detail = json(
-            server
-                .get(&format!("/api/v1/alerts/{first_id}"), &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let detail = server
+            .get_json(&format!("/api/v1/alerts/{first_id}"), &viewer)
+            .await;
         let outcomes: Vec<&str> = detail["events"]
             .as_array()
             .unwrap()
@@ -760,15 +748,9 @@ both_backends!(
             "the newest group does not page"
         );
 
-        let windows = json(
-            server
-                .get("/api/v1/maintenance-windows?service=inventory", &responder)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let windows = server
+            .get_json("/api/v1/maintenance-windows?service=inventory", &responder)
+            .await;
         assert_eq!(
             windows[0]["origin"], "config",
             "windows from config are listed too"
@@ -931,15 +913,9 @@ both_backends!(
         .await;
         assert_eq!(reply["message"], "Change event processed");
         let viewer = t.token(Role::Viewer).await;
-        let changes = json(
-            server
-                .get("/api/v1/changes?service=payments", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let changes = server
+            .get_json("/api/v1/changes?service=payments", &viewer)
+            .await;
         assert_eq!(changes[0]["summary"], "Deploy payments v2.14.0");
         assert_eq!(changes[0]["links"][0]["text"], "Pipeline");
     }
@@ -953,15 +929,7 @@ both_backends!(
         let admin = t.token(Role::Admin).await;
         let viewer = t.token(Role::Viewer).await;
         let server = t.serve().await;
-        let listed = json(
-            server
-                .get("/api/v1/integrations", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let listed = server.get_json("/api/v1/integrations", &admin).await;
         let kinds: std::collections::BTreeSet<&str> = listed
             .as_array()
             .unwrap()
@@ -998,45 +966,23 @@ both_backends!(
 
         // Keys survive a reload, and never show in the catalogue or the log.
         t.apply_shop().await;
-        let again = json(
-            server
-                .get("/api/v1/integrations", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let again = server.get_json("/api/v1/integrations", &admin).await;
         assert_eq!(listed, again);
         let key = listed[0]["key"].as_str().unwrap();
-        let service = json(
-            server
-                .get(
-                    &format!(
-                        "/api/v1/services/{}",
-                        listed[0]["service"].as_str().unwrap()
-                    ),
-                    &viewer,
-                )
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let service = server
+            .get_json(
+                &format!(
+                    "/api/v1/services/{}",
+                    listed[0]["service"].as_str().unwrap()
+                ),
+                &viewer,
+            )
+            .await;
         assert!(
             !service.to_string().contains(key),
             "keys are not in the catalogue"
         );
-        let log = json(
-            server
-                .get("/api/v1/events?limit=500", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let log = server.get_json("/api/v1/events?limit=500", &admin).await;
         assert!(
             !log.to_string().contains(key),
             "keys are not in the event log"

@@ -27,11 +27,7 @@ both_backends!(
         let admin = t.token(Role::Admin).await;
         let server = t.serve().await;
 
-        let now = json(
-            server.get("/api/v1/oncall", &viewer).send().await.unwrap(),
-            200,
-        )
-        .await;
+        let now = server.get_json("/api/v1/oncall", &viewer).await;
         assert_eq!(on_call(&now, "payments-primary")["shift"]["person"], "zul");
         assert_eq!(
             on_call(&now, "payments-primary")["shift"]["end"],
@@ -47,22 +43,16 @@ both_backends!(
             "karhoe",
             "Kuala Lumpur days win over London"
         );
-        let night = json(
-            server
-                .get("/api/v1/oncall?at=2026-11-02T14:00:00Z", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let night = server
+            .get_json("/api/v1/oncall?at=2026-11-02T14:00:00Z", &viewer)
+            .await;
         assert_eq!(
             on_call(&night, "platform-follow-the-sun")["shift"]["person"],
             "priya",
             "22:00 in Kuala Lumpur is London's"
         );
 
-        let week = json(server.get("/api/v1/schedules/payments-primary?from=2026-11-01T00:00:00Z&to=2026-11-16T02:00:00Z", &viewer).send().await.unwrap(), 200).await;
+        let week = server.get_json("/api/v1/schedules/payments-primary?from=2026-11-01T00:00:00Z&to=2026-11-16T02:00:00Z", &viewer).await;
         let people: Vec<&str> = week["shifts"]
             .as_array()
             .unwrap()
@@ -235,15 +225,7 @@ both_backends!(
         );
 
         // Calendar feeds: secret URLs, valid iCalendar, no login needed.
-        let schedules = json(
-            server
-                .get("/api/v1/schedules", &responder)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let schedules = server.get_json("/api/v1/schedules", &responder).await;
         let feed = schedules
             .as_array()
             .unwrap()
@@ -275,15 +257,7 @@ both_backends!(
                 .status(),
             404
         );
-        let mine = json(
-            server
-                .get("/api/v1/people/zul/calendar", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let mine = server.get_json("/api/v1/people/zul/calendar", &admin).await;
         let personal = server.get_text(mine["feed_url"].as_str().unwrap()).await;
         assert!(
             personal.contains("SUMMARY:On call: payments-primary\r\n"),
@@ -594,30 +568,14 @@ both_backends!(
                 .unwrap()["feed_url"]
                 .clone()
         };
-        let seen = json(
-            server
-                .get("/api/v1/schedules", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let seen = server.get_json("/api/v1/schedules", &viewer).await;
         assert_eq!(
             feed_of(&seen, "payments-primary"),
             Value::Null,
             "viewers get no feed URL"
         );
         assert!(seen[0]["on_call"].is_object(), "but the schedule itself");
-        let seen = json(
-            server
-                .get("/api/v1/schedules", &responder)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let seen = server.get_json("/api/v1/schedules", &responder).await;
         let feed = feed_of(&seen, "payments-primary")
             .as_str()
             .unwrap()
@@ -662,15 +620,7 @@ both_backends!(
         }
 
         // The person's own feed names the schedule, not the person again.
-        let mine = json(
-            server
-                .get("/api/v1/people/zul/calendar", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let mine = server.get_json("/api/v1/people/zul/calendar", &admin).await;
         let (calendar, personal) =
             parse_feed(&fetch(mine["feed_url"].as_str().unwrap().into()).await.1);
         assert!(
@@ -709,15 +659,7 @@ both_backends!(
         assert_ne!(fresh, feed);
         assert_eq!(fetch(feed.clone()).await.0, 404, "the old URL is dead");
         assert_eq!(fetch(fresh.clone()).await.0, 200);
-        let seen = json(
-            server
-                .get("/api/v1/schedules", &responder)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let seen = server.get_json("/api/v1/schedules", &responder).await;
         assert_eq!(feed_of(&seen, "payments-primary"), fresh.as_str());
         let log = t.app.events(Default::default()).await.unwrap();
         let event = log
@@ -758,15 +700,7 @@ both_backends!(
         assert_ne!(own_fresh, own);
         assert_eq!(fetch(own.clone()).await.0, 404, "the old URL is dead");
         assert_eq!(fetch(own_fresh.clone()).await.0, 200);
-        let listed = json(
-            server
-                .get("/api/v1/people/zul/calendar", &admin)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let listed = server.get_json("/api/v1/people/zul/calendar", &admin).await;
         assert_eq!(listed["feed_url"], own_fresh.as_str());
         assert_eq!(
             fetch(fresh.clone()).await.0,
@@ -922,30 +856,18 @@ both_backends!(
             .unwrap();
         let viewer = t.token(Role::Viewer).await;
         let server = t.serve().await;
-        let quality = json(
-            server
-                .get("/api/v1/schedules/lopsided/quality", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let quality = server
+            .get_json("/api/v1/schedules/lopsided/quality", &viewer)
+            .await;
         assert_eq!(quality["gaps"], json!([]));
         assert_eq!(
             quality["overloaded"],
             json!([{"person": "a", "hours": 576.0, "others_average_hours": 96.0}]),
             "{quality}"
         );
-        let office = json(
-            server
-                .get("/api/v1/schedules/office/quality", &viewer)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        let office = server
+            .get_json("/api/v1/schedules/office/quality", &viewer)
+            .await;
         assert_eq!(
             office["gaps"].as_array().unwrap().len(),
             20,

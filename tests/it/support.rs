@@ -285,6 +285,11 @@ impl TestServer {
         self.client.get(self.url(path)).bearer_auth(token)
     }
 
+    /// The JSON body of a GET as `token`, which must answer 200.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        json(self.get(path, token).send().await.unwrap(), 200).await
+    }
+
     /// The body of an unauthenticated GET (`/metrics`, a feed URL).
     pub async fn get_text(&self, path: &str) -> String {
         let response = self.client.get(self.url(path)).send().await.unwrap();

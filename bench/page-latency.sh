@@ -45,53 +45,17 @@ TOKEN=siaga_bench_bootstrap_token_0123456789
 PROBE_KEY=bench-probe-key-0123456789abcdef
 BACKLOG_KEY=bench-backlog-key-0123456789abcd
 
-log() { printf '[page-latency %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-for tool in curl jq psql; do
-    command -v "$tool" >/dev/null || die "$tool is needed"
-done
-[ -x "$AM_BIN" ] || die "no Alertmanager at $AM_BIN (apt-get install prometheus-alertmanager)"
-
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/siaga-page-latency.XXXXXX)
-RESULTS=$OUT/results.jsonl
-: >"$RESULTS"
-PIDS=()
-DATABASES=()
-
-cleanup() {
-    local status=$?
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    for db in "${DATABASES[@]}"; do
-        psql "$PG_SERVER/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
-            log "could not drop database $db"
-    done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ -z "${SIAGA_BIN:-}" ]; then
-    log "building siaga (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --quiet)
-    SIAGA_BIN=$ROOT/target/release/siaga
-fi
-cp "$SIAGA_BIN" "$WORK/siaga"
-SIAGA=$WORK/siaga
-log "building the load generators"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest/Cargo.toml"
-PROBE=$ROOT/bench/ingest/target/release/page-latency
+BENCH_NAME=page-latency
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_need curl jq psql
+bench_start
+bench_binaries
+PROBE=$BENCH_TOOLS/page-latency
 RECEIVER=127.0.0.1:$PORT_RECEIVER
 HOOKS=http://$RECEIVER
 
-for port in $PORT_SIAGA $PORT_AM $PORT_RECEIVER; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        die "port $port is taken; set BENCH_PORT_BASE"
-    fi
-done
+bench_ports_free "$PORT_SIAGA" "$PORT_AM" "$PORT_RECEIVER"
 
 # ---- configs -----------------------------------------------------------------
 
@@ -147,15 +111,6 @@ receivers:
 EOF
 
 # ---- servers -----------------------------------------------------------------
-
-wait_http() { # URL PID NAME
-    for _ in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || die "$3 exited while starting; see $OUT/$3.log"
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    die "$3 did not become ready at $1"
-}
 
 start_siaga() { # NAME DATABASE_URL: sets SPID
     SIAGA_BOOTSTRAP_TOKEN=$TOKEN SIAGA_LOG=${SIAGA_LOG:-warn} \

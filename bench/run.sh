@@ -43,63 +43,23 @@ PORT_AM=$((PORT_BASE + 2))
 OUT=${BENCH_OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TOKEN=siaga_bench_bootstrap_token_0123456789
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-for tool in curl jq psql python3; do
-    command -v "$tool" >/dev/null || die "$tool is needed"
-done
-[ -x "$AM_BIN" ] || die "no Alertmanager at $AM_BIN (apt-get install prometheus-alertmanager)"
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_need curl jq psql python3
 PERF=$(command -v perf || true)
-
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/siaga-bench.XXXXXX)
-RESULTS=$OUT/results.jsonl
-: >"$RESULTS"
-PIDS=()
-DATABASES=()
-
-cleanup() {
-    local status=$?
+bench_start
+bench_before_cleanup() {
     if [ -n "${SYNC_PERF:-}" ]; then
         kill -INT "$SYNC_PERF" 2>/dev/null || true
     fi
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for db in "${DATABASES[@]}"; do
-        psql "$PG_SERVER/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
-            log "could not drop database $db"
-    done
-    rm -rf "$WORK"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---- build -------------------------------------------------------------------
 
-if [ -z "${SIAGA_BIN:-}" ]; then
-    log "building siaga (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --quiet)
-    SIAGA_BIN=$ROOT/target/release/siaga
-fi
-[ -x "$SIAGA_BIN" ] || die "no siaga binary at $SIAGA_BIN"
-# A private copy: a rebuild during the run must not swap the binary.
-cp "$SIAGA_BIN" "$WORK/siaga"
-SIAGA=$WORK/siaga
-log "building the load generator"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest/Cargo.toml"
-INGEST=$ROOT/bench/ingest/target/release/ingest
-
-for port in $PORT_SQLITE $PORT_PG $PORT_AM; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        die "port $port is taken; set BENCH_PORT_BASE"
-    fi
-done
+bench_binaries
+INGEST=$BENCH_TOOLS/ingest
+bench_ports_free "$PORT_SQLITE" "$PORT_PG" "$PORT_AM"
 
 # ---- config ------------------------------------------------------------------
 
@@ -125,15 +85,6 @@ receivers:
 EOF
 
 # ---- servers -----------------------------------------------------------------
-
-wait_http() { # URL PID NAME
-    for _ in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || die "$3 exited while starting; see $OUT/$3.log"
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$3 did not become ready at $1"
-}
 
 # start_siaga NAME DATABASE_URL PORT: sets SPID, PD_KEY, AM_KEY
 start_siaga() {

@@ -126,8 +126,8 @@ pub enum Error {
     #[error("the config has errors")]
     Config(ConfigErrors),
     /// The database cannot be reached; nothing was written.
-    #[error(transparent)]
-    Unavailable(StoreError),
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -149,7 +149,7 @@ impl From<StoreError> for Error {
             // did not name; use cases map their own lookups to NotFound(what).
             StoreError::NotFound => Error::NotFound("record".into()),
             StoreError::Conflict(message) => Error::Conflict(message),
-            error @ StoreError::Unavailable(_) => Error::Unavailable(error),
+            StoreError::Unavailable(error) => Error::Unavailable(error),
             StoreError::Other(error) => Error::Internal(error),
         }
     }

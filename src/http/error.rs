@@ -145,7 +145,7 @@ impl From<app::Error> for ApiError {
                 }
             }
             app::Error::Unavailable(error) => {
-                tracing::error!("{error}");
+                tracing::error!("{error:#}");
                 let mut error = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",

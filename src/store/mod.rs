@@ -84,10 +84,11 @@ pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
     /// The database cannot be reached (down, restarting, gone, out of
-    /// connections): nothing was written, and the same request may succeed
-    /// in a moment.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(sqlx::Error),
+    /// connections, busy past the write turn's wait, closed for shutdown):
+    /// nothing was written, and the same request may succeed in a moment,
+    /// here or on another replica.
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -104,7 +105,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01") => {
                 StoreError::Conflict(db.message().to_string())
             }
-            _ if unavailable(&error) => StoreError::Unavailable(error),
+            _ if unavailable(&error) => StoreError::Unavailable(
+                anyhow::Error::new(error).context("the database is unavailable"),
+            ),
             _ => StoreError::Other(anyhow::Error::new(error)),
         }
     }
@@ -717,24 +720,28 @@ impl Tx {
 /// A pooled connection idle for longer than this is pinged before use.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Options every pool shares. A connection that sat idle is pinged before
-/// it is handed out (a database restart or a network cut may have closed
-/// it); one in steady use is not, because a ping is a round trip (on SQLite
-/// a hand-off to the connection's thread) in front of every transaction.
 /// Waits for this process's turn to write to SQLite: the writer
-/// connection, held until the transaction ends.
+/// connection, held until the transaction ends. Both refusals are
+/// [`StoreError::Unavailable`]: nothing was written, and a client that
+/// tries again later (Alertmanager does on a 5xx) loses nothing.
 async fn write_turn(
     writer: &Arc<Mutex<Option<SqliteConnection>>>,
 ) -> Result<OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>> {
     let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, writer.clone().lock_owned())
         .await
         .map_err(|_| {
-            anyhow::anyhow!("the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}")
+            StoreError::Unavailable(anyhow::anyhow!(
+                "the database stayed busy with other writes for {WRITE_TURN_TIMEOUT:?}"
+            ))
         })?;
     OwnedMutexGuard::try_map(turn, Option::as_mut)
-        .map_err(|_| StoreError::Other(anyhow::anyhow!("the database is closed")))
+        .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the database is closed")))
 }
 
+/// Options every pool shares. A connection that sat idle is pinged before
+/// it is handed out (a database restart or a network cut may have closed
+/// it); one in steady use is not, because a ping is a round trip (on SQLite
+/// a hand-off to the connection's thread) in front of every transaction.
 fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
     PoolOptions::new()
         .test_before_acquire(false)
@@ -821,10 +828,15 @@ mod tests {
             sqlx::Error::PoolClosed,
             sqlx::Error::Io(refused),
         ] {
-            assert!(matches!(
-                StoreError::from(error),
-                StoreError::Unavailable(_)
-            ));
+            let detail = error.to_string();
+            let error = StoreError::from(error);
+            assert!(matches!(error, StoreError::Unavailable(_)));
+            // The log line names the cause as well.
+            let shown = error.to_string();
+            assert!(
+                shown.starts_with("the database is unavailable: ") && shown.contains(&detail),
+                "{shown}"
+            );
         }
         assert!(matches!(
             StoreError::from(sqlx::Error::RowNotFound),
@@ -926,6 +938,33 @@ mod tests {
             .err()
             .expect("a closed store refuses writes");
         assert!(refused.to_string().contains("closed"), "{refused}");
+        assert!(matches!(refused, StoreError::Unavailable(_)), "{refused:?}");
+    }
+
+    /// A write that waits past its turn's timeout is refused as
+    /// unavailable (a 503 a client may retry), not as an internal error.
+    #[tokio::test]
+    async fn a_write_kept_waiting_past_its_turn_is_unavailable() {
+        let (_dir, store) = sqlite_store().await;
+        let held = store.write().await.unwrap();
+        // Paused, the runtime jumps to the timeout once nothing else runs.
+        tokio::time::pause();
+        let refused = store
+            .write()
+            .await
+            .err()
+            .expect("the turn is held by another write");
+        assert!(matches!(refused, StoreError::Unavailable(_)), "{refused:?}");
+        assert!(refused.to_string().contains("busy"), "{refused}");
+        tokio::time::resume();
+        drop(held);
+        store
+            .write()
+            .await
+            .expect("the turn is free again")
+            .commit()
+            .await
+            .unwrap();
     }
 
     #[test]

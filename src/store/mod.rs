@@ -300,7 +300,13 @@ impl Store {
                 // FULL: a commit is on disk before we answer 2xx.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // A multi-row upsert keeps a statement journal of every page
+                // it changes, in case it fails halfway; past 64 KiB SQLite
+                // moves that journal to a temporary file, and a batch of
+                // webhooks spent a tenth of the writer's time writing it
+                // (bench/README.md). In memory it costs a few MB at most.
+                .pragma("temp_store", "memory");
             sqlite_path = Some(options.get_filename().to_path_buf());
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
@@ -887,6 +893,10 @@ mod tests {
             sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(conn).await.unwrap()
         });
         assert_eq!(backstop, i64::from(super::BACKSTOP_CHECKPOINT_PAGES));
+        let temp_store: i64 = with_tx!(tx, conn => {
+            sqlx::query_scalar("PRAGMA temp_store").fetch_one(conn).await.unwrap()
+        });
+        assert_eq!(temp_store, 2, "statement journals stay in memory");
         with_tx!(tx, conn => {
             sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
         });

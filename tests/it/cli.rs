@@ -761,14 +761,8 @@ async fn incident_verbs(backend: Backend) {
     };
     let (hooks, _received) = crate::support::receiver().await;
     let t = db.app().await;
-    t.app
-        .apply_config(
-            &siaga::domain::event::Actor::system("test"),
-            "incidents.yaml",
-            &crate::incidents::config(&hooks),
-        )
-        .await
-        .unwrap();
+    t.apply("incidents.yaml", &crate::incidents::config(&hooks))
+        .await;
     let admin = t.token(Role::Admin).await;
     let responder = t.token(Role::Responder).await;
     // `oncall` holds the incident owner role by the schedule.

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 use serde_json::json;
-use siaga::domain::event::Actor;
 use siaga::domain::job::{Job, JobState};
 use siaga::mail::{Email, MailSettings, Mailer};
 
@@ -61,10 +60,7 @@ async fn app_mailing(db: &TestDb, sink: &SmtpSink) -> TestApp {
         app: t.app.with_mailer(mailer(sink, &url)),
         clock: t.clock,
     };
-    t.app
-        .apply_config(&Actor::system("test"), "email.yaml", &config())
-        .await
-        .unwrap();
+    t.apply("email.yaml", &config()).await;
     t
 }
 
@@ -269,10 +265,7 @@ both_backends!(
     email_contacts_are_skipped_without_a_mailer,
     |db: TestDb| async move {
         let t = db.app().await;
-        t.app
-            .apply_config(&Actor::system("test"), "email.yaml", &config())
-            .await
-            .unwrap();
+        t.apply("email.yaml", &config()).await;
         trigger(&t, "gw-5").await;
         run_due(&t).await;
         assert!(

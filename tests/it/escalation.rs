@@ -51,14 +51,8 @@ pub(crate) async fn escalating(
 ) -> (TestApp, String, crate::support::Received) {
     let (hooks, received) = receiver().await;
     let t = db.app().await;
-    t.app
-        .apply_config(
-            &Actor::system("test"),
-            "escalation.yaml",
-            &config(&hooks, oncall_hook),
-        )
-        .await
-        .unwrap();
+    t.apply("escalation.yaml", &config(&hooks, oncall_hook))
+        .await;
     (t, hooks, received)
 }
 
@@ -110,16 +104,7 @@ pub(crate) async fn trigger(t: &TestApp, key: &str) {
 both_backends!(
     escalation_climbs_until_acknowledged_and_signs_its_webhooks,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         trigger(&t, "gw-1").await;
 
         run_due(&t).await;
@@ -219,16 +204,7 @@ both_backends!(
 both_backends!(
     unacknowledged_escalations_reach_the_head_then_say_so,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "broken-oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "broken-oncall").await;
         trigger(&t, "gw-2").await;
         for _ in 0..12 {
             run_due(&t).await;
@@ -329,10 +305,7 @@ both_backends!(
             "      - {notify: [\"team_head:payments\"], wait: 5m}\n",
             "      - {notify: [\"team_head:payments\"], wait: 5m}\n    reescalate_after_ack: 20m\n",
         );
-        t.app
-            .apply_config(&Actor::system("test"), "escalation.yaml", &config)
-            .await
-            .unwrap();
+        t.apply("escalation.yaml", &config).await;
         trigger(&t, "gw-3").await;
         run_due(&t).await;
         assert_eq!(received.to("oncall").len(), 1);
@@ -373,16 +346,7 @@ both_backends!(
 both_backends!(
     one_click_acknowledge_links_are_signed_single_purpose_and_expire,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         trigger(&t, "gw-4").await;
         run_due(&t).await;
         let (_, body) = received.to("oncall").remove(0);
@@ -487,14 +451,7 @@ both_backends!(
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;
         let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "rules.yaml",
-                &config_with_rules(&hooks),
-            )
-            .await
-            .unwrap();
+        t.apply("rules.yaml", &config_with_rules(&hooks)).await;
         trigger(&t, "rules-1").await;
         run_due(&t).await;
         assert_eq!(
@@ -540,14 +497,7 @@ both_backends!(
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;
         let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "rules.yaml",
-                &config_with_rules(&hooks),
-            )
-            .await
-            .unwrap();
+        t.apply("rules.yaml", &config_with_rules(&hooks)).await;
         trigger(&t, "rules-2").await;
         run_due(&t).await;
         let responder = t.token(Role::Responder).await;
@@ -569,16 +519,7 @@ both_backends!(
 both_backends!(
     escalate_now_takes_the_next_level_without_waiting,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let server = t.serve().await;
         let responder = t.token(Role::Responder).await;
         let viewer = t.token(Role::Viewer).await;
@@ -704,16 +645,7 @@ both_backends!(
 both_backends!(
     reassigning_pages_the_new_person_and_the_policy_carries_on,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let server = t.serve().await;
         let responder = t.token(Role::Responder).await;
         trigger(&t, "re-1").await;
@@ -822,16 +754,7 @@ both_backends!(
 both_backends!(
     the_alert_page_escalates_and_reassigns,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let password = "a long enough password";
         t.app
             .create_user(
@@ -931,16 +854,7 @@ both_backends!(
 both_backends!(
     a_worker_dying_after_a_step_committed_does_not_repeat_it,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         trigger(&t, "crash-1").await;
         run_due(&t).await;
         assert_eq!(received.to("oncall").len(), 1, "the first page");
@@ -1161,10 +1075,7 @@ both_backends!(
         let (hooks, received) = receiver().await;
         let t = db.app().await;
         let full = config(&hooks, "broken-oncall");
-        t.app
-            .apply_config(&Actor::system("test"), "escalation.yaml", &full)
-            .await
-            .unwrap();
+        t.apply("escalation.yaml", &full).await;
         trigger(&t, "loud-1").await;
         run_due(&t).await;
         // The next step is replaced by one that cannot be taken (it names
@@ -1384,10 +1295,7 @@ both_backends!(
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;
         let t = db.app().await;
-        t.app
-            .apply_config(&Actor::system("test"), "team.yaml", &team_config(&hooks))
-            .await
-            .unwrap();
+        t.apply("team.yaml", &team_config(&hooks)).await;
         let target = t
             .app
             .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
@@ -1515,16 +1423,7 @@ fn sleepy_runner() -> siaga::workers::JobRunner {
 both_backends!(
     a_new_alert_wakes_the_job_runner_at_once,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let runner = tokio::spawn({
             let app = t.app.clone();
@@ -1549,14 +1448,8 @@ async fn a_new_alert_on_one_replica_wakes_the_runner_of_another() {
     let (hooks, received) = receiver().await;
     let ingesting = db.app().await;
     ingesting
-        .app
-        .apply_config(
-            &Actor::system("test"),
-            "escalation.yaml",
-            &config(&hooks, "oncall"),
-        )
-        .await
-        .unwrap();
+        .apply("escalation.yaml", &config(&hooks, "oncall"))
+        .await;
     let running = db.app().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn({
@@ -1576,10 +1469,7 @@ both_backends!(
         let (hooks, received) = receiver().await;
         let t = db.app().await;
         let full = config(&hooks, "oncall");
-        t.app
-            .apply_config(&Actor::system("test"), "escalation.yaml", &full)
-            .await
-            .unwrap();
+        t.apply("escalation.yaml", &full).await;
         trigger(&t, "shrinking-1").await;
         run_due(&t).await;
         assert_eq!(received.to("oncall").len(), 1);
@@ -1591,10 +1481,7 @@ both_backends!(
             )
             .replace("      - {notify: [\"team_head:payments\"], wait: 5m}\n", "");
         assert_ne!(shrunk, full);
-        t.app
-            .apply_config(&Actor::system("test"), "escalation.yaml", &shrunk)
-            .await
-            .unwrap();
+        t.apply("escalation.yaml", &shrunk).await;
         t.clock.advance(SignedDuration::from_mins(5));
         run_due(&t).await;
         let stopped = events_named(&t, "escalation.stopped").await;
@@ -1617,16 +1504,7 @@ both_backends!(
 both_backends!(
     an_alert_resolved_in_the_batch_that_opened_it_pages_nobody,
     |db: TestDb| async move {
-        let (hooks, received) = receiver().await;
-        let t = db.app().await;
-        t.app
-            .apply_config(
-                &Actor::system("test"),
-                "escalation.yaml",
-                &config(&hooks, "oncall"),
-            )
-            .await
-            .unwrap();
+        let (t, _, received) = escalating(&db, "oncall").await;
         let target = t
             .app
             .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)

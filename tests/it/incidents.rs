@@ -77,14 +77,7 @@ async fn room(db: &TestDb) -> Room {
 async fn room_with(db: &TestDb, edit: impl Fn(String) -> String) -> Room {
     let (hooks, received) = receiver().await;
     let t = db.app().await;
-    t.app
-        .apply_config(
-            &Actor::system("test"),
-            "incidents.yaml",
-            &edit(config(&hooks)),
-        )
-        .await
-        .unwrap();
+    t.apply("incidents.yaml", &edit(config(&hooks))).await;
     let server = t.serve().await;
     let responder = t.token(Role::Responder).await;
     Room {

@@ -3,7 +3,6 @@
 
 use serde_json::{Value, json};
 use siaga::domain::auth::Role;
-use siaga::domain::event::Actor;
 use siaga::domain::org::IntegrationKind;
 
 use crate::both_backends;
@@ -798,10 +797,7 @@ both_backends!(
         "    alert_grouping:\n      by: [alertname]\n      window: 10m\n    integrations:\n      # Synthetic checks post siaga's own JSON schema.",
         1,
     );
-        t.app
-            .apply_config(&Actor::system("test"), "shop.yaml", &regrouped)
-            .await
-            .unwrap();
+        t.apply("shop.yaml", &regrouped).await;
         let storm: Vec<Value> = (0..5)
         .map(|i| json!({"action": "trigger", "dedup_key": format!("pod-{i}"), "summary": format!("checkout-{i} crash looping"), "labels": {"alertname": "PodCrashLooping"}}))
         .collect();
@@ -865,10 +861,7 @@ both_backends!(
         "        kind: generic\n        default_severity: error\n        rate_limit:\n          events: 3\n          per: 1h",
         1,
     );
-        t.app
-            .apply_config(&Actor::system("test"), "shop.yaml", &limited)
-            .await
-            .unwrap();
+        t.apply("shop.yaml", &limited).await;
         let generic_key = key(&t, IntegrationKind::Generic).await;
         let server = t.serve().await;
         for i in 0..3 {

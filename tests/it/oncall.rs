@@ -850,10 +850,7 @@ both_backends!(
     schedule_quality_looks_four_weeks_ahead,
     |db: TestDb| async move {
         let t = db.app().await;
-        t.app
-            .apply_config(&Actor::system("test"), "quality.yaml", QUALITY)
-            .await
-            .unwrap();
+        t.apply("quality.yaml", QUALITY).await;
         let viewer = t.token(Role::Viewer).await;
         let server = t.serve().await;
         let quality = server

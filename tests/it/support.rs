@@ -204,10 +204,18 @@ pub const SHOP: &str = include_str!("../../examples/shop.yaml");
 
 impl TestApp {
     pub async fn apply_shop(&self) {
-        self.app
-            .apply_config(&Actor::system("test"), "shop.yaml", SHOP)
+        self.apply("shop.yaml", SHOP).await;
+    }
+
+    /// Applies `yaml` as the organisation's config, read from `file`.
+    pub async fn apply(&self, file: &str, yaml: &str) {
+        if let Err(error) = self
+            .app
+            .apply_config(&Actor::system("test"), file, yaml)
             .await
-            .expect("shop.yaml applies");
+        {
+            panic!("{file} does not apply: {error:?}");
+        }
     }
 
     /// Creates a user with a token of the same role; returns the secret.

@@ -153,6 +153,24 @@ probe() { # SERVER ROUND LABEL ARGS...: one page-latency run, appended to the re
     tail -1 "$RESULTS" | jq -r '"  \(.server) r\(.round) \(.label): first page p50 \(.first.p50_ms) p99 \(.first.p99_ms) max \(.first.max_ms) ms (\(.first.received) received, \(.first.missing) missing)\(if .second != null then "; next level late by p50 \(.second.p50_ms) p99 \(.second.p99_ms) max \(.second.max_ms) ms (\(.second.received) received)" else "" end)"' >&2
 }
 
+stages() { # SERVER ROUND: the mean of each ingestion stage over the run (warm-up
+    # included), from siaga's /metrics, kept with the results and logged
+    local metrics="$OUT/$1-r$2.metrics"
+    curl -fsS "http://127.0.0.1:$PORT_SIAGA/metrics" >"$metrics" || return 0
+    awk -v server="$1" -v round="$2" '
+        /^siaga_ingest_stage_seconds_(sum|count)\{/ {
+            match($1, /stage="[^"]*"/); stage = substr($1, RSTART + 7, RLENGTH - 8)
+            if ($1 ~ /_sum/) sum[stage] = $2; else count[stage] = $2
+        }
+        END {
+            n = split("begin read plan page write follow-up commit", order, " ")
+            line = ""
+            for (i = 1; i <= n; i++) if (count[order[i]] > 0)
+                line = line sprintf("%s %.2f, ", order[i], sum[order[i]] / count[order[i]] * 1000)
+            if (line != "") printf "  %s r%s stages, ms a batch: %s\n", server, round, substr(line, 1, length(line) - 2)
+        }' "$metrics" >&2
+}
+
 warm_up() { # ARGS...: a run whose figures are thrown away, so that the measured
     # one does not pay for a fresh process's first touches of its memory
     [ "$WARMUP" -gt 0 ] || return 0
@@ -179,6 +197,7 @@ for round in $(seq 1 "$ROUNDS"); do
         warm_up --target siaga --url "http://127.0.0.1:$PORT_SIAGA" --routing-key "$PROBE_KEY"
         probe "siaga-$backend" "$round" page --target siaga --url "http://127.0.0.1:$PORT_SIAGA" \
             --routing-key "$PROBE_KEY" --alerts "$ALERTS" --rate "$RATE"
+        stages "siaga-$backend" "$round"
         stop_pid "$SPID"
     done
 done

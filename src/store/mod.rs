@@ -188,6 +188,11 @@ enum Commit {
 /// own commit, should [`Store::checkpoint`] not be called (40 MB).
 const BACKSTOP_CHECKPOINT_PAGES: u32 = 10_000;
 
+/// Write-ahead log pages past which [`Store::checkpoint`] finishes its
+/// copy in the writer's turn, so that the log starts over (SQLite's own
+/// checkpoint threshold).
+const RESTART_LOG_PAGES: i64 = 1_000;
+
 /// How long a writer waits for its turn before giving up, as SQLite's busy
 /// timeout does for writers of other processes.
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -464,23 +469,32 @@ impl Store {
 
     /// Copies what the SQLite write-ahead log holds into the database, so
     /// that it can start over, without waiting for writers or readers
-    /// (`PASSIVE`). `siaga serve` calls this every second, so that commits
-    /// do not take the checkpoint themselves: one that fell on a commit
-    /// wrote and fsynced up to 4 MB of pages before that commit's request
-    /// was answered. The writer connection checkpoints by itself only past
-    /// [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and those
-    /// checkpointed; `None` on PostgreSQL.
+    /// (`PASSIVE`). `siaga serve` calls this every quarter second, so that
+    /// commits do not take the checkpoint themselves: one that fell on a
+    /// commit (SQLite's default, every 1,000 pages) wrote and fsynced up to
+    /// 4 MB of pages before that commit's request was answered. The writer connection checkpoints by itself
+    /// only past [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and
+    /// those checkpointed; `None` on PostgreSQL.
+    ///
+    /// SQLite starts the log over only when a write begins with all of it
+    /// copied, which a copy made beside a writer that keeps committing never
+    /// achieves: under steady load the log grew to the backstop. So a log
+    /// longer than [`RESTART_LOG_PAGES`] gets a second pass in the writer's
+    /// turn, which copies only what was committed during the first (the
+    /// first reports only what it saw when it began, all of it copied), and
+    /// nothing at all when no write came in meanwhile.
     pub async fn checkpoint(&self) -> Result<Option<(i64, i64)>> {
-        let Db::Sqlite(pool) = &self.db else {
+        let (Db::Sqlite(pool), Writer::Sqlite(writer)) = (&self.db, &self.writer) else {
             return Ok(None);
         };
         let started = Instant::now();
-        let (_busy, log, checkpointed): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(pool)
-                .await?;
+        let mut copied = passive_checkpoint(pool).await?;
+        if copied.0 > RESTART_LOG_PAGES {
+            let _turn = write_turn(writer).await?;
+            copied = passive_checkpoint(pool).await?;
+        }
         record_latency("checkpoint", started);
-        Ok(Some((log, checkpointed)))
+        Ok(Some(copied))
     }
 
     /// Checks the database answers, for `/readyz`.
@@ -723,6 +737,15 @@ impl Tx {
     }
 }
 
+/// `PRAGMA wal_checkpoint(PASSIVE)`: the log's frames, and those copied.
+async fn passive_checkpoint(pool: &SqlitePool) -> Result<(i64, i64)> {
+    let (_busy, log, checkpointed): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+    Ok((log, checkpointed))
+}
+
 /// A pooled connection idle for longer than this is pinged before use.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
@@ -918,6 +941,57 @@ mod tests {
         let (log, checkpointed) = store.checkpoint().await.unwrap().unwrap();
         assert!(log > 5000, "the commits left the log alone: {log} frames");
         assert_eq!(checkpointed, log, "all of it was copied");
+    }
+
+    /// A writer that keeps committing never leaves the log fully copied by
+    /// a checkpoint made beside it, and SQLite starts a log over only then;
+    /// the second pass in the writer's turn does, so the log stays short
+    /// instead of growing to the writer's backstop.
+    #[tokio::test]
+    async fn a_log_kept_busy_by_a_writer_still_starts_over() {
+        let (_dir, store) = sqlite_store().await;
+        let mut tx = store.write().await.unwrap();
+        with_tx!(tx, conn => {
+            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        const COMMITS: i64 = 200;
+        let writer = tokio::spawn({
+            let store = store.clone();
+            async move {
+                for _ in 0..COMMITS {
+                    let mut tx = store.write_replayable().await.unwrap();
+                    with_tx!(tx, conn => {
+                        sqlx::query(
+                            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) \
+                             INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
+                        )
+                        .execute(conn)
+                        .await
+                        .unwrap();
+                    });
+                    tx.commit().await.unwrap();
+                }
+            }
+        });
+        let mut logs = Vec::new();
+        while !writer.is_finished() {
+            logs.push(store.checkpoint().await.unwrap().unwrap().0);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        writer.await.unwrap();
+        let restarts = logs.windows(2).filter(|pair| pair[1] < pair[0]).count();
+        assert!(restarts > 0, "the log never started over: {logs:?}");
+        let longest = logs.iter().max().copied().unwrap_or_default();
+        assert!(
+            longest < 4_000,
+            "the log grew to {longest} frames: {logs:?}"
+        );
+        let mut tx = store.read().await.unwrap();
+        let rows: i64 = with_tx!(tx, conn => {
+            sqlx::query_scalar("SELECT count(*) FROM scratch").fetch_one(conn).await.unwrap()
+        });
+        assert_eq!(rows, COMMITS * 20, "every commit is in the database");
     }
 
     /// A SQLite write dropped without commit is rolled back before the next

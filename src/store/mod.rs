@@ -472,9 +472,10 @@ impl Store {
     /// (`PASSIVE`). `siaga serve` calls this every quarter second, so that
     /// commits do not take the checkpoint themselves: one that fell on a
     /// commit (SQLite's default, every 1,000 pages) wrote and fsynced up to
-    /// 4 MB of pages before that commit's request was answered. The writer connection checkpoints by itself
-    /// only past [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and
-    /// those checkpointed; `None` on PostgreSQL.
+    /// 4 MB of pages before that commit's request was answered. The writer
+    /// connection checkpoints by itself only past
+    /// [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and those
+    /// checkpointed; `None` on PostgreSQL.
     ///
     /// SQLite starts the log over only when a write begins with all of it
     /// copied, which a copy made beside a writer that keeps committing never
@@ -488,10 +489,13 @@ impl Store {
             return Ok(None);
         };
         let started = Instant::now();
-        let mut copied = passive_checkpoint(pool).await?;
+        let mut connection = pool.acquire().await?;
+        let mut copied = passive_checkpoint(&mut connection).await?;
         if copied.0 > RESTART_LOG_PAGES {
+            // The connection is held first, so the writer's turn is never
+            // held waiting for the pool.
             let _turn = write_turn(writer).await?;
-            copied = passive_checkpoint(pool).await?;
+            copied = passive_checkpoint(&mut connection).await?;
         }
         record_latency("checkpoint", started);
         Ok(Some(copied))
@@ -738,10 +742,10 @@ impl Tx {
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)`: the log's frames, and those copied.
-async fn passive_checkpoint(pool: &SqlitePool) -> Result<(i64, i64)> {
+async fn passive_checkpoint(connection: &mut SqliteConnection) -> Result<(i64, i64)> {
     let (_busy, log, checkpointed): (i64, i64, i64) =
         sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(pool)
+            .fetch_one(connection)
             .await?;
     Ok((log, checkpointed))
 }

@@ -225,9 +225,38 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// A repeated trigger refreshes what the source says now, and counts.
-    /// These fields are all the store writes back for an alert whose
-    /// status a batch left as it was (`WriteSet::refreshed_alerts`).
+    /// What [`Alert::refresh`] may change, and so all the store writes back
+    /// for an alert whose status a batch left as it was
+    /// (`WriteSet::refreshed_alerts`): fields and columns share the names.
+    /// [`Alert::with_refreshed`] takes the same.
+    pub const REFRESHED: [&'static str; 8] = [
+        "severity",
+        "urgency",
+        "summary",
+        "labels",
+        "details",
+        "links",
+        "last_seen_at",
+        "event_count",
+    ];
+
+    /// This alert with the [`Alert::REFRESHED`] fields of `refreshed`.
+    pub fn with_refreshed(&self, refreshed: &Alert) -> Alert {
+        Alert {
+            severity: refreshed.severity,
+            urgency: refreshed.urgency,
+            summary: refreshed.summary.clone(),
+            labels: refreshed.labels.clone(),
+            details: refreshed.details.clone(),
+            links: refreshed.links.clone(),
+            last_seen_at: refreshed.last_seen_at,
+            event_count: refreshed.event_count,
+            ..self.clone()
+        }
+    }
+
+    /// A repeated trigger refreshes what the source says now, and counts;
+    /// it changes only the [`Alert::REFRESHED`] fields.
     pub fn refresh(&mut self, signal: &Signal, mapping: &Mapping, now: Timestamp) {
         self.severity = mapping.severity(signal);
         self.urgency = mapping.urgency(signal, self.severity);
@@ -444,6 +473,66 @@ mod tests {
             occurred_at: None,
             source_group: None,
         }
+    }
+
+    /// An alert whose every field differs with `n`.
+    fn alert_numbered(n: i64) -> Alert {
+        let text = |name: &str| format!("{name}-{n}");
+        let at = Timestamp::from_second(1_800_000_000 + n).unwrap();
+        Alert {
+            id: n,
+            service: text("service"),
+            integration: Some(text("integration")),
+            dedup_key: text("key"),
+            status: [AlertStatus::Triggered, AlertStatus::Acknowledged][n as usize % 2],
+            severity: [Severity::Error, Severity::Critical][n as usize % 2],
+            urgency: [Urgency::High, Urgency::Low][n as usize % 2],
+            summary: text("summary"),
+            source: Some(text("source")),
+            component: Some(text("component")),
+            group: Some(text("group")),
+            class: Some(text("class")),
+            labels: BTreeMap::from([("n".to_string(), text("label"))]),
+            details: serde_json::json!({ "n": n }),
+            links: vec![Link {
+                href: text("https://example.com/"),
+                text: None,
+            }],
+            group_id: n + 10,
+            in_maintenance: n % 2 == 1,
+            first_seen_at: at,
+            last_seen_at: at,
+            event_count: n + 1,
+            acknowledged_at: Some(at),
+            acknowledged_by: Some(text("person")),
+            resolved_at: Some(at),
+            resolved_by: Some(text("person")),
+        }
+    }
+
+    /// The fields `with_refreshed` takes are the columns the store writes
+    /// back for a refresh, no more and no fewer.
+    #[test]
+    fn with_refreshed_takes_exactly_the_refreshed_fields() {
+        let (stored, seen) = (alert_numbered(0), alert_numbered(1));
+        let fields = |alert: &Alert| match serde_json::to_value(alert).unwrap() {
+            serde_json::Value::Object(fields) => fields,
+            other => panic!("an alert is an object, not {other}"),
+        };
+        let (before, after) = (fields(&stored), fields(&stored.with_refreshed(&seen)));
+        let all_differ = fields(&seen)
+            .iter()
+            .all(|(name, value)| before[name] != *value);
+        assert!(all_differ, "the two alerts share a value");
+        let mut changed: Vec<&str> = before
+            .keys()
+            .filter(|name| before[*name] != after[*name])
+            .map(String::as_str)
+            .collect();
+        changed.sort_unstable();
+        let mut refreshed = Alert::REFRESHED.to_vec();
+        refreshed.sort_unstable();
+        assert_eq!(changed, refreshed);
     }
 
     #[test]

@@ -474,18 +474,7 @@ mod tests {
                     if !planned.status_changed() {
                         // The store writes back only what a refresh
                         // changes (`WriteSet::refreshed_alerts`).
-                        let stored = &self.alerts[index];
-                        let refreshed = Alert {
-                            severity: alert.severity,
-                            urgency: alert.urgency,
-                            summary: alert.summary.clone(),
-                            labels: alert.labels.clone(),
-                            details: alert.details.clone(),
-                            links: alert.links.clone(),
-                            last_seen_at: alert.last_seen_at,
-                            event_count: alert.event_count,
-                            ..stored.clone()
-                        };
+                        let refreshed = self.alerts[index].with_refreshed(&alert);
                         assert_eq!(alert, refreshed, "a refresh changed more than it writes");
                     }
                     self.alerts[index] = alert;

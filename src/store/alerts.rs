@@ -659,6 +659,10 @@ impl<'a> WriteSet<'a> {
     /// columns, equal or not; leaving `status` out spares the two indexes
     /// on it a page each per alert, the most of a batch of repeats.
     pub fn refreshed_alerts(&mut self, alerts: &'a [Alert]) {
+        let set: Vec<String> = Alert::REFRESHED
+            .iter()
+            .map(|column| format!("{column} = excluded.{column}"))
+            .collect();
         // Disjoint from the batch's other alerts, and no key or status
         // changes: no order to keep with them.
         self.insert_rows(
@@ -666,10 +670,7 @@ impl<'a> WriteSet<'a> {
             None,
             ALERT_COLUMNS,
             alerts,
-            " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,
-               urgency = excluded.urgency, summary = excluded.summary, labels = excluded.labels,
-               details = excluded.details, links = excluded.links,
-               last_seen_at = excluded.last_seen_at, event_count = excluded.event_count",
+            &format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", ")),
             bind_alert,
         );
     }

@@ -1,6 +1,8 @@
 //! Alerts, their groups, the messages and events they came from,
 //! maintenance windows and change events.
 
+use std::sync::LazyLock;
+
 use jiff::Timestamp;
 
 use super::writes::Statement;
@@ -659,20 +661,17 @@ impl<'a> WriteSet<'a> {
     /// columns, equal or not; leaving `status` out spares the two indexes
     /// on it a page each per alert, the most of a batch of repeats.
     pub fn refreshed_alerts(&mut self, alerts: &'a [Alert]) {
-        let set: Vec<String> = Alert::REFRESHED
-            .iter()
-            .map(|column| format!("{column} = excluded.{column}"))
-            .collect();
+        // Built once: every ingestion batch with repeats sends it.
+        static REFRESH: LazyLock<String> = LazyLock::new(|| {
+            let set: Vec<String> = Alert::REFRESHED
+                .iter()
+                .map(|column| format!("{column} = excluded.{column}"))
+                .collect();
+            format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "))
+        });
         // Disjoint from the batch's other alerts, and no key or status
         // changes: no order to keep with them.
-        self.insert_rows(
-            "alerts",
-            None,
-            ALERT_COLUMNS,
-            alerts,
-            &format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", ")),
-            bind_alert,
-        );
+        self.insert_rows("alerts", None, ALERT_COLUMNS, alerts, &REFRESH, bind_alert);
     }
 
     pub fn new_groups(&mut self, groups: &'a [NewAlertGroup]) {

@@ -888,6 +888,28 @@ mod tests {
         (dir, Store::connect(&url).await.unwrap())
     }
 
+    /// A table of rows of ~4 KB each, to fill the write-ahead log with.
+    async fn create_scratch(tx: &mut Tx) {
+        with_tx!(tx, conn => {
+            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
+        });
+    }
+
+    /// Commits `rows` scratch rows on `tx`.
+    async fn commit_scratch_rows(mut tx: Tx, rows: u32) {
+        with_tx!(tx, conn => {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                 INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
+            )
+            .bind(i64::from(rows))
+            .execute(conn)
+            .await
+            .unwrap();
+        });
+        tx.commit().await.unwrap();
+    }
+
     async fn synchronous(tx: &mut Tx) -> i64 {
         with_tx!(tx, conn => {
             sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await.unwrap()
@@ -924,23 +946,11 @@ mod tests {
             sqlx::query_scalar("PRAGMA temp_store").fetch_one(conn).await.unwrap()
         });
         assert_eq!(temp_store, 2, "statement journals stay in memory");
-        with_tx!(tx, conn => {
-            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
-        });
+        create_scratch(&mut tx).await;
         tx.commit().await.unwrap();
         // More than SQLite's default of 1,000 pages, in separate commits.
         for _ in 0..70 {
-            let mut tx = store.write().await.unwrap();
-            with_tx!(tx, conn => {
-                sqlx::query(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
-                     INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
-                )
-                    .execute(conn)
-                    .await
-                    .unwrap();
-            });
-            tx.commit().await.unwrap();
+            commit_scratch_rows(store.write().await.unwrap(), 100).await;
         }
         let (log, checkpointed) = store.checkpoint().await.unwrap().unwrap();
         assert!(log > 5000, "the commits left the log alone: {log} frames");
@@ -955,26 +965,14 @@ mod tests {
     async fn a_log_kept_busy_by_a_writer_still_starts_over() {
         let (_dir, store) = sqlite_store().await;
         let mut tx = store.write().await.unwrap();
-        with_tx!(tx, conn => {
-            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
-        });
+        create_scratch(&mut tx).await;
         tx.commit().await.unwrap();
         const COMMITS: i64 = 200;
         let writer = tokio::spawn({
             let store = store.clone();
             async move {
                 for _ in 0..COMMITS {
-                    let mut tx = store.write_replayable().await.unwrap();
-                    with_tx!(tx, conn => {
-                        sqlx::query(
-                            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) \
-                             INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
-                        )
-                        .execute(conn)
-                        .await
-                        .unwrap();
-                    });
-                    tx.commit().await.unwrap();
+                    commit_scratch_rows(store.write_replayable().await.unwrap(), 20).await;
                 }
             }
         });

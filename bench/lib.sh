@@ -43,7 +43,10 @@ bench_cleanup() {
 
 # bench_binaries: SIAGA (a private copy of SIAGA_BIN, or of a fresh release
 # build, so that a rebuild during the run cannot swap it) and the load
-# generators' directory, BENCH_TOOLS.
+# generators' directory, BENCH_TOOLS. Ends with everything the builds and
+# the copy wrote flushed to disk: left to the kernel, it is written back
+# about 30 s later (vm.dirty_expire_centisecs), in the middle of the first
+# measured runs, whose fsyncs then queue behind hundreds of MB.
 bench_binaries() {
     if [ -z "${SIAGA_BIN:-}" ]; then
         log "building siaga (cargo build --release)"
@@ -56,6 +59,8 @@ bench_binaries() {
     log "building the load generators"
     cargo build --release --quiet --manifest-path "$ROOT/bench/ingest/Cargo.toml"
     BENCH_TOOLS=$ROOT/bench/ingest/target/release
+    log "flushing what the builds wrote (sync)"
+    sync
 }
 
 # bench_ports_free PORT...

@@ -72,6 +72,8 @@ const JOBS_CHANNEL: &str = "siaga_jobs";
 #[derive(Debug)]
 pub(super) struct JobSignal {
     enqueued: tokio::sync::Notify,
+    /// Jobs were handed over (see [`Store::wait_for_handed_jobs`]).
+    handed_ready: tokio::sync::Notify,
     /// PostgreSQL: the task relaying other replicas' notifications, started
     /// by the first runner that waits.
     relay: OnceLock<()>,
@@ -108,6 +110,7 @@ impl Default for JobSignal {
     fn default() -> Self {
         JobSignal {
             enqueued: tokio::sync::Notify::new(),
+            handed_ready: tokio::sync::Notify::new(),
             relay: OnceLock::new(),
             taking: Mutex::default(),
             untaken_due: AtomicI64::new(i64::MAX),
@@ -165,6 +168,7 @@ impl JobSignal {
             let mut taking = self.taking();
             taking.open = taking.open.saturating_sub(jobs.len());
             taking.handed.extend(jobs);
+            self.handed_ready.notify_one();
         }
     }
 }
@@ -276,6 +280,19 @@ impl Store {
                 (job, place)
             })
             .collect()
+    }
+
+    /// Waits until jobs are handed over: committed since the last
+    /// [`Store::handed_jobs`] (a hand-over while nobody waits is kept for
+    /// the next wait).
+    pub async fn wait_for_handed_jobs(&self) {
+        self.jobs.handed_ready.notified().await;
+    }
+
+    /// Places held by jobs taken at enqueue: running, handed over and not
+    /// started yet, or reserved by transactions still open.
+    pub fn handed_in_flight(&self) -> usize {
+        self.jobs.taking().in_flight
     }
 
     /// No transaction holds places for jobs it takes: once the taker is

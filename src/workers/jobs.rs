@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::app::{App, escalation, incidents};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
-use crate::store::Tx;
+use crate::store::{JobTaker, Tx};
 
 /// Removes expired web sessions, hourly.
 pub const PURGE_SESSIONS: &str = "sessions.purge";
@@ -134,18 +134,30 @@ impl JobRunner {
         let taker = app
             .store
             .take_jobs_as(&app.instance, self.lease, self.concurrency as usize);
+        // Jobs handed over at commit start on a task of their own: this
+        // loop may be in the middle of a claim or a lease renewal, each a
+        // wait for the database, and a page must not wait for that.
+        let starter = tokio::spawn(self.clone().start_handed_jobs(
+            app.clone(),
+            claims.clone(),
+            taker,
+            shutdown.clone(),
+        ));
         // When the queue next needs a look. Jobs enqueued here are mostly
         // taken as they are enqueued; the queue is read again only when one
         // was not, when the next known job falls due, or at most every
         // `max_idle`.
         let mut look_at = Timestamp::MIN;
         while !*shutdown.borrow() {
-            self.start_handed(&app, &claims, &mut running);
             if let Some(due) = app.store.untaken_jobs_due() {
                 look_at = look_at.min(due);
             }
             let now = app.clock.now();
-            let free = self.concurrency.saturating_sub(running.len() as u32);
+            // Jobs taken at enqueue count against the same concurrency.
+            let busy = running.len() + app.store.handed_in_flight();
+            let free = self
+                .concurrency
+                .saturating_sub(u32::try_from(busy).unwrap_or(u32::MAX));
             if free > 0 && look_at <= now {
                 match self.claim(&app, now, free, &claims).await {
                     Ok(jobs) => {
@@ -187,8 +199,34 @@ impl JobRunner {
                 _ = shutdown.changed() => {}
             }
         }
-        // Nothing new is taken; what transactions still open take is
-        // handed over all the same, and runs: it is claimed already.
+        if let Err(error) = starter.await {
+            tracing::error!("the task starting handed-over jobs panicked: {error}");
+        }
+        while let Some(finished) = running.join_next().await {
+            report_panic(finished);
+        }
+    }
+
+    /// Starts jobs as they are handed over, until `shutdown` turns true;
+    /// then stops taking (drops `taker`), starts what transactions still
+    /// open take all the same (it is claimed already), and waits for its
+    /// jobs to finish.
+    async fn start_handed_jobs(
+        self,
+        app: App,
+        claims: Claims,
+        taker: JobTaker,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut running = JoinSet::new();
+        while !*shutdown.borrow() {
+            self.start_handed(&app, &claims, &mut running);
+            tokio::select! {
+                () = app.store.wait_for_handed_jobs() => {}
+                Some(finished) = running.join_next(), if !running.is_empty() => report_panic(finished),
+                _ = shutdown.changed() => {}
+            }
+        }
         drop(taker);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {

@@ -1438,6 +1438,126 @@ both_backends!(
     }
 );
 
+/// A webhook receiver that takes requests and never answers: what it got,
+/// the request line and headers of each, and the tasks holding the
+/// connections (aborting them closes the connections).
+async fn unanswering_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let accepting = tokio::spawn({
+        let got = got.clone();
+        async move {
+            let mut holding = tokio::task::JoinSet::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let got = got.clone();
+                holding.spawn(async move {
+                    let mut buffer = vec![0; 64 * 1024];
+                    let mut read = 0;
+                    // Keep the connection open, and record each request head.
+                    loop {
+                        match stream.read(&mut buffer[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                        let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                        if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                            got.lock().unwrap().push(head.to_string());
+                            read = 0;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (url, got, accepting)
+}
+
+/// A page is sent while the runner's loop waits for the database: here a
+/// lease renewal that a lock on the row of a running job holds up. Pages
+/// taken at commit start on a task of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (hooks, got, receiving) = unanswering_receiver().await;
+    let t = db.app().await;
+    t.apply("escalation.yaml", &config(&hooks, "oncall")).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn({
+        let app = t.app.clone();
+        // Renewals every second.
+        let runner = siaga::workers::JobRunner {
+            lease: SignedDuration::from_secs(3),
+            ..sleepy_runner()
+        };
+        async move { runner.run(app, stopped).await }
+    });
+    let arrived = |count: usize| {
+        let got = got.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while got.lock().unwrap().len() < count {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "page {count} never arrived"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    // The first page hangs, unanswered: its job stays running and leased.
+    trigger(&t, "held-1").await;
+    arrived(1).await;
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    let locked: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE kind = 'notification.deliver' AND state = 'running' FOR UPDATE",
+    )
+    .fetch_all(&mut locker)
+    .await
+    .unwrap();
+    assert_eq!(locked.len(), 1, "the unanswered delivery is running");
+    // Until the runner's renewal waits for that lock (a hang guard).
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewal never waited for the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    trigger(&t, "held-2").await;
+    arrived(2).await;
+    let heads = got.lock().unwrap().clone();
+    assert!(
+        heads.iter().all(|h| h.starts_with("POST /hook/oncall ")),
+        "{heads:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    // Closing the unanswered connections fails both deliveries at once.
+    receiving.abort();
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+}
+
 /// On PostgreSQL, a page enqueued by one replica wakes the job runner of
 /// another (LISTEN/NOTIFY), which takes the step and sends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,8 +228,13 @@ pub struct HandedJobPlace {
 
 impl Drop for HandedJobPlace {
     fn drop(&mut self) {
-        let mut taking = self.signal.taking();
-        taking.in_flight = taking.in_flight.saturating_sub(1);
+        {
+            let mut taking = self.signal.taking();
+            taking.in_flight = taking.in_flight.saturating_sub(1);
+        }
+        // The runner counts these places against its concurrency: with one
+        // free, it may claim a due job it had no room for.
+        self.signal.wake();
     }
 }
 

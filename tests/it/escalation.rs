@@ -1438,44 +1438,77 @@ both_backends!(
     }
 );
 
-/// A webhook receiver that takes requests and never answers: what it got,
-/// the request line and headers of each, and the tasks holding the
-/// connections (aborting them closes the connections).
-async fn unanswering_receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    tokio::task::JoinHandle<()>,
-) {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let accepting = tokio::spawn({
-        let got = got.clone();
-        async move {
-            let mut holding = tokio::task::JoinSet::new();
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let got = got.clone();
-                holding.spawn(async move {
-                    let mut buffer = vec![0; 64 * 1024];
-                    let mut read = 0;
-                    // Keep the connection open, and record each request head.
-                    loop {
-                        match stream.read(&mut buffer[read..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => read += n,
+/// A webhook receiver that takes requests and never answers. `heads` are
+/// the request lines and headers it got; `hang_up` closes the connections
+/// it holds (their deliveries fail at once); dropping it closes them all
+/// and stops listening.
+struct Unanswering {
+    url: String,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    hang_up: std::sync::Arc<tokio::sync::Notify>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Unanswering {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl Unanswering {
+    async fn start() -> Unanswering {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hang_up = std::sync::Arc::new(tokio::sync::Notify::new());
+        let accepting = tokio::spawn({
+            let (heads, hang_up) = (heads.clone(), hang_up.clone());
+            async move {
+                let mut holding = tokio::task::JoinSet::new();
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let (heads, hang_up) = (heads.clone(), hang_up.clone());
+                    holding.spawn(async move {
+                        let mut buffer = vec![0; 64 * 1024];
+                        let mut read = 0;
+                        loop {
+                            tokio::select! {
+                                got = stream.read(&mut buffer[read..]) => match got {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => read += n,
+                                },
+                                () = hang_up.notified() => return,
+                            }
+                            let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                            if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                                heads.lock().unwrap().push(head.to_string());
+                                read = 0;
+                            }
                         }
-                        let text = String::from_utf8_lossy(&buffer[..read]).to_string();
-                        if let Some((head, _)) = text.split_once("\r\n\r\n") {
-                            got.lock().unwrap().push(head.to_string());
-                            read = 0;
-                        }
-                    }
-                });
+                    });
+                }
             }
+        });
+        Unanswering {
+            url,
+            heads,
+            hang_up,
+            accepting,
         }
-    });
-    (url, got, accepting)
+    }
+
+    /// Waits (a hang guard, not a performance bound) until `count`
+    /// requests came.
+    async fn got(&self, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.heads.lock().unwrap().len() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "request {count} never came"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// A page is sent while the runner's loop waits for the database: here a
@@ -1487,9 +1520,10 @@ async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
     let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
         return;
     };
-    let (hooks, got, receiving) = unanswering_receiver().await;
+    let receiver = Unanswering::start().await;
     let t = db.app().await;
-    t.apply("escalation.yaml", &config(&hooks, "oncall")).await;
+    t.apply("escalation.yaml", &config(&receiver.url, "oncall"))
+        .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn({
         let app = t.app.clone();
@@ -1500,22 +1534,9 @@ async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
         };
         async move { runner.run(app, stopped).await }
     });
-    let arrived = |count: usize| {
-        let got = got.clone();
-        async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while got.lock().unwrap().len() < count {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "page {count} never arrived"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
-    };
     // The first page hangs, unanswered: its job stays running and leased.
     trigger(&t, "held-1").await;
-    arrived(1).await;
+    receiver.got(1).await;
     let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
     let locked: Vec<i64> = sqlx::query_scalar(
@@ -1545,18 +1566,55 @@ async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     trigger(&t, "held-2").await;
-    arrived(2).await;
-    let heads = got.lock().unwrap().clone();
+    receiver.got(2).await;
+    let heads = receiver.heads.lock().unwrap().clone();
     assert!(
         heads.iter().all(|h| h.starts_with("POST /hook/oncall ")),
         "{heads:?}"
     );
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     // Closing the unanswered connections fails both deliveries at once.
-    receiving.abort();
+    drop(receiver);
     stop.send(true).unwrap();
     runner.await.unwrap();
 }
+
+// A job the runner had no room for (every place taken by pages handed to
+// it at commit) is claimed as soon as one of those finishes, not when the
+// runner next looks at the queue on its own (here, in an hour).
+both_backends!(
+    a_job_waiting_for_room_runs_when_a_handed_page_finishes,
+    |db: TestDb| async move {
+        let receiver = Unanswering::start().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &config(&receiver.url, "oncall"))
+            .await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn({
+            let app = t.app.clone();
+            // Nor does a lease renewal (every 20 minutes) make it look.
+            let runner = siaga::workers::JobRunner {
+                concurrency: 1,
+                lease: SignedDuration::from_hours(1),
+                ..sleepy_runner()
+            };
+            async move { runner.run(app, stopped).await }
+        });
+        // The first page takes the only place, and hangs.
+        trigger(&t, "room-1").await;
+        receiver.got(1).await;
+        // The second finds no room: it waits in the queue, due.
+        trigger(&t, "room-2").await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(receiver.heads.lock().unwrap().len(), 1);
+        // The first fails (hung up on), freeing its place.
+        receiver.hang_up.notify_waiters();
+        receiver.got(2).await;
+        drop(receiver);
+        stop.send(true).unwrap();
+        runner.await.unwrap();
+    }
+);
 
 /// On PostgreSQL, a page enqueued by one replica wakes the job runner of
 /// another (LISTEN/NOTIFY), which takes the step and sends it.

@@ -513,7 +513,7 @@ async fn opsgenie_close(
 /// the create already carried the same message, so they are acknowledged.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/message", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403)), security(()))]
+    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(()))]
 async fn opsgenie_update_message(
     State(app): State<App>,
     headers: HeaderMap,
@@ -528,7 +528,7 @@ async fn opsgenie_update_message(
 /// Opsgenie: see the message update.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/description", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403)), security(()))]
+    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(()))]
 async fn opsgenie_update_description(
     State(app): State<App>,
     headers: HeaderMap,

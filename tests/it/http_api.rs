@@ -210,6 +210,50 @@ both_backends!(
         ] {
             assert!(schemas.contains_key(schema), "schema {schema} missing");
         }
+        // Every operation says it may answer 500 and 503 (each reads the
+        // store): its own 503, or the shared one with Retry-After.
+        let shared = &doc["components"]["responses"];
+        assert_eq!(
+            shared["StoreUnavailable"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
+        assert!(shared["StoreUnavailable"]["headers"]["Retry-After"].is_object());
+        assert!(
+            shared["StoreUnavailable"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("store_unavailable")
+        );
+        assert!(
+            shared["Internal"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("internal")
+        );
+        let mut ingestion = 0;
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let responses = &operation["responses"];
+                if operation["tags"][0] == "ingestion" {
+                    // In the source's own format, documented by the route.
+                    ingestion += 1;
+                    assert!(
+                        responses["503"]["description"].is_string(),
+                        "{method} {path} has no 503"
+                    );
+                    continue;
+                }
+                assert_eq!(
+                    responses["500"]["$ref"], "#/components/responses/Internal",
+                    "{method} {path}"
+                );
+                assert_eq!(
+                    responses["503"]["$ref"], "#/components/responses/StoreUnavailable",
+                    "{method} {path}"
+                );
+            }
+        }
+        assert!(ingestion >= 9, "{ingestion} ingestion operations");
     }
 );
 

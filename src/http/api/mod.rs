@@ -55,6 +55,72 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Answers any operation may give, said once rather than on each route:
+/// `500 internal`, and `503 store_unavailable`, since every route reads or
+/// writes the store. Not for the ingestion endpoints: they answer in their
+/// source's formats and document their errors themselves.
+pub fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, ResponseBuilder, Type,
+    };
+    let error_body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build()
+    };
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.responses.insert(
+        "Internal".into(),
+        ResponseBuilder::new()
+            .description("`internal`: something failed on the server; it is logged")
+            .content("application/json", error_body())
+            .into(),
+    );
+    components.responses.insert(
+        "StoreUnavailable".into(),
+        ResponseBuilder::new()
+            .description(
+                "`store_unavailable`: the database cannot be reached (down, restarting, \
+                 out of connections, busy with other writes for more than 10 s, or the \
+                 server is shutting down); nothing was stored: retry after `Retry-After` seconds",
+            )
+            .content("application/json", error_body())
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("seconds to wait before retrying"))
+                    .build(),
+            )
+            .into(),
+    );
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation
+                .tags
+                .as_ref()
+                .is_some_and(|tags| tags.iter().any(|tag| tag == "ingestion"))
+            {
+                continue;
+            }
+            for (status, name) in [("500", "Internal"), ("503", "StoreUnavailable")] {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.into())
+                    .or_insert_with(|| Ref::from_response_name(name).into());
+            }
+        }
+    }
+}
+
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalogue::router())

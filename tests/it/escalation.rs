@@ -1420,21 +1420,37 @@ fn sleepy_runner() -> siaga::workers::JobRunner {
     }
 }
 
+/// A job runner running in the background until [`Background::stop`].
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    fn run(runner: siaga::workers::JobRunner, app: &siaga::app::App) -> Background {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let app = app.clone();
+        let task = tokio::spawn(async move { runner.run(app, stopped).await });
+        Background { stop, task }
+    }
+
+    /// Stops taking jobs and waits for the running ones to finish.
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
 both_backends!(
     a_new_alert_wakes_the_job_runner_at_once,
     |db: TestDb| async move {
         let (t, _, received) = escalating(&db, "oncall").await;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runner = tokio::spawn({
-            let app = t.app.clone();
-            async move { sleepy_runner().run(app, stopped).await }
-        });
+        let runner = Background::run(sleepy_runner(), &t.app);
         // Let the runner settle into its hour-long sleep first.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         trigger(&t, "wake-1").await;
         paged(&received, "oncall").await;
-        stop.send(true).unwrap();
-        runner.await.unwrap();
+        runner.stop().await;
     }
 );
 
@@ -1524,16 +1540,14 @@ async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
     let t = db.app().await;
     t.apply("escalation.yaml", &config(&receiver.url, "oncall"))
         .await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runner = tokio::spawn({
-        let app = t.app.clone();
-        // Renewals every second.
-        let runner = siaga::workers::JobRunner {
+    // Renewals every second.
+    let runner = Background::run(
+        siaga::workers::JobRunner {
             lease: SignedDuration::from_secs(3),
             ..sleepy_runner()
-        };
-        async move { runner.run(app, stopped).await }
-    });
+        },
+        &t.app,
+    );
     // The first page hangs, unanswered: its job stays running and leased.
     trigger(&t, "held-1").await;
     receiver.got(1).await;
@@ -1575,8 +1589,7 @@ async fn a_page_is_sent_while_the_runner_waits_for_a_lease_renewal() {
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     // Closing the unanswered connections fails both deliveries at once.
     drop(receiver);
-    stop.send(true).unwrap();
-    runner.await.unwrap();
+    runner.stop().await;
 }
 
 // A job the runner had no room for (every place taken by pages handed to
@@ -1589,17 +1602,15 @@ both_backends!(
         let t = db.app().await;
         t.apply("escalation.yaml", &config(&receiver.url, "oncall"))
             .await;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runner = tokio::spawn({
-            let app = t.app.clone();
-            // Nor does a lease renewal (every 20 minutes) make it look.
-            let runner = siaga::workers::JobRunner {
+        // Nor does a lease renewal (every 20 minutes) make it look.
+        let runner = Background::run(
+            siaga::workers::JobRunner {
                 concurrency: 1,
                 lease: SignedDuration::from_hours(1),
                 ..sleepy_runner()
-            };
-            async move { runner.run(app, stopped).await }
-        });
+            },
+            &t.app,
+        );
         // The first page takes the only place, and hangs.
         trigger(&t, "room-1").await;
         receiver.got(1).await;
@@ -1611,8 +1622,7 @@ both_backends!(
         receiver.hang_up.notify_waiters();
         receiver.got(2).await;
         drop(receiver);
-        stop.send(true).unwrap();
-        runner.await.unwrap();
+        runner.stop().await;
     }
 );
 
@@ -1629,16 +1639,11 @@ async fn a_new_alert_on_one_replica_wakes_the_runner_of_another() {
         .apply("escalation.yaml", &config(&hooks, "oncall"))
         .await;
     let running = db.app().await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runner = tokio::spawn({
-        let app = running.app.clone();
-        async move { sleepy_runner().run(app, stopped).await }
-    });
+    let runner = Background::run(sleepy_runner(), &running.app);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     trigger(&ingesting, "wake-2").await;
     paged(&received, "oncall").await;
-    stop.send(true).unwrap();
-    runner.await.unwrap();
+    runner.stop().await;
 }
 
 both_backends!(

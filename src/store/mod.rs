@@ -600,11 +600,14 @@ impl Tx {
             }
         }
         if enqueued_jobs {
+            // Jobs taken here go to the task that starts them (it is woken
+            // by the hand-over); the runner is woken only for jobs it must
+            // claim.
             taken_jobs.hand_over();
             if let Some(due) = untaken_due {
                 jobs.due_at(due);
+                jobs.wake();
             }
-            jobs.wake();
         }
         record_latency("commit", started);
         Ok(())

@@ -143,9 +143,22 @@ fn describe_stages(taken: &[(&'static str, Duration)]) -> String {
 /// each message only after the commit. The next batch is taken when this
 /// one is done, so that under load batches grow and one fsync serves many
 /// events.
-async fn write_messages(app: App, mut queue: mpsc::Receiver<Message>) {
+async fn write_messages(
+    app: App,
+    mut queue: mpsc::Receiver<Message>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let parts = parallel_parts(app.store.backend());
-    while let Some(first) = queue.recv().await {
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = &mut stop => return,
+            first = queue.recv() => match first {
+                Some(first) => first,
+                None => return,
+            },
+        };
         let mut signals = first.signals.len();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH && signals < MAX_BATCH_SIGNALS {
@@ -166,6 +179,36 @@ async fn write_messages(app: App, mut queue: mpsc::Receiver<Message>) {
         }
         app.commit_batch(last).await;
         others.join_all().await;
+    }
+}
+
+/// Runs [`write_messages`] on a thread of its own, until the runtime that
+/// called this shuts down (a task held there tells it so by ending).
+fn spawn_writer_thread(app: App, queue: mpsc::Receiver<Message>) {
+    let (held, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _held = held;
+        std::future::pending::<()>().await
+    });
+    let started = std::thread::Builder::new()
+        .name("siaga-ingest".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!("the ingestion writer could not start its runtime: {error}");
+                    return;
+                }
+            };
+            runtime.block_on(write_messages(app, queue, async {
+                let _ = released.await;
+            }));
+        });
+    if let Err(error) = started {
+        tracing::error!("the ingestion writer's thread could not start: {error}");
     }
 }
 
@@ -400,11 +443,20 @@ impl App {
         })?
     }
 
-    /// The queue of the process's ingestion writer, started on first use.
+    /// The queue of the process's ingestion writer, started on first use:
+    /// on SQLite on a thread of its own, since its transactions block the
+    /// thread they run on (see `Store::write_inline`); on PostgreSQL as a
+    /// task. Either stops with the runtime that started it.
     fn ingest_queue(&self) -> &mpsc::Sender<Message> {
         self.ingest_queue.get_or_init(|| {
             let (send, receive) = mpsc::channel(INGEST_QUEUE);
-            tokio::spawn(write_messages(self.clone(), receive));
+            let app = self.clone();
+            match self.store.backend() {
+                crate::store::Backend::Sqlite => spawn_writer_thread(app, receive),
+                crate::store::Backend::Postgres => {
+                    tokio::spawn(write_messages(app, receive, std::future::pending()));
+                }
+            }
             send
         })
     }
@@ -469,7 +521,7 @@ impl App {
         };
         let mut stages = Stages::start();
         let now = self.clock.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_inline().await?;
         stages.done("begin");
         let mut maintenance: HashMap<&str, bool> = HashMap::new();
         for message in batch {

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use jiff::Timestamp;
 
-use super::writes::Statement;
-use super::{MAX_ROWS, Result, Tx, WriteSet, from_millis, rows_per_statement, to_millis, with_tx};
+use super::writes::RowValues;
+use super::{MAX_ROWS, Result, Tx, TxInner, WriteSet, from_millis, native, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
 
 #[derive(sqlx::FromRow)]
@@ -38,6 +38,36 @@ struct AlertRow {
 }
 
 impl AlertRow {
+    /// A row of [`ALERT_COLUMNS`] read natively.
+    fn read(row: &native::Row<'_>) -> native::RowResult<AlertRow> {
+        Ok(AlertRow {
+            id: row.get(0)?,
+            service: row.get(1)?,
+            integration: row.get(2)?,
+            dedup_key: row.get(3)?,
+            status: row.get(4)?,
+            severity: row.get(5)?,
+            urgency: row.get(6)?,
+            summary: row.get(7)?,
+            source: row.get(8)?,
+            component: row.get(9)?,
+            alert_group: row.get(10)?,
+            alert_class: row.get(11)?,
+            labels: row.get(12)?,
+            details: row.get(13)?,
+            links: row.get(14)?,
+            group_id: row.get(15)?,
+            in_maintenance: row.get(16)?,
+            first_seen_at: row.get(17)?,
+            last_seen_at: row.get(18)?,
+            event_count: row.get(19)?,
+            acknowledged_at: row.get(20)?,
+            acknowledged_by: row.get(21)?,
+            resolved_at: row.get(22)?,
+            resolved_by: row.get(23)?,
+        })
+    }
+
     fn into_alert(self) -> Alert {
         Alert {
             id: self.id,
@@ -196,6 +226,26 @@ impl Tx {
         service: &str,
         dedup_keys: &[&str],
     ) -> Result<Vec<Alert>> {
+        if let TxInner::Native(write) = &self.inner {
+            // A point lookup per key on the index of open keys: one
+            // prepared statement, where an `IN` list would be parsed again
+            // for every length.
+            static BY_KEY: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND service = $1 AND dedup_key = $2"
+                )
+            });
+            let mut rows = Vec::with_capacity(dedup_keys.len());
+            for key in dedup_keys {
+                rows.extend(write.connection().query(
+                    &BY_KEY,
+                    &[service.into(), (*key).into()],
+                    AlertRow::read,
+                )?);
+            }
+            rows.sort_by_key(|row| row.id);
+            return Ok(rows.into_iter().map(AlertRow::into_alert).collect());
+        }
         let mut alerts = Vec::new();
         for chunk in dedup_keys.chunks(MAX_ROWS) {
             let lock = self.row_lock();
@@ -380,6 +430,17 @@ impl Tx {
         group_keys: &[&str],
         since: Timestamp,
     ) -> Result<Vec<(String, i64)>> {
+        if let TxInner::Native(write) = &self.inner {
+            let mut found = Vec::new();
+            for key in group_keys {
+                found.extend(write.connection().query(
+                    "SELECT group_key, MAX(id) FROM alert_groups WHERE service = $1 AND (status <> 'resolved' OR last_alert_at >= $2) AND group_key = $3 GROUP BY group_key",
+                    &[service.into(), to_millis(since).into(), (*key).into()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?);
+            }
+            return Ok(found);
+        }
         let mut found = Vec::new();
         for chunk in group_keys.chunks(MAX_ROWS) {
             let rows: Vec<(String, i64)> = with_tx!(self, conn => {
@@ -411,16 +472,16 @@ impl Tx {
         group_id: i64,
         now: Timestamp,
     ) -> Result<AlertStatus> {
-        let (triggered, acknowledged): (i64, i64) = with_tx!(self, conn => {
-            sqlx::query_as(
+        let counts: Vec<(i64, i64)> = self
+            .fetch_all_with(
                 "SELECT COALESCE(SUM(CASE WHEN status = 'triggered' THEN 1 ELSE 0 END), 0),
                         COALESCE(SUM(CASE WHEN status = 'acknowledged' THEN 1 ELSE 0 END), 0)
                  FROM alerts WHERE group_id = $1",
+                &[group_id.into()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
-            .bind(group_id)
-            .fetch_one(conn)
-            .await?
-        });
+            .await?;
+        let (triggered, acknowledged) = counts.first().copied().unwrap_or_default();
         let status = if triggered > 0 {
             AlertStatus::Triggered
         } else if acknowledged > 0 {
@@ -429,15 +490,11 @@ impl Tx {
             AlertStatus::Resolved
         };
         let resolved_at = (status == AlertStatus::Resolved).then(|| to_millis(now));
-        with_tx!(self, conn => {
-            sqlx::query("UPDATE alert_groups SET status = $2, resolved_at = $3 WHERE id = $1")
-                .bind(group_id)
-                .bind(status.as_str())
-                .bind(resolved_at)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
+        self.execute_with(
+            "UPDATE alert_groups SET status = $2, resolved_at = $3 WHERE id = $1",
+            &[group_id.into(), status.as_str().into(), resolved_at.into()],
+        )
+        .await?;
         Ok(status)
     }
 
@@ -503,16 +560,24 @@ impl Tx {
         service: Option<&str>,
         ending_after: Timestamp,
     ) -> Result<Vec<MaintenanceWindow>> {
-        let rows: Vec<MaintenanceRow> = with_tx!(self, conn => {
-            sqlx::query_as(
+        let rows: Vec<MaintenanceRow> = self
+            .fetch_all_with(
                 "SELECT id, service, starts_at, ends_at, reason, created_by, cancelled_at FROM maintenance_windows
                  WHERE ($1 IS NULL OR service = $1) AND ends_at > $2 ORDER BY starts_at, id",
+                &[service.into(), to_millis(ending_after).into()],
+                |row| {
+                    Ok(MaintenanceRow {
+                        id: row.get(0)?,
+                        service: row.get(1)?,
+                        starts_at: row.get(2)?,
+                        ends_at: row.get(3)?,
+                        reason: row.get(4)?,
+                        created_by: row.get(5)?,
+                        cancelled_at: row.get(6)?,
+                    })
+                },
             )
-            .bind(service)
-            .bind(to_millis(ending_after))
-            .fetch_all(conn)
-            .await?
-        });
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| MaintenanceWindow {
@@ -671,7 +736,14 @@ impl<'a> WriteSet<'a> {
         });
         // Disjoint from the batch's other alerts, and no key or status
         // changes: no order to keep with them.
-        self.insert_rows("alerts", None, ALERT_COLUMNS, alerts, &REFRESH, bind_alert);
+        self.insert_rows(
+            "alerts",
+            None,
+            ALERT_COLUMNS,
+            alerts,
+            REFRESH.as_str(),
+            bind_alert,
+        );
     }
 
     pub fn new_groups(&mut self, groups: &'a [NewAlertGroup]) {
@@ -696,27 +768,20 @@ impl<'a> WriteSet<'a> {
     /// Counts new members into stored groups (`(group id, how many)`, by
     /// id) and reopens those that had resolved.
     pub fn add_to_groups(&mut self, joined: &'a [(i64, i64)], now: Timestamp) {
-        for chunk in joined.chunks(rows_per_statement(2)) {
-            let mut statement = self.statement("alert_groups", chunk.len(), chunk.len() * 2 + 1);
-            statement
-                .sql("UPDATE alert_groups SET alert_count = alert_count + joined.column2, last_alert_at = ")
-                .bind(to_millis(now))
-                .sql(", status = 'triggered', resolved_at = NULL FROM (VALUES ");
-            for (n, &(id, added)) in chunk.iter().enumerate() {
-                statement
-                    .sql(if n == 0 { "(" } else { ", (" })
-                    .bind(id)
-                    .sql(", ")
-                    .bind(added)
-                    .sql(")");
-            }
-            statement.sql(") AS joined WHERE alert_groups.id = joined.column1");
-        }
+        self.update_by_id(
+            "alert_groups",
+            "alert_count = alert_count + {2}, last_alert_at = {3}, status = 'triggered', resolved_at = NULL",
+            3,
+            joined,
+            move |row, &(id, added)| {
+                row.column(id).column(added).column(to_millis(now));
+            },
+        );
     }
 }
 
 /// The values of [`ALERT_COLUMNS`] for one alert.
-fn bind_alert<'a>(row: &mut Statement<'_, 'a>, alert: &'a Alert) {
+fn bind_alert<'a>(row: &mut RowValues<'_, 'a>, alert: &'a Alert) {
     row.column(alert.id)
         .column(alert.service.as_str())
         .column(alert.integration.as_deref())

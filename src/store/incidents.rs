@@ -216,19 +216,14 @@ impl Tx {
         service: &str,
         resolved_since: Timestamp,
     ) -> Result<Vec<i64>> {
-        let ids: Vec<i64> = with_tx!(self, conn => {
-            sqlx::query_scalar(
-                "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id
-                 WHERE s.service = $1 AND i.merged_into IS NULL
-                   AND (i.status <> 'resolved' OR i.resolved_at >= $2)
-                 ORDER BY i.id",
-            )
-            .bind(service)
-            .bind(to_millis(resolved_since))
-            .fetch_all(conn)
-            .await?
-        });
-        Ok(ids)
+        self.fetch_integers(
+            "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id
+             WHERE s.service = $1 AND i.merged_into IS NULL
+               AND (i.status <> 'resolved' OR i.resolved_at >= $2)
+             ORDER BY i.id",
+            &[service.into(), to_millis(resolved_since).into()],
+        )
+        .await
     }
 
     /// Per service: how many alerts are open, and when any alert last

@@ -10,10 +10,11 @@
 use jiff::{SignedDuration, Timestamp};
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::{Db, Result, Store, Tx, TxInner, from_millis, to_millis, with_tx};
+use super::writes::Value;
+use super::{Db, Result, Store, Tx, TxInner, from_millis, native, to_millis, with_tx};
 use crate::domain::job::{Job, JobState, NewJob};
 
 #[derive(sqlx::FromRow)]
@@ -33,6 +34,24 @@ struct JobRow {
 }
 
 impl JobRow {
+    /// A row of [`JOB_COLUMNS`] read natively.
+    fn read(row: &native::Row<'_>) -> native::RowResult<JobRow> {
+        Ok(JobRow {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            payload: row.get(2)?,
+            state: row.get(3)?,
+            run_at: row.get(4)?,
+            attempts: row.get(5)?,
+            max_attempts: row.get(6)?,
+            locked_by: row.get(7)?,
+            locked_until: row.get(8)?,
+            last_error: row.get(9)?,
+            unique_key: row.get(10)?,
+            created_at: row.get(11)?,
+        })
+    }
+
     fn into_job(self) -> Job {
         Job {
             id: self.id,
@@ -402,7 +421,38 @@ impl Tx {
             // waits, the transaction gives the places back.
             self.taken_jobs.reserved += reserved;
             let sql = "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) ";
-            let inserted: Vec<JobRow> = with_tx!(self, conn => {
+            let inserted: Vec<JobRow> = if let TxInner::Native(write) = &self.inner {
+                // A row at a time, one prepared statement.
+                static ONE: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
+                    )
+                });
+                let mut inserted = Vec::with_capacity(chunk.len());
+                for (job, taker) in chunk.iter().zip(&takers) {
+                    let values: [Value<'_>; 11] = [
+                        job.kind.as_str().into(),
+                        job.payload.to_string().into(),
+                        (if taker.is_some() {
+                            "running"
+                        } else {
+                            "pending"
+                        })
+                        .into(),
+                        to_millis(job.run_at).into(),
+                        i64::from(taker.is_some()).into(),
+                        i64::from(job.max_attempts.max(1)).into(),
+                        job.unique_key.as_deref().into(),
+                        to_millis(now).into(),
+                        to_millis(now).into(),
+                        taker.as_ref().map(|(worker, _)| worker.as_str()).into(),
+                        taker.as_ref().map(|(_, until)| to_millis(*until)).into(),
+                    ];
+                    inserted.extend(write.connection().query(&ONE, &values, JobRow::read)?);
+                }
+                inserted
+            } else {
+                with_tx!(self, conn => {
                 let mut query = sqlx::QueryBuilder::new(sql);
                 query.push_values(chunk.iter().zip(&takers), |mut row, (job, taker)| {
                     row.push_bind(job.kind.as_str())
@@ -419,7 +469,8 @@ impl Tx {
                 });
                 query.push(format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
                 query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
-            });
+                })
+            };
             let mut taken = 0;
             for row in inserted {
                 let job = row.into_job();
@@ -449,7 +500,7 @@ impl Tx {
     ) -> Result<Vec<Job>> {
         let lock_clause = match self.inner {
             TxInner::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-            TxInner::Sqlite(_) => "",
+            TxInner::Sqlite(_) | TxInner::Native(_) => "",
         };
         let sql = format!(
             "UPDATE jobs

@@ -15,6 +15,7 @@ mod escalations;
 mod events;
 mod incidents;
 mod jobs;
+mod native;
 mod schedules;
 mod secrets;
 mod users;
@@ -46,6 +47,7 @@ pub use incidents::IncidentFilter;
 pub use jobs::{HandedJobPlace, JobTaker, QueueDepth};
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
+use writes::Value;
 pub use writes::WriteSet;
 
 /// Runs `$body` with `$conn` bound to the pool of whichever backend `$db` is.
@@ -71,6 +73,7 @@ macro_rules! with_tx {
                 let $conn = &mut **transaction;
                 $body
             }
+            $crate::store::TxInner::Native(_) => return Err($crate::store::native::unsupported()),
         }
     };
 }
@@ -166,7 +169,7 @@ enum Writer {
     /// out of a pool, which would ping it on every release (one more
     /// hand-off to its thread per transaction) from a task the next writer
     /// waits for. `None` once the store is closed.
-    Sqlite(Arc<Mutex<Option<SqliteConnection>>>),
+    Sqlite(Arc<Mutex<Option<WriterConnections>>>),
     Postgres {
         /// The store's pool.
         durable: PgPool,
@@ -174,6 +177,15 @@ enum Writer {
         /// [`Store::write_replayable`].
         replayable: PgPool,
     },
+}
+
+/// The connections SQLite writes go through, behind one turn: sqlx's, for
+/// every use case, and the native one of the ingestion writer (see
+/// `native`), which writes a batch without a hand-off per statement.
+#[derive(Debug)]
+pub(crate) struct WriterConnections {
+    sqlx: SqliteConnection,
+    native: native::Connection,
 }
 
 /// Whether a write transaction's commit waits for the disk.
@@ -213,6 +225,8 @@ pub struct Tx {
 pub(crate) enum TxInner {
     Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+    /// SQLite, on the native connection (see [`Store::write_inline`]).
+    Native(native::Write),
 }
 
 /// A SQLite transaction: a read on a pooled connection, or a write on the
@@ -227,13 +241,13 @@ pub(crate) enum SqliteTx {
 /// rollback is queued on the connection's thread at once, ahead of
 /// whatever the next writer sends.
 pub(crate) struct SqliteWrite {
-    connection: OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>,
+    connections: OwnedMappedMutexGuard<Option<WriterConnections>, WriterConnections>,
     open: bool,
 }
 
 impl SqliteWrite {
     async fn commit(mut self) -> Result<()> {
-        SqliteTransactionManager::commit(&mut self.connection).await?;
+        SqliteTransactionManager::commit(&mut self.connections.sqlx).await?;
         self.open = false;
         Ok(())
     }
@@ -242,7 +256,7 @@ impl SqliteWrite {
 impl Drop for SqliteWrite {
     fn drop(&mut self) {
         if self.open {
-            SqliteTransactionManager::start_rollback(&mut self.connection);
+            SqliteTransactionManager::start_rollback(&mut self.connections.sqlx);
         }
     }
 }
@@ -253,7 +267,7 @@ impl std::ops::Deref for SqliteTx {
     fn deref(&self) -> &SqliteConnection {
         match self {
             SqliteTx::Read(transaction) => transaction,
-            SqliteTx::Write(write) => &write.connection,
+            SqliteTx::Write(write) => &write.connections.sqlx,
         }
     }
 }
@@ -262,7 +276,7 @@ impl std::ops::DerefMut for SqliteTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
             SqliteTx::Read(transaction) => transaction,
-            SqliteTx::Write(write) => &mut write.connection,
+            SqliteTx::Write(write) => &mut write.connections.sqlx,
         }
     }
 }
@@ -328,17 +342,22 @@ impl Store {
                 .run(&pool)
                 .await
                 .with_context(|| format!("migrating the database at {shown}"))?;
-            writer = Writer::Sqlite(Arc::new(Mutex::new(Some(
-                // Checkpoints are taken off the commit path by
-                // `Store::checkpoint`; this is only the backstop.
-                SqliteConnection::connect_with(
-                    &options
-                        .clone()
-                        .pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string()),
-                )
-                .await
-                .with_context(|| format!("cannot open the database at {shown}"))?,
-            ))));
+            // Checkpoints are taken off the commit path by
+            // `Store::checkpoint`; the writers' own are only the backstop.
+            let sqlx = SqliteConnection::connect_with(
+                &options
+                    .clone()
+                    .pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string()),
+            )
+            .await
+            .with_context(|| format!("cannot open the database at {shown}"))?;
+            let native =
+                native::Connection::open(options.get_filename(), BACKSTOP_CHECKPOINT_PAGES)
+                    .with_context(|| format!("cannot open the database at {shown}"))?;
+            writer = Writer::Sqlite(Arc::new(Mutex::new(Some(WriterConnections {
+                sqlx,
+                native,
+            }))));
             Db::Sqlite(pool)
         } else {
             anyhow::bail!(
@@ -428,17 +447,17 @@ impl Store {
         let started = Instant::now();
         let inner = match &self.writer {
             Writer::Sqlite(writer) => {
-                let mut connection = write_turn(writer).await?;
+                let mut connections = write_turn(writer).await?;
                 // One round trip: the setting holds for this transaction's
                 // commit, on the connection every write shares.
                 let begin = match commit {
                     Commit::Durable => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
                     Commit::Replayable => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
                 };
-                SqliteTransactionManager::begin(&mut connection, Some(begin.into_sql_str()))
+                SqliteTransactionManager::begin(&mut connections.sqlx, Some(begin.into_sql_str()))
                     .await?;
                 TxInner::Sqlite(SqliteTx::Write(SqliteWrite {
-                    connection,
+                    connections,
                     open: true,
                 }))
             }
@@ -455,6 +474,22 @@ impl Store {
         };
         record_latency("begin_write", started);
         Ok(self.transaction(inner))
+    }
+
+    /// A durable write transaction whose SQLite statements run on the
+    /// calling thread, on the native connection (see `native`), blocking
+    /// it until each returns, the commit's fsync included: for the
+    /// ingestion writer, on a thread of its own. Only the store functions
+    /// an ingestion batch uses work in it; the others answer an error. On
+    /// PostgreSQL it is [`Store::write`].
+    pub async fn write_inline(&self) -> Result<Tx> {
+        let Writer::Sqlite(writer) = &self.writer else {
+            return self.write().await;
+        };
+        let started = Instant::now();
+        let write = native::Write::begin(write_turn(writer).await?)?;
+        record_latency("begin_write", started);
+        Ok(self.transaction(TxInner::Native(write)))
     }
 
     fn transaction(&self, inner: TxInner) -> Tx {
@@ -514,8 +549,8 @@ impl Store {
     pub async fn close(&self) {
         match &self.writer {
             Writer::Sqlite(writer) => {
-                if let Some(connection) = writer.lock().await.take()
-                    && let Err(error) = connection.close().await
+                if let Some(connections) = writer.lock().await.take()
+                    && let Err(error) = connections.sqlx.close().await
                 {
                     tracing::warn!("closing the SQLite writer connection: {error}");
                 }
@@ -527,6 +562,89 @@ impl Store {
 }
 
 impl Tx {
+    /// Runs a statement binding `values` to `$1`, `$2`, …, on whichever
+    /// connection the transaction is on; returns the rows it changed.
+    pub(crate) async fn execute_with(&mut self, sql: &str, values: &[Value<'_>]) -> Result<u64> {
+        if let TxInner::Native(write) = &self.inner {
+            return Ok(write.connection().execute(sql, values)? as u64);
+        }
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(transaction) => {
+                sqlx::query_with(sql, writes::sqlite_arguments(values)?)
+                    .execute(&mut **transaction)
+                    .await?
+                    .rows_affected()
+            }
+            TxInner::Postgres(transaction) => {
+                sqlx::query_with(sql, writes::postgres_arguments(values)?)
+                    .execute(&mut **transaction)
+                    .await?
+                    .rows_affected()
+            }
+            TxInner::Native(_) => unreachable!("handled above"),
+        })
+    }
+
+    /// The first column of each row a query returns, as integers.
+    pub(crate) async fn fetch_integers(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> Result<Vec<i64>> {
+        if let TxInner::Native(write) = &self.inner {
+            return write.connection().query(sql, values, |row| row.get(0));
+        }
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(transaction) => {
+                sqlx::query_scalar_with(sql, writes::sqlite_arguments(values)?)
+                    .fetch_all(&mut **transaction)
+                    .await?
+            }
+            TxInner::Postgres(transaction) => {
+                sqlx::query_scalar_with(sql, writes::postgres_arguments(values)?)
+                    .fetch_all(&mut **transaction)
+                    .await?
+            }
+            TxInner::Native(_) => unreachable!("handled above"),
+        })
+    }
+
+    /// The rows a query returns, binding `values` to `$1`, `$2`, …: read by
+    /// their sqlx `FromRow` on sqlx's connections, by `read_native` on the
+    /// native one (the columns in the order the query names them).
+    pub(crate) async fn fetch_all_with<T>(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+        read_native: impl FnMut(&native::Row<'_>) -> native::RowResult<T>,
+    ) -> Result<Vec<T>>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        if let TxInner::Native(write) = &self.inner {
+            return write.connection().query(sql, values, read_native);
+        }
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(transaction) => {
+                sqlx::query_as_with(sql, writes::sqlite_arguments(values)?)
+                    .fetch_all(&mut **transaction)
+                    .await?
+            }
+            TxInner::Postgres(transaction) => {
+                sqlx::query_as_with(sql, writes::postgres_arguments(values)?)
+                    .fetch_all(&mut **transaction)
+                    .await?
+            }
+            TxInner::Native(_) => unreachable!("handled above"),
+        })
+    }
+
     /// Serialises this transaction with every other one taking the same
     /// lock, until commit. PostgreSQL uses a transaction-level advisory
     /// lock; SQLite write transactions are exclusive already.
@@ -549,7 +667,7 @@ impl Tx {
     pub(crate) fn row_lock(&self) -> &'static str {
         match self.inner {
             TxInner::Postgres(_) => " FOR UPDATE",
-            TxInner::Sqlite(_) => "",
+            TxInner::Sqlite(_) | TxInner::Native(_) => "",
         }
     }
 
@@ -589,6 +707,7 @@ impl Tx {
         match inner {
             TxInner::Sqlite(SqliteTx::Read(tx)) => tx.commit().await?,
             TxInner::Sqlite(SqliteTx::Write(write)) => write.commit().await?,
+            TxInner::Native(write) => write.commit()?,
             TxInner::Postgres(mut tx) => {
                 // Jobs taken here need no other replica.
                 if let Some(due) = untaken_due {
@@ -703,40 +822,28 @@ impl Tx {
                     ids.sort_unstable();
                 }
             }
-            TxInner::Sqlite(transaction) => {
-                let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-                    "UPDATE sqlite_sequence SET seq = seq + CASE name",
-                );
-                for (_, table, count) in &asked {
-                    query
-                        .push(" WHEN ")
-                        .push_bind(*table)
-                        .push(" THEN ")
-                        .push_bind(*count);
-                }
-                query.push(" ELSE 0 END WHERE name IN (");
-                let mut names = query.separated(", ");
-                for (_, table, _) in &asked {
-                    names.push_bind(*table);
-                }
-                query.push(") RETURNING name, seq");
-                let advanced: Vec<(String, i64)> =
-                    query.build_query_as().fetch_all(&mut **transaction).await?;
-                for (at, table, count) in &asked {
-                    let last = match advanced.iter().find(|(name, _)| name == table) {
-                        Some((_, seq)) => seq - count,
+            TxInner::Sqlite(_) | TxInner::Native(_) => {
+                for (at, table, count) in asked {
+                    let advanced = self
+                        .fetch_integers(
+                            "UPDATE sqlite_sequence SET seq = seq + $2 WHERE name = $1 RETURNING seq",
+                            &[table.into(), count.into()],
+                        )
+                        .await?;
+                    let last = match advanced.first() {
+                        Some(seq) => seq - count,
                         None => {
-                            // The counter row appears with the table's first
-                            // insert; before that, ids start at 1.
-                            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)")
-                                .bind(*table)
-                                .bind(*count)
-                                .execute(&mut **transaction)
-                                .await?;
+                            // The counter row appears with the table's
+                            // first insert; before that, ids start at 1.
+                            self.execute_with(
+                                "INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)",
+                                &[table.into(), count.into()],
+                            )
+                            .await?;
                             0
                         }
                     };
-                    reserved[*at] = (last + 1..=last + count).collect();
+                    reserved[at] = (last + 1..=last + count).collect();
                 }
             }
         }
@@ -761,8 +868,8 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// [`StoreError::Unavailable`]: nothing was written, and a client that
 /// tries again later (Alertmanager does on a 5xx) loses nothing.
 async fn write_turn(
-    writer: &Arc<Mutex<Option<SqliteConnection>>>,
-) -> Result<OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>> {
+    writer: &Arc<Mutex<Option<WriterConnections>>>,
+) -> Result<OwnedMappedMutexGuard<Option<WriterConnections>, WriterConnections>> {
     let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, writer.clone().lock_owned())
         .await
         .map_err(|_| {
@@ -893,30 +1000,30 @@ mod tests {
 
     /// A table of rows of ~4 KB each, to fill the write-ahead log with.
     async fn create_scratch(tx: &mut Tx) {
-        with_tx!(tx, conn => {
-            sqlx::query("CREATE TABLE scratch (x TEXT)").execute(conn).await.unwrap();
-        });
+        tx.execute_with("CREATE TABLE scratch (x TEXT)", &[])
+            .await
+            .unwrap();
     }
 
     /// Commits `rows` scratch rows on `tx`.
     async fn commit_scratch_rows(mut tx: Tx, rows: u32) {
-        with_tx!(tx, conn => {
-            sqlx::query(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
-                 INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
-            )
-            .bind(i64::from(rows))
-            .execute(conn)
-            .await
-            .unwrap();
-        });
+        tx.execute_with(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO scratch SELECT hex(randomblob(2000)) FROM n",
+            &[i64::from(rows).into()],
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
 
+    /// The first integer a statement returns.
+    async fn integer(tx: &mut Tx, sql: &str) -> i64 {
+        tx.fetch_integers(sql, &[]).await.unwrap()[0]
+    }
+
     async fn synchronous(tx: &mut Tx) -> i64 {
-        with_tx!(tx, conn => {
-            sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await.unwrap()
-        })
+        integer(tx, "PRAGMA synchronous").await
     }
 
     /// Every SQLite write shares one connection; each transaction's `BEGIN`
@@ -941,13 +1048,9 @@ mod tests {
     async fn sqlite_checkpoints_are_taken_off_the_commit_path() {
         let (_dir, store) = sqlite_store().await;
         let mut tx = store.write().await.unwrap();
-        let backstop: i64 = with_tx!(tx, conn => {
-            sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(conn).await.unwrap()
-        });
+        let backstop = integer(&mut tx, "PRAGMA wal_autocheckpoint").await;
         assert_eq!(backstop, i64::from(super::BACKSTOP_CHECKPOINT_PAGES));
-        let temp_store: i64 = with_tx!(tx, conn => {
-            sqlx::query_scalar("PRAGMA temp_store").fetch_one(conn).await.unwrap()
-        });
+        let temp_store = integer(&mut tx, "PRAGMA temp_store").await;
         assert_eq!(temp_store, 2, "statement journals stay in memory");
         create_scratch(&mut tx).await;
         tx.commit().await.unwrap();
@@ -993,9 +1096,7 @@ mod tests {
             "the log grew to {longest} frames: {logs:?}"
         );
         let mut tx = store.read().await.unwrap();
-        let rows: i64 = with_tx!(tx, conn => {
-            sqlx::query_scalar("SELECT count(*) FROM scratch").fetch_one(conn).await.unwrap()
-        });
+        let rows = integer(&mut tx, "SELECT count(*) FROM scratch").await;
         assert_eq!(rows, COMMITS * 20, "every commit is in the database");
     }
 
@@ -1006,17 +1107,16 @@ mod tests {
     async fn a_dropped_sqlite_write_is_rolled_back_before_the_next() {
         let (_dir, store) = sqlite_store().await;
         let mut tx = store.write().await.unwrap();
-        with_tx!(tx, conn => {
-            sqlx::query("CREATE TABLE scratch (x INTEGER)").execute(conn).await.unwrap();
-        });
+        tx.execute_with("CREATE TABLE scratch (x INTEGER)", &[])
+            .await
+            .unwrap();
         drop(tx);
         let mut tx = store.write().await.unwrap();
-        let tables: i64 = with_tx!(tx, conn => {
-            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'scratch'")
-                .fetch_one(conn)
-                .await
-                .unwrap()
-        });
+        let tables = integer(
+            &mut tx,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'scratch'",
+        )
+        .await;
         assert_eq!(tables, 0, "the dropped write left nothing");
         tx.commit().await.unwrap();
 
@@ -1054,6 +1154,59 @@ mod tests {
             .commit()
             .await
             .unwrap();
+    }
+
+    /// An inline (native) write takes the same turn as sqlx's writes, is
+    /// durable, commits what sqlx's connections then read, and is rolled
+    /// back when dropped; store operations without a native branch refuse
+    /// with an error instead of running elsewhere.
+    #[tokio::test]
+    async fn inline_writes_share_the_turn_and_the_database() {
+        let (_dir, store) = sqlite_store().await;
+        let mut tx = store.write_inline().await.unwrap();
+        assert_eq!(synchronous(&mut tx).await, 2, "an inline write is durable");
+        tx.execute_with("CREATE TABLE scratch (x INTEGER)", &[])
+            .await
+            .unwrap();
+        tx.execute_with(
+            "INSERT INTO scratch (x) VALUES ($2), ($1)",
+            &[1.into(), 2.into()],
+        )
+        .await
+        .unwrap();
+        // Holding the turn: a sqlx write waits for it.
+        tokio::time::pause();
+        let waiting = store.write().await.err().expect("the turn is held");
+        assert!(matches!(waiting, StoreError::Unavailable(_)), "{waiting:?}");
+        tokio::time::resume();
+        let refused = tx
+            .list_jobs(None, None, 10)
+            .await
+            .expect_err("no native branch");
+        assert!(
+            refused.to_string().contains("no native branch"),
+            "{refused}"
+        );
+        tx.commit().await.unwrap();
+
+        let mut tx = store.read().await.unwrap();
+        let written = tx
+            .fetch_integers("SELECT x FROM scratch ORDER BY rowid", &[])
+            .await
+            .unwrap();
+        assert_eq!(written, [2, 1], "$2 and $1 are bound by their digits");
+        drop(tx);
+
+        let mut tx = store.write_inline().await.unwrap();
+        tx.execute_with("DELETE FROM scratch", &[]).await.unwrap();
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        assert_eq!(
+            integer(&mut tx, "SELECT count(*) FROM scratch").await,
+            2,
+            "the dropped inline write was rolled back"
+        );
+        tx.commit().await.unwrap();
     }
 
     #[test]

@@ -93,18 +93,25 @@ impl Tx {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StoredOverride>> {
-        let rows: Vec<OverrideRow> = with_tx!(self, conn => {
-            sqlx::query_as(
+        let rows: Vec<OverrideRow> = self
+            .fetch_all_with(
                 "SELECT id, schedule, person, starts_at, ends_at, reason, created_by FROM schedule_overrides
                  WHERE ($1 IS NULL OR schedule = $1) AND deleted_at IS NULL AND ends_at > $2 AND starts_at < $3
                  ORDER BY id",
+                &[schedule.into(), to_millis(from).into(), to_millis(to).into()],
+                |row| {
+                    Ok(OverrideRow {
+                        id: row.get(0)?,
+                        schedule: row.get(1)?,
+                        person: row.get(2)?,
+                        starts_at: row.get(3)?,
+                        ends_at: row.get(4)?,
+                        reason: row.get(5)?,
+                        created_by: row.get(6)?,
+                    })
+                },
             )
-            .bind(schedule)
-            .bind(to_millis(from))
-            .bind(to_millis(to))
-            .fetch_all(conn)
-            .await?
-        });
+            .await?;
         Ok(rows.into_iter().map(OverrideRow::into_override).collect())
     }
 

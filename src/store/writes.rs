@@ -1,10 +1,11 @@
 //! Writes to several tables sent to the database together. A batch of
 //! ingested messages writes six tables; sent one statement at a time that
-//! is six round trips to PostgreSQL and six hand-offs to the thread that
-//! runs a SQLite connection, each a wait on the page's path. A [`WriteSet`]
-//! collects the statements and [`Tx::apply`] sends them at once: to SQLite
-//! as one script of `;`-separated statements, to PostgreSQL as one
-//! statement whose writes but the last are data-modifying CTEs.
+//! is six round trips to PostgreSQL, and on SQLite a hand-off per statement
+//! to the thread that runs the connection. A [`WriteSet`] collects rows,
+//! table by table, and [`Tx::apply`] writes them at once: on SQLite in one
+//! native section (see `native`), a prepared statement per table run once
+//! per row; on PostgreSQL as one statement of multi-row writes, all but the
+//! last of them data-modifying CTEs.
 
 use std::borrow::Cow;
 
@@ -12,11 +13,11 @@ use sqlx::Arguments as _;
 use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
 
-use super::{Backend, Result, Tx, TxInner};
+use super::{Result, SqliteTx, StoreError, Tx, TxInner, native};
 
-/// The most values one sending binds: within SQLite's limit per statement
-/// (32,766) and PostgreSQL's (65,535), which here counts the whole sending,
-/// since on PostgreSQL a sending is one statement.
+/// The most values one sqlx sending binds: within SQLite's limit per
+/// statement (32,766) and PostgreSQL's (65,535), which there counts the
+/// whole sending, since a sending is one statement.
 const MAX_BINDS: usize = 30_000;
 
 /// One bound value. Typed even when null: PostgreSQL is told each
@@ -63,213 +64,338 @@ impl From<Option<String>> for Value<'_> {
     }
 }
 
-/// Statements sent in one go, with their values in the order they bind.
-#[derive(Default)]
-struct Sending<'a> {
-    statements: Vec<String>,
-    /// The tables written in order (see [`WriteSet::statement`]).
-    tables: Vec<&'static str>,
+/// How each row of a [`Rows`] is written.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// `INSERT INTO {table} ({columns}) VALUES (…){tail}`.
+    Insert {
+        columns: &'static str,
+        tail: &'static str,
+    },
+    /// `UPDATE {table} SET {set} WHERE id = …`: a row's first value is the
+    /// id of the row it updates, and `set` names the others `{2}`, `{3}`, ….
+    UpdateById { set: &'static str },
+}
+
+/// Rows written to one table in one shape, their values row after row.
+struct Rows<'a> {
+    table: &'static str,
+    /// The table whose earlier writes in the set these must follow; `None`
+    /// for rows no other write of the set touches or depends on.
+    ordered_on: Option<&'static str>,
+    shape: Shape,
+    width: usize,
     values: Vec<Value<'a>>,
-    /// Every statement is small enough to keep prepared (see
-    /// [`super::cache_statement`]).
-    small: bool,
+}
+
+impl Rows<'_> {
+    /// The statement that writes one row, its values bound as `$1`, `$2`, ….
+    fn single_row_sql(&self) -> String {
+        match self.shape {
+            Shape::Insert { columns, tail } => {
+                let placeholders: Vec<String> = (1..=self.width).map(|n| format!("${n}")).collect();
+                format!(
+                    "INSERT INTO {} ({columns}) VALUES ({}){tail}",
+                    self.table,
+                    placeholders.join(", ")
+                )
+            }
+            Shape::UpdateById { set } => {
+                let mut set = set.to_string();
+                for n in 2..=self.width {
+                    set = set.replace(&format!("{{{n}}}"), &format!("${n}"));
+                }
+                format!("UPDATE {} SET {set} WHERE id = $1", self.table)
+            }
+        }
+    }
 }
 
 /// Writes collected to be sent together by [`Tx::apply`], in order.
+#[derive(Default)]
 pub struct WriteSet<'a> {
-    backend: Backend,
-    sendings: Vec<Sending<'a>>,
+    writes: Vec<Rows<'a>>,
+}
+
+/// The values of one row, bound in column order.
+pub(crate) struct RowValues<'w, 'a> {
+    values: &'w mut Vec<Value<'a>>,
+}
+
+impl<'a> RowValues<'_, 'a> {
+    pub(crate) fn column(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
+        self.values.push(value.into());
+        self
+    }
 }
 
 impl<'a> WriteSet<'a> {
-    fn new(backend: Backend) -> Self {
-        WriteSet {
-            backend,
-            sendings: Vec::new(),
-        }
-    }
-
-    /// Starts a statement writing `table`, of `rows` rows binding `binds`
-    /// values. It is sent with those before it unless together they would
-    /// bind too many, or one of them writes the same table: PostgreSQL
-    /// does not promise in which order the parts of one statement run, and
-    /// the rows of one table are written in order (event ids follow the
-    /// log's order; an alert resolved in a batch is written before the
-    /// new alert of its key).
-    pub(crate) fn statement(
-        &mut self,
-        table: &'static str,
-        rows: usize,
-        binds: usize,
-    ) -> Statement<'_, 'a> {
-        self.start(Some(table), rows, binds)
-    }
-
-    /// `ordered_on`: the table whose writes this one must follow; `None`
-    /// for rows no other statement of the set writes or depends on.
-    fn start(
-        &mut self,
-        ordered_on: Option<&'static str>,
-        rows: usize,
-        binds: usize,
-    ) -> Statement<'_, 'a> {
-        let fits = self.sendings.last().is_some_and(|sending| {
-            sending.values.len() + binds <= MAX_BINDS
-                && ordered_on.is_none_or(|table| !sending.tables.contains(&table))
-        });
-        if !fits {
-            self.sendings.push(Sending {
-                small: true,
-                ..Sending::default()
-            });
-        }
-        let sending = self.sendings.last_mut().expect("a sending was just pushed");
-        sending.small &= super::cache_statement(rows);
-        sending.statements.push(String::new());
-        sending.tables.extend(ordered_on);
-        Statement {
-            backend: self.backend,
-            sending,
-            in_row: false,
-        }
-    }
-
-    /// `INSERT INTO {table} ({columns}) VALUES …` with a row per item, whose
-    /// values `row` binds with [`Statement::column`], then `tail` (an
-    /// `ON CONFLICT` clause, say); in statements of at most
-    /// [`super::rows_per_statement`] rows.
+    /// Inserts a row per item into `table`, whose values `row` binds in the
+    /// order of `columns`, each followed by `tail` (an `ON CONFLICT`
+    /// clause, say). The rows of one table are written in order: event ids
+    /// follow the log's order, and an alert resolved in a batch is written
+    /// before the new alert of its key.
     pub(crate) fn insert<T>(
         &mut self,
         table: &'static str,
-        columns: &str,
+        columns: &'static str,
         items: &'a [T],
-        tail: &str,
-        row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
+        tail: &'static str,
+        row: impl FnMut(&mut RowValues<'_, 'a>, &'a T),
     ) {
         self.insert_rows(table, Some(table), columns, items, tail, row);
     }
 
     /// [`WriteSet::insert`], in order after the set's other writes to
-    /// `ordered_on`; `None` for rows no other statement of the set writes
-    /// or depends on, which go with the others whatever they write.
+    /// `ordered_on`; `None` for rows no other write of the set touches or
+    /// depends on, which PostgreSQL may write alongside the others.
     pub(crate) fn insert_rows<T>(
         &mut self,
         table: &'static str,
         ordered_on: Option<&'static str>,
-        columns: &str,
+        columns: &'static str,
         items: &'a [T],
-        tail: &str,
-        mut row: impl FnMut(&mut Statement<'_, 'a>, &'a T),
+        tail: &'static str,
+        row: impl FnMut(&mut RowValues<'_, 'a>, &'a T),
     ) {
         let width = columns.split(',').count();
-        for chunk in items.chunks(super::rows_per_statement(width)) {
-            let mut statement = self.start(ordered_on, chunk.len(), chunk.len() * width);
-            statement.sql(&format!("INSERT INTO {table} ({columns}) VALUES "));
-            for (n, item) in chunk.iter().enumerate() {
-                statement.sql(if n == 0 { "(" } else { ", (" });
-                statement.in_row = false;
-                row(&mut statement, item);
-                statement.sql(")");
-            }
-            statement.sql(tail);
+        self.push(
+            table,
+            ordered_on,
+            Shape::Insert { columns, tail },
+            width,
+            items,
+            row,
+        );
+    }
+
+    /// Updates a row of `table` per item: `row` binds the row's id, then
+    /// the values `set` names `{2}`, `{3}`, … (`width` values in all).
+    pub(crate) fn update_by_id<T>(
+        &mut self,
+        table: &'static str,
+        set: &'static str,
+        width: usize,
+        items: &'a [T],
+        row: impl FnMut(&mut RowValues<'_, 'a>, &'a T),
+    ) {
+        self.push(
+            table,
+            Some(table),
+            Shape::UpdateById { set },
+            width,
+            items,
+            row,
+        );
+    }
+
+    fn push<T>(
+        &mut self,
+        table: &'static str,
+        ordered_on: Option<&'static str>,
+        shape: Shape,
+        width: usize,
+        items: &'a [T],
+        mut row: impl FnMut(&mut RowValues<'_, 'a>, &'a T),
+    ) {
+        if items.is_empty() {
+            return;
         }
-    }
-}
-
-/// The statement being written: SQL text and the values it binds.
-pub(crate) struct Statement<'w, 'a> {
-    backend: Backend,
-    sending: &'w mut Sending<'a>,
-    /// A row's first column is bound already.
-    in_row: bool,
-}
-
-impl<'a> Statement<'_, 'a> {
-    pub(crate) fn sql(&mut self, text: &str) -> &mut Self {
-        self.sending
-            .statements
-            .last_mut()
-            .expect("a statement was started")
-            .push_str(text);
-        self
-    }
-
-    /// Binds `value` here in the text.
-    pub(crate) fn bind(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
-        self.sending.values.push(value.into());
-        match self.backend {
-            Backend::Sqlite => self.sql("?"),
-            Backend::Postgres => {
-                let placeholder = format!("${}", self.sending.values.len());
-                self.sql(&placeholder)
-            }
+        let mut values = Vec::with_capacity(items.len() * width);
+        for item in items {
+            let before = values.len();
+            row(
+                &mut RowValues {
+                    values: &mut values,
+                },
+                item,
+            );
+            debug_assert_eq!(
+                values.len() - before,
+                width,
+                "a row of {table} binds {width} values"
+            );
         }
+        self.writes.push(Rows {
+            table,
+            ordered_on,
+            shape,
+            width,
+            values,
+        });
     }
 
-    /// Binds the next value of a row of [`WriteSet::insert`].
-    pub(crate) fn column(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
-        if std::mem::replace(&mut self.in_row, true) {
-            self.sql(", ");
-        }
-        self.bind(value)
-    }
-}
-
-impl Tx {
-    /// A set of writes for this transaction's backend.
-    pub fn writes<'a>(&self) -> WriteSet<'a> {
-        WriteSet::new(self.backend())
-    }
-
-    /// Sends the writes collected, in order, at once (or in as few goes as
-    /// the limits on bound values allow).
-    pub async fn apply(&mut self, writes: WriteSet<'_>) -> Result<()> {
-        for sending in writes.sendings {
-            let sql = match writes.backend {
-                Backend::Sqlite => sending.statements.join(";\n"),
-                Backend::Postgres => as_one_statement(&sending.statements),
-            };
-            let sql = sqlx::AssertSqlSafe(sql);
-            match &mut self.inner {
-                TxInner::Sqlite(transaction) => {
-                    let mut arguments = SqliteArguments::default();
-                    for value in sending.values {
-                        match value {
-                            Value::Int(v) => arguments.add(v),
-                            Value::Text(v) => arguments.add(v.map(Cow::into_owned)),
-                        }
-                        .map_err(|e| anyhow::anyhow!("binding a value: {e}"))?;
-                    }
-                    sqlx::query_with(sql, arguments)
-                        .persistent(sending.small)
-                        .execute(&mut **transaction)
-                        .await?;
-                }
-                TxInner::Postgres(transaction) => {
-                    let mut arguments = PgArguments::default();
-                    for value in &sending.values {
-                        match value {
-                            Value::Int(v) => arguments.add(*v),
-                            Value::Text(v) => arguments.add(v.as_deref()),
-                        }
-                        .map_err(|e| anyhow::anyhow!("binding a value: {e}"))?;
-                    }
-                    sqlx::query_with(sql, arguments)
-                        .persistent(sending.small)
-                        .execute(&mut **transaction)
-                        .await?;
-                }
+    /// Writes every row on SQLite, one prepared statement per table and
+    /// shape, in the order collected.
+    fn write_natively(&self, connection: &native::Connection) -> Result<()> {
+        for rows in &self.writes {
+            let sql = rows.single_row_sql();
+            for row in rows.values.chunks(rows.width.max(1)) {
+                connection.execute(&sql, row)?;
             }
         }
         Ok(())
     }
 
-    pub(crate) fn backend(&self) -> Backend {
-        match self.inner {
-            TxInner::Sqlite(_) => Backend::Sqlite,
-            TxInner::Postgres(_) => Backend::Postgres,
+    /// The multi-row statements that write the set through sqlx, each
+    /// sending with its values.
+    fn sendings(&self) -> Vec<Sending<'_, 'a>> {
+        let mut sendings: Vec<Sending<'_, 'a>> = Vec::new();
+        for rows in &self.writes {
+            let per_statement = super::rows_per_statement(rows.width);
+            for chunk in rows.values.chunks(per_statement * rows.width.max(1)) {
+                let fits = sendings.last().is_some_and(|sending| {
+                    sending.values.len() + chunk.len() <= MAX_BINDS
+                        && rows
+                            .ordered_on
+                            .is_none_or(|table| !sending.tables.contains(&table))
+                });
+                if !fits {
+                    sendings.push(Sending::default());
+                }
+                let sending = sendings.last_mut().expect("a sending was just pushed");
+                sending.tables.extend(rows.ordered_on);
+                sending.small &= super::cache_statement(chunk.len() / rows.width.max(1));
+                let first = sending.values.len() + 1;
+                sending.statements.push(multi_row_sql(
+                    rows,
+                    chunk.len() / rows.width.max(1),
+                    first,
+                ));
+                sending.values.extend(chunk);
+            }
+        }
+        sendings
+    }
+}
+
+/// Statements sent through sqlx at once: one script to SQLite, one
+/// statement to PostgreSQL.
+struct Sending<'s, 'a> {
+    statements: Vec<String>,
+    /// The tables written in order (see [`Rows::ordered_on`]).
+    tables: Vec<&'static str>,
+    values: Vec<&'s Value<'a>>,
+    /// Every statement is small enough to keep prepared (see
+    /// [`super::cache_statement`]).
+    small: bool,
+}
+
+impl Default for Sending<'_, '_> {
+    fn default() -> Self {
+        Sending {
+            statements: Vec::new(),
+            tables: Vec::new(),
+            values: Vec::new(),
+            small: true,
         }
     }
+}
+
+/// `rows` rows of `rows.shape` in one statement, binding `$first` onwards.
+fn multi_row_sql(rows: &Rows<'_>, count: usize, first: usize) -> String {
+    let mut values = String::new();
+    for n in 0..count {
+        values.push_str(if n == 0 { "(" } else { ", (" });
+        for column in 0..rows.width {
+            if column > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!("${}", first + n * rows.width + column));
+        }
+        values.push(')');
+    }
+    match rows.shape {
+        Shape::Insert { columns, tail } => {
+            format!(
+                "INSERT INTO {} ({columns}) VALUES {values}{tail}",
+                rows.table
+            )
+        }
+        Shape::UpdateById { set } => {
+            let mut set = set.to_string();
+            for n in 2..=rows.width {
+                set = set.replace(&format!("{{{n}}}"), &format!("given.column{n}"));
+            }
+            format!(
+                "UPDATE {table} SET {set} FROM (VALUES {values}) AS given WHERE {table}.id = given.column1",
+                table = rows.table
+            )
+        }
+    }
+}
+
+impl Tx {
+    /// A set of writes for this transaction.
+    pub fn writes<'a>(&self) -> WriteSet<'a> {
+        WriteSet::default()
+    }
+
+    /// Writes what was collected, in order, at once: natively a prepared
+    /// statement per table run once per row; through sqlx in as few
+    /// sendings as the limit on bound values allows, to SQLite as one
+    /// script, to PostgreSQL as one statement each.
+    pub async fn apply(&mut self, writes: WriteSet<'_>) -> Result<()> {
+        if writes.writes.is_empty() {
+            return Ok(());
+        }
+        match &mut self.inner {
+            TxInner::Native(write) => writes.write_natively(write.connection()),
+            TxInner::Sqlite(SqliteTx::Read(_)) => Err(StoreError::Other(anyhow::anyhow!(
+                "writes were sent in a read transaction"
+            ))),
+            TxInner::Sqlite(transaction) => {
+                for sending in writes.sendings() {
+                    let sql = sqlx::AssertSqlSafe(sending.statements.join(";\n"));
+                    sqlx::query_with(sql, sqlite_arguments(sending.values.iter().copied())?)
+                        .persistent(sending.small)
+                        .execute(&mut **transaction)
+                        .await?;
+                }
+                Ok(())
+            }
+            TxInner::Postgres(transaction) => {
+                for sending in writes.sendings() {
+                    let sql = sqlx::AssertSqlSafe(as_one_statement(&sending.statements));
+                    sqlx::query_with(sql, postgres_arguments(sending.values.iter().copied())?)
+                        .persistent(sending.small)
+                        .execute(&mut **transaction)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `values` bound for a sqlx SQLite statement.
+pub(super) fn sqlite_arguments<'v, 'a: 'v>(
+    values: impl IntoIterator<Item = &'v Value<'a>>,
+) -> Result<SqliteArguments> {
+    let mut arguments = SqliteArguments::default();
+    for value in values {
+        match value {
+            Value::Int(v) => arguments.add(*v),
+            Value::Text(v) => arguments.add(v.as_deref().map(str::to_string)),
+        }
+        .map_err(|e| anyhow::anyhow!("binding a value: {e}"))?;
+    }
+    Ok(arguments)
+}
+
+/// `values` bound for a PostgreSQL statement.
+pub(super) fn postgres_arguments<'v, 'a: 'v>(
+    values: impl IntoIterator<Item = &'v Value<'a>>,
+) -> Result<PgArguments> {
+    let mut arguments = PgArguments::default();
+    for value in values {
+        match value {
+            Value::Int(v) => arguments.add(*v),
+            Value::Text(v) => arguments.add(v.as_deref()),
+        }
+        .map_err(|e| anyhow::anyhow!("binding a value: {e}"))?;
+    }
+    Ok(arguments)
 }
 
 /// PostgreSQL: `WITH w1 AS (first), w2 AS (second) last`. Every statement
@@ -298,9 +424,13 @@ fn as_one_statement(statements: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, WriteSet};
+    use super::WriteSet;
 
-    fn one_row(writes: &mut WriteSet<'_>, table: &'static str, ordered_on: Option<&'static str>) {
+    fn one_row<'a>(
+        writes: &mut WriteSet<'a>,
+        table: &'static str,
+        ordered_on: Option<&'static str>,
+    ) {
         writes.insert_rows(table, ordered_on, "id", &[1i64], "", |row, id| {
             row.column(*id);
         });
@@ -308,18 +438,58 @@ mod tests {
 
     #[test]
     fn writes_to_one_table_are_sent_in_order_unless_independent() {
-        for backend in [Backend::Sqlite, Backend::Postgres] {
-            let mut writes = WriteSet::new(backend);
-            one_row(&mut writes, "alerts", Some("alerts"));
-            one_row(&mut writes, "events", Some("events"));
-            // Rows no other statement depends on join the same sending.
-            one_row(&mut writes, "alerts", None);
-            assert_eq!(writes.sendings.len(), 1);
-            // A second ordered write to a table starts the next one.
-            one_row(&mut writes, "alerts", Some("alerts"));
-            assert_eq!(writes.sendings.len(), 2);
-            assert_eq!(writes.sendings[0].statements.len(), 3);
-            assert_eq!(writes.sendings[0].values.len(), 3);
-        }
+        let mut writes = WriteSet::default();
+        one_row(&mut writes, "alerts", Some("alerts"));
+        one_row(&mut writes, "events", Some("events"));
+        // Rows no other statement depends on join the same sending.
+        one_row(&mut writes, "alerts", None);
+        assert_eq!(writes.sendings().len(), 1);
+        // A second ordered write to a table starts the next one.
+        one_row(&mut writes, "alerts", Some("alerts"));
+        let sendings = writes.sendings();
+        assert_eq!(sendings.len(), 2);
+        assert_eq!(sendings[0].statements.len(), 3);
+        assert_eq!(sendings[0].values.len(), 3);
+    }
+
+    #[test]
+    fn rows_are_written_one_by_one_natively_and_together_on_postgres() {
+        let mut writes = WriteSet::default();
+        writes.update_by_id(
+            "alert_groups",
+            "alert_count = alert_count + {2}, last_alert_at = {3}",
+            3,
+            &[(7i64, 2i64), (9, 1)],
+            |row, (id, added)| {
+                row.column(*id).column(*added).column(100);
+            },
+        );
+        writes.insert(
+            "events",
+            "at, action",
+            &[1i64, 2],
+            " ON CONFLICT DO NOTHING",
+            |row, at| {
+                row.column(*at).column("a");
+            },
+        );
+        assert_eq!(
+            writes.writes[0].single_row_sql(),
+            "UPDATE alert_groups SET alert_count = alert_count + $2, last_alert_at = $3 WHERE id = $1"
+        );
+        assert_eq!(
+            writes.writes[1].single_row_sql(),
+            "INSERT INTO events (at, action) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        );
+        let sendings = writes.sendings();
+        assert_eq!(sendings.len(), 1);
+        assert_eq!(
+            sendings[0].statements,
+            [
+                "UPDATE alert_groups SET alert_count = alert_count + given.column2, last_alert_at = given.column3 FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS given WHERE alert_groups.id = given.column1",
+                "INSERT INTO events (at, action) VALUES ($7, $8), ($9, $10) ON CONFLICT DO NOTHING",
+            ]
+        );
+        assert_eq!(sendings[0].values.len(), 10);
     }
 }

@@ -1,0 +1,187 @@
+//! A SQLite connection driven from the calling thread, for the ingestion
+//! writer, which writes on the order of a hundred rows per transaction.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, so every
+//! statement it executes is a hand-off to that thread and back (70–150 µs
+//! on a virtual machine under load), and a multi-row statement is parsed
+//! again whenever its row count changes. Ingestion ran at a fraction of
+//! what SQLite can do for that alone (bench/README.md). This connection
+//! is opened with rusqlite on the same database file and runs each
+//! statement where it is called, prepared once and kept: a transaction
+//! ([`Store::write_inline`](super::Store::write_inline)) blocks its thread
+//! while it runs, so the ingestion writer has a thread of its own.
+//!
+//! It shares the turn to write with the sqlx writer connection: while it
+//! writes, no other writer of the process does. Store functions an
+//! ingestion batch calls have a branch for it (the statements it repeats
+//! per row are single-row, prepared once; everything else keeps the SQL
+//! text of the sqlx branch); any other is refused with an error. Only this
+//! module names rusqlite.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::OwnedMappedMutexGuard;
+
+use super::writes::Value;
+use super::{Result, StoreError, WriterConnections};
+
+/// Prepared statements a connection keeps: enough for every distinct
+/// statement ingestion runs.
+const KEPT_STATEMENTS: usize = 64;
+
+/// The native connection to a SQLite database.
+pub(crate) struct Connection {
+    connection: rusqlite::Connection,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("native::Connection")
+    }
+}
+
+impl Connection {
+    /// Opens `path`, set up as the sqlx connections are (the log, a commit
+    /// on disk before it returns, foreign keys, statement journals in
+    /// memory, checkpoints left to `Store::checkpoint`).
+    pub(crate) fn open(path: &Path, backstop_checkpoint_pages: u32) -> anyhow::Result<Connection> {
+        let connection = rusqlite::Connection::open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        connection.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
+        connection.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = {backstop_checkpoint_pages};"
+        ))?;
+        Ok(Connection { connection })
+    }
+
+    /// Runs a statement that returns no rows, binding `values` to `$1`,
+    /// `$2`, …; the statement stays prepared.
+    pub(crate) fn execute(&self, sql: &str, values: &[Value<'_>]) -> Result<usize> {
+        let mut statement = self.connection.prepare_cached(sql).map_err(native_error)?;
+        bind(&mut statement, values)?;
+        statement.raw_execute().map_err(native_error)
+    }
+
+    /// Runs a query, reading each row with `read`.
+    pub(crate) fn query<T>(
+        &self,
+        sql: &str,
+        values: &[Value<'_>],
+        mut read: impl FnMut(&Row<'_>) -> RowResult<T>,
+    ) -> Result<Vec<T>> {
+        let mut statement = self.connection.prepare_cached(sql).map_err(native_error)?;
+        bind(&mut statement, values)?;
+        let mut rows = statement.raw_query();
+        let mut found = Vec::new();
+        while let Some(row) = rows.next().map_err(native_error)? {
+            found.push(read(row).map_err(native_error)?);
+        }
+        Ok(found)
+    }
+}
+
+/// A row as a native query reads it.
+pub(crate) type Row<'r> = rusqlite::Row<'r>;
+pub(crate) type RowResult<T> = rusqlite::Result<T>;
+
+/// A write transaction on the native connection, holding the turn to
+/// write. Dropped without commit, it is rolled back.
+pub(crate) struct Write {
+    connections: OwnedMappedMutexGuard<Option<WriterConnections>, WriterConnections>,
+    open: bool,
+}
+
+impl Write {
+    /// Begins a transaction that takes the write lock up front.
+    pub(crate) fn begin(
+        connections: OwnedMappedMutexGuard<Option<WriterConnections>, WriterConnections>,
+    ) -> Result<Write> {
+        connections.native.execute("BEGIN IMMEDIATE", &[])?;
+        Ok(Write {
+            connections,
+            open: true,
+        })
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connections.native
+    }
+
+    /// Commits; the commit is on disk when this returns.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.connections.native.execute("COMMIT", &[])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Write {
+    fn drop(&mut self) {
+        if self.open
+            && let Err(error) = self.connections.native.execute("ROLLBACK", &[])
+        {
+            tracing::warn!("rolling back a native SQLite transaction failed: {error}");
+        }
+    }
+}
+
+/// Binds `values` to the statement's `$1`, `$2`, …. SQLite numbers named
+/// parameters such as `$2` in the order they first appear, not by their
+/// digits, so each is looked up by name.
+fn bind(statement: &mut rusqlite::CachedStatement<'_>, values: &[Value<'_>]) -> Result<()> {
+    for at in 1..=statement.parameter_count() {
+        let value = statement
+            .parameter_name(at)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .and_then(|n| values.get(n.checked_sub(1)?))
+            .ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!(
+                    "parameter {at} of a native statement is not one of $1 to ${}",
+                    values.len()
+                ))
+            })?;
+        let result = match value {
+            Value::Int(v) => statement.raw_bind_parameter(at, v),
+            Value::Text(v) => statement.raw_bind_parameter(at, v.as_deref()),
+        };
+        result.map_err(native_error)?;
+    }
+    Ok(())
+}
+
+/// A native failure as the store reports sqlx's: a broken uniqueness rule
+/// is a conflict, a database kept busy past the timeout is unavailable,
+/// anything else unexpected.
+fn native_error(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, message)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(
+                message
+                    .clone()
+                    .unwrap_or_else(|| "a uniqueness rule was broken".to_string()),
+            )
+        }
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            StoreError::Unavailable(anyhow::Error::new(error).context("the database is busy"))
+        }
+        _ => StoreError::Other(anyhow::Error::new(error)),
+    }
+}
+
+/// What a store function without a native branch answers when called in a
+/// native transaction: a bug in the caller, which must use `Store::write`.
+pub(crate) fn unsupported() -> StoreError {
+    StoreError::Other(anyhow::anyhow!(
+        "this store operation has no native branch; use Store::write for it"
+    ))
+}

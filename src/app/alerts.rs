@@ -254,6 +254,35 @@ fn split_by_weight<T>(
     split
 }
 
+/// A batch written in a transaction not yet committed.
+struct Written {
+    results: Vec<Vec<Ingested>>,
+    tx: Tx,
+    stages: Stages,
+}
+
+/// Answers each message of a batch with its result.
+fn answer(batch: Vec<Message>, results: Vec<Result<Vec<Ingested>>>, started: Instant) {
+    metrics::histogram!("siaga_ingest_batch_messages").record(batch.len() as f64);
+    metrics::histogram!("siaga_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
+    for (message, result) in batch.into_iter().zip(results) {
+        match &result {
+            Ok(_) => metrics::counter!("siaga_ingested_events_total", "kind" => message.target.integration().kind.as_str())
+                .increment(message.signals.len() as u64),
+            Err(error) => tracing::error!("storing an ingested message failed: {error}"),
+        }
+        let _ = message.reply.send(result);
+    }
+}
+
+/// What each message of a batch whose commit did not reach the disk is
+/// told: nothing of it counts as received, so its source sends it again.
+fn failed_commit(error: &crate::store::StoreError) -> Error {
+    Error::Unavailable(anyhow::anyhow!(
+        "the batch could not be committed: {error:#}"
+    ))
+}
+
 /// What became of one signal.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Ingested {
@@ -462,13 +491,30 @@ impl App {
     }
 
     /// Writes a batch of messages in one transaction (one commit, one
-    /// fsync) and answers each. When the batch fails, each message is
+    /// fsync) and answers each once the commit is on disk. The writer
+    /// goes on with the next batch meanwhile when the store lets it (see
+    /// `Tx::commit_then`). When writing the batch fails, each message is
     /// written alone, so one the database refuses fails by itself instead
     /// of taking everything queued with it.
     async fn commit_batch(&self, batch: Vec<Message>) {
         let started = Instant::now();
-        let results = match self.write_batch(&batch).await {
-            Ok(results) => results.into_iter().map(Ok).collect(),
+        match self.write_batch(&batch).await {
+            Ok(Written {
+                results,
+                tx,
+                mut stages,
+            }) => {
+                tx.commit_then(move |synced| {
+                    stages.done("commit");
+                    stages.finish(&batch);
+                    let results = match synced {
+                        Ok(()) => results.into_iter().map(Ok).collect(),
+                        Err(error) => batch.iter().map(|_| Err(failed_commit(&error))).collect(),
+                    };
+                    answer(batch, results, started);
+                })
+                .await;
+            }
             Err(error) if batch.len() > 1 => {
                 tracing::warn!(
                     "an ingestion batch of {} messages failed ({error}); writing them one by one",
@@ -476,28 +522,26 @@ impl App {
                 );
                 let mut results = Vec::with_capacity(batch.len());
                 for message in &batch {
-                    let result = self.write_batch(std::slice::from_ref(message)).await;
-                    results.push(result.map(|mut one| one.remove(0)));
+                    let result = match self.write_batch(std::slice::from_ref(message)).await {
+                        Ok(mut written) => written
+                            .tx
+                            .commit()
+                            .await
+                            .map(|()| written.results.remove(0))
+                            .map_err(Error::from),
+                        Err(error) => Err(error),
+                    };
+                    results.push(result);
                 }
-                results
+                answer(batch, results, started);
             }
-            Err(error) => vec![Err(error)],
-        };
-        metrics::histogram!("siaga_ingest_batch_messages").record(batch.len() as f64);
-        metrics::histogram!("siaga_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
-        for (message, result) in batch.into_iter().zip(results) {
-            match &result {
-                Ok(_) => metrics::counter!("siaga_ingested_events_total", "kind" => message.target.integration().kind.as_str())
-                    .increment(message.signals.len() as u64),
-                Err(error) => tracing::error!("storing an ingested message failed: {error}"),
-            }
-            let _ = message.reply.send(result);
+            Err(error) => answer(batch, vec![Err(error)], started),
         }
     }
 
-    /// One transaction for `batch`, retried when a concurrent replica
-    /// opened one of its alerts first.
-    async fn write_batch(&self, batch: &[Message]) -> Result<Vec<Vec<Ingested>>> {
+    /// One transaction for `batch`, written and not yet committed, retried
+    /// when a concurrent replica opened one of its alerts first.
+    async fn write_batch(&self, batch: &[Message]) -> Result<Written> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -508,7 +552,7 @@ impl App {
         }
     }
 
-    async fn try_write_batch(&self, batch: &[Message]) -> Result<Vec<Vec<Ingested>>> {
+    async fn try_write_batch(&self, batch: &[Message]) -> Result<Written> {
         // A new group may page with the batch, signing acknowledge links:
         // the secret is read (made, the first time) before the write.
         let ack_secret = if batch
@@ -639,10 +683,11 @@ impl App {
         }
         check_incidents(&mut tx, org, &writes.opened, now).await?;
         stages.done("follow-up");
-        tx.commit().await?;
-        stages.done("commit");
-        stages.finish(batch);
-        Ok(writes.results)
+        Ok(Written {
+            results: writes.results,
+            tx,
+            stages,
+        })
     }
 
     /// Whether `service` is in a maintenance window at `now`: one declared

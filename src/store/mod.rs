@@ -719,17 +719,59 @@ impl Tx {
             }
         }
         if enqueued_jobs {
-            // Jobs taken here go to the task that starts them (it is woken
-            // by the hand-over); the runner is woken only for jobs it must
-            // claim.
-            taken_jobs.hand_over();
-            if let Some(due) = untaken_due {
-                jobs.due_at(due);
-                jobs.wake();
-            }
+            after_commit(&jobs, taken_jobs, untaken_due);
         }
         record_latency("commit", started);
         Ok(())
+    }
+
+    /// Commits, and calls `then` once the commit is on disk, or with why
+    /// it did not get there. An inline write's commit returns before its
+    /// fsync, which the log syncer runs for it and for every other commit
+    /// waiting (see `native::LogSync`): its writer may begin the next
+    /// transaction meanwhile, and `then` runs on the syncer's thread.
+    /// Jobs the transaction enqueued are handed over only once it is
+    /// durable. Every other transaction commits as [`Tx::commit`] does and
+    /// `then` runs here.
+    pub async fn commit_then(self, then: impl FnOnce(Result<()>) + Send + 'static) {
+        let Tx {
+            inner: TxInner::Native(write),
+            jobs,
+            enqueued_jobs,
+            taken_jobs,
+            untaken_due,
+        } = self
+        else {
+            then(self.commit().await);
+            return;
+        };
+        let started = Instant::now();
+        let log = match write.commit_unsynced() {
+            Ok(log) => log,
+            Err(error) => return then(Err(error)),
+        };
+        record_latency("commit", started);
+        log.sync_then(move |synced| {
+            if synced.is_ok() && enqueued_jobs {
+                after_commit(&jobs, taken_jobs, untaken_due);
+            }
+            then(synced);
+        });
+    }
+}
+
+/// Jobs a committed transaction enqueued: those taken go to the task that
+/// starts them (it is woken by the hand-over); the runner is woken only
+/// for jobs it must claim.
+fn after_commit(
+    jobs: &jobs::JobSignal,
+    taken_jobs: jobs::TakenJobs,
+    untaken_due: Option<Timestamp>,
+) {
+    taken_jobs.hand_over();
+    if let Some(due) = untaken_due {
+        jobs.due_at(due);
+        jobs.wake();
     }
 }
 
@@ -1156,15 +1198,16 @@ mod tests {
             .unwrap();
     }
 
-    /// An inline (native) write takes the same turn as sqlx's writes, is
-    /// durable, commits what sqlx's connections then read, and is rolled
-    /// back when dropped; store operations without a native branch refuse
-    /// with an error instead of running elsewhere.
+    /// An inline (native) write takes the same turn as sqlx's writes,
+    /// commits what sqlx's connections then read, and is rolled back when
+    /// dropped; store operations without a native branch refuse with an
+    /// error instead of running elsewhere. Its commit leaves the fsync to
+    /// the log syncer, and `commit_then` hears when it is done.
     #[tokio::test]
     async fn inline_writes_share_the_turn_and_the_database() {
         let (_dir, store) = sqlite_store().await;
         let mut tx = store.write_inline().await.unwrap();
-        assert_eq!(synchronous(&mut tx).await, 2, "an inline write is durable");
+        assert_eq!(synchronous(&mut tx).await, 1, "the log syncer syncs");
         tx.execute_with("CREATE TABLE scratch (x INTEGER)", &[])
             .await
             .unwrap();
@@ -1187,7 +1230,12 @@ mod tests {
             refused.to_string().contains("no native branch"),
             "{refused}"
         );
-        tx.commit().await.unwrap();
+        let (synced, on_disk) = tokio::sync::oneshot::channel();
+        tx.commit_then(move |outcome| {
+            let _ = synced.send(outcome);
+        })
+        .await;
+        on_disk.await.unwrap().expect("the commit reached the disk");
 
         let mut tx = store.read().await.unwrap();
         let written = tx

@@ -11,6 +11,13 @@
 //! ([`Store::write_inline`](super::Store::write_inline)) blocks its thread
 //! while it runs, so the ingestion writer has a thread of its own.
 //!
+//! Its commits do not wait for the disk themselves (`synchronous =
+//! NORMAL`): the [`LogSync`] makes them durable by syncing the
+//! write-ahead log file from a thread of its own, so the next batch is
+//! written while the last one's fsync runs, and one fsync serves every
+//! commit made before it began. Nothing is answered before its commit is
+//! on disk.
+//!
 //! It shares the turn to write with the sqlx writer connection: while it
 //! writes, no other writer of the process does. Store functions an
 //! ingestion batch calls have a branch for it (the statements it repeats
@@ -19,7 +26,9 @@
 //! module names rusqlite.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::OwnedMappedMutexGuard;
@@ -34,6 +43,7 @@ const KEPT_STATEMENTS: usize = 64;
 /// The native connection to a SQLite database.
 pub(crate) struct Connection {
     connection: rusqlite::Connection,
+    log: Arc<LogSync>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -52,10 +62,17 @@ impl Connection {
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
         connection.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = {backstop_checkpoint_pages};"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = {backstop_checkpoint_pages};
+             BEGIN IMMEDIATE; COMMIT;"
         ))?;
-        Ok(Connection { connection })
+        // The write above made sure the log file exists; it stays while any
+        // connection is open, and this one is open as long as the store.
+        let log = LogSync::open(path)?;
+        Ok(Connection {
+            connection,
+            log: Arc::new(log),
+        })
     }
 
     /// Runs a statement that returns no rows, binding `values` to `$1`,
@@ -100,6 +117,7 @@ impl Write {
     pub(crate) fn begin(
         connections: OwnedMappedMutexGuard<Option<WriterConnections>, WriterConnections>,
     ) -> Result<Write> {
+        connections.native.log.check()?;
         connections.native.execute("BEGIN IMMEDIATE", &[])?;
         Ok(Write {
             connections,
@@ -111,11 +129,17 @@ impl Write {
         &self.connections.native
     }
 
-    /// Commits; the commit is on disk when this returns.
-    pub(crate) fn commit(mut self) -> Result<()> {
+    /// Commits, and returns once the commit is on disk.
+    pub(crate) fn commit(self) -> Result<()> {
+        self.commit_unsynced()?.sync()
+    }
+
+    /// Commits without waiting for the disk (the turn to write is free
+    /// again when this returns); the returned log makes it durable.
+    pub(crate) fn commit_unsynced(mut self) -> Result<Arc<LogSync>> {
         self.connections.native.execute("COMMIT", &[])?;
         self.open = false;
-        Ok(())
+        Ok(self.connections.native.log.clone())
     }
 }
 
@@ -127,6 +151,116 @@ impl Drop for Write {
             tracing::warn!("rolling back a native SQLite transaction failed: {error}");
         }
     }
+}
+
+/// What to do once commits are on disk, or the sync failed.
+type AfterSync = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// Makes the native connection's commits durable: an fsync of the
+/// write-ahead log file covers every frame written to it before the fsync
+/// began (Linux syncs a file's pages whichever descriptor wrote them).
+/// Commits that wait go to a thread of its own, which syncs once for all
+/// of them queued and then runs what each waits for.
+pub(crate) struct LogSync {
+    file: Arc<std::fs::File>,
+    waiting: std::sync::Mutex<std::sync::mpsc::Sender<AfterSync>>,
+    /// A sync failed: what the log holds may not reach the disk, and the
+    /// kernel may have dropped the pages it could not write, so later
+    /// syncs would not tell. Writes are refused until a restart, when
+    /// SQLite reads back what the log truly holds.
+    failed: Arc<AtomicBool>,
+}
+
+impl LogSync {
+    fn open(database: &Path) -> anyhow::Result<LogSync> {
+        let mut path = database.as_os_str().to_owned();
+        path.push("-wal");
+        let file = Arc::new(
+            std::fs::File::open(&path)
+                .with_context(|| format!("opening {}", Path::new(&path).display()))?,
+        );
+        let failed = Arc::new(AtomicBool::new(false));
+        let (waiting, queue) = std::sync::mpsc::channel::<AfterSync>();
+        {
+            let file = file.clone();
+            let failed = failed.clone();
+            std::thread::Builder::new()
+                .name("siaga-log-sync".into())
+                .spawn(move || sync_queued(&file, &failed, &queue))
+                .context("starting the log syncer")?;
+        }
+        Ok(LogSync {
+            file,
+            waiting: std::sync::Mutex::new(waiting),
+            failed,
+        })
+    }
+
+    /// Refuses when an earlier sync failed.
+    fn check(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "syncing the SQLite write-ahead log failed earlier; restart siaga"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Syncs on this thread, for everything committed so far.
+    pub(crate) fn sync(&self) -> Result<()> {
+        sync_file(&self.file, &self.failed)
+    }
+
+    /// Runs `then` on the syncer's thread once everything committed so far
+    /// is on disk, or with the error if the sync failed.
+    pub(crate) fn sync_then(&self, then: impl FnOnce(Result<()>) + Send + 'static) {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(unsent) = waiting.send(Box::new(then)) {
+            // The syncer is gone (it never stops while the log is open):
+            // sync here instead.
+            (unsent.0)(self.sync());
+        }
+    }
+}
+
+/// The syncer's loop: takes every commit waiting, syncs once, answers all.
+/// Ends when the log is dropped with the store.
+fn sync_queued(
+    file: &std::fs::File,
+    failed: &AtomicBool,
+    queue: &std::sync::mpsc::Receiver<AfterSync>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(queue.try_iter());
+        let started = Instant::now();
+        let synced = sync_file(file, failed);
+        metrics::histogram!("siaga_store_seconds", "operation" => "log_sync")
+            .record(started.elapsed().as_secs_f64());
+        for then in waiting {
+            then(match &synced {
+                Ok(()) => Ok(()),
+                Err(error) => Err(StoreError::Unavailable(anyhow::anyhow!("{error}"))),
+            });
+        }
+    }
+}
+
+fn sync_file(file: &std::fs::File, failed: &AtomicBool) -> Result<()> {
+    if failed.load(Ordering::Acquire) {
+        return Err(StoreError::Unavailable(anyhow::anyhow!(
+            "syncing the SQLite write-ahead log failed earlier; restart siaga"
+        )));
+    }
+    file.sync_data().map_err(|error| {
+        failed.store(true, Ordering::Release);
+        tracing::error!(
+            "syncing the SQLite write-ahead log failed ({error}); refusing writes until a restart"
+        );
+        StoreError::Unavailable(
+            anyhow::Error::new(error).context("syncing the SQLite write-ahead log"),
+        )
+    })
 }
 
 /// Binds `values` to the statement's `$1`, `$2`, …. SQLite numbers named

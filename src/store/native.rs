@@ -78,7 +78,7 @@ impl Connection {
     /// Runs a statement that returns no rows, binding `values` to `$1`,
     /// `$2`, …; the statement stays prepared.
     pub(crate) fn execute(&self, sql: &str, values: &[Value<'_>]) -> Result<usize> {
-        let mut statement = self.connection.prepare_cached(sql).map_err(native_error)?;
+        let mut statement = self.prepare(sql)?;
         bind(&mut statement, values)?;
         statement.raw_execute().map_err(native_error)
     }
@@ -90,7 +90,7 @@ impl Connection {
         values: &[Value<'_>],
         mut read: impl FnMut(&Row<'_>) -> RowResult<T>,
     ) -> Result<Vec<T>> {
-        let mut statement = self.connection.prepare_cached(sql).map_err(native_error)?;
+        let mut statement = self.prepare(sql)?;
         bind(&mut statement, values)?;
         let mut rows = statement.raw_query();
         let mut found = Vec::new();
@@ -98,6 +98,19 @@ impl Connection {
             found.push(read(row).map_err(native_error)?);
         }
         Ok(found)
+    }
+
+    /// `sql`, prepared once and kept. SQLite numbers a parameter named
+    /// `$2` by where it first appears, and `?2` by its digits: each `$N` is
+    /// prepared as `?N`, so that values bind by position. (The store's SQL
+    /// has no `$` but in placeholders.)
+    fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>> {
+        let sql = if sql.contains('$') {
+            std::borrow::Cow::Owned(sql.replace('$', "?"))
+        } else {
+            std::borrow::Cow::Borrowed(sql)
+        };
+        self.connection.prepare_cached(&sql).map_err(native_error)
     }
 }
 
@@ -263,25 +276,19 @@ fn sync_file(file: &std::fs::File, failed: &AtomicBool) -> Result<()> {
     })
 }
 
-/// Binds `values` to the statement's `$1`, `$2`, …. SQLite numbers named
-/// parameters such as `$2` in the order they first appear, not by their
-/// digits, so each is looked up by name.
+/// Binds `values` to the statement's `?1`, `?2`, ….
 fn bind(statement: &mut rusqlite::CachedStatement<'_>, values: &[Value<'_>]) -> Result<()> {
-    for at in 1..=statement.parameter_count() {
-        let value = statement
-            .parameter_name(at)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|digits| digits.parse::<usize>().ok())
-            .and_then(|n| values.get(n.checked_sub(1)?))
-            .ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!(
-                    "parameter {at} of a native statement is not one of $1 to ${}",
-                    values.len()
-                ))
-            })?;
+    let wanted = statement.parameter_count();
+    if wanted > values.len() {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "a native statement binds {wanted} values, and {} were given",
+            values.len()
+        )));
+    }
+    for (at, value) in values.iter().take(wanted).enumerate() {
         let result = match value {
-            Value::Int(v) => statement.raw_bind_parameter(at, v),
-            Value::Text(v) => statement.raw_bind_parameter(at, v.as_deref()),
+            Value::Int(v) => statement.raw_bind_parameter(at + 1, v),
+            Value::Text(v) => statement.raw_bind_parameter(at + 1, v.as_deref()),
         };
         result.map_err(native_error)?;
     }

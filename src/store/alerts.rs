@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use jiff::Timestamp;
 
-use super::writes::RowValues;
+use super::writes::{RowValues, Value};
 use super::{MAX_ROWS, Result, Tx, TxInner, WriteSet, from_millis, native, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
 
@@ -730,19 +730,25 @@ impl<'a> WriteSet<'a> {
         static REFRESH: LazyLock<String> = LazyLock::new(|| {
             let set: Vec<String> = Alert::REFRESHED
                 .iter()
-                .map(|column| format!("{column} = excluded.{column}"))
+                .enumerate()
+                .map(|(n, column)| format!("{column} = {{{}}}", n + 2))
                 .collect();
-            format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "))
+            set.join(", ")
         });
         // Disjoint from the batch's other alerts, and no key or status
         // changes: no order to keep with them.
-        self.insert_rows(
+        self.update_by_id(
             "alerts",
             None,
-            ALERT_COLUMNS,
-            alerts,
             REFRESH.as_str(),
-            bind_alert,
+            1 + Alert::REFRESHED.len(),
+            alerts,
+            |row, alert| {
+                row.column(alert.id);
+                for column in Alert::REFRESHED {
+                    row.column(refreshed_value(alert, column).unwrap_or(Value::Text(None)));
+                }
+            },
         );
     }
 
@@ -770,6 +776,7 @@ impl<'a> WriteSet<'a> {
     pub fn add_to_groups(&mut self, joined: &'a [(i64, i64)], now: Timestamp) {
         self.update_by_id(
             "alert_groups",
+            Some("alert_groups"),
             "alert_count = alert_count + {2}, last_alert_at = {3}, status = 'triggered', resolved_at = NULL",
             3,
             joined,
@@ -778,6 +785,26 @@ impl<'a> WriteSet<'a> {
             },
         );
     }
+}
+
+/// The value of one of [`Alert::REFRESHED`]'s columns; `None` for any
+/// other column (a unit test checks there is none).
+fn refreshed_value<'a>(alert: &'a Alert, column: &str) -> Option<Value<'a>> {
+    Some(match column {
+        "severity" => alert.severity.as_str().into(),
+        "urgency" => alert.urgency.as_str().into(),
+        "summary" => alert.summary.as_str().into(),
+        "labels" => serde_json::to_string(&alert.labels)
+            .unwrap_or_default()
+            .into(),
+        "details" => alert.details.to_string().into(),
+        "links" => serde_json::to_string(&alert.links)
+            .unwrap_or_default()
+            .into(),
+        "last_seen_at" => to_millis(alert.last_seen_at).into(),
+        "event_count" => alert.event_count.into(),
+        _ => return None,
+    })
 }
 
 /// The values of [`ALERT_COLUMNS`] for one alert.
@@ -806,4 +833,28 @@ fn bind_alert<'a>(row: &mut RowValues<'_, 'a>, alert: &'a Alert) {
         .column(alert.acknowledged_by.as_deref())
         .column(alert.resolved_at.map(to_millis))
         .column(alert.resolved_by.as_deref());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refreshed_value;
+    use crate::domain::alert::Alert;
+
+    #[test]
+    fn every_refreshed_column_has_its_value() {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "id": 1, "service": "s", "integration": null, "dedup_key": "k",
+            "status": "triggered", "severity": "error", "urgency": "high", "summary": "x",
+            "source": null, "component": null, "group": null, "class": null,
+            "labels": {}, "details": {}, "links": [], "group_id": 1, "in_maintenance": false,
+            "first_seen_at": "2026-01-01T00:00:00Z", "last_seen_at": "2026-01-01T00:00:00Z",
+            "event_count": 1, "acknowledged_at": null, "acknowledged_by": null,
+            "resolved_at": null, "resolved_by": null
+        }))
+        .unwrap();
+        for column in Alert::REFRESHED {
+            assert!(refreshed_value(&alert, column).is_some(), "{column}");
+        }
+        assert!(refreshed_value(&alert, "status").is_none());
+    }
 }

@@ -170,10 +170,13 @@ impl<'a> WriteSet<'a> {
     }
 
     /// Updates a row of `table` per item: `row` binds the row's id, then
-    /// the values `set` names `{2}`, `{3}`, … (`width` values in all).
+    /// the values `set` names `{2}`, `{3}`, … (`width` values in all); in
+    /// order after the set's other writes to `ordered_on` (see
+    /// [`WriteSet::insert_rows`]).
     pub(crate) fn update_by_id<T>(
         &mut self,
         table: &'static str,
+        ordered_on: Option<&'static str>,
         set: &'static str,
         width: usize,
         items: &'a [T],
@@ -181,7 +184,7 @@ impl<'a> WriteSet<'a> {
     ) {
         self.push(
             table,
-            Some(table),
+            ordered_on,
             Shape::UpdateById { set },
             width,
             items,
@@ -457,6 +460,7 @@ mod tests {
         let mut writes = WriteSet::default();
         writes.update_by_id(
             "alert_groups",
+            Some("alert_groups"),
             "alert_count = alert_count + {2}, last_alert_at = {3}",
             3,
             &[(7i64, 2i64), (9, 1)],

@@ -29,8 +29,17 @@ fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
 /// The routing key, even from an otherwise invalid event, so the caller can
 /// authenticate before reporting what else is wrong.
 pub fn routing_key(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    text(&value, "routing_key").map(str::to_string)
+    // Only this field is kept; the rest is scanned past, not built into
+    // a tree: the event is parsed whole once the key is known.
+    #[derive(serde::Deserialize)]
+    struct KeyOnly {
+        #[serde(default)]
+        routing_key: Value,
+    }
+    let found: KeyOnly = serde_json::from_slice(body).ok()?;
+    Some(found.routing_key.as_str()?.trim())
+        .filter(|key| !key.is_empty())
+        .map(str::to_string)
 }
 
 /// The event as a JSON object with its routing key, and the errors found
@@ -280,6 +289,22 @@ mod tests {
 
     fn parse(body: &str) -> Result<Event, Vec<FormatError>> {
         parse_event(body.as_bytes(), || "generated".into())
+    }
+
+    #[test]
+    fn the_routing_key_is_found_in_any_event_that_names_one() {
+        let key = |body: &str| routing_key(body.as_bytes());
+        assert_eq!(
+            key(
+                r#"{"payload":{"nested":[1,{"routing_key":"no"}]},"routing_key":" k1 ","event_action":42}"#
+            ),
+            Some("k1".into())
+        );
+        assert_eq!(key(r#"{"routing_key":""}"#), None);
+        assert_eq!(key(r#"{"routing_key":7}"#), None);
+        assert_eq!(key(r#"{"event_action":"trigger"}"#), None);
+        assert_eq!(key(r#"["routing_key","k1"]"#), None);
+        assert_eq!(key(r#"{"routing_key":"k1""#), None);
     }
 
     #[test]

@@ -150,9 +150,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
-    url: String,
+    url: Arc<str>,
     /// SQLite: the database file.
-    sqlite_path: Option<std::path::PathBuf>,
+    sqlite_path: Option<Arc<std::path::Path>>,
     /// The connections write transactions begin on.
     writer: Writer,
     jobs: Arc<jobs::JobSignal>,
@@ -326,7 +326,7 @@ impl Store {
                 // webhooks spent a tenth of the writer's time writing it
                 // (bench/README.md). In memory it costs a few MB at most.
                 .pragma("temp_store", "memory");
-            sqlite_path = Some(options.get_filename().to_path_buf());
+            sqlite_path = Some(Arc::from(options.get_filename()));
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -366,7 +366,7 @@ impl Store {
         };
         Ok(Store {
             db,
-            url: shown,
+            url: shown.into(),
             sqlite_path,
             writer,
             jobs: Arc::default(),
@@ -381,7 +381,7 @@ impl Store {
         let Some(path) = &self.sqlite_path else {
             return Ok(None);
         };
-        let mut lock_path = path.clone().into_os_string();
+        let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".serve-lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)

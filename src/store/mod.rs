@@ -196,14 +196,27 @@ enum Commit {
     Replayable,
 }
 
-/// Write-ahead log pages past which the SQLite writer checkpoints in its
-/// own commit, should [`Store::checkpoint`] not be called (40 MB).
+/// Write-ahead log pages past which the sqlx writer connection checkpoints
+/// in its own commit, should [`Store::checkpoint`] not be called (40 MB).
+/// The native connection never does (see [`FORCED_RESTART_PAGES`]).
 const BACKSTOP_CHECKPOINT_PAGES: u32 = 10_000;
 
-/// Write-ahead log pages past which [`Store::checkpoint`] finishes its
-/// copy in the writer's turn, so that the log starts over (SQLite's own
-/// checkpoint threshold).
+/// Write-ahead log pages past which [`Store::checkpoint`] works to start
+/// the log over (SQLite's own checkpoint threshold).
 const RESTART_LOG_PAGES: i64 = 1_000;
+
+/// The most log pages left to copy in the writer's turn, which holds up
+/// every write meanwhile (a page takes a few microseconds to copy).
+const TURN_PASS_MOST: i64 = 256;
+
+/// Passes made outside the writer's turn in one checkpoint, each copying
+/// what was committed during the one before.
+const CATCH_UP_PASSES: usize = 8;
+
+/// A log this long (400 MB) is started over in the writer's turn however
+/// long that takes: a writer faster than the copy would otherwise grow it
+/// without end.
+const FORCED_RESTART_PAGES: i64 = 100_000;
 
 /// How long a writer waits for its turn before giving up, as SQLite's busy
 /// timeout does for writers of other processes.
@@ -351,9 +364,8 @@ impl Store {
             )
             .await
             .with_context(|| format!("cannot open the database at {shown}"))?;
-            let native =
-                native::Connection::open(options.get_filename(), BACKSTOP_CHECKPOINT_PAGES)
-                    .with_context(|| format!("cannot open the database at {shown}"))?;
+            let native = native::Connection::open(options.get_filename())
+                .with_context(|| format!("cannot open the database at {shown}"))?;
             writer = Writer::Sqlite(Arc::new(Mutex::new(Some(WriterConnections {
                 sqlx,
                 native,
@@ -507,18 +519,21 @@ impl Store {
     /// (`PASSIVE`). `siaga serve` calls this every quarter second, so that
     /// commits do not take the checkpoint themselves: one that fell on a
     /// commit (SQLite's default, every 1,000 pages) wrote and fsynced up to
-    /// 4 MB of pages before that commit's request was answered. The writer
-    /// connection checkpoints by itself only past
-    /// [`BACKSTOP_CHECKPOINT_PAGES`]. Returns the log's frames and those
-    /// checkpointed; `None` on PostgreSQL.
+    /// 4 MB of pages before that commit's request was answered. The sqlx
+    /// writer connection checkpoints by itself only past
+    /// [`BACKSTOP_CHECKPOINT_PAGES`], the native one never. Returns the
+    /// log's frames and those checkpointed; `None` on PostgreSQL.
     ///
     /// SQLite starts the log over only when a write begins with all of it
     /// copied, which a copy made beside a writer that keeps committing never
-    /// achieves: under steady load the log grew to the backstop. So a log
-    /// longer than [`RESTART_LOG_PAGES`] gets a second pass in the writer's
-    /// turn, which copies only what was committed during the first (the
-    /// first reports only what it saw when it began, all of it copied), and
-    /// nothing at all when no write came in meanwhile.
+    /// achieves. So a log longer than [`RESTART_LOG_PAGES`] is copied again,
+    /// outside the writer's turn, pass after pass (each copies what was
+    /// committed during the one before, and reports only what it saw when
+    /// it began), until what is left is at most [`TURN_PASS_MOST`] pages:
+    /// a last pass in the writer's turn copies those, and the next write
+    /// starts the log over. A log that does not get there in
+    /// [`CATCH_UP_PASSES`] waits for the next call, unless it passed
+    /// [`FORCED_RESTART_PAGES`].
     pub async fn checkpoint(&self) -> Result<Option<(i64, i64)>> {
         let (Db::Sqlite(pool), Writer::Sqlite(writer)) = (&self.db, &self.writer) else {
             return Ok(None);
@@ -526,11 +541,25 @@ impl Store {
         let started = Instant::now();
         let mut connection = pool.acquire().await?;
         let mut copied = passive_checkpoint(&mut connection).await?;
-        if copied.0 > RESTART_LOG_PAGES {
-            // The connection is held first, so the writer's turn is never
-            // held waiting for the pool.
-            let _turn = write_turn(writer).await?;
-            copied = passive_checkpoint(&mut connection).await?;
+        for _ in 0..CATCH_UP_PASSES {
+            if copied.0 <= RESTART_LOG_PAGES {
+                break;
+            }
+            let again = passive_checkpoint(&mut connection).await?;
+            // Committed during the last pass; less than nothing when the
+            // log started over meanwhile.
+            let left = again.0 - copied.0;
+            copied = again;
+            if left < 0 {
+                break;
+            }
+            if left <= TURN_PASS_MOST || copied.0 > FORCED_RESTART_PAGES {
+                // The connection is held first, so the writer's turn is
+                // never held waiting for the pool.
+                let _turn = write_turn(writer).await?;
+                copied = passive_checkpoint(&mut connection).await?;
+                break;
+            }
         }
         record_latency("checkpoint", started);
         Ok(Some(copied))
@@ -1107,39 +1136,51 @@ mod tests {
 
     /// A writer that keeps committing never leaves the log fully copied by
     /// a checkpoint made beside it, and SQLite starts a log over only then;
-    /// the second pass in the writer's turn does, so the log stays short
-    /// instead of growing to the writer's backstop.
+    /// the last pass in the writer's turn does, so the log stays short
+    /// instead of growing to the sqlx writer's backstop, or without end
+    /// for the native one, which has none.
     #[tokio::test]
     async fn a_log_kept_busy_by_a_writer_still_starts_over() {
-        let (_dir, store) = sqlite_store().await;
-        let mut tx = store.write().await.unwrap();
-        create_scratch(&mut tx).await;
-        tx.commit().await.unwrap();
-        const COMMITS: i64 = 200;
-        let writer = tokio::spawn({
-            let store = store.clone();
-            async move {
-                for _ in 0..COMMITS {
-                    commit_scratch_rows(store.write_replayable().await.unwrap(), 20).await;
+        for inline in [false, true] {
+            let (_dir, store) = sqlite_store().await;
+            let mut tx = store.write().await.unwrap();
+            create_scratch(&mut tx).await;
+            tx.commit().await.unwrap();
+            const COMMITS: i64 = 200;
+            let writer = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    for _ in 0..COMMITS {
+                        let tx = if inline {
+                            store.write_inline().await
+                        } else {
+                            store.write_replayable().await
+                        };
+                        commit_scratch_rows(tx.unwrap(), 20).await;
+                        tokio::task::yield_now().await;
+                    }
                 }
+            });
+            let mut logs = Vec::new();
+            while !writer.is_finished() {
+                logs.push(store.checkpoint().await.unwrap().unwrap().0);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-        });
-        let mut logs = Vec::new();
-        while !writer.is_finished() {
-            logs.push(store.checkpoint().await.unwrap().unwrap().0);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            writer.await.unwrap();
+            let restarts = logs.windows(2).filter(|pair| pair[1] < pair[0]).count();
+            assert!(
+                restarts > 0,
+                "inline {inline}: the log never started over: {logs:?}"
+            );
+            let longest = logs.iter().max().copied().unwrap_or_default();
+            assert!(
+                longest < 4_000,
+                "inline {inline}: the log grew to {longest} frames: {logs:?}"
+            );
+            let mut tx = store.read().await.unwrap();
+            let rows = integer(&mut tx, "SELECT count(*) FROM scratch").await;
+            assert_eq!(rows, COMMITS * 20, "every commit is in the database");
         }
-        writer.await.unwrap();
-        let restarts = logs.windows(2).filter(|pair| pair[1] < pair[0]).count();
-        assert!(restarts > 0, "the log never started over: {logs:?}");
-        let longest = logs.iter().max().copied().unwrap_or_default();
-        assert!(
-            longest < 4_000,
-            "the log grew to {longest} frames: {logs:?}"
-        );
-        let mut tx = store.read().await.unwrap();
-        let rows = integer(&mut tx, "SELECT count(*) FROM scratch").await;
-        assert_eq!(rows, COMMITS * 20, "every commit is in the database");
     }
 
     /// A SQLite write dropped without commit is rolled back before the next

@@ -53,19 +53,21 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Opens `path`, set up as the sqlx connections are (the log, a commit
-    /// on disk before it returns, foreign keys, statement journals in
-    /// memory, checkpoints left to `Store::checkpoint`).
-    pub(crate) fn open(path: &Path, backstop_checkpoint_pages: u32) -> anyhow::Result<Connection> {
+    /// Opens `path`, set up as the sqlx connections are (the log, foreign
+    /// keys, statement journals in memory), but with commits that leave
+    /// their fsync to the [`LogSync`] and checkpoints all left to
+    /// `Store::checkpoint` (its own, inside a commit, would hold up the
+    /// batch that crossed the threshold).
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         let connection = rusqlite::Connection::open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
-        connection.execute_batch(&format!(
+        connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = {backstop_checkpoint_pages};
-             BEGIN IMMEDIATE; COMMIT;"
-        ))?;
+             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = 0;
+             BEGIN IMMEDIATE; COMMIT;",
+        )?;
         // The write above made sure the log file exists; it stays while any
         // connection is open, and this one is open as long as the store.
         let log = LogSync::open(path)?;

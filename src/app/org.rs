@@ -73,7 +73,9 @@ impl App {
             let mut event =
                 NewEvent::new(actor, &format!("{kind}.{change}"), Subject::new(kind, id))
                     .after(redact(&spec));
-            event.before = before.map(redact);
+            if let Some(before) = before {
+                event = event.before(redact(before));
+            }
             tx.append_event(now, event).await?;
             changes.push(ConfigChange {
                 kind: kind.into(),

@@ -55,8 +55,10 @@ pub struct NewEvent {
     /// Dotted verb, e.g. `service.created`, `api_token.revoked`.
     pub action: String,
     pub subject: Subject,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+    /// The subject's state before and after, as JSON text: serialized once,
+    /// straight to the text the log stores.
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 impl NewEvent {
@@ -71,12 +73,12 @@ impl NewEvent {
     }
 
     pub fn before(mut self, value: impl Serialize) -> Self {
-        self.before = serde_json::to_value(value).ok();
+        self.before = serde_json::to_string(&value).ok();
         self
     }
 
     pub fn after(mut self, value: impl Serialize) -> Self {
-        self.after = serde_json::to_value(value).ok();
+        self.after = serde_json::to_string(&value).ok();
         self
     }
 }

@@ -54,8 +54,8 @@ pub(super) const EVENT_COLUMNS: &str =
 
 impl Tx {
     pub async fn append_event(&mut self, at: Timestamp, event: NewEvent) -> Result<Event> {
-        let before = event.before.as_ref().map(|v| v.to_string());
-        let after = event.after.as_ref().map(|v| v.to_string());
+        let before = event.before;
+        let after = event.after;
         let row: EventRow = with_tx!(self, conn => {
             sqlx::query_as(
                 "INSERT INTO events (at, actor_kind, actor_name, action, subject_kind, subject_id, before_state, after_state)
@@ -135,8 +135,8 @@ impl<'a> WriteSet<'a> {
                     .column(event.action.as_str())
                     .column(event.subject.kind.as_str())
                     .column(event.subject.id.as_str())
-                    .column(event.before.as_ref().map(|v| v.to_string()))
-                    .column(event.after.as_ref().map(|v| v.to_string()));
+                    .column(event.before.as_deref())
+                    .column(event.after.as_deref());
             },
         );
     }

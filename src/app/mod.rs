@@ -42,9 +42,14 @@ struct KeptSecret {
 }
 
 /// Everything a use case needs: the store, the clock and the outbound
-/// channels. Cheap to clone.
+/// channels. Cheap to clone: one shared allocation, since the router
+/// clones it several times for every request.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<Parts>);
+
+/// What an [`App`] holds; its fields are reached through the app itself.
+#[derive(Clone)]
+pub struct Parts {
     pub store: Store,
     pub clock: Clock,
     /// Names this process in job leases and logs.
@@ -60,6 +65,14 @@ pub struct App {
     secrets: Arc<std::sync::RwLock<std::collections::HashMap<&'static str, KeptSecret>>>,
 }
 
+impl std::ops::Deref for App {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
 impl App {
     pub fn new(store: Store, clock: Clock) -> App {
         let instance = format!(
@@ -68,7 +81,7 @@ impl App {
             std::process::id(),
             &crate::app::auth::random_secret()[..6]
         );
-        App {
+        App(Arc::new(Parts {
             store,
             clock,
             instance: instance.into(),
@@ -78,15 +91,15 @@ impl App {
             ingest_queue: Arc::default(),
             mailer: None,
             secrets: Arc::default(),
-        }
+        }))
     }
 
     /// The same app, sending email through `mailer`.
     pub fn with_mailer(self, mailer: crate::mail::Mailer) -> App {
-        App {
+        App(Arc::new(Parts {
             mailer: Some(Arc::new(mailer)),
-            ..self
-        }
+            ..Parts::clone(&self)
+        }))
     }
 }
 

@@ -5,9 +5,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::store::QueueDepth;
@@ -35,23 +33,28 @@ pub fn render() -> String {
     handle().render()
 }
 
-pub async fn record_request(request: Request, next: Next) -> Response {
+/// Only known methods become label values; anything else would let
+/// clients mint unlimited metric series.
+pub fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times one answered request by its method and route template.
+pub fn record_request(method: &'static str, route: String, status: StatusCode, started: Instant) {
     handle();
-    let started = Instant::now();
-    // Only known methods become label values; anything else would let
-    // clients mint unlimited metric series.
-    let method = match request.method().as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
-        _ => "other".to_string(),
-    };
-    let route = super::route_of(&request);
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("siaga_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("siaga_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.as_u16().to_string())
         .increment(1);
     metrics::histogram!("siaga_http_request_seconds", "method" => method, "route" => route)
         .record(super::elapsed_seconds(started));
-    response
 }
 
 pub fn record_queue_depth(depth: &QueueDepth) {

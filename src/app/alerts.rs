@@ -175,9 +175,12 @@ async fn write_messages(
         let mut others = tokio::task::JoinSet::new();
         for part in split {
             let app = app.clone();
-            others.spawn(async move { app.commit_batch(part).await });
+            others.spawn(async move { app.commit_batch(part, true).await });
         }
-        app.commit_batch(last).await;
+        // Nothing queued behind this batch: the writer has no better use
+        // for the time its commit's fsync takes than waiting for it.
+        let more_waiting = !queue.is_empty();
+        app.commit_batch(last, more_waiting).await;
         others.join_all().await;
     }
 }
@@ -491,14 +494,30 @@ impl App {
     }
 
     /// Writes a batch of messages in one transaction (one commit, one
-    /// fsync) and answers each once the commit is on disk. The writer
-    /// goes on with the next batch meanwhile when the store lets it (see
-    /// `Tx::commit_then`). When writing the batch fails, each message is
-    /// written alone, so one the database refuses fails by itself instead
-    /// of taking everything queued with it.
-    async fn commit_batch(&self, batch: Vec<Message>) {
+    /// fsync) and answers each once the commit is on disk. With
+    /// `more_waiting`, the writer goes on with the next batch meanwhile
+    /// when the store lets it (see `Tx::commit_then`); otherwise it waits
+    /// for the fsync itself, sparing the answers a hand-off between
+    /// threads. When writing the batch fails, each message is written
+    /// alone, so one the database refuses fails by itself instead of
+    /// taking everything queued with it.
+    async fn commit_batch(&self, batch: Vec<Message>, more_waiting: bool) {
         let started = Instant::now();
         match self.write_batch(&batch).await {
+            Ok(Written {
+                results,
+                tx,
+                mut stages,
+            }) if !more_waiting => {
+                let committed = tx.commit().await;
+                stages.done("commit");
+                stages.finish(&batch);
+                let results = match committed {
+                    Ok(()) => results.into_iter().map(Ok).collect(),
+                    Err(error) => batch.iter().map(|_| Err(failed_commit(&error))).collect(),
+                };
+                answer(batch, results, started);
+            }
             Ok(Written {
                 results,
                 tx,
@@ -567,15 +586,30 @@ impl App {
         let now = self.clock.now();
         let mut tx = self.store.write_inline().await?;
         stages.done("begin");
+        // The org as the batch's messages saw it: reading it again could
+        // take a second connection while this transaction holds one.
+        let org = &batch[0].target.org;
+        let services: BTreeSet<&str> = batch
+            .iter()
+            .map(|m| m.target.service().name.as_str())
+            .collect();
+        let services: Vec<&str> = services.into_iter().collect();
+        let regressions_since = now
+            .checked_sub(org.incidents.regression.window)
+            .unwrap_or(now);
+        let states = tx
+            .services_for_ingest(&services, now, regressions_since)
+            .await?;
         let mut maintenance: HashMap<&str, bool> = HashMap::new();
         for message in batch {
             let service = message.target.service();
-            if !maintenance.contains_key(service.name.as_str()) {
-                let covered = self
-                    .in_maintenance(&mut tx, &message.target.org, service, now)
-                    .await?;
-                maintenance.insert(&service.name, covered);
-            }
+            maintenance.entry(&service.name).or_insert_with(|| {
+                configured_maintenance(&message.target.org, &service.name, now)
+                    || states
+                        .maintenance
+                        .iter()
+                        .any(|w| w.service == service.name && w.covers(now))
+            });
         }
         let sources: Vec<(Source<'_>, &[Signal])> = batch
             .iter()
@@ -674,41 +708,18 @@ impl App {
         tx.apply(rows).await?;
         tx.enqueue_jobs(now, &writes.jobs).await?;
         stages.done("write");
-        // The org as the batch's messages saw it: reading it again could
-        // take a second connection while this transaction holds one.
-        let org = &batch[0].target.org;
         for (&group_id, service) in &writes.changed_groups {
             let status = tx.refresh_group_status(group_id, now).await?;
             after_group_change(&mut tx, org, service, group_id, status, now).await?;
         }
-        check_incidents(&mut tx, org, &writes.opened, now).await?;
+        let checks = incident_checks(org, &writes.opened, &states.with_recent_incidents, now);
+        tx.enqueue_jobs(now, &checks).await?;
         stages.done("follow-up");
         Ok(Written {
             results: writes.results,
             tx,
             stages,
         })
-    }
-
-    /// Whether `service` is in a maintenance window at `now`: one declared
-    /// in config, or one created at run time.
-    async fn in_maintenance(
-        &self,
-        tx: &mut Tx,
-        org: &Org,
-        service: &Service,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let configured = org
-            .maintenance
-            .iter()
-            .any(|m| m.service == service.name && m.starts_at <= now && now < m.ends_at);
-        Ok(configured
-            || tx
-                .maintenance_windows(Some(&service.name), now)
-                .await?
-                .iter()
-                .any(|w| w.covers(now)))
     }
 
     /// Turns a plan into rows: reserves the ids of new messages, groups and
@@ -1225,39 +1236,31 @@ impl App {
 /// Declaring by rule and catching regressions are a job, so ingestion
 /// stays short; most alerts need neither, and cost only a lookup per
 /// service and batch.
-async fn check_incidents(
-    tx: &mut Tx,
+/// Whether a maintenance window declared in config covers `service` at
+/// `now` (those created at run time are in the store).
+fn configured_maintenance(org: &Org, service: &str, now: Timestamp) -> bool {
+    org.maintenance
+        .iter()
+        .any(|m| m.service == service && m.starts_at <= now && now < m.ends_at)
+}
+
+/// The incident checks the opened alerts need: one for an alert that a
+/// rule declares an incident for, or whose service had an incident open or
+/// resolved lately (a regression, maybe).
+fn incident_checks(
     org: &Org,
     opened: &[(Alert, Option<u8>)],
+    with_recent_incidents: &BTreeSet<String>,
     now: Timestamp,
-) -> Result<()> {
-    if opened.is_empty() {
-        return Ok(());
-    }
-    let since = now
-        .checked_sub(org.incidents.regression.window)
-        .unwrap_or(now);
-    let mut recent: HashMap<&str, bool> = HashMap::new();
-    let mut jobs = Vec::new();
-    for (alert, tier) in opened {
-        let by_rule = org.incidents.auto_declare_for(alert, *tier).is_some();
-        let regression_possible = match recent.get(alert.service.as_str()) {
-            Some(known) => *known,
-            None => {
-                let found = !tx
-                    .recent_incidents_of_service(&alert.service, since)
-                    .await?
-                    .is_empty();
-                recent.insert(&alert.service, found);
-                found
-            }
-        };
-        if by_rule || regression_possible {
-            jobs.push(super::incidents::alert_opened(alert.id, now));
-        }
-    }
-    tx.enqueue_jobs(now, &jobs).await?;
-    Ok(())
+) -> Vec<NewJob> {
+    opened
+        .iter()
+        .filter(|(alert, tier)| {
+            org.incidents.auto_declare_for(alert, *tier).is_some()
+                || with_recent_incidents.contains(&alert.service)
+        })
+        .map(|(alert, _)| super::incidents::alert_opened(alert.id, now))
+        .collect()
 }
 
 /// When a group becomes acknowledged and its service's policy says an

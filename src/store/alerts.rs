@@ -182,6 +182,13 @@ pub struct ChangeEvent {
     pub links: Vec<Link>,
 }
 
+/// See [`Tx::services_for_ingest`].
+#[derive(Clone, Debug, Default)]
+pub struct ServicesForIngest {
+    pub maintenance: Vec<MaintenanceWindow>,
+    pub with_recent_incidents: std::collections::BTreeSet<String>,
+}
+
 /// A received request, as stored (its id reserved with [`Tx::reserve_ids`]).
 #[derive(Clone, Debug)]
 pub struct InboundMessage<'a> {
@@ -551,6 +558,78 @@ impl Tx {
             origin: "api".into(),
             cancelled_at: None,
         })
+    }
+
+    /// What ingestion reads of the services of a batch before planning it,
+    /// in one round trip: their run-time maintenance windows that have not
+    /// ended by `now` (cancelled ones included), and which of them had an
+    /// incident open, or resolved at or after `resolved_since`.
+    pub async fn services_for_ingest(
+        &mut self,
+        services: &[&str],
+        now: Timestamp,
+        resolved_since: Timestamp,
+    ) -> Result<ServicesForIngest> {
+        let list: Vec<String> = (0..services.len()).map(|n| format!("${}", n + 3)).collect();
+        let list = list.join(", ");
+        let sql = format!(
+            "SELECT 'window', id, service, starts_at, ends_at, reason, created_by, cancelled_at
+               FROM maintenance_windows WHERE service IN ({list}) AND ends_at > $1
+             UNION ALL
+             SELECT DISTINCT 'incident', CAST(NULL AS BIGINT), s.service, CAST(NULL AS BIGINT),
+                    CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT)
+               FROM incidents i JOIN incident_services s ON s.incident_id = i.id
+              WHERE s.service IN ({list}) AND i.merged_into IS NULL
+                AND (i.status <> 'resolved' OR i.resolved_at >= $2)"
+        );
+        let mut values: Vec<Value<'_>> =
+            vec![to_millis(now).into(), to_millis(resolved_since).into()];
+        values.extend(services.iter().map(|service| Value::from(*service)));
+        type StateRow = (
+            String,
+            Option<i64>,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let rows: Vec<StateRow> = if services.is_empty() {
+            Vec::new()
+        } else {
+            self.fetch_all_with(&sql, &values, |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })
+            .await?
+        };
+        let mut found = ServicesForIngest::default();
+        for (kind, id, service, starts_at, ends_at, reason, created_by, cancelled_at) in rows {
+            if kind == "incident" {
+                found.with_recent_incidents.insert(service);
+                continue;
+            }
+            found.maintenance.push(MaintenanceWindow {
+                id: id.unwrap_or_default(),
+                service,
+                starts_at: from_millis(starts_at.unwrap_or_default()),
+                ends_at: from_millis(ends_at.unwrap_or_default()),
+                reason: reason.unwrap_or_default(),
+                created_by: created_by.unwrap_or_default(),
+                origin: "api".into(),
+                cancelled_at: cancelled_at.map(from_millis),
+            });
+        }
+        Ok(found)
     }
 
     /// Windows created at run time that have not ended by `ending_after`,

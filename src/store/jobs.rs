@@ -260,16 +260,22 @@ impl Drop for HandedJobPlace {
 /// Asks PostgreSQL to tell every listening replica, at commit, when the
 /// earliest of the jobs left to them falls due (Unix ms), so that a timer
 /// for later does not make them read the queue now.
-pub(super) async fn notify_replicas(
-    transaction: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    due: Timestamp,
-) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(JOBS_CHANNEL)
-        .bind(to_millis(due).to_string())
-        .execute(&mut **transaction)
-        .await?;
-    Ok(())
+/// Tells the job runners of every replica listening (see
+/// `Store::wait_for_jobs`) that a job committed just now falls due at
+/// `due`. Sent after the commit, from a task of its own, so the request
+/// that committed waits for one round trip fewer; a replica that misses it
+/// (this process died first) finds the job at its next look anyway.
+pub(super) fn notify_replicas(pool: sqlx::PgPool, due: Timestamp) {
+    tokio::spawn(async move {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(JOBS_CHANNEL)
+            .bind(to_millis(due).to_string())
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!("telling other replicas of a job due failed: {error}");
+        }
+    });
 }
 
 impl Store {

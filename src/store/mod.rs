@@ -40,6 +40,7 @@ use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 pub use alerts::{
     AlertEvent, AlertFilter, AlertGroup, ChangeEvent, InboundEvent, InboundMessage, NewAlertGroup,
+    ServicesForIngest,
 };
 pub use config::ConfigRevision;
 pub use events::EventFilter;
@@ -233,6 +234,8 @@ pub struct Tx {
     /// The earliest run time of the jobs it enqueued or rescheduled that no
     /// runner took.
     untaken_due: Option<Timestamp>,
+    /// PostgreSQL: the pool other replicas are told of those jobs through.
+    replicas: Option<PgPool>,
 }
 
 pub(crate) enum TxInner {
@@ -511,6 +514,10 @@ impl Store {
             enqueued_jobs: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
             untaken_due: None,
+            replicas: match &self.db {
+                Db::Postgres(pool) => Some(pool.clone()),
+                Db::Sqlite(_) => None,
+            },
         }
     }
 
@@ -732,19 +739,18 @@ impl Tx {
             enqueued_jobs,
             taken_jobs,
             untaken_due,
+            replicas,
         } = self;
         match inner {
             TxInner::Sqlite(SqliteTx::Read(tx)) => tx.commit().await?,
             TxInner::Sqlite(SqliteTx::Write(write)) => write.commit().await?,
             TxInner::Native(write) => write.commit()?,
-            TxInner::Postgres(mut tx) => {
+            TxInner::Postgres(tx) => {
+                tx.commit().await?;
                 // Jobs taken here need no other replica.
-                if let Some(due) = untaken_due {
-                    // Delivered at commit, to the job runners of every
-                    // replica listening (see `Store::wait_for_jobs`).
-                    jobs::notify_replicas(&mut tx, due).await?;
+                if let (Some(due), Some(pool)) = (untaken_due, replicas) {
+                    jobs::notify_replicas(pool, due);
                 }
-                tx.commit().await?
             }
         }
         if enqueued_jobs {
@@ -769,6 +775,7 @@ impl Tx {
             enqueued_jobs,
             taken_jobs,
             untaken_due,
+            replicas: _,
         } = self
         else {
             then(self.commit().await);

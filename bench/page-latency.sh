@@ -18,6 +18,7 @@
 #   BENCH_BACKLOG       pending escalation timers for the timer run (10000; 0 skips it)
 #   BENCH_CRASH_ALERTS  probes whose next level falls due while siaga is down (200; 0 skips it)
 #   BENCH_PG            PostgreSQL server URL without a database (postgres://postgres@127.0.0.1:5432)
+#   BENCH_BACKENDS      siaga's backends to measure ("sqlite pg")
 #   SIAGA_BIN           use this siaga binary instead of `cargo build --release`
 #   AM_BIN              Alertmanager binary (/usr/bin/prometheus-alertmanager)
 #   BENCH_PORT_BASE     first of the three loopback ports used (18191)
@@ -35,6 +36,7 @@ WARMUP=${BENCH_WARMUP:-200}
 BACKLOG=${BENCH_BACKLOG:-10000}
 CRASH_ALERTS=${BENCH_CRASH_ALERTS:-200}
 PG_SERVER=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+BACKENDS=${BENCH_BACKENDS:-sqlite pg}
 AM_BIN=${AM_BIN:-/usr/bin/prometheus-alertmanager}
 PORT_BASE=${BENCH_PORT_BASE:-18191}
 PORT_SIAGA=$PORT_BASE
@@ -191,7 +193,7 @@ for round in $(seq 1 "$ROUNDS"); do
         --alerts "$ALERTS" --rate "$RATE"
     stop_pid "$APID"
     probe disk-fsync "$round" page --target disk --dir "$WORK" --alerts "$ALERTS" --rate "$RATE"
-    for backend in sqlite pg; do
+    for backend in $BACKENDS; do
         new_database_url $backend "data-$round"
         start_siaga "siaga-$backend" "$DB_URL"
         warm_up --target siaga --url "http://127.0.0.1:$PORT_SIAGA" --routing-key "$PROBE_KEY"
@@ -205,7 +207,7 @@ done
 # ---- timers with a backlog -------------------------------------------------------
 
 if [ "$BACKLOG" -gt 0 ]; then
-    for backend in sqlite pg; do
+    for backend in $BACKENDS; do
         log "timers: siaga-$backend with $BACKLOG escalation timers pending"
         new_database_url $backend data-timers
         start_siaga "siaga-$backend" "$DB_URL"

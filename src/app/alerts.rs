@@ -696,7 +696,7 @@ impl App {
             writes.events.extend(step.events);
         }
         stages.done("page");
-        // The rows of six tables, sent to the database at once.
+        // The rows of six tables and the jobs, sent to the database at once.
         let mut rows = tx.writes();
         rows.inbound_messages(&writes.messages);
         rows.new_groups(&writes.groups);
@@ -705,15 +705,19 @@ impl App {
         rows.refreshed_alerts(&writes.refreshed);
         rows.inbound_events(&writes.inbound_events);
         rows.events(now, &writes.events);
-        tx.apply(rows).await?;
-        tx.enqueue_jobs(now, &writes.jobs).await?;
+        writes.jobs.extend(incident_checks(
+            org,
+            &writes.opened,
+            &states.with_recent_incidents,
+            now,
+        ));
+        tx.apply_and_enqueue(rows, now, &writes.jobs).await?;
         stages.done("write");
         for (&group_id, service) in &writes.changed_groups {
             let status = tx.refresh_group_status(group_id, now).await?;
             after_group_change(&mut tx, org, service, group_id, status, now).await?;
         }
-        let checks = incident_checks(org, &writes.opened, &states.with_recent_incidents, now);
-        tx.enqueue_jobs(now, &checks).await?;
+
         stages.done("follow-up");
         Ok(Written {
             results: writes.results,

@@ -13,12 +13,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
+use super::WriteSet;
 use super::writes::Value;
 use super::{Db, Result, Store, Tx, TxInner, from_millis, native, to_millis, with_tx};
 use crate::domain::job::{Job, JobState, NewJob};
 
 #[derive(sqlx::FromRow)]
-struct JobRow {
+pub(super) struct JobRow {
     id: i64,
     kind: String,
     payload: String,
@@ -35,7 +36,7 @@ struct JobRow {
 
 impl JobRow {
     /// A row of [`JOB_COLUMNS`] read natively.
-    fn read(row: &native::Row<'_>) -> native::RowResult<JobRow> {
+    pub(super) fn read(row: &native::Row<'_>) -> native::RowResult<JobRow> {
         Ok(JobRow {
             id: row.get(0)?,
             kind: row.get(1)?,
@@ -71,6 +72,10 @@ impl JobRow {
 }
 
 const JOB_COLUMNS: &str = "id, kind, payload, state, run_at, attempts, max_attempts, locked_by, locked_until, last_error, unique_key, created_at";
+
+/// The columns a job is inserted with (see [`Tx::write_jobs`]).
+const JOB_INSERT_COLUMNS: &str = "kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until";
+const JOB_INSERT_WIDTH: usize = 11;
 
 /// How many jobs are in each state, for `/metrics` and the admin pages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -405,94 +410,102 @@ impl Tx {
     /// live job holds already is left out. Jobs due now may be taken by
     /// this process's runner at once (see [`Store::take_jobs_as`]).
     pub async fn enqueue_jobs(&mut self, now: Timestamp, jobs: &[NewJob]) -> Result<Vec<i64>> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.enqueued_jobs = true;
         let mut ids = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(super::rows_per_statement(11)) {
-            // Who takes each job now, if anyone.
-            let takers: Vec<Option<(String, Timestamp)>> = chunk
-                .iter()
-                .map(|job| {
-                    if job.run_at <= now {
-                        self.jobs.reserve(now)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let reserved = takers.iter().filter(|t| t.is_some()).count();
-            // Recorded before the insert: if this future is dropped while it
-            // waits, the transaction gives the places back.
-            self.taken_jobs.reserved += reserved;
-            let sql = "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) ";
-            let inserted: Vec<JobRow> = if let TxInner::Native(write) = &self.inner {
-                // A row at a time, one prepared statement.
-                static ONE: LazyLock<String> = LazyLock::new(|| {
-                    format!(
-                        "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts, unique_key, created_at, updated_at, locked_by, locked_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
-                    )
-                });
-                let mut inserted = Vec::with_capacity(chunk.len());
-                for (job, taker) in chunk.iter().zip(&takers) {
-                    let values: [Value<'_>; 11] = [
-                        job.kind.as_str().into(),
-                        job.payload.to_string().into(),
-                        (if taker.is_some() {
-                            "running"
-                        } else {
-                            "pending"
-                        })
-                        .into(),
-                        to_millis(job.run_at).into(),
-                        i64::from(taker.is_some()).into(),
-                        i64::from(job.max_attempts.max(1)).into(),
-                        job.unique_key.as_deref().into(),
-                        to_millis(now).into(),
-                        to_millis(now).into(),
-                        taker.as_ref().map(|(worker, _)| worker.as_str()).into(),
-                        taker.as_ref().map(|(_, until)| to_millis(*until)).into(),
-                    ];
-                    inserted.extend(write.connection().query(&ONE, &values, JobRow::read)?);
-                }
-                inserted
-            } else {
-                with_tx!(self, conn => {
-                let mut query = sqlx::QueryBuilder::new(sql);
-                query.push_values(chunk.iter().zip(&takers), |mut row, (job, taker)| {
-                    row.push_bind(job.kind.as_str())
-                        .push_bind(job.payload.to_string())
-                        .push_bind(if taker.is_some() { "running" } else { "pending" })
-                        .push_bind(to_millis(job.run_at))
-                        .push_bind(i64::from(taker.is_some()))
-                        .push_bind(i64::from(job.max_attempts.max(1)))
-                        .push_bind(job.unique_key.as_deref())
-                        .push_bind(to_millis(now))
-                        .push_bind(to_millis(now))
-                        .push_bind(taker.as_ref().map(|(worker, _)| worker.clone()))
-                        .push_bind(taker.as_ref().map(|(_, until)| to_millis(*until)));
-                });
-                query.push(format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
-                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
-                })
-            };
-            let mut taken = 0;
-            for row in inserted {
-                let job = row.into_job();
-                ids.push(job.id);
-                if job.state == JobState::Running {
-                    taken += 1;
-                    self.taken_jobs.jobs.push(job);
-                } else {
-                    self.due_at(job.run_at);
-                }
-            }
-            // Places reserved for jobs a unique key kept out.
-            self.taken_jobs.reserved -= reserved - taken;
-            self.jobs.release(reserved - taken);
+        for chunk in jobs.chunks(super::rows_per_statement(JOB_INSERT_WIDTH)) {
+            let mut writes = WriteSet::default();
+            let reserved = self.write_jobs(&mut writes, now, chunk);
+            let inserted = self.send_returning_jobs(writes).await?;
+            ids.extend(self.record_enqueued(inserted, reserved));
         }
         Ok(ids)
+    }
+
+    /// Writes `writes` and enqueues `jobs` as [`Tx::enqueue_jobs`] does; on
+    /// PostgreSQL in the same statement, one round trip for both.
+    pub async fn apply_and_enqueue(
+        &mut self,
+        mut writes: WriteSet<'_>,
+        now: Timestamp,
+        jobs: &[NewJob],
+    ) -> Result<Vec<i64>> {
+        let together = matches!(self.inner, TxInner::Postgres(_))
+            && !jobs.is_empty()
+            && jobs.len() <= super::rows_per_statement(JOB_INSERT_WIDTH);
+        if !together {
+            self.apply(writes).await?;
+            return self.enqueue_jobs(now, jobs).await;
+        }
+        let reserved = self.write_jobs(&mut writes, now, jobs);
+        let inserted = self.send_returning_jobs(writes).await?;
+        Ok(self.record_enqueued(inserted, reserved))
+    }
+
+    /// Adds the insert of `jobs` to `writes`, last, returning the rows
+    /// inserted. Jobs due now are taken by this process's runner while it
+    /// has room: their places are reserved here, and the number reserved
+    /// is returned for [`Tx::record_enqueued`].
+    fn write_jobs(&mut self, writes: &mut WriteSet<'_>, now: Timestamp, jobs: &[NewJob]) -> usize {
+        self.enqueued_jobs = true;
+        let mut reserved = 0;
+        let mut values = Vec::with_capacity(jobs.len() * JOB_INSERT_WIDTH);
+        for job in jobs {
+            let taker = if job.run_at <= now {
+                self.jobs.reserve(now)
+            } else {
+                None
+            };
+            reserved += usize::from(taker.is_some());
+            let (locked_by, locked_until) = match taker {
+                Some((worker, until)) => (Some(worker), Some(to_millis(until))),
+                None => (None, None),
+            };
+            values.extend([
+                Value::from(job.kind.clone()),
+                job.payload.to_string().into(),
+                (if locked_by.is_some() {
+                    "running"
+                } else {
+                    "pending"
+                })
+                .into(),
+                to_millis(job.run_at).into(),
+                i64::from(locked_by.is_some()).into(),
+                i64::from(job.max_attempts.max(1)).into(),
+                job.unique_key.clone().into(),
+                to_millis(now).into(),
+                to_millis(now).into(),
+                locked_by.into(),
+                locked_until.into(),
+            ]);
+        }
+        // Recorded before the insert: if the transaction is dropped while
+        // it waits, it gives the places back.
+        self.taken_jobs.reserved += reserved;
+        static RETURNING: LazyLock<String> =
+            LazyLock::new(|| format!(" ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"));
+        writes.insert_values("jobs", JOB_INSERT_COLUMNS, RETURNING.as_str(), values);
+        reserved
+    }
+
+    /// Records the jobs inserted: those taken go to this process's runner
+    /// at commit, the others' run times to the runners' wake-ups; places
+    /// reserved for jobs a unique key kept out are given back.
+    fn record_enqueued(&mut self, inserted: Vec<JobRow>, reserved: usize) -> Vec<i64> {
+        let mut taken = 0;
+        let mut ids = Vec::with_capacity(inserted.len());
+        for row in inserted {
+            let job = row.into_job();
+            ids.push(job.id);
+            if job.state == JobState::Running {
+                taken += 1;
+                self.taken_jobs.jobs.push(job);
+            } else {
+                self.due_at(job.run_at);
+            }
+        }
+        self.taken_jobs.reserved -= reserved - taken;
+        self.jobs.release(reserved - taken);
+        ids
     }
 
     /// Claims up to `limit` jobs that are due, or whose lease ran out, for

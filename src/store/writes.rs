@@ -13,6 +13,7 @@ use sqlx::Arguments as _;
 use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
 
+use super::jobs::JobRow;
 use super::{Result, SqliteTx, StoreError, Tx, TxInner, native};
 
 /// The most values one sqlx sending binds: within SQLite's limit per
@@ -80,6 +81,9 @@ enum Shape {
 /// Rows written to one table in one shape, their values row after row.
 struct Rows<'a> {
     table: &'static str,
+    /// The statement returns the jobs it inserted (see
+    /// [`WriteSet::insert_values`]).
+    returns_jobs: bool,
     /// The table whose earlier writes in the set these must follow; `None`
     /// for rows no other write of the set touches or depends on.
     ordered_on: Option<&'static str>,
@@ -221,6 +225,7 @@ impl<'a> WriteSet<'a> {
         }
         self.writes.push(Rows {
             table,
+            returns_jobs: false,
             ordered_on,
             shape,
             width,
@@ -228,16 +233,46 @@ impl<'a> WriteSet<'a> {
         });
     }
 
+    /// Inserts jobs whose values are given, row after row, in the order of
+    /// `columns`; `tail` returns the jobs inserted, which
+    /// [`Tx::send_returning_jobs`] reads. Written last, after every other
+    /// write of the set.
+    pub(crate) fn insert_values(
+        &mut self,
+        table: &'static str,
+        columns: &'static str,
+        tail: &'static str,
+        values: Vec<Value<'a>>,
+    ) {
+        if values.is_empty() {
+            return;
+        }
+        self.writes.push(Rows {
+            table,
+            returns_jobs: true,
+            ordered_on: Some(table),
+            shape: Shape::Insert { columns, tail },
+            width: columns.split(',').count(),
+            values,
+        });
+    }
+
     /// Writes every row on SQLite, one prepared statement per table and
-    /// shape, in the order collected.
-    fn write_natively(&self, connection: &native::Connection) -> Result<()> {
+    /// shape, in the order collected; returns the jobs a job insert
+    /// returned.
+    fn write_natively(&self, connection: &native::Connection) -> Result<Vec<JobRow>> {
+        let mut jobs = Vec::new();
         for rows in &self.writes {
             let sql = rows.single_row_sql();
             for row in rows.values.chunks(rows.width.max(1)) {
-                connection.execute(&sql, row)?;
+                if rows.returns_jobs {
+                    jobs.extend(connection.query(&sql, row, JobRow::read)?);
+                } else {
+                    connection.execute(&sql, row)?;
+                }
             }
         }
-        Ok(())
+        Ok(jobs)
     }
 
     /// The multi-row statements that write the set through sqlx, each
@@ -339,35 +374,55 @@ impl Tx {
     /// sendings as the limit on bound values allows, to SQLite as one
     /// script, to PostgreSQL as one statement each.
     pub async fn apply(&mut self, writes: WriteSet<'_>) -> Result<()> {
+        self.send_returning_jobs(writes).await.map(drop)
+    }
+
+    /// [`Tx::apply`], returning the jobs the set's job insert returned.
+    pub(super) async fn send_returning_jobs(
+        &mut self,
+        writes: WriteSet<'_>,
+    ) -> Result<Vec<JobRow>> {
         if writes.writes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut jobs = Vec::new();
         match &mut self.inner {
-            TxInner::Native(write) => writes.write_natively(write.connection()),
-            TxInner::Sqlite(SqliteTx::Read(_)) => Err(StoreError::Other(anyhow::anyhow!(
-                "writes were sent in a read transaction"
-            ))),
+            TxInner::Native(write) => jobs = writes.write_natively(write.connection())?,
+            TxInner::Sqlite(SqliteTx::Read(_)) => {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "writes were sent in a read transaction"
+                )));
+            }
             TxInner::Sqlite(transaction) => {
                 for sending in writes.sendings() {
                     let sql = sqlx::AssertSqlSafe(sending.statements.join(";\n"));
-                    sqlx::query_with(sql, sqlite_arguments(sending.values.iter().copied())?)
+                    jobs.extend(
+                        sqlx::query_as_with::<_, JobRow, _>(
+                            sql,
+                            sqlite_arguments(sending.values.iter().copied())?,
+                        )
                         .persistent(sending.small)
-                        .execute(&mut **transaction)
-                        .await?;
+                        .fetch_all(&mut **transaction)
+                        .await?,
+                    );
                 }
-                Ok(())
             }
             TxInner::Postgres(transaction) => {
                 for sending in writes.sendings() {
                     let sql = sqlx::AssertSqlSafe(as_one_statement(&sending.statements));
-                    sqlx::query_with(sql, postgres_arguments(sending.values.iter().copied())?)
+                    jobs.extend(
+                        sqlx::query_as_with::<_, JobRow, _>(
+                            sql,
+                            postgres_arguments(sending.values.iter().copied())?,
+                        )
                         .persistent(sending.small)
-                        .execute(&mut **transaction)
-                        .await?;
+                        .fetch_all(&mut **transaction)
+                        .await?,
+                    );
                 }
-                Ok(())
             }
         }
+        Ok(jobs)
     }
 }
 

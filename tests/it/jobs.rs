@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use jiff::SignedDuration;
 use serde_json::json;
+use siaga::domain::event::{Actor, NewEvent, Subject};
 use siaga::domain::job::{Backoff, JobState, NewJob};
+use siaga::store::EventFilter;
 use siaga::workers::JobRunner;
 
 use crate::both_backends;
@@ -89,6 +91,62 @@ both_backends!(unique_keys_keep_one_live_job, |db: TestDb| async move {
     );
     tx.commit().await.unwrap();
 });
+
+// A batch's writes and jobs go together (on PostgreSQL in one
+// statement): the jobs a live unique key keeps out are left out of the
+// ids returned, the rest are stored with the writes, in a plain write and
+// in an inline one alike.
+both_backends!(
+    jobs_are_enqueued_with_a_set_of_writes,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let keyed = NewJob {
+            unique_key: Some("escalate:alert-7".into()),
+            ..job("escalate")
+        };
+        let mut tx = store.write().await.unwrap();
+        tx.enqueue_job(start_time(), &keyed).await.unwrap();
+        tx.commit().await.unwrap();
+        for inline in [false, true] {
+            let mut tx = if inline {
+                store.write_inline().await.unwrap()
+            } else {
+                store.write().await.unwrap()
+            };
+            let event = NewEvent::new(
+                &Actor::system("test"),
+                "test.batched",
+                Subject::new("test", i64::from(inline)),
+            );
+            let events = [event];
+            let mut writes = tx.writes();
+            writes.events(start_time(), &events);
+            let fresh = job(if inline { "inline" } else { "plain" });
+            let ids = tx
+                .apply_and_enqueue(writes, start_time(), &[keyed.clone(), fresh])
+                .await
+                .unwrap();
+            assert_eq!(
+                ids.len(),
+                1,
+                "inline {inline}: the keyed job is live already"
+            );
+            tx.commit().await.unwrap();
+            let mut tx = store.read().await.unwrap();
+            let stored = tx.job(ids[0]).await.unwrap();
+            assert_eq!(stored.kind, if inline { "inline" } else { "plain" });
+            let logged = tx
+                .list_events(&EventFilter {
+                    subject_kind: Some("test".into()),
+                    limit: 10,
+                    ..EventFilter::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(logged.len(), 1 + usize::from(inline), "inline {inline}");
+        }
+    }
+);
 
 both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
     let store = db.store().await;

@@ -275,9 +275,9 @@ impl<'a> WriteSet<'a> {
         Ok(jobs)
     }
 
-    /// The multi-row statements that write the set through sqlx, each
-    /// sending with its values.
-    fn sendings(&self) -> Vec<Sending<'_, 'a>> {
+    /// The multi-row statements that write the set through sqlx on SQLite,
+    /// each sending with its values.
+    fn sqlite_sendings(&self) -> Vec<Sending<'_, 'a>> {
         let mut sendings: Vec<Sending<'_, 'a>> = Vec::new();
         for rows in &self.writes {
             let per_statement = super::rows_per_statement(rows.width);
@@ -307,8 +307,115 @@ impl<'a> WriteSet<'a> {
     }
 }
 
-/// Statements sent through sqlx at once: one script to SQLite, one
-/// statement to PostgreSQL.
+impl WriteSet<'_> {
+    /// The statements that write the set on PostgreSQL, each sending one
+    /// statement of CTEs. A table's rows are bound as one array per
+    /// column and unnested, so a statement's text does not depend on how
+    /// many rows it writes: PostgreSQL prepares it once, where a
+    /// `VALUES` list of every length was parsed and planned anew.
+    fn postgres_sendings(&self) -> Result<Vec<PgSending<'_>>> {
+        let mut sendings: Vec<PgSending<'_>> = Vec::new();
+        for rows in &self.writes {
+            let fits = sendings.last().is_some_and(|sending| {
+                rows.ordered_on
+                    .is_none_or(|table| !sending.tables.contains(&table))
+            });
+            if !fits {
+                sendings.push(PgSending::default());
+            }
+            let sending = sendings.last_mut().expect("a sending was just pushed");
+            sending.tables.extend(rows.ordered_on);
+            let first = sending.columns.len() + 1;
+            sending.statements.push(unnest_sql(rows, first));
+            sending.columns.extend(columns_of(rows)?);
+        }
+        Ok(sendings)
+    }
+}
+
+/// A statement's values on PostgreSQL, a column at a time.
+#[derive(Debug)]
+enum Column<'s> {
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<&'s str>>),
+}
+
+#[derive(Default)]
+struct PgSending<'s> {
+    statements: Vec<String>,
+    /// The tables written in order (see [`Rows::ordered_on`]).
+    tables: Vec<&'static str>,
+    columns: Vec<Column<'s>>,
+}
+
+/// The columns of `rows`, each typed by its first row's value (a value is
+/// typed even when null).
+fn columns_of<'s>(rows: &'s Rows<'_>) -> Result<Vec<Column<'s>>> {
+    let width = rows.width.max(1);
+    let mut columns: Vec<Column<'s>> = rows.values[..width]
+        .iter()
+        .map(|value| match value {
+            Value::Int(_) => Column::Ints(Vec::with_capacity(rows.values.len() / width)),
+            Value::Text(_) => Column::Texts(Vec::with_capacity(rows.values.len() / width)),
+        })
+        .collect();
+    for row in rows.values.chunks(width) {
+        for (at, (column, value)) in columns.iter_mut().zip(row).enumerate() {
+            match (column, value) {
+                (Column::Ints(values), Value::Int(value)) => values.push(*value),
+                (Column::Texts(values), Value::Text(value)) => values.push(value.as_deref()),
+                _ => {
+                    return Err(StoreError::Other(anyhow::anyhow!(
+                        "column {} of a write to {} mixes integers and text",
+                        at + 1,
+                        rows.table
+                    )));
+                }
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// `rows` in one statement that unnests one array per column, bound from
+/// `$first` on.
+fn unnest_sql(rows: &Rows<'_>, first: usize) -> String {
+    let width = rows.width.max(1);
+    let arrays: Vec<String> = rows.values[..width]
+        .iter()
+        .enumerate()
+        .map(|(at, value)| {
+            let kind = match value {
+                Value::Int(_) => "bigint",
+                Value::Text(_) => "text",
+            };
+            format!("${}::{kind}[]", first + at)
+        })
+        .collect();
+    let arrays = arrays.join(", ");
+    match rows.shape {
+        Shape::Insert { columns, tail } => {
+            format!(
+                "INSERT INTO {} ({columns}) SELECT * FROM UNNEST({arrays}){tail}",
+                rows.table
+            )
+        }
+        Shape::UpdateById { set } => {
+            let mut set = set.to_string();
+            for n in 2..=width {
+                set = set.replace(&format!("{{{n}}}"), &format!("given.c{n}"));
+            }
+            let names: Vec<String> = (1..=width).map(|n| format!("c{n}")).collect();
+            format!(
+                "UPDATE {table} SET {set} FROM UNNEST({arrays}) AS given({names}) WHERE {table}.id = given.c1",
+                table = rows.table,
+                names = names.join(", ")
+            )
+        }
+    }
+}
+
+/// Statements sent through sqlx to SQLite at once, as one script.
 struct Sending<'s, 'a> {
     statements: Vec<String>,
     /// The tables written in order (see [`Rows::ordered_on`]).
@@ -394,7 +501,7 @@ impl Tx {
                 )));
             }
             TxInner::Sqlite(transaction) => {
-                for sending in writes.sendings() {
+                for sending in writes.sqlite_sendings() {
                     let sql = sqlx::AssertSqlSafe(sending.statements.join(";\n"));
                     jobs.extend(
                         sqlx::query_as_with::<_, JobRow, _>(
@@ -408,16 +515,20 @@ impl Tx {
                 }
             }
             TxInner::Postgres(transaction) => {
-                for sending in writes.sendings() {
+                for sending in writes.postgres_sendings()? {
                     let sql = sqlx::AssertSqlSafe(as_one_statement(&sending.statements));
+                    let mut arguments = PgArguments::default();
+                    for column in sending.columns {
+                        match column {
+                            Column::Ints(values) => arguments.add(values),
+                            Column::Texts(values) => arguments.add(values),
+                        }
+                        .map_err(|e| anyhow::anyhow!("binding a column: {e}"))?;
+                    }
                     jobs.extend(
-                        sqlx::query_as_with::<_, JobRow, _>(
-                            sql,
-                            postgres_arguments(sending.values.iter().copied())?,
-                        )
-                        .persistent(sending.small)
-                        .fetch_all(&mut **transaction)
-                        .await?,
+                        sqlx::query_as_with::<_, JobRow, _>(sql, arguments)
+                            .fetch_all(&mut **transaction)
+                            .await?,
                     );
                 }
             }
@@ -482,7 +593,7 @@ fn as_one_statement(statements: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::WriteSet;
+    use super::{Column, Value, WriteSet};
 
     fn one_row<'a>(
         writes: &mut WriteSet<'a>,
@@ -501,17 +612,25 @@ mod tests {
         one_row(&mut writes, "events", Some("events"));
         // Rows no other statement depends on join the same sending.
         one_row(&mut writes, "alerts", None);
-        assert_eq!(writes.sendings().len(), 1);
+        assert_eq!(writes.sqlite_sendings().len(), 1);
+        assert_eq!(writes.postgres_sendings().unwrap().len(), 1);
         // A second ordered write to a table starts the next one.
         one_row(&mut writes, "alerts", Some("alerts"));
-        let sendings = writes.sendings();
+        let sendings = writes.sqlite_sendings();
         assert_eq!(sendings.len(), 2);
         assert_eq!(sendings[0].statements.len(), 3);
         assert_eq!(sendings[0].values.len(), 3);
+        let sendings = writes.postgres_sendings().unwrap();
+        assert_eq!(sendings.len(), 2);
+        assert_eq!(sendings[0].statements.len(), 3);
+        assert_eq!(sendings[0].columns.len(), 3);
     }
 
+    /// Natively a row at a time; through sqlx on SQLite as multi-row
+    /// statements; on PostgreSQL as one array per column, in text that is
+    /// the same whatever the number of rows.
     #[test]
-    fn rows_are_written_one_by_one_natively_and_together_on_postgres() {
+    fn each_connection_gets_rows_in_its_own_shape() {
         let mut writes = WriteSet::default();
         writes.update_by_id(
             "alert_groups",
@@ -529,7 +648,7 @@ mod tests {
             &[1i64, 2],
             " ON CONFLICT DO NOTHING",
             |row, at| {
-                row.column(*at).column("a");
+                row.column(*at).column(if *at == 1 { Some("a") } else { None });
             },
         );
         assert_eq!(
@@ -540,7 +659,7 @@ mod tests {
             writes.writes[1].single_row_sql(),
             "INSERT INTO events (at, action) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         );
-        let sendings = writes.sendings();
+        let sendings = writes.sqlite_sendings();
         assert_eq!(sendings.len(), 1);
         assert_eq!(
             sendings[0].statements,
@@ -550,5 +669,25 @@ mod tests {
             ]
         );
         assert_eq!(sendings[0].values.len(), 10);
+        let sendings = writes.postgres_sendings().unwrap();
+        assert_eq!(sendings.len(), 1);
+        assert_eq!(
+            sendings[0].statements,
+            [
+                "UPDATE alert_groups SET alert_count = alert_count + given.c2, last_alert_at = given.c3 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS given(c1, c2, c3) WHERE alert_groups.id = given.c1",
+                "INSERT INTO events (at, action) SELECT * FROM UNNEST($4::bigint[], $5::text[]) ON CONFLICT DO NOTHING",
+            ]
+        );
+        assert!(matches!(&sendings[0].columns[0], Column::Ints(ids) if ids == &[Some(7), Some(9)]));
+        assert!(matches!(&sendings[0].columns[4], Column::Texts(actions) if actions == &[Some("a"), None]));
+    }
+
+    #[test]
+    fn a_column_that_mixes_integers_and_text_is_refused() {
+        let mut writes = WriteSet::default();
+        writes.insert("events", "at", &[1i64, 2], "", |row, at| {
+            row.column(if *at == 1 { Value::from(1) } else { Value::from("two") });
+        });
+        assert!(writes.postgres_sendings().is_err());
     }
 }

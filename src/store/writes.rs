@@ -648,7 +648,8 @@ mod tests {
             &[1i64, 2],
             " ON CONFLICT DO NOTHING",
             |row, at| {
-                row.column(*at).column(if *at == 1 { Some("a") } else { None });
+                row.column(*at)
+                    .column(if *at == 1 { Some("a") } else { None });
             },
         );
         assert_eq!(
@@ -679,14 +680,20 @@ mod tests {
             ]
         );
         assert!(matches!(&sendings[0].columns[0], Column::Ints(ids) if ids == &[Some(7), Some(9)]));
-        assert!(matches!(&sendings[0].columns[4], Column::Texts(actions) if actions == &[Some("a"), None]));
+        assert!(
+            matches!(&sendings[0].columns[4], Column::Texts(actions) if actions == &[Some("a"), None])
+        );
     }
 
     #[test]
     fn a_column_that_mixes_integers_and_text_is_refused() {
         let mut writes = WriteSet::default();
         writes.insert("events", "at", &[1i64, 2], "", |row, at| {
-            row.column(if *at == 1 { Value::from(1) } else { Value::from("two") });
+            row.column(if *at == 1 {
+                Value::from(1)
+            } else {
+                Value::from("two")
+            });
         });
         assert!(writes.postgres_sendings().is_err());
     }

@@ -144,6 +144,29 @@ def main(path):
             + f" | {fmt(ratio, 2)}× | ≤ {GOAL_MEMORY_RATIO}× | {verdict(ok)} |"
         )
 
+    # Round 0: one event per request at each BENCH_SWEEP connection count,
+    # compared with Alertmanager at the same count (the goal's ratio, away
+    # from the 16 connections the goal row uses).
+    sweep = sorted({r["connections"] for r in runs if r["round"] == 0})
+    if sweep:
+        p("\n## Connection sweep, 1 event/request (round 0)\n")
+        p("| connections | alertmanager | siaga-sqlite | siaga-pg |")
+        p("|---:|---:|---:|---:|")
+        for conns in sweep:
+            label = f"pd-1-c{conns}"
+            am = find("alertmanager", f"am-1-c{conns}", 0)
+            cells = []
+            for server in ("siaga-sqlite", "siaga-pg"):
+                run = find(server, label, 0)
+                if not run:
+                    cells.append("–")
+                elif am and am["events_per_s"]:
+                    cells.append(f"{fmt(run['events_per_s'], 0)}/s ({run['events_per_s'] / am['events_per_s']:.2f}×)")
+                else:
+                    cells.append(f"{fmt(run['events_per_s'], 0)}/s")
+            am_cell = f"{fmt(am['events_per_s'], 0)}/s" if am else "–"
+            p(f"| {conns} | {am_cell} | {cells[0]} | {cells[1]} |")
+
     if peaks:
         p("\n## Peak RSS over the load runs (VmHWM)\n")
         p("| server | peak RSS | RSS at the end |")

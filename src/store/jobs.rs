@@ -393,6 +393,7 @@ impl Tx {
     /// A job this transaction writes, not taken at enqueue, falls due at
     /// `at`: the runners hear of it at commit.
     fn due_at(&mut self, at: Timestamp) {
+        self.enqueued_jobs = true;
         self.untaken_due = Some(self.untaken_due.map_or(at, |due| due.min(at)));
     }
 
@@ -649,7 +650,6 @@ impl Tx {
 
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
-        self.enqueued_jobs = true;
         self.due_at(now);
         let sql = format!(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
@@ -747,7 +747,6 @@ impl Tx {
             .rows_affected()
         });
         if released > 0 {
-            self.enqueued_jobs = true;
             self.due_at(now);
         }
         Ok(released)

@@ -302,6 +302,39 @@ both_backends!(
 );
 
 both_backends!(
+    a_failed_attempt_tells_the_runner_when_to_retry,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        tx.enqueue_job(start_time(), &job("flaky")).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store.untaken_jobs_due(),
+            Some(start_time()),
+            "the enqueue's own news"
+        );
+
+        let mut tx = store.write().await.unwrap();
+        let claimed = tx
+            .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let retry_at = start_time() + SignedDuration::from_secs(30);
+        let mut tx = store.write().await.unwrap();
+        let state = tx
+            .fail_job(&claimed[0], "w", start_time(), "boom", retry_at)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(state, Some(JobState::Pending));
+        // Without this the runner would find the retry only at its next
+        // look, up to its idle wait late.
+        assert_eq!(store.untaken_jobs_due(), Some(retry_at));
+    }
+);
+
+both_backends!(
     periodic_jobs_reschedule_themselves,
     |db: TestDb| async move {
         let t = db.app().await;

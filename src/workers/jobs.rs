@@ -200,7 +200,7 @@ impl JobRunner {
             }
         }
         if let Err(error) = starter.await {
-            tracing::error!("the task starting handed-over jobs panicked: {error}");
+            tracing::error!("the task starting handed-over jobs failed: {error}");
         }
         while let Some(finished) = running.join_next().await {
             report_panic(finished);
@@ -453,10 +453,13 @@ fn failed_delivery(job: &Job, error: &str, last: bool, retry_at: Timestamp) -> O
 }
 
 /// A job task that panicked leaves its claim; the job runs again when the
-/// lease runs out.
+/// lease runs out. A task cancelled (its runtime shutting down) leaves it
+/// the same way, and is no fault of the job.
 fn report_panic(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = finished {
-        tracing::error!("a job panicked: {error}");
+    match finished {
+        Err(error) if error.is_panic() => tracing::error!("a job panicked: {error}"),
+        Err(error) => tracing::warn!("a job's task was cancelled: {error}"),
+        Ok(()) => {}
     }
 }
 

@@ -228,6 +228,8 @@ pub struct Tx {
     pub(crate) inner: TxInner,
     /// Whom to tell at commit when the transaction enqueued jobs.
     jobs: Arc<jobs::JobSignal>,
+    /// It enqueued jobs, or made some due again (a retry, a release):
+    /// runners are told at commit.
     enqueued_jobs: bool,
     /// Jobs this process's runner took as they were enqueued.
     taken_jobs: jobs::TakenJobs,

@@ -111,7 +111,7 @@ impl JobRunner {
         loop {
             tokio::select! {
                 finished = running.join_next() => match finished {
-                    Some(finished) => report_panic(finished),
+                    Some(finished) => report_finished(finished),
                     None => break,
                 },
                 _ = renewal.tick() => self.renew_leases(app, &claims).await,
@@ -194,7 +194,7 @@ impl JobRunner {
             };
             tokio::select! {
                 () = app.store.wait_for_jobs(wait) => {}
-                Some(finished) = running.join_next(), if !running.is_empty() => report_panic(finished),
+                Some(finished) = running.join_next(), if !running.is_empty() => report_finished(finished),
                 _ = renewal.tick() => self.renew_leases(&app, &claims).await,
                 _ = shutdown.changed() => {}
             }
@@ -203,7 +203,7 @@ impl JobRunner {
             tracing::error!("the task starting handed-over jobs failed: {error}");
         }
         while let Some(finished) = running.join_next().await {
-            report_panic(finished);
+            report_finished(finished);
         }
     }
 
@@ -223,7 +223,7 @@ impl JobRunner {
             self.start_handed(&app, &claims, &mut running);
             tokio::select! {
                 () = app.store.wait_for_handed_jobs() => {}
-                Some(finished) = running.join_next(), if !running.is_empty() => report_panic(finished),
+                Some(finished) = running.join_next(), if !running.is_empty() => report_finished(finished),
                 _ = shutdown.changed() => {}
             }
         }
@@ -238,7 +238,7 @@ impl JobRunner {
         }
         self.start_handed(&app, &claims, &mut running);
         while let Some(finished) = running.join_next().await {
-            report_panic(finished);
+            report_finished(finished);
         }
     }
 
@@ -455,7 +455,7 @@ fn failed_delivery(job: &Job, error: &str, last: bool, retry_at: Timestamp) -> O
 /// A job task that panicked leaves its claim; the job runs again when the
 /// lease runs out. A task cancelled (its runtime shutting down) leaves it
 /// the same way, and is no fault of the job.
-fn report_panic(finished: Result<(), tokio::task::JoinError>) {
+fn report_finished(finished: Result<(), tokio::task::JoinError>) {
     match finished {
         Err(error) if error.is_panic() => tracing::error!("a job panicked: {error}"),
         Err(error) => tracing::warn!("a job's task was cancelled: {error}"),

@@ -393,7 +393,7 @@ impl Tx {
     /// A job this transaction writes, not taken at enqueue, falls due at
     /// `at`: the runners hear of it at commit.
     fn due_at(&mut self, at: Timestamp) {
-        self.enqueued_jobs = true;
+        self.wakes_runners = true;
         self.untaken_due = Some(self.untaken_due.map_or(at, |due| due.min(at)));
     }
 
@@ -446,7 +446,7 @@ impl Tx {
     /// has room: their places are reserved here, and the number reserved
     /// is returned for [`Tx::record_enqueued`].
     fn write_jobs(&mut self, writes: &mut WriteSet<'_>, now: Timestamp, jobs: &[NewJob]) -> usize {
-        self.enqueued_jobs = true;
+        self.wakes_runners = true;
         let mut reserved = 0;
         let mut values = Vec::with_capacity(jobs.len() * JOB_INSERT_WIDTH);
         for job in jobs {
@@ -609,7 +609,6 @@ impl Tx {
         error: &str,
         retry_at: Timestamp,
     ) -> Result<Option<JobState>> {
-        self.due_at(retry_at);
         let state: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar(
                 "UPDATE jobs
@@ -628,7 +627,12 @@ impl Tx {
             .fetch_optional(conn)
             .await?
         });
-        Ok(state.as_deref().and_then(JobState::parse))
+        let state = state.as_deref().and_then(JobState::parse);
+        // A job out of attempts is dead: nothing falls due.
+        if state == Some(JobState::Pending) {
+            self.due_at(retry_at);
+        }
+        Ok(state)
     }
 
     /// Cancels the pending job holding `unique_key`, if any; a running one
@@ -650,7 +654,6 @@ impl Tx {
 
     /// Gives a dead job a fresh set of attempts, due now.
     pub async fn retry_dead_job(&mut self, id: i64, now: Timestamp) -> Result<Option<Job>> {
-        self.due_at(now);
         let sql = format!(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, updated_at = $2
              WHERE id = $1 AND state = 'dead'
@@ -663,6 +666,9 @@ impl Tx {
                 .fetch_optional(conn)
                 .await?
         });
+        if row.is_some() {
+            self.due_at(now);
+        }
         Ok(row.map(JobRow::into_job))
     }
 

@@ -230,7 +230,7 @@ pub struct Tx {
     jobs: Arc<jobs::JobSignal>,
     /// It enqueued jobs, or made some due again (a retry, a release):
     /// runners are told at commit.
-    enqueued_jobs: bool,
+    wakes_runners: bool,
     /// Jobs this process's runner took as they were enqueued.
     taken_jobs: jobs::TakenJobs,
     /// The earliest run time of the jobs it enqueued or rescheduled that no
@@ -513,7 +513,7 @@ impl Store {
         Tx {
             inner,
             jobs: self.jobs.clone(),
-            enqueued_jobs: false,
+            wakes_runners: false,
             taken_jobs: jobs::TakenJobs::new(self.jobs.clone()),
             untaken_due: None,
             replicas: match &self.db {
@@ -738,7 +738,7 @@ impl Tx {
         let Tx {
             inner,
             jobs,
-            enqueued_jobs,
+            wakes_runners,
             taken_jobs,
             untaken_due,
             replicas,
@@ -755,7 +755,7 @@ impl Tx {
                 }
             }
         }
-        if enqueued_jobs {
+        if wakes_runners {
             after_commit(&jobs, taken_jobs, untaken_due);
         }
         record_latency("commit", started);
@@ -774,7 +774,7 @@ impl Tx {
         let Tx {
             inner: TxInner::Native(write),
             jobs,
-            enqueued_jobs,
+            wakes_runners,
             taken_jobs,
             untaken_due,
             replicas: _,
@@ -790,7 +790,7 @@ impl Tx {
         };
         record_latency("commit", started);
         log.sync_then(move |synced| {
-            if synced.is_ok() && enqueued_jobs {
+            if synced.is_ok() && wakes_runners {
                 after_commit(&jobs, taken_jobs, untaken_due);
             }
             then(synced);

@@ -335,6 +335,57 @@ both_backends!(
 );
 
 both_backends!(
+    a_last_failed_attempt_leaves_the_runner_asleep,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        let once = NewJob {
+            max_attempts: 1,
+            ..job("fragile")
+        };
+        tx.enqueue_job(start_time(), &once).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let claimed = tx
+            .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.untaken_jobs_due(), Some(start_time()));
+
+        let mut tx = store.write().await.unwrap();
+        let retry_at = start_time() + SignedDuration::from_secs(30);
+        let state = tx
+            .fail_job(&claimed[0], "w", start_time(), "boom", retry_at)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(state, Some(JobState::Dead));
+        assert_eq!(store.untaken_jobs_due(), None, "a dead job falls due never");
+
+        // Retrying it by hand makes it due now, and says so.
+        let mut tx = store.write().await.unwrap();
+        let retried = tx
+            .retry_dead_job(claimed[0].id, start_time())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(retried.is_some());
+        assert_eq!(store.untaken_jobs_due(), Some(start_time()));
+        // A second retry finds no dead job and has no news.
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            tx.retry_dead_job(claimed[0].id, start_time())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(store.untaken_jobs_due(), None);
+    }
+);
+
+both_backends!(
     periodic_jobs_reschedule_themselves,
     |db: TestDb| async move {
         let t = db.app().await;

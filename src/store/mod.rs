@@ -882,12 +882,15 @@ impl Tx {
                     if n > 0 {
                         query.push(" UNION ALL ");
                     }
+                    // The sequence is looked up once, not per id (5 µs
+                    // each): `OFFSET 0` keeps the planner from folding the
+                    // lookup into the expression it evaluates per row.
                     query
                         .push("SELECT ")
                         .push_bind(*table)
-                        .push("::text, nextval(pg_get_serial_sequence(")
+                        .push("::text, nextval(s.id) FROM (SELECT pg_get_serial_sequence(")
                         .push_bind(*table)
-                        .push(", 'id')) FROM generate_series(1, ")
+                        .push(", 'id')::regclass AS id OFFSET 0) s, generate_series(1, ")
                         .push_bind(*count)
                         .push(")");
                 }

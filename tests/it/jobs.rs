@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use siaga::domain::event::{Actor, NewEvent, Subject};
-use siaga::domain::job::{Backoff, JobState, NewJob};
-use siaga::store::EventFilter;
+use siaga::domain::job::{Backoff, Job, JobState, NewJob};
+use siaga::store::{EventFilter, Store};
 use siaga::workers::JobRunner;
 
 use crate::both_backends;
@@ -301,32 +301,46 @@ both_backends!(
     }
 );
 
+/// Enqueues `job` due at the start time, commits, and claims it as `w`.
+async fn enqueue_and_claim(store: &Store, job: &NewJob) -> Job {
+    let mut tx = store.write().await.unwrap();
+    tx.enqueue_job(start_time(), job).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    let mut claimed = tx
+        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1, "the job just enqueued is claimed");
+    claimed.remove(0)
+}
+
+/// Fails `claimed`'s attempt, retrying at `retry_at` if it has attempts
+/// left, and commits; returns the job's state after.
+async fn fail_attempt(store: &Store, claimed: &Job, retry_at: Timestamp) -> Option<JobState> {
+    let mut tx = store.write().await.unwrap();
+    let state = tx
+        .fail_job(claimed, "w", start_time(), "boom", retry_at)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    state
+}
+
 both_backends!(
     a_failed_attempt_tells_the_runner_when_to_retry,
     |db: TestDb| async move {
         let store = db.store().await;
-        let mut tx = store.write().await.unwrap();
-        tx.enqueue_job(start_time(), &job("flaky")).await.unwrap();
-        tx.commit().await.unwrap();
+        let claimed = enqueue_and_claim(&store, &job("flaky")).await;
         assert_eq!(
             store.untaken_jobs_due(),
             Some(start_time()),
             "the enqueue's own news"
         );
 
-        let mut tx = store.write().await.unwrap();
-        let claimed = tx
-            .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
         let retry_at = start_time() + SignedDuration::from_secs(30);
-        let mut tx = store.write().await.unwrap();
-        let state = tx
-            .fail_job(&claimed[0], "w", start_time(), "boom", retry_at)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let state = fail_attempt(&store, &claimed, retry_at).await;
         assert_eq!(state, Some(JobState::Pending));
         // Without this the runner would find the retry only at its next
         // look, up to its idle wait late.
@@ -338,49 +352,29 @@ both_backends!(
     a_last_failed_attempt_leaves_the_runner_asleep,
     |db: TestDb| async move {
         let store = db.store().await;
-        let mut tx = store.write().await.unwrap();
         let once = NewJob {
             max_attempts: 1,
             ..job("fragile")
         };
-        tx.enqueue_job(start_time(), &once).await.unwrap();
-        tx.commit().await.unwrap();
-        let mut tx = store.write().await.unwrap();
-        let claimed = tx
-            .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let claimed = enqueue_and_claim(&store, &once).await;
         assert_eq!(store.untaken_jobs_due(), Some(start_time()));
 
-        let mut tx = store.write().await.unwrap();
         let retry_at = start_time() + SignedDuration::from_secs(30);
-        let state = tx
-            .fail_job(&claimed[0], "w", start_time(), "boom", retry_at)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let state = fail_attempt(&store, &claimed, retry_at).await;
         assert_eq!(state, Some(JobState::Dead));
         assert_eq!(store.untaken_jobs_due(), None, "a dead job falls due never");
 
         // Retrying it by hand makes it due now, and says so.
         let mut tx = store.write().await.unwrap();
-        let retried = tx
-            .retry_dead_job(claimed[0].id, start_time())
-            .await
-            .unwrap();
+        let retried = tx.retry_dead_job(claimed.id, start_time()).await.unwrap();
         tx.commit().await.unwrap();
         assert!(retried.is_some());
         assert_eq!(store.untaken_jobs_due(), Some(start_time()));
         // A second retry finds no dead job and has no news.
         let mut tx = store.write().await.unwrap();
-        assert!(
-            tx.retry_dead_job(claimed[0].id, start_time())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let again = tx.retry_dead_job(claimed.id, start_time()).await.unwrap();
         tx.commit().await.unwrap();
+        assert!(again.is_none());
         assert_eq!(store.untaken_jobs_due(), None);
     }
 );

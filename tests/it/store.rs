@@ -330,6 +330,23 @@ both_backends!(
         assert!(later.iter().all(|id| *id > again[1]), "{later:?}");
         assert_eq!(messages.len(), 1);
         tx.commit().await.unwrap();
+        // Each list comes from its own table's counter, whatever else is
+        // asked with it.
+        let mut tx = store.write().await.unwrap();
+        let [alerts] = tx.reserve_ids([(IdSequence::Alerts, 50)]).await.unwrap();
+        let [next_messages, next_groups, next_alerts] = tx
+            .reserve_ids([
+                (IdSequence::InboundMessages, 2),
+                (IdSequence::AlertGroups, 3),
+                (IdSequence::Alerts, 4),
+            ])
+            .await
+            .unwrap();
+        let following = |last: i64, count: i64| (last + 1..=last + count).collect::<Vec<_>>();
+        assert_eq!(next_messages, following(messages[0], 2));
+        assert_eq!(next_groups, following(later[1], 3));
+        assert_eq!(next_alerts, following(alerts[49], 4));
+        tx.commit().await.unwrap();
     }
 );
 

@@ -372,8 +372,8 @@ pub struct IntegrationView {
 struct BatchWrites<'a> {
     messages: Vec<InboundMessage<'a>>,
     groups: Vec<NewAlertGroup>,
-    /// Stored groups new alerts joined, with how many, by id.
-    joined: Vec<(i64, i64)>,
+    /// Stored groups new alerts joined, by id.
+    joined: Vec<(i64, ingest::JoinedGroup)>,
     /// Alerts opened, or whose status changed.
     alerts: Vec<Alert>,
     /// Stored alerts only refreshed by repeated triggers.
@@ -386,13 +386,13 @@ struct BatchWrites<'a> {
     changed_groups: BTreeMap<i64, &'a str>,
     /// Opened alerts outside maintenance, for the incident checks.
     opened: Vec<(Alert, Option<u8>)>,
-    /// New groups that page, by their index in the plan: their first
-    /// escalation step is taken with the batch.
-    paging: BTreeMap<usize, Paging>,
+    /// Groups that page, new ones and quiet ones new alerts joined, by
+    /// id: their first escalation step is taken with the batch.
+    paging: BTreeMap<i64, Paging>,
     results: Vec<Vec<Ingested>>,
 }
 
-/// A new group whose escalation starts with the batch that opened it.
+/// A group whose escalation starts with the batch.
 struct Paging {
     org: Arc<Org>,
     policy: String,
@@ -636,8 +636,8 @@ impl App {
                     .map_or(ingest::DEFAULT_GROUP_WINDOW, ingest::group_window);
                 let keys: Vec<&str> = lookups.group_keys.iter().map(String::as_str).collect();
                 let since = now.checked_sub(window).unwrap_or(now);
-                for (key, id) in tx.joinable_groups(service, &keys, since).await? {
-                    joinable.insert((service.to_string(), key), id);
+                for (key, group) in tx.joinable_groups(service, &keys, since).await? {
+                    joinable.insert((service.to_string(), key), group);
                 }
             }
         }
@@ -645,8 +645,9 @@ impl App {
         let plan = ingest::plan(now, &sources, open, &joinable);
         let mut writes = self.batch_writes(&mut tx, batch, plan, now).await?;
         stages.done("plan");
-        // A new group pages with the commit that opens it: its first step is
-        // part of the batch, so the first page waits for no job.
+        // A group pages with the commit that opens it (or joins it while
+        // quiet): its first step is part of the batch, so the first page
+        // waits for no job.
         for paging in std::mem::take(&mut writes.paging).into_values() {
             // Its newest alert still triggered after the batch: one the
             // same batch acknowledged or resolved pages nobody.
@@ -827,6 +828,23 @@ impl App {
                         new_group,
                     } => {
                         let opened = place(alert, &opened);
+                        if let GroupRef::Stored(id) = refs[alert]
+                            && !writes.paging.contains_key(&id)
+                            && let Some((_, joined)) = writes.joined.iter().find(|(g, _)| *g == id)
+                            && let Some(policy) = joined.pages_with.clone()
+                        {
+                            let group =
+                                restart_escalation(tx, &actor, id, joined, &policy, now).await?;
+                            writes.events.extend(group.events);
+                            writes.paging.insert(
+                                id,
+                                Paging {
+                                    org: message.target.org.clone(),
+                                    policy,
+                                    group: group.group,
+                                },
+                            );
+                        }
                         if let GroupRef::New(index) = refs[alert] {
                             let group = &plan.new_groups[index];
                             if new_group {
@@ -834,7 +852,7 @@ impl App {
                             }
                             if let Some(policy) = &group.pages_with {
                                 writes.paging.insert(
-                                    index,
+                                    opened.group_id,
                                     Paging {
                                         org: message.target.org.clone(),
                                         policy: policy.clone(),
@@ -1281,6 +1299,10 @@ async fn after_group_change(
     if status != AlertStatus::Acknowledged {
         return Ok(());
     }
+    // Acknowledged: the escalation ends, and its pending timer with it, so
+    // that a re-escalation or a new alert can start it again.
+    tx.cancel_pending_job(&super::escalation::escalation_timer(group_id), now)
+        .await?;
     let policy = org
         .service(service)
         .and_then(|s| s.escalation_policy.as_deref())
@@ -1297,6 +1319,55 @@ async fn after_group_change(
         .await?;
     }
     Ok(())
+}
+
+/// A quiet group a new alert joined, ready to page again, and the events
+/// that say so.
+struct Restarted {
+    group: AlertGroup,
+    events: Vec<NewEvent>,
+}
+
+/// Starts a quiet group's escalation over (it had resolved, someone had
+/// acknowledged it, or it opened in maintenance): its stale timers go, so
+/// the step the batch takes sets the next one.
+async fn restart_escalation(
+    tx: &mut crate::store::Tx,
+    actor: &Actor,
+    group_id: i64,
+    joined: &ingest::JoinedGroup,
+    policy: &str,
+    now: Timestamp,
+) -> Result<Restarted> {
+    tx.cancel_pending_job(&super::escalation::escalation_timer(group_id), now)
+        .await?;
+    tx.cancel_pending_job(&super::escalation::reescalation_timer(group_id), now)
+        .await?;
+    let stored = tx.alert_group(group_id).await?;
+    let mut events = Vec::new();
+    if joined.reopened {
+        events.push(
+            NewEvent::new(
+                actor,
+                "alert_group.reopened",
+                Subject::new("alert_group", group_id),
+            )
+            .after(serde_json::json!({ "service": stored.service, "group_key": stored.group_key })),
+        );
+    }
+    events.push(super::escalation::escalation_started(
+        actor, group_id, policy,
+    ));
+    Ok(Restarted {
+        group: AlertGroup {
+            status: AlertStatus::Triggered,
+            last_alert_at: now,
+            alert_count: stored.alert_count + joined.members,
+            in_maintenance: false,
+            ..stored
+        },
+        events,
+    })
 }
 
 /// Where each kind of source posts.

@@ -95,7 +95,7 @@ impl Delivery {
 
 fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
     NewJob {
-        unique_key: Some(format!("escalation:{}", payload.group_id)),
+        unique_key: Some(escalation_timer(payload.group_id)),
         max_attempts: 20,
         ..NewJob::new(
             ESCALATION_STEP,
@@ -103,6 +103,17 @@ fn step_job(payload: &StepPayload, run_at: Timestamp) -> NewJob {
             run_at,
         )
     }
+}
+
+/// The unique key of a group's one escalation timer: its next step, or
+/// the check that nobody acknowledged after the last.
+pub(crate) fn escalation_timer(group_id: i64) -> String {
+    format!("escalation:{group_id}")
+}
+
+/// The unique key of the timer that escalates an acknowledged group again.
+pub(crate) fn reescalation_timer(group_id: i64) -> String {
+    format!("reescalate:{group_id}")
 }
 
 /// The event that says a group's escalation started.
@@ -116,7 +127,8 @@ pub fn escalation_started(actor: &Actor, group_id: i64, policy: &str) -> NewEven
 }
 
 /// Starts the escalation of a group from its first level, as a job due
-/// now, inside its transaction.
+/// now, inside its transaction, in place of any pending timer of it. A
+/// step being taken right now holds the timer: the caller retries.
 pub async fn start(
     tx: &mut Tx,
     actor: &Actor,
@@ -130,7 +142,17 @@ pub async fn start(
         round: 0,
         level: 0,
     };
-    tx.enqueue_job(now, &step_job(&payload, now)).await?;
+    tx.cancel_pending_job(&escalation_timer(group_id), now)
+        .await?;
+    if tx
+        .enqueue_job(now, &step_job(&payload, now))
+        .await?
+        .is_none()
+    {
+        return Err(crate::store::StoreError::Conflict(format!(
+            "a step of alert group {group_id}'s escalation is being taken right now"
+        )));
+    }
     tx.append_event(now, escalation_started(actor, group_id, policy))
         .await?;
     Ok(())
@@ -173,7 +195,7 @@ struct Notify<'a> {
     alert: &'a Alert,
     ack_secret: &'a str,
     /// Distinguishes this round's delivery ids from every other round's of
-    /// the group: the step (`round-level`) or a manual action.
+    /// the group: the step (`round-level-nonce`) or a manual action.
     label: &'a str,
     now: Timestamp,
 }
@@ -447,7 +469,14 @@ impl App {
                 group,
                 alert,
                 ack_secret,
-                label: &format!("{}-{}", step.round, step.level),
+                // The step, and a nonce: a level paged again (a re-escalation,
+                // a reopened group, escalate-now) is a new page, with new ids.
+                label: &format!(
+                    "{}-{}-{:08x}",
+                    step.round,
+                    step.level,
+                    rand::random::<u32>()
+                ),
                 now,
             },
             &recipients,
@@ -476,7 +505,7 @@ impl App {
             // Scheduled for after the last wait, so the last level gets its
             // chance before the policy counts as spent.
             None => NewJob {
-                unique_key: Some(format!("escalation:{}", group.id)),
+                unique_key: Some(escalation_timer(group.id)),
                 ..NewJob::new(
                     ESCALATION_EXHAUSTED,
                     json!({ "group_id": group.id, "policy": policy.name }),
@@ -758,7 +787,7 @@ pub async fn schedule_reescalation(
     at: Timestamp,
 ) -> crate::store::Result<()> {
     let job = NewJob {
-        unique_key: Some(format!("reescalate:{group_id}")),
+        unique_key: Some(reescalation_timer(group_id)),
         ..NewJob::new(
             REESCALATE,
             json!({ "group_id": group_id, "policy": policy }),
@@ -928,6 +957,9 @@ impl App {
             now,
         );
         replace_escalation_job(&mut tx, group.id, &job, now).await?;
+        // Escalated again: a later acknowledgement sets its own timer.
+        tx.cancel_pending_job(&reescalation_timer(group.id), now)
+            .await?;
         tx.append_event(
             now,
             NewEvent::new(
@@ -1070,11 +1102,11 @@ impl App {
         match next {
             Some(job) => replace_escalation_job(&mut tx, group.id, &job, now).await?,
             None => {
-                tx.cancel_pending_job(&format!("escalation:{}", group.id), now)
+                tx.cancel_pending_job(&escalation_timer(group.id), now)
                     .await?;
             }
         }
-        tx.cancel_pending_job(&format!("reescalate:{}", group.id), now)
+        tx.cancel_pending_job(&reescalation_timer(group.id), now)
             .await?;
         tx.append_event(
             now,
@@ -1149,7 +1181,7 @@ async fn replace_escalation_job(
     job: &NewJob,
     now: Timestamp,
 ) -> super::Result<()> {
-    tx.cancel_pending_job(&format!("escalation:{group_id}"), now)
+    tx.cancel_pending_job(&escalation_timer(group_id), now)
         .await?;
     if tx.enqueue_job(now, job).await?.is_none() {
         return Err(super::Error::Conflict(

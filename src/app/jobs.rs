@@ -171,8 +171,8 @@ impl App {
     /// the group's escalation has stopped.
     pub async fn dead_escalation_jobs(&self, group_id: i64) -> Result<Vec<Job>> {
         let keys = [
-            format!("escalation:{group_id}"),
-            format!("reescalate:{group_id}"),
+            super::escalation::escalation_timer(group_id),
+            super::escalation::reescalation_timer(group_id),
         ];
         let jobs = self.store.read().await?.dead_jobs_with_keys(&keys).await?;
         Ok(jobs

@@ -62,6 +62,38 @@ pub struct NewGroup {
     pub members: i64,
 }
 
+/// A stored group that new alerts may join, as the caller loaded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinableGroup {
+    pub id: i64,
+    pub status: AlertStatus,
+    pub in_maintenance: bool,
+}
+
+impl JoinableGroup {
+    /// Nothing escalates it now: it resolved, someone acknowledged it, or
+    /// it opened in maintenance. A new alert joining it must page again.
+    fn is_quiet(&self) -> bool {
+        self.status != AlertStatus::Triggered || self.in_maintenance
+    }
+}
+
+/// A stored group the batch opens alerts into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinedGroup {
+    /// Alerts of the batch that opened into it.
+    pub members: i64,
+    /// It had resolved and opens again.
+    pub reopened: bool,
+    /// As the batch leaves it: a quiet group joined during maintenance is
+    /// held by it, like a group opened then.
+    pub in_maintenance: bool,
+    /// The policy whose escalation starts over: the group was quiet and
+    /// the new alert is not in maintenance. `None` for a group already
+    /// escalating, so a storm still pages once.
+    pub pages_with: Option<String>,
+}
+
 /// An alert the batch reads or changes, as it stands after the batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedAlert {
@@ -150,8 +182,8 @@ pub struct Plan {
     /// a later trigger of its key opens.
     pub alerts: Vec<PlannedAlert>,
     pub new_groups: Vec<NewGroup>,
-    /// Stored groups the batch opened alerts into, with how many.
-    pub joined: BTreeMap<i64, i64>,
+    /// Stored groups the batch opened alerts into, by id.
+    pub joined: BTreeMap<i64, JoinedGroup>,
     /// Per source, per signal, in the order given.
     pub effects: Vec<Vec<Effect>>,
 }
@@ -198,7 +230,7 @@ pub fn plan(
     now: Timestamp,
     batch: &[(Source<'_>, &[Signal])],
     open: Vec<Alert>,
-    joinable: &HashMap<(String, String), i64>,
+    joinable: &HashMap<(String, String), JoinableGroup>,
 ) -> Plan {
     let mut plan = Plan::default();
     // (service, dedup key) → the alert now holding the key.
@@ -242,7 +274,7 @@ fn apply(
     plan: &mut Plan,
     current: &mut HashMap<(String, String), usize>,
     opened_groups: &mut HashMap<(String, String), usize>,
-    joinable: &HashMap<(String, String), i64>,
+    joinable: &HashMap<(String, String), JoinableGroup>,
 ) -> Effect {
     let mapping = &source.integration.mapping;
     if mapping.drops(signal) {
@@ -304,7 +336,7 @@ fn join_group(
     signal: &Signal,
     plan: &mut Plan,
     opened_groups: &mut HashMap<(String, String), usize>,
-    joinable: &HashMap<(String, String), i64>,
+    joinable: &HashMap<(String, String), JoinableGroup>,
 ) -> (GroupRef, bool) {
     let service = source.service;
     let key = alert::group_key(signal, service.alert_grouping.as_ref());
@@ -314,9 +346,19 @@ fn join_group(
             plan.new_groups[index].members += 1;
             return (GroupRef::New(index), false);
         }
-        if let Some(&id) = joinable.get(&lookup) {
-            *plan.joined.entry(id).or_default() += 1;
-            return (GroupRef::Stored(id), false);
+        if let Some(stored) = joinable.get(&lookup) {
+            let quiet = stored.is_quiet();
+            let joined = plan.joined.entry(stored.id).or_insert_with(|| JoinedGroup {
+                members: 0,
+                reopened: stored.status == AlertStatus::Resolved,
+                in_maintenance: quiet && source.in_maintenance,
+                pages_with: service
+                    .escalation_policy
+                    .clone()
+                    .filter(|_| quiet && !source.in_maintenance),
+            });
+            joined.members += 1;
+            return (GroupRef::Stored(stored.id), false);
         }
         opened_groups.insert(lookup, plan.new_groups.len());
     }
@@ -420,13 +462,39 @@ mod tests {
     #[derive(Default)]
     struct Model {
         alerts: Vec<Alert>,
-        /// (service, key, last alert at, open) per group id (index + 1).
-        groups: Vec<(String, Option<String>, Timestamp)>,
+        /// Per group id (index + 1).
+        groups: Vec<ModelGroup>,
         outcomes: Vec<&'static str>,
         pages: usize,
     }
 
+    struct ModelGroup {
+        service: String,
+        key: Option<String>,
+        last_alert_at: Timestamp,
+        /// Its escalation runs: it paged and stayed triggered since, as
+        /// the app's escalation does (an acknowledge or resolve ends it).
+        escalating: bool,
+    }
+
     impl Model {
+        /// A group's status from its members, as the store computes it.
+        fn group_status(&self, id: i64) -> AlertStatus {
+            let open: Vec<AlertStatus> = self
+                .alerts
+                .iter()
+                .filter(|a| a.group_id == id && a.status.is_open())
+                .map(|a| a.status)
+                .collect();
+            if open.is_empty() {
+                AlertStatus::Resolved
+            } else if open.iter().all(|s| *s == AlertStatus::Acknowledged) {
+                AlertStatus::Acknowledged
+            } else {
+                AlertStatus::Triggered
+            }
+        }
+
         fn ingest(&mut self, now: Timestamp, service: &Service, signals: &[Signal]) {
             let source = Source {
                 service,
@@ -442,24 +510,44 @@ mod tests {
                 .collect();
             let since = now - group_window(service);
             let mut joinable = HashMap::new();
-            for (index, (svc, key, last)) in self.groups.iter().enumerate() {
-                if let Some(key) = key
-                    && *last >= since
+            for (index, group) in self.groups.iter().enumerate() {
+                let id = index as i64 + 1;
+                let status = self.group_status(id);
+                if let Some(key) = &group.key
+                    && (status.is_open() || group.last_alert_at >= since)
                 {
-                    joinable.insert((svc.clone(), key.clone()), index as i64 + 1);
+                    joinable.insert(
+                        (group.service.clone(), key.clone()),
+                        JoinableGroup {
+                            id,
+                            status,
+                            in_maintenance: false,
+                        },
+                    );
                 }
             }
             let plan = plan(now, &[(source, signals)], open, &joinable);
             let mut group_ids = Vec::new();
+            let mut paged = Vec::new();
             for group in &plan.new_groups {
-                self.groups
-                    .push((group.service.clone(), group.key.clone(), now));
+                self.groups.push(ModelGroup {
+                    service: group.service.clone(),
+                    key: group.key.clone(),
+                    last_alert_at: now,
+                    escalating: false,
+                });
                 group_ids.push(self.groups.len() as i64);
-                self.pages += usize::from(group.pages_with.is_some());
+                if group.pages_with.is_some() {
+                    paged.push(self.groups.len() as i64);
+                }
             }
-            for id in plan.joined.keys() {
-                self.groups[*id as usize - 1].2 = now;
+            for (id, joined) in &plan.joined {
+                self.groups[*id as usize - 1].last_alert_at = now;
+                if joined.pages_with.is_some() {
+                    paged.push(*id);
+                }
             }
+            self.pages += paged.len();
             for planned in plan.alerts.iter().filter(|a| a.changed) {
                 let mut alert = planned.alert.clone();
                 alert.group_id = match planned.group {
@@ -480,8 +568,22 @@ mod tests {
                     self.alerts[index] = alert;
                 }
             }
+            // Paging starts an escalation only for a group still triggered
+            // after the batch; acknowledging or resolving ends one.
+            for id in paged {
+                self.groups[id as usize - 1].escalating = true;
+            }
+            for index in 0..self.groups.len() {
+                if self.group_status(index as i64 + 1) != AlertStatus::Triggered {
+                    self.groups[index].escalating = false;
+                }
+            }
             self.outcomes
                 .extend(plan.effects.iter().flatten().map(Effect::name));
+        }
+
+        fn escalating(&self) -> Vec<bool> {
+            self.groups.iter().map(|g| g.escalating).collect()
         }
     }
 
@@ -542,6 +644,83 @@ mod tests {
         assert!(model.alerts.iter().all(|a| a.group_id == 1));
     }
 
+    #[test]
+    fn a_new_alert_in_a_quiet_group_pages_again_and_one_in_an_escalating_group_does_not() {
+        let service = service(true);
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let later = |mins| now + SignedDuration::from_mins(mins);
+        let mut model = Model::default();
+        model.ingest(now, &service, &[signal("a", Action::Trigger, "X")]);
+        model.ingest(later(1), &service, &[signal("b", Action::Trigger, "X")]);
+        assert_eq!(
+            (model.groups.len(), model.pages),
+            (1, 1),
+            "a storm pages once"
+        );
+        // Acknowledged: the next new alert pages the group again.
+        model.ingest(
+            later(2),
+            &service,
+            &[
+                signal("a", Action::Acknowledge, "X"),
+                signal("b", Action::Acknowledge, "X"),
+            ],
+        );
+        assert_eq!(model.escalating(), [false]);
+        model.ingest(later(3), &service, &[signal("c", Action::Trigger, "X")]);
+        assert_eq!((model.groups.len(), model.pages), (1, 2));
+        assert_eq!(model.escalating(), [true]);
+        // Resolved, then a flap within the window: it reopens and pages.
+        model.ingest(
+            later(4),
+            &service,
+            &["a", "b", "c"].map(|key| signal(key, Action::Resolve, "X")),
+        );
+        model.ingest(later(5), &service, &[signal("a", Action::Trigger, "X")]);
+        assert_eq!((model.groups.len(), model.pages), (1, 3));
+        assert_eq!(model.escalating(), [true]);
+    }
+
+    #[test]
+    fn a_group_opened_in_maintenance_pages_when_an_alert_joins_it_after() {
+        let service = service(true);
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let source = |in_maintenance| Source {
+            service: &service,
+            integration: &service.integrations[0],
+            in_maintenance,
+        };
+        let held = JoinableGroup {
+            id: 7,
+            status: AlertStatus::Triggered,
+            in_maintenance: true,
+        };
+        let signals = [signal("b", Action::Trigger, "X")];
+        let key = alert::group_key(&signals[0], service.alert_grouping.as_ref()).unwrap();
+        let joinable = HashMap::from([(("payments".to_string(), key.clone()), held)]);
+
+        let during = plan(now, &[(source(true), &signals)], Vec::new(), &joinable);
+        assert_eq!(during.joined[&7].pages_with, None, "still in maintenance");
+        assert!(during.joined[&7].in_maintenance);
+
+        let after = plan(now, &[(source(false), &signals)], Vec::new(), &joinable);
+        assert_eq!(after.joined[&7].pages_with.as_deref(), Some("payments"));
+        assert!(!after.joined[&7].in_maintenance);
+        assert!(!after.joined[&7].reopened);
+
+        let escalating = JoinableGroup {
+            in_maintenance: false,
+            ..held
+        };
+        let joinable = HashMap::from([(("payments".to_string(), key), escalating)]);
+        let storm = plan(now, &[(source(true), &signals)], Vec::new(), &joinable);
+        assert_eq!(storm.joined[&7].pages_with, None, "already escalating");
+        assert!(
+            !storm.joined[&7].in_maintenance,
+            "a paging group stays out of maintenance"
+        );
+    }
+
     fn step() -> impl Strategy<Value = (u8, Action, u8)> {
         let action = prop_oneof![
             3 => Just(Action::Trigger),
@@ -584,7 +763,14 @@ mod tests {
             prop_assert_eq!(&batched.outcomes, &single.outcomes);
             prop_assert_eq!(&batched.alerts, &single.alerts);
             prop_assert_eq!(batched.groups.len(), single.groups.len());
-            prop_assert_eq!(batched.pages, single.pages);
+            // Pages may differ in number (a group quiet for a moment
+            // inside a batch is paged once, not twice), never in who ends
+            // up escalating: every triggered group, and no other.
+            prop_assert_eq!(batched.escalating(), single.escalating());
+            for (index, escalating) in batched.escalating().into_iter().enumerate() {
+                let triggered = batched.group_status(index as i64 + 1) == AlertStatus::Triggered;
+                prop_assert_eq!(escalating, triggered, "group {} triggered but not escalating, or the reverse", index + 1);
+            }
             // At most one open alert per key, whatever happened.
             let mut open: Vec<&str> = batched.alerts.iter().filter(|a| a.status.is_open()).map(|a| a.dedup_key.as_str()).collect();
             let count = open.len();

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use super::writes::{RowValues, Value};
 use super::{MAX_ROWS, Result, Tx, TxInner, WriteSet, from_millis, native, to_millis, with_tx};
 use crate::domain::alert::{Alert, AlertStatus, Link, MaintenanceWindow, Severity, Urgency};
+use crate::domain::ingest::{JoinableGroup, JoinedGroup};
 
 #[derive(sqlx::FromRow)]
 struct AlertRow {
@@ -436,23 +437,31 @@ impl Tx {
         service: &str,
         group_keys: &[&str],
         since: Timestamp,
-    ) -> Result<Vec<(String, i64)>> {
+    ) -> Result<Vec<(String, JoinableGroup)>> {
+        type Row = (String, i64, String, i64);
+        let joinable = |(key, id, status, in_maintenance): Row| {
+            let group = JoinableGroup {
+                id,
+                status: AlertStatus::parse(&status).unwrap_or(AlertStatus::Triggered),
+                in_maintenance: in_maintenance != 0,
+            };
+            (key, group)
+        };
+        let mut rows: Vec<Row> = Vec::new();
         if let TxInner::Native(write) = &self.inner {
-            let mut found = Vec::new();
             for key in group_keys {
-                found.extend(write.connection().query(
-                    "SELECT group_key, MAX(id) FROM alert_groups WHERE service = $1 AND (status <> 'resolved' OR last_alert_at >= $2) AND group_key = $3 GROUP BY group_key",
+                rows.extend(write.connection().query(
+                    "SELECT group_key, id, status, in_maintenance FROM alert_groups WHERE service = $1 AND (status <> 'resolved' OR last_alert_at >= $2) AND group_key = $3 ORDER BY id DESC LIMIT 1",
                     &[service.into(), to_millis(since).into(), (*key).into()],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )?);
             }
-            return Ok(found);
+            return Ok(rows.into_iter().map(joinable).collect());
         }
-        let mut found = Vec::new();
         for chunk in group_keys.chunks(MAX_ROWS) {
-            let rows: Vec<(String, i64)> = with_tx!(self, conn => {
+            let found: Vec<Row> = with_tx!(self, conn => {
                 let mut query = sqlx::QueryBuilder::new(
-                    "SELECT group_key, MAX(id) FROM alert_groups WHERE service = ",
+                    "SELECT group_key, id, status, in_maintenance FROM alert_groups WHERE id IN (SELECT MAX(id) FROM alert_groups WHERE service = ",
                 );
                 query
                     .push_bind(service)
@@ -463,12 +472,12 @@ impl Tx {
                 for key in chunk {
                     keys.push_bind(*key);
                 }
-                query.push(") GROUP BY group_key");
+                query.push(") GROUP BY group_key)");
                 query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
             });
-            found.extend(rows);
+            rows.extend(found);
         }
-        Ok(found)
+        Ok(rows.into_iter().map(joinable).collect())
     }
 
     /// Recomputes a group's status from its members: resolved when none is
@@ -506,14 +515,38 @@ impl Tx {
     }
 
     pub async fn alert_group(&mut self, id: i64) -> Result<AlertGroup> {
-        let (id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance): (i64, String, Option<String>, String, i64, i64, i64, i64) = with_tx!(self, conn => {
-            sqlx::query_as(
+        type Row = (i64, String, Option<String>, String, i64, i64, i64, i64);
+        let rows: Vec<Row> = self
+            .fetch_all_with(
                 "SELECT id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance FROM alert_groups WHERE id = $1",
+                &[id.into()],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                        row.get(7)?,
+                    ))
+                },
             )
-            .bind(id)
-            .fetch_one(conn)
-            .await?
-        });
+            .await?;
+        let Some((
+            id,
+            service,
+            group_key,
+            status,
+            opened_at,
+            last_alert_at,
+            alert_count,
+            in_maintenance,
+        )) = rows.into_iter().next()
+        else {
+            return Err(super::StoreError::NotFound);
+        };
         Ok(AlertGroup {
             id,
             service,
@@ -850,17 +883,21 @@ impl<'a> WriteSet<'a> {
         );
     }
 
-    /// Counts new members into stored groups (`(group id, how many)`, by
-    /// id) and reopens those that had resolved.
-    pub fn add_to_groups(&mut self, joined: &'a [(i64, i64)], now: Timestamp) {
+    /// Counts new members into stored groups (by id), triggers those that
+    /// had been acknowledged or resolved, and holds them in maintenance or
+    /// lets them out as the batch planned.
+    pub fn add_to_groups(&mut self, joined: &'a [(i64, JoinedGroup)], now: Timestamp) {
         self.update_by_id(
             "alert_groups",
             Some("alert_groups"),
-            "alert_count = alert_count + {2}, last_alert_at = {3}, status = 'triggered', resolved_at = NULL",
-            3,
+            "alert_count = alert_count + {2}, last_alert_at = {3}, status = 'triggered', resolved_at = NULL, in_maintenance = {4}",
+            4,
             joined,
-            move |row, &(id, added)| {
-                row.column(id).column(added).column(to_millis(now));
+            move |row, (id, group)| {
+                row.column(*id)
+                    .column(group.members)
+                    .column(to_millis(now))
+                    .column(i64::from(group.in_maintenance));
             },
         );
     }

@@ -638,17 +638,13 @@ impl Tx {
     /// Cancels the pending job holding `unique_key`, if any; a running one
     /// is left to finish. True when a job was cancelled.
     pub async fn cancel_pending_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
-        let affected = with_tx!(self, conn => {
-            sqlx::query(
+        let affected = self
+            .execute_with(
                 "UPDATE jobs SET state = 'cancelled', updated_at = $2
                  WHERE unique_key = $1 AND state = 'pending'",
+                &[unique_key.into(), to_millis(now).into()],
             )
-            .bind(unique_key)
-            .bind(to_millis(now))
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
+            .await?;
         Ok(affected > 0)
     }
 

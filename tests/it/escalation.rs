@@ -343,6 +343,189 @@ both_backends!(
     }
 );
 
+/// The escalation config with `extra` appended to the policy and alerts of
+/// one `alertname` grouped on checkout.
+fn grouped_config(hooks: &str, extra: &str) -> String {
+    config(hooks, "oncall")
+        .replace(
+            "      - {notify: [\"team_head:payments\"], wait: 5m}\n",
+            &format!("      - {{notify: [\"team_head:payments\"], wait: 5m}}\n{extra}"),
+        )
+        .replace(
+            "    escalation_policy: payments\n",
+            "    escalation_policy: payments\n    alert_grouping: {by: [alertname], window: 10m}\n",
+        )
+}
+
+/// Triggers `key` on checkout with the label `alertname: X`.
+async fn trigger_grouped(t: &TestApp, key: &str) {
+    let target = t
+        .app
+        .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+        .await
+        .unwrap();
+    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
+    let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+    t.app
+        .ingest(&target, "generic", body.to_string(), signals)
+        .await
+        .unwrap();
+}
+
+fn delivery_ids(received: &crate::support::Received, hook: &str) -> Vec<String> {
+    received
+        .to(hook)
+        .iter()
+        .map(|(headers, _)| headers["x-siaga-delivery"].to_str().unwrap().to_string())
+        .collect()
+}
+
+both_backends!(
+    an_acknowledgement_ends_the_pending_step_so_reescalation_pages_the_first_level_again,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        // Re-escalation (10m) falls due while the first level's wait (30m)
+        // would still be running.
+        let config = config(&hooks, "oncall")
+            .replace(
+                "      - {notify: [\"schedule:primary\"], wait: 5m}\n",
+                "      - {notify: [\"schedule:primary\"], wait: 30m}\n",
+            )
+            .replace(
+                "      - {notify: [\"team_head:payments\"], wait: 5m}\n",
+                "      - {notify: [\"team_head:payments\"], wait: 5m}\n    reescalate_after_ack: 10m\n",
+            );
+        t.apply("escalation.yaml", &config).await;
+        trigger(&t, "gw-ack").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+
+        t.clock.advance(SignedDuration::from_mins(11));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("oncall").len(),
+            2,
+            "re-escalation starts over at the first level"
+        );
+        let ids = delivery_ids(&received, "oncall");
+        assert_ne!(ids[0], ids[1], "a new page has a new delivery id");
+        // The old 30-minute timer is gone: at 31 minutes the lead is not
+        // paged early; the restarted level's own wait runs from minute 11.
+        t.clock.advance(SignedDuration::from_mins(20));
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty(), "no stale timer fired");
+        t.clock.advance(SignedDuration::from_mins(11));
+        run_due(&t).await;
+        assert_eq!(
+            received.to("lead").len(),
+            1,
+            "the restarted policy climbs on"
+        );
+    }
+);
+
+both_backends!(
+    a_new_alert_in_a_resolved_or_acknowledged_group_pages_again,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+            .await;
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+
+        trigger_grouped(&t, "pod-1").await;
+        trigger_grouped(&t, "pod-2").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "a storm pages once");
+        let alerts = t.app.alerts(Default::default()).await.unwrap().items;
+        let group_id = alerts[0].group_id;
+        assert!(alerts.iter().all(|a| a.group_id == group_id));
+
+        // Acknowledged, then a new member: the group triggers and pages.
+        for alert in &alerts {
+            t.app.acknowledge_alert(&caller, alert.id).await.unwrap();
+        }
+        t.clock.advance(SignedDuration::from_mins(1));
+        trigger_grouped(&t, "pod-3").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2, "paged for the new member");
+
+        // Resolved, then a flap inside the group's window: it reopens and
+        // pages, with deliveries of their own.
+        for alert in t.app.alerts(Default::default()).await.unwrap().items {
+            t.app.resolve_alert(&caller, alert.id).await.unwrap();
+        }
+        t.clock.advance(SignedDuration::from_mins(2));
+        trigger_grouped(&t, "pod-1").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 3, "paged for the flap");
+        let reopened = t.app.alerts(Default::default()).await.unwrap().items;
+        assert_eq!(reopened.len(), 1);
+        assert_eq!(reopened[0].group_id, group_id, "the group reopened");
+        let ids = delivery_ids(&received, "oncall");
+        assert_eq!(
+            ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            3,
+            "three pages, three delivery ids: {ids:?}"
+        );
+        let log = event_log(&t).await;
+        assert!(log.iter().any(|e| e.action == "alert_group.reopened"));
+
+        // And it escalates on from there when nobody answers.
+        t.clock.advance(SignedDuration::from_mins(6));
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1);
+    }
+);
+
+both_backends!(
+    a_group_opened_in_maintenance_pages_when_an_alert_joins_it_after,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+            .await;
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let now = t.clock.now();
+        let window = t
+            .app
+            .create_maintenance_window(
+                &caller,
+                "checkout",
+                None,
+                now + SignedDuration::from_hours(1),
+                "deploy",
+            )
+            .await
+            .unwrap();
+        trigger_grouped(&t, "pod-1").await;
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty(), "held by maintenance");
+
+        t.app
+            .cancel_maintenance_window(&caller, window.id)
+            .await
+            .unwrap();
+        t.clock.advance(SignedDuration::from_mins(1));
+        trigger_grouped(&t, "pod-2").await;
+        run_due(&t).await;
+        assert_eq!(
+            received.to("oncall").len(),
+            1,
+            "the first alert after maintenance pages"
+        );
+        let alerts = t.app.alerts(Default::default()).await.unwrap().items;
+        assert_eq!(alerts[0].group_id, alerts[1].group_id);
+    }
+);
+
 both_backends!(
     one_click_acknowledge_links_are_signed_single_purpose_and_expire,
     |db: TestDb| async move {

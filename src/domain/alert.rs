@@ -164,6 +164,17 @@ pub struct Link {
     pub text: Option<String>,
 }
 
+impl Link {
+    /// Whether it points at a web page (`http` or `https`). Sources send
+    /// any address; only these are rendered as links, since a
+    /// `javascript:` one would run in siaga's own pages when clicked.
+    pub fn is_web(&self) -> bool {
+        let scheme = self.href.trim_start().split(':').next().unwrap_or("");
+        self.href.contains(':')
+            && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+    }
+}
+
 /// One event about one alert, in siaga's terms, whatever format it came in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
@@ -453,6 +464,27 @@ impl MaintenanceWindow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_web_addresses_are_links() {
+        let link = |href: &str| Link {
+            href: href.into(),
+            text: None,
+        };
+        assert!(link("https://grafana.example/d/1").is_web());
+        assert!(link("HTTP://grafana.example").is_web());
+        for refused in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox",
+            "https",
+            "/relative/path",
+        ] {
+            assert!(!link(refused).is_web(), "{refused:?}");
+        }
+    }
 
     fn signal(severity: Option<&str>, labels: &[(&str, &str)]) -> Signal {
         Signal {

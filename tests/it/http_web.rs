@@ -300,7 +300,8 @@ both_backends!(
         let server = t.serve().await;
         let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "gw-5xx",
         "payload": {"summary": "Gateway <b>5xx</b> above 2%", "source": "probe", "severity": "critical"},
-        "links": [{"href": "https://grafana.kedai.example/d/gw", "text": "Gateway dashboard"}]});
+        "links": [{"href": "https://grafana.kedai.example/d/gw", "text": "Gateway dashboard"},
+                  {"href": " JavaScript:alert(document.cookie)", "text": "Innocent link"}]});
         assert_eq!(
             server
                 .client
@@ -355,7 +356,13 @@ both_backends!(
             .await
             .unwrap();
         assert!(page.contains("id=\"timeline\"") && page.contains("opened"));
-        assert!(page.contains("Gateway dashboard"));
+        assert!(page.contains("<a href=\"https://grafana.kedai.example/d/gw\""));
+        // An address that is not a web page is shown, never made a link.
+        assert!(page.contains("Innocent link"));
+        assert!(
+            !page.to_lowercase().contains("href=\" javascript:"),
+            "a javascript: link would run in siaga's origin"
+        );
         assert!(
             page.contains("id=\"runbook\""),
             "the service's runbook is on the alert page"

@@ -450,9 +450,13 @@ impl App {
         &self,
         target: &Target,
         format: &'static str,
-        body: String,
-        signals: Vec<Signal>,
+        mut body: String,
+        mut signals: Vec<Signal>,
     ) -> Result<Vec<Ingested>> {
+        // Only a body siaga does not parse (an Opsgenie close) can hold a
+        // raw NUL; parsed text can hold an escaped one.
+        alert::replace_nul(&mut body);
+        signals.iter_mut().for_each(Signal::replace_nul);
         let integration = target.integration();
         let key = integration.key.as_deref().unwrap_or_default();
         self.rate_limiter
@@ -1221,7 +1225,11 @@ impl App {
     }
 
     /// Records a change announced by a deploy tool.
-    pub async fn record_change(&self, target: &Target, change: ChangeEvent) -> Result<i64> {
+    pub async fn record_change(&self, target: &Target, mut change: ChangeEvent) -> Result<i64> {
+        alert::replace_nul(&mut change.summary);
+        if let Some(source) = &mut change.source {
+            alert::replace_nul(source);
+        }
         let integration = target.integration();
         let key = integration.key.as_deref().unwrap_or_default();
         self.rate_limiter

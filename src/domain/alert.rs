@@ -199,6 +199,58 @@ pub struct Signal {
     pub source_group: Option<String>,
 }
 
+impl Signal {
+    /// Replaces the NUL character in its text (see [`replace_nul`]).
+    pub fn replace_nul(&mut self) {
+        for text in [&mut self.dedup_key, &mut self.summary] {
+            replace_nul(text);
+        }
+        for text in [
+            &mut self.source_severity,
+            &mut self.source,
+            &mut self.component,
+            &mut self.group,
+            &mut self.class,
+            &mut self.source_group,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            replace_nul(text);
+        }
+        if self
+            .labels
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            self.labels = std::mem::take(&mut self.labels)
+                .into_iter()
+                .map(|(mut k, mut v)| {
+                    replace_nul(&mut k);
+                    replace_nul(&mut v);
+                    (k, v)
+                })
+                .collect();
+        }
+        for link in &mut self.links {
+            replace_nul(&mut link.href);
+            if let Some(text) = &mut link.text {
+                replace_nul(text);
+            }
+        }
+    }
+}
+
+/// Turns each NUL character of `text` into U+FFFD. JSON can carry it
+/// (`\u0000`), PostgreSQL refuses it in text, and an alert is worth more
+/// than the character: both backends store the replacement alike. (Stored
+/// JSON keeps it, escaped.)
+pub fn replace_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+}
+
 /// An alert as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {

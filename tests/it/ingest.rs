@@ -1034,3 +1034,87 @@ both_backends!(
         assert_eq!(page.items[0].event_count, 40, "every trigger counted");
     }
 );
+
+both_backends!(
+    nul_characters_are_stored_as_replacement_characters_on_both_backends,
+    |db: TestDb| async move {
+        // PostgreSQL refuses NUL in text; JSON carries it as `\u0000`. A
+        // client's odd character must not turn into a 500 (Alertmanager
+        // retries those forever) nor differ between backends.
+        let t = db.app().await;
+        t.apply_shop().await;
+        let viewer = t.token(Role::Viewer).await;
+        let routing_key = key(&t, IntegrationKind::Pagerduty).await;
+        let genie = format!("GenieKey {}", key(&t, IntegrationKind::Opsgenie).await);
+        let server = t.serve().await;
+        let mut event = pd_trigger(&routing_key, Some("nul\u{0}key"), "disk\u{0}full");
+        event["payload"]["component"] = json!("db\u{0}");
+        let reply = json(
+            server
+                .client
+                .post(server.url("/v2/enqueue"))
+                .json(&event)
+                .send()
+                .await
+                .unwrap(),
+            202,
+        )
+        .await;
+        assert_eq!(reply["dedup_key"], "nul\u{0}key", "answered as sent");
+        let open = alerts(&server, &viewer, "?service=payments").await;
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0]["summary"], "disk\u{FFFD}full");
+        assert_eq!(open[0]["dedup_key"], "nul\u{FFFD}key");
+        // The same key again is the same alert.
+        json(
+            server
+                .client
+                .post(server.url("/v2/enqueue"))
+                .json(&event)
+                .send()
+                .await
+                .unwrap(),
+            202,
+        )
+        .await;
+        let open = alerts(&server, &viewer, "?service=payments").await;
+        assert_eq!((open.len(), open[0]["event_count"].as_i64()), (1, Some(2)));
+
+        // Alertmanager labels and annotations.
+        let webhook = fixture("webhook-firing.json")
+            .replace("\"summary\": \"Checkout", "\"summary\": \"\\u0000Checkout")
+            .replace(
+                "\"instance\": \"checkout-1",
+                "\"instance\": \"\\u0000checkout-1",
+            );
+        assert!(webhook.contains("\\u0000Checkout") && webhook.contains("\\u0000checkout-1"));
+        let am_key = key(&t, IntegrationKind::Alertmanager).await;
+        assert_eq!(
+            server
+                .client
+                .post(server.url("/api/v1/integrations/alertmanager"))
+                .bearer_auth(&am_key)
+                .body(webhook)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        // An Opsgenie close whose body (not parsed) holds a raw NUL byte.
+        let close = server.url("/v2/alerts/some-alias/close?identifierType=alias");
+        json(
+            server
+                .client
+                .post(&close)
+                .header("authorization", &genie)
+                .body(b"{\"note\":\"\0\"}".to_vec())
+                .send()
+                .await
+                .unwrap(),
+            202,
+        )
+        .await;
+    }
+);

@@ -73,13 +73,21 @@ fn parse_rotation(text: &str) -> Option<Rotation> {
     }
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let number: u32 = number.parse().ok().filter(|n| *n > 0)?;
-    match unit.trim() {
-        "d" | "day" | "days" => Some(Rotation::Days(number)),
-        "w" | "week" | "weeks" => number.checked_mul(7).map(Rotation::Days),
-        "h" | "hour" | "hours" => Some(Rotation::Hours(number)),
-        _ => None,
-    }
+    let rotation = match unit.trim() {
+        "d" | "day" | "days" => Rotation::Days(number),
+        "w" | "week" | "weeks" => Rotation::Days(number.checked_mul(7)?),
+        "h" | "hour" | "hours" => Rotation::Hours(number),
+        _ => return None,
+    };
+    let days = match rotation {
+        Rotation::Days(days) => days,
+        Rotation::Hours(hours) => hours.div_ceil(24),
+    };
+    (days <= MAX_ROTATION_DAYS).then_some(rotation)
 }
+
+/// The longest turn a rotation may give one person: ten years.
+const MAX_ROTATION_DAYS: u32 = 3653;
 
 /// Problems after which no more "did you mean" suggestions are computed.
 const MAX_SUGGESTIONS: usize = 50;
@@ -1703,7 +1711,7 @@ impl Checker {
                 &raw.rotation,
                 format!("{at}.rotation"),
                 format!(
-                    "`{}` is not a rotation; use daily, weekly, or a length such as `3d` or `12h`",
+                    "`{}` is not a rotation; use daily, weekly, or a length such as `3d` or `12h` (at most {MAX_ROTATION_DAYS} days)",
                     raw.rotation.value
                 ),
             );
@@ -2105,6 +2113,24 @@ services:
     kind: external
     provider: NusaPay
 "###;
+
+    #[test]
+    fn rotations_are_bounded_to_ten_years() {
+        assert_eq!(parse_rotation("weekly"), Some(Rotation::Days(7)));
+        assert_eq!(parse_rotation("3653d"), Some(Rotation::Days(3653)));
+        assert_eq!(parse_rotation("87672h"), Some(Rotation::Hours(87_672)));
+        for refused in [
+            "3654d",
+            "522w",
+            "87673h",
+            "8000000d",
+            "613566757w",
+            "0d",
+            "3x",
+        ] {
+            assert_eq!(parse_rotation(refused), None, "{refused}");
+        }
+    }
 
     #[test]
     fn valid_config_becomes_an_org() {

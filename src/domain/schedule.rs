@@ -8,7 +8,7 @@
 
 use jiff::civil::{DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// How long each participant's turn lasts.
@@ -175,11 +175,11 @@ impl Rotating<'_> {
     fn handoff(&self, k: i64) -> Timestamp {
         match self.layer.rotation {
             Rotation::Days(days) => {
-                let offset = k.saturating_mul(i64::from(days));
-                let local = self
-                    .layer
-                    .start
-                    .checked_add(offset.days())
+                // Past jiff's range of days, the handoff is past every date.
+                let local = jiff::Span::new()
+                    .try_days(k.saturating_mul(i64::from(days)))
+                    .ok()
+                    .and_then(|offset| self.layer.start.checked_add(offset).ok())
                     .unwrap_or(if k < 0 { DateTime::MIN } else { DateTime::MAX });
                 // Compatible disambiguation, as RFC 5545 reads local times:
                 // a handoff in a skipped hour moves forward by the gap
@@ -190,14 +190,14 @@ impl Rotating<'_> {
                     Timestamp::MAX
                 })
             }
-            Rotation::Hours(hours) => {
-                let offset = SignedDuration::from_hours(k.saturating_mul(i64::from(hours)));
-                self.start.checked_add(offset).unwrap_or(if k < 0 {
+            Rotation::Hours(hours) => k
+                .checked_mul(i64::from(hours) * 3600)
+                .and_then(|secs| self.start.checked_add(SignedDuration::from_secs(secs)).ok())
+                .unwrap_or(if k < 0 {
                     Timestamp::MIN
                 } else {
                     Timestamp::MAX
-                })
-            }
+                }),
         }
     }
 
@@ -627,6 +627,7 @@ fn fold(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::ToSpan;
     use jiff::civil::date;
     use proptest::prelude::*;
 
@@ -643,6 +644,27 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn turns_longer_than_the_calendar_do_not_panic() {
+        for rotation in [Rotation::Days(u32::MAX), Rotation::Hours(u32::MAX)] {
+            let long = layer(
+                &["a", "b"],
+                rotation,
+                date(2026, 1, 1).at(0, 0, 0, 0),
+                "UTC",
+            );
+            let shifts = final_shifts(
+                &[long],
+                &[],
+                at("2026-02-01T00:00:00Z"),
+                at("2026-03-01T00:00:00Z"),
+            )
+            .unwrap();
+            let people: Vec<&str> = shifts.iter().map(|s| s.person.as_str()).collect();
+            assert_eq!(people, ["a"], "{rotation:?}: the first turn never ends");
+        }
     }
 
     #[test]

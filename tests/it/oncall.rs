@@ -383,13 +383,16 @@ both_backends!(
             load.contains("<tr><td>Ahmad Zulkifli bin Osman</td><td>149.0</td></tr><tr><td>Putu Ayu Saraswati</td><td>9.0</td></tr>"),
             "the override's nine hours move to Putu, most first: {load}"
         );
-        assert_eq!(
-            get("/schedules/payments-primary?week=someday".into())
-                .await
-                .unwrap()
-                .status(),
-            422
-        );
+        for week in ["someday", "9999-12-31", "-009999-01-01", "1969-12-31"] {
+            assert_eq!(
+                get(format!("/schedules/payments-primary?week={week}"))
+                    .await
+                    .unwrap()
+                    .status(),
+                422,
+                "{week}"
+            );
+        }
 
         // The override is removed from the page, back to the same week.
         let id = between(&week, "<li data-override=\"", "\"").to_string();

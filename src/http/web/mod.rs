@@ -1315,13 +1315,19 @@ async fn schedule_page(
     let tz = zone(&schedule.time_zone);
     let today = app.clock.now().to_zoned(tz.clone()).date();
     let chosen = match params.week.as_deref() {
-        Some(text) => text.parse::<jiff::civil::Date>().map_err(|_| {
-            app::Error::invalid(
-                "invalid_week",
-                "week",
-                format!("`{text}` is not a date such as 2026-11-02"),
-            )
-        })?,
+        // A week, and the next one its link points at, inside the years
+        // every time zone's calendar can show.
+        Some(text) => text
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|date| (1970..=9998).contains(&date.year()))
+            .ok_or_else(|| {
+                app::Error::invalid(
+                    "invalid_week",
+                    "week",
+                    format!("`{text}` is not a date from 1970 to 9998 such as 2026-11-02"),
+                )
+            })?,
         None => today,
     };
     // Weeks start on Monday.

@@ -303,7 +303,10 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Takes `count` tokens for `key`, or says how long until there are enough.
+    /// Takes `count` tokens for `key`, or says how long until there are
+    /// enough. A message of more events than the bucket holds goes through
+    /// when the bucket is full and leaves it in debt (the rate over time
+    /// still holds): refusing it would refuse it forever.
     pub fn take(&self, key: &str, count: usize, limit: RateLimit) -> Result<(), SignedDuration> {
         let capacity = f64::from(limit.events);
         let per_second = capacity / limit.per.as_secs_f64().max(0.001);
@@ -318,11 +321,12 @@ impl RateLimiter {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(capacity);
         *last = now;
         let wanted = count as f64;
-        if *tokens >= wanted {
+        let needed = wanted.min(capacity);
+        if *tokens >= needed {
             *tokens -= wanted;
             Ok(())
         } else {
-            let missing = wanted.min(capacity) - *tokens;
+            let missing = needed - *tokens;
             Err(SignedDuration::from_secs_f64(
                 (missing / per_second).max(1.0),
             ))
@@ -1407,12 +1411,37 @@ fn parse_id_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{describe_stages, split_by_weight};
+    use super::{RateLimit, RateLimiter, describe_stages, split_by_weight};
     use proptest::prelude::*;
     use std::time::Duration;
 
     fn split(weights: &[usize], parts: usize, smallest: usize) -> Vec<Vec<usize>> {
         split_by_weight(weights.to_vec(), parts, smallest, |w| *w)
+    }
+
+    #[test]
+    fn a_message_larger_than_the_bucket_passes_when_it_is_full_and_leaves_a_debt() {
+        let limiter = RateLimiter::default();
+        let limit = RateLimit {
+            events: 3,
+            per: jiff::SignedDuration::from_hours(1),
+        };
+        assert_eq!(
+            limiter.take("k", 4, limit),
+            Ok(()),
+            "a full bucket takes it"
+        );
+        let wait = limiter.take("k", 1, limit).unwrap_err();
+        // One token of debt and one wanted: two of three per hour, 40 min.
+        assert!(
+            (wait.as_secs_f64() - 2400.0).abs() < 5.0,
+            "waits for the debt too: {wait:?}"
+        );
+        assert_eq!(limiter.take("other", 2, limit), Ok(()));
+        assert!(
+            limiter.take("other", 4, limit).is_err(),
+            "a bucket not full refuses"
+        );
     }
 
     #[test]

@@ -433,6 +433,14 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// Whether `raw` names a severity: siaga's own (in any case) or one
+    /// this mapping maps.
+    pub fn knows_severity(&self, raw: &str) -> bool {
+        self.severity_map.contains_key(raw)
+            || self.severity_map.contains_key(&raw.to_ascii_lowercase())
+            || Severity::from_common_name(raw).is_some()
+    }
+
     pub fn severity(&self, signal: &Signal) -> Severity {
         let fallback = self.default_severity.unwrap_or(Severity::Warning);
         let Some(raw) = signal.source_severity.as_deref() else {

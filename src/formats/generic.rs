@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, parse_typed, signal, truncate};
-use crate::domain::alert::{Action, Link, Signal};
+use crate::domain::alert::{Action, Link, Mapping, Signal};
 
 pub const MAX_EVENTS: usize = 1000;
 
@@ -34,7 +34,9 @@ pub struct GenericEvent {
     /// Required for `trigger`: what is wrong, in one line a newcomer understands.
     #[serde(default)]
     pub summary: Option<String>,
-    /// `critical`, `error`, `warning`, `info`, or a name the integration maps.
+    /// `critical`, `error`, `warning`, `info` (or a common name such as
+    /// `p1`, `high`, `warn`), or a name the integration maps; anything else
+    /// is refused.
     #[serde(default)]
     pub severity: Option<String>,
     #[serde(default)]
@@ -58,7 +60,9 @@ pub struct GenericEvent {
     pub occurred_at: Option<jiff::Timestamp>,
 }
 
-pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
+/// Parses one event or a batch; a severity must be one of siaga's or a
+/// name the integration's `mapping` maps.
+pub fn parse(body: &[u8], mapping: &Mapping) -> Result<Vec<Signal>, FormatError> {
     let parsed: Body = parse_typed(body)?;
     let (values, prefix) = match parsed {
         Body::Many { events } => (events, "events"),
@@ -91,12 +95,22 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
                     e.into_inner().to_string(),
                 )
             })?;
-            to_signal(event, &at)
+            to_signal(event, &at, mapping)
         })
         .collect()
 }
 
-fn to_signal(event: GenericEvent, at: &str) -> Result<Signal, FormatError> {
+fn to_signal(event: GenericEvent, at: &str, mapping: &Mapping) -> Result<Signal, FormatError> {
+    if let Some(severity) = &event.severity
+        && !mapping.knows_severity(severity)
+    {
+        return Err(FormatError::new(
+            format!("{at}severity"),
+            format!(
+                "`{severity}` is not a severity: use critical, error, warning or info, or a name the integration's severity_map maps"
+            ),
+        ));
+    }
     let key = event.dedup_key.trim();
     if key.is_empty() || key.len() > MAX_DEDUP_KEY {
         return Err(FormatError::new(
@@ -132,12 +146,30 @@ fn to_signal(event: GenericEvent, at: &str) -> Result<Signal, FormatError> {
 mod tests {
     use super::*;
 
+    fn parse_any(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
+        parse(body, &Mapping::default())
+    }
+
+    #[test]
+    fn unknown_severities_are_refused_unless_the_integration_maps_them() {
+        let body = br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x","severity":"ERROR"},{"action":"trigger","dedup_key":"b","summary":"x","severity":"apocalyptic"}]}"#;
+        let error = parse_any(body).unwrap_err();
+        assert_eq!(error.field, "events[1].severity");
+        assert!(error.message.contains("`apocalyptic` is not a severity"));
+        let mut mapping = Mapping::default();
+        mapping.severity_map.insert(
+            "apocalyptic".into(),
+            crate::domain::alert::Severity::Critical,
+        );
+        assert_eq!(parse(body, &mapping).unwrap().len(), 2);
+    }
+
     #[test]
     fn one_or_many_events_parse() {
-        let one = parse(br#"{"action":"trigger","dedup_key":"k","summary":"Disk full","severity":"warning","labels":{"env":"prod"}}"#).unwrap();
+        let one = parse_any(br#"{"action":"trigger","dedup_key":"k","summary":"Disk full","severity":"warning","labels":{"env":"prod"}}"#).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].labels["env"], "prod");
-        let many = parse(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"resolve","dedup_key":"b"}]}"#).unwrap();
+        let many = parse_any(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"resolve","dedup_key":"b"}]}"#).unwrap();
         assert_eq!(many.len(), 2);
         assert_eq!(many[1].action, Action::Resolve);
     }
@@ -145,24 +177,24 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert_eq!(
-            parse(br#"{"action":"trigger","dedup_key":"k"}"#)
+            parse_any(br#"{"action":"trigger","dedup_key":"k"}"#)
                 .unwrap_err()
                 .field,
             "summary"
         );
         assert_eq!(
-            parse(br#"{"action":"boom","dedup_key":"k"}"#)
+            parse_any(br#"{"action":"boom","dedup_key":"k"}"#)
                 .unwrap_err()
                 .field,
             "action"
         );
-        assert_eq!(parse(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"trigger","dedup_key":"","summary":"y"}]}"#).unwrap_err().field, "events[1].dedup_key");
+        assert_eq!(parse_any(br#"{"events":[{"action":"trigger","dedup_key":"a","summary":"x"},{"action":"trigger","dedup_key":"","summary":"y"}]}"#).unwrap_err().field, "events[1].dedup_key");
         assert_eq!(
-            parse(br#"{"action":"trigger","dedup_key":"k","summary":"x","colour":1}"#)
+            parse_any(br#"{"action":"trigger","dedup_key":"k","summary":"x","colour":1}"#)
                 .unwrap_err()
                 .field,
             "colour"
         );
-        assert_eq!(parse(br#"{"events":[]}"#).unwrap_err().field, "events");
+        assert_eq!(parse_any(br#"{"events":[]}"#).unwrap_err().field, "events");
     }
 }

@@ -187,7 +187,7 @@ mod fuzz {
         let _ = alertmanager::parse(body);
         let _ = grafana::parse(body);
         let _ = opsgenie::parse_create(body);
-        let _ = generic::parse(body);
+        let _ = generic::parse(body, &crate::domain::alert::Mapping::default());
         let _ =
             grafana::signature_is_valid("secret", body, Some("1"), &String::from_utf8_lossy(body));
     }

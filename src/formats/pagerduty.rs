@@ -27,8 +27,9 @@ fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
 }
 
 /// The routing key, even from an otherwise invalid event, so the caller can
-/// authenticate before reporting what else is wrong.
-pub fn routing_key(body: &[u8]) -> Option<String> {
+/// authenticate before reporting what else is wrong: `None` when the event
+/// names none; an error when the body is no JSON object at all.
+pub fn routing_key(body: &[u8]) -> Result<Option<String>, FormatError> {
     // Only this field is kept; the rest is scanned past, not built into
     // a tree: the event is parsed whole once the key is known.
     #[derive(serde::Deserialize)]
@@ -36,10 +37,23 @@ pub fn routing_key(body: &[u8]) -> Option<String> {
         #[serde(default)]
         routing_key: Value,
     }
-    let found: KeyOnly = serde_json::from_slice(body).ok()?;
-    Some(found.routing_key.as_str()?.trim())
+    // serde would also read the struct from an array (`["key"]`).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(FormatError::new("", "the event must be a JSON object"));
+    }
+    let found: KeyOnly = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            FormatError::new("", "the event must be a JSON object")
+        } else {
+            FormatError::new("", format!("the body is not valid JSON: {e}"))
+        }
+    })?;
+    Ok(found
+        .routing_key
+        .as_str()
+        .map(str::trim)
         .filter(|key| !key.is_empty())
-        .map(str::to_string)
+        .map(str::to_string))
 }
 
 /// The event as a JSON object with its routing key, and the errors found
@@ -298,13 +312,30 @@ mod tests {
             key(
                 r#"{"payload":{"nested":[1,{"routing_key":"no"}]},"routing_key":" k1 ","event_action":42}"#
             ),
-            Some("k1".into())
+            Ok(Some("k1".into()))
         );
-        assert_eq!(key(r#"{"routing_key":""}"#), None);
-        assert_eq!(key(r#"{"routing_key":7}"#), None);
-        assert_eq!(key(r#"{"event_action":"trigger"}"#), None);
-        assert_eq!(key(r#"["routing_key","k1"]"#), None);
-        assert_eq!(key(r#"{"routing_key":"k1""#), None);
+        assert_eq!(key(r#"{"routing_key":""}"#), Ok(None));
+        assert_eq!(key(r#"{"routing_key":7}"#), Ok(None));
+        assert_eq!(key(r#"{"event_action":"trigger"}"#), Ok(None));
+        // No event at all: the body is wrong before any key is.
+        for not_an_object in [r#"["routing_key","k1"]"#, r#"["k1"]"#, "42", ""] {
+            assert_eq!(
+                key(not_an_object).unwrap_err().message,
+                "the event must be a JSON object",
+                "{not_an_object}"
+            );
+        }
+        for broken in [
+            r#"{"routing_key":"k1""#,
+            "{not json",
+            r#"{"routing_key":"k1"} x"#,
+        ] {
+            let error = key(broken).unwrap_err();
+            assert!(
+                error.message.starts_with("the body is not valid JSON"),
+                "{broken}: {error}"
+            );
+        }
     }
 
     #[test]

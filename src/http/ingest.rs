@@ -220,7 +220,14 @@ async fn pagerduty_request(
 }
 
 async fn pagerduty_target(app: &App, body: &[u8]) -> Result<Target, Response> {
-    let Some(key) = pagerduty::routing_key(body) else {
+    let key = pagerduty::routing_key(body).map_err(|error| {
+        pagerduty_error(
+            StatusCode::BAD_REQUEST,
+            "Event object is invalid",
+            vec![error.to_string()],
+        )
+    })?;
+    let Some(key) = key else {
         return Err(pagerduty_error(
             StatusCode::UNAUTHORIZED,
             "Event object is invalid",
@@ -404,7 +411,7 @@ async fn generic_events(
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Generic).await?;
     let body = body.map_err(body_error)?;
-    let signals = generic::parse(&body).map_err(format_error)?;
+    let signals = generic::parse(&body, &target.integration().mapping).map_err(format_error)?;
     ingest_webhook(&app, &target, "generic", &body, signals).await
 }
 

@@ -94,7 +94,8 @@ pub(crate) async fn trigger(t: &TestApp, key: &str) {
         .await
         .unwrap();
     let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
-    let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+    let signals =
+        siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default()).unwrap();
     t.app
         .ingest(&target, "generic", body.to_string(), signals)
         .await
@@ -365,7 +366,8 @@ async fn trigger_grouped(t: &TestApp, key: &str) {
         .await
         .unwrap();
     let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
-    let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+    let signals =
+        siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default()).unwrap();
     t.app
         .ingest(&target, "generic", body.to_string(), signals)
         .await
@@ -1485,7 +1487,9 @@ both_backends!(
             .await
             .unwrap();
         let body = json!({"action": "trigger", "dedup_key": "p99", "summary": "p99 > 2s & <rising>", "severity": "critical"});
-        let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+        let signals =
+            siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
+                .unwrap();
         // The page goes out with the first event; the second only counts.
         for _ in 0..2 {
             t.app
@@ -1878,7 +1882,7 @@ both_backends!(
             .unwrap();
         let signal = |action: &str| {
             let body = json!({"action": action, "dedup_key": "blip", "summary": "Checkout blip", "severity": "critical"});
-            siaga::formats::generic::parse(body.to_string().as_bytes())
+            siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
                 .unwrap()
                 .remove(0)
         };

@@ -239,7 +239,11 @@ both_backends!(
             errors.iter().any(|e| e.contains("payload.source")),
             "{errors:?}"
         );
-        json(post("{not json".into()).await.unwrap(), 401).await;
+        // Not an event at all: 400, as PagerDuty answers, not a missing key.
+        for broken in ["{not json", "[1,2]", "{\"routing_key\":\"k\"} trailing"] {
+            let invalid = json(post(broken.into()).await.unwrap(), 400).await;
+            assert_eq!(invalid["status"], "invalid event", "{broken}");
+        }
 
         let missing = json(
             post(json!({"event_action": "trigger"}).to_string())
@@ -1003,7 +1007,7 @@ both_backends!(
             .unwrap();
         let signal = |i: usize| {
             let body = json!({"action": "trigger", "dedup_key": "race", "summary": format!("attempt {i}")});
-            siaga::formats::generic::parse(body.to_string().as_bytes())
+            siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
                 .unwrap()
                 .remove(0)
         };
@@ -1116,5 +1120,38 @@ both_backends!(
             202,
         )
         .await;
+    }
+);
+
+both_backends!(
+    generic_events_with_an_unknown_severity_are_refused_and_nothing_is_stored,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let viewer = t.token(Role::Viewer).await;
+        let generic_key = key(&t, IntegrationKind::Generic).await;
+        let server = t.serve().await;
+        let batch = json!({"events": [
+            {"action": "trigger", "dedup_key": "fine", "summary": "x", "severity": "P2"},
+            {"action": "trigger", "dedup_key": "odd", "summary": "x", "severity": "apocalyptic"}
+        ]});
+        let refused = error(
+            server
+                .client
+                .post(server.url("/api/v1/integrations/generic"))
+                .bearer_auth(&generic_key)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_event",
+        )
+        .await;
+        assert_eq!(refused["field"], "events[1].severity");
+        assert!(
+            alerts(&server, &viewer, "").await.is_empty(),
+            "nothing stored"
+        );
     }
 );

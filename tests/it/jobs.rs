@@ -608,7 +608,9 @@ both_backends!(
             .unwrap();
         let trigger = async |summary: &str| {
             let body = json!({"action": "trigger", "dedup_key": "slow-pages", "summary": summary});
-            let signals = siaga::formats::generic::parse(body.to_string().as_bytes()).unwrap();
+            let signals =
+                siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
+                    .unwrap();
             let ingested = t
                 .app
                 .ingest(&target, "generic", body.to_string(), signals)

@@ -574,6 +574,13 @@ impl App {
             attempt += 1;
             match self.try_write_batch(batch).await {
                 Err(Error::Conflict(_)) if attempt < INGEST_ATTEMPTS => continue,
+                // Replicas kept racing: a server's state, not the client's
+                // mistake (a 409 would make the source drop the event).
+                Err(Error::Conflict(conflict)) => {
+                    return Err(Error::Unavailable(anyhow::anyhow!(
+                        "the batch kept colliding with other writers: {conflict}"
+                    )));
+                }
                 other => return other,
             }
         }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, parse_typed, signal, truncate};
+use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, field_of, parse_typed, signal, truncate};
 use crate::domain::alert::{Action, Link, Mapping, Signal};
 
 pub const MAX_EVENTS: usize = 1000;
@@ -88,12 +88,9 @@ pub fn parse(body: &[u8], mapping: &Mapping) -> Result<Vec<Signal>, FormatError>
             };
             let event: GenericEvent = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
-                FormatError::new(
-                    format!("{at}{}", if path == "." { "" } else { &path })
-                        .trim_end_matches('.')
-                        .to_string(),
-                    e.into_inner().to_string(),
-                )
+                let message = e.into_inner().to_string();
+                let field = format!("{at}{}", field_of(&path, &message));
+                FormatError::new(field.trim_end_matches('.'), message)
             })?;
             to_signal(event, &at, mapping)
         })
@@ -148,6 +145,21 @@ mod tests {
 
     fn parse_any(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
         parse(body, &Mapping::default())
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let error = parse_any(br#"{"dedup_key":"k","summary":"x"}"#).unwrap_err();
+        assert_eq!(error.field, "action");
+        let error =
+            parse_any(br#"{"events":[{"action":"resolve","dedup_key":"a"},{"action":"resolve"}]}"#)
+                .unwrap_err();
+        assert_eq!(error.field, "events[1].dedup_key");
+        let error = parse_any(
+            br#"{"action":"trigger","dedup_key":"k","summary":"x","links":[{"text":"t"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "links[0].href");
     }
 
     #[test]

@@ -62,12 +62,25 @@ pub fn parse_typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, For
         if inner.is_syntax() || inner.is_eof() {
             FormatError::new("", format!("the body is not valid JSON: {inner}"))
         } else {
-            FormatError::new(
-                if path == "." { String::new() } else { path },
-                inner.to_string(),
-            )
+            let message = inner.to_string();
+            FormatError::new(field_of(&path, &message), message)
         }
     })
+}
+
+/// The field a deserialization error is about, from serde's path to it
+/// (`.` for the top) and its message, which alone names a missing field.
+pub fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match (parent, missing) {
+        ("", Some(name)) => name.to_string(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (parent, None) => parent.to_string(),
+    }
 }
 
 /// Cuts text to at most `max` bytes on a character boundary.

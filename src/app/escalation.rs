@@ -116,6 +116,18 @@ pub(crate) fn reescalation_timer(group_id: i64) -> String {
     format!("reescalate:{group_id}")
 }
 
+/// The check, at `due`, that nobody acknowledged after the last level.
+fn exhausted_job(group_id: i64, policy: &str, due: Timestamp) -> NewJob {
+    NewJob {
+        unique_key: Some(escalation_timer(group_id)),
+        ..NewJob::new(
+            ESCALATION_EXHAUSTED,
+            json!({ "group_id": group_id, "policy": policy }),
+            due,
+        )
+    }
+}
+
 /// The event that says a group's escalation started.
 pub fn escalation_started(actor: &Actor, group_id: i64, policy: &str) -> NewEvent {
     NewEvent::new(
@@ -504,14 +516,7 @@ impl App {
             ),
             // Scheduled for after the last wait, so the last level gets its
             // chance before the policy counts as spent.
-            None => NewJob {
-                unique_key: Some(escalation_timer(group.id)),
-                ..NewJob::new(
-                    ESCALATION_EXHAUSTED,
-                    json!({ "group_id": group.id, "policy": policy.name }),
-                    next_at,
-                )
-            },
+            None => exhausted_job(group.id, &policy.name, next_at),
         });
         Ok(StepWrites {
             jobs,
@@ -895,8 +900,8 @@ impl App {
     }
 
     /// Escalates an alert's group now: to `level` (1-based) of its policy,
-    /// or to the level after the one last notified. An acknowledged group
-    /// triggers again.
+    /// or to the level after the one last notified (the first, when the
+    /// policy ran out). An acknowledged group triggers again.
     pub async fn escalate_alert(
         &self,
         caller: &super::Caller,
@@ -936,15 +941,11 @@ impl App {
                 round: progress.last_step.map_or(0, |s| s.round),
                 level: level - 1,
             },
-            None => match progress.last_step {
-                None => policy.first_step(),
-                Some(last) => policy.after(last).ok_or_else(|| {
-                    super::Error::Conflict(format!(
-                        "the policy {} has no level after the last one notified: name a level or reassign the alert",
-                        policy.name
-                    ))
-                })?,
-            },
+            // After the last level (nobody acknowledged), it starts over.
+            None => progress
+                .last_step
+                .and_then(|last| policy.after(last))
+                .unwrap_or(policy.first_step()),
         };
         retrigger_group(&mut tx, &actor, group.id, now).await?;
         let job = step_job(
@@ -1060,11 +1061,17 @@ impl App {
                 let next = policy.and_then(|policy| {
                     let current = progress.last_step.unwrap_or(policy.first_step());
                     let wait = policy.level(current)?.wait;
+                    let due = now.saturating_add(wait).unwrap_or(now);
+                    state.policy = Some(policy.name.clone());
                     let next = match progress.last_step {
                         None => current,
-                        Some(last) => policy.after(last)?,
+                        Some(last) => match policy.after(last) {
+                            Some(next) => next,
+                            // Past the last level: if the person stays
+                            // silent too, nobody acknowledged, loudly again.
+                            None => return Some(exhausted_job(group.id, &policy.name, due)),
+                        },
                     };
-                    state.policy = Some(policy.name.clone());
                     state.level = Some(next.level + 1);
                     state.round = Some(next.round);
                     Some(step_job(
@@ -1074,7 +1081,7 @@ impl App {
                             round: next.round,
                             level: next.level,
                         },
-                        now.saturating_add(wait).unwrap_or(now),
+                        due,
                     ))
                 });
                 let event = json!({

@@ -6,7 +6,16 @@ use super::{Result, Tx, with_tx};
 
 /// The events that move a group's escalation; the newest one decides
 /// whether its policy is spent (`escalation.exhausted`) or running again
-/// (re-escalated, escalated or reassigned by hand).
+/// (re-escalated, escalated or reassigned by hand). The alert page reads
+/// the same from a group's events.
+pub const ESCALATION_MOVES: [&str; 5] = [
+    "escalation.started",
+    "escalation.notified",
+    "escalation.escalated",
+    "alert.reassigned",
+    "escalation.exhausted",
+];
+
 const UNACKNOWLEDGED_GROUPS: &str = "FROM alert_groups g
      WHERE g.id IN (SELECT group_id FROM alerts WHERE status = 'triggered')
        AND g.status = 'triggered'
@@ -38,5 +47,18 @@ impl Tx {
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await?
         });
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_query_and_the_alert_page_read_the_same_events() {
+        for action in super::ESCALATION_MOVES {
+            assert!(
+                super::UNACKNOWLEDGED_GROUPS.contains(&format!("'{action}'")),
+                "{action}"
+            );
+        }
     }
 }

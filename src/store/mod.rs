@@ -43,6 +43,7 @@ pub use alerts::{
     ServicesForIngest,
 };
 pub use config::ConfigRevision;
+pub use escalations::ESCALATION_MOVES;
 pub use events::EventFilter;
 pub use incidents::IncidentFilter;
 pub use jobs::{HandedJobPlace, JobTaker, QueueDepth};

@@ -757,17 +757,6 @@ both_backends!(
         assert_eq!(state["level"], 3);
         run_due(&t).await;
         assert_eq!(received.to("head").len(), 1);
-        error(
-            server
-                .post(&path, &responder)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap(),
-            409,
-            "conflict",
-        )
-        .await;
         let bad = error(
             server
                 .post(&path, &responder)
@@ -802,6 +791,24 @@ both_backends!(
         assert_eq!(received.to("lead").len(), 1);
         assert_eq!(received.to("head").len(), 1);
         assert_eq!(events_named(&t, "escalation.escalated").await.len(), 2);
+
+        // Nobody acknowledged the last level: escalating now starts the
+        // policy over, as the red banner's button promises.
+        assert_eq!(events_named(&t, "escalation.exhausted").await.len(), 1);
+        let paged_before = received.to("oncall").len();
+        let state = json(
+            server
+                .post(&path, &responder)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(state["level"], 1);
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), paged_before + 1);
 
         json(
             server
@@ -1442,6 +1449,53 @@ both_backends!(
         t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
         assert_eq!(sample(&scrape().await, gauge), Some(0.0));
         assert!(!list().await.contains("id=\"unacknowledged-groups\""));
+        server.stop().await;
+    }
+);
+
+both_backends!(
+    a_silent_reassignee_of_an_unanswered_group_makes_it_loud_again,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        let server = t.serve().await;
+        let gauge = "siaga_alert_groups_unacknowledged";
+        trigger(&t, "nobody-2").await;
+        for _ in 0..25 {
+            run_due(&t).await;
+            t.clock.advance(SignedDuration::from_mins(1));
+        }
+        run_due(&t).await;
+        assert_eq!(sample(&server.get_text("/metrics").await, gauge), Some(1.0));
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let (cookie, _) = browser(&t, &server, "duty@k.example", Role::Responder).await;
+        let path = format!("/alerts/{alert_id}");
+        let page = || server.page(&cookie, &path);
+        assert!(page().await.contains("id=\"unacknowledged\""));
+
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        let assignee = siaga::app::escalation::Assignee::Person("lead".into());
+        t.app
+            .reassign_alert(&caller, alert_id, &assignee)
+            .await
+            .unwrap();
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 2, "paged by the reassignment");
+        assert_eq!(sample(&server.get_text("/metrics").await, gauge), Some(0.0));
+        assert!(
+            !page().await.contains("id=\"unacknowledged\""),
+            "the page agrees with /metrics once someone is paged again"
+        );
+
+        // The lead stays silent for the last level's wait: loud again.
+        t.clock.advance(SignedDuration::from_mins(6));
+        run_due(&t).await;
+        assert_eq!(events_named(&t, "escalation.exhausted").await.len(), 2);
+        assert_eq!(sample(&server.get_text("/metrics").await, gauge), Some(1.0));
+        assert!(page().await.contains("id=\"unacknowledged\""));
         server.stop().await;
     }
 );

@@ -930,10 +930,14 @@ async fn alert_page(
     let runbook = org
         .service(&detail.alert.service)
         .and_then(|s| s.runbook.clone());
+    // As `/metrics` counts it: the newest event that moves the escalation
+    // says its policy ran out (an escalate-now or reassign since ends it).
     let unacknowledged = detail
         .escalation
         .iter()
-        .any(|e| e.action == "escalation.exhausted")
+        .rev()
+        .find(|e| crate::store::ESCALATION_MOVES.contains(&e.action.as_str()))
+        .is_some_and(|e| e.action == "escalation.exhausted")
         && detail.alert.status == crate::domain::alert::AlertStatus::Triggered;
     let escalation = detail
         .escalation

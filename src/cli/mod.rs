@@ -511,6 +511,11 @@ fn validate_config(file: &PathBuf) -> anyhow::Result<ExitCode> {
                 org.services.len(),
                 org.schedules.len()
             );
+            if org.settings.base_url.is_none() && !org.escalation_policies.is_empty() {
+                eprintln!(
+                    "warning: organisation.base_url is not set: pages carry their acknowledge links as paths (/ack/…), which email and chat cannot open; set it to the address people reach siaga at"
+                );
+            }
             let now = crate::clock::Clock::system().now();
             for warning in crate::app::schedules::quality_warnings(&org, now) {
                 eprintln!(

@@ -969,6 +969,21 @@ fn config_validate_warns_about_lopsided_load_and_locates_empty_rotations() {
         "alternating weeks are fair: {stderr}"
     );
 
+    assert!(
+        !stderr.contains("base_url"),
+        "no policy pages anyone: {stderr}"
+    );
+    let paging = format!(
+        "{QUALITY}escalation_policies:\n  - name: office\n    levels: [{{notify: [\"schedule:office\"], wait: 5m}}]\n"
+    );
+    std::fs::write(&file, &paging).unwrap();
+    let stderr = String::from_utf8_lossy(&validate().stderr).to_string();
+    assert!(
+        stderr.contains("warning: organisation.base_url is not set: pages carry their acknowledge links as paths"),
+        "{stderr}"
+    );
+    std::fs::write(&file, QUALITY).unwrap();
+
     let shop = dir.path().join("shop.yaml");
     std::fs::write(&shop, crate::support::SHOP).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
@@ -982,6 +997,7 @@ fn config_validate_warns_about_lopsided_load_and_locates_empty_rotations() {
         !stderr.contains("more than twice"),
         "the example shop is balanced: {stderr}"
     );
+    assert!(!stderr.contains("base_url"), "the shop sets it: {stderr}");
 
     // A rotation with nobody in it is an error, located in the file.
     let empty = QUALITY.replace("participants: [a, b]", "participants: []");

@@ -1755,16 +1755,18 @@ impl Checker {
                     }
                 }
             }
+            if restriction.value.days.is_empty() {
+                self.report(
+                    restriction,
+                    format!("{field}.days"),
+                    "a window needs at least one weekday (mon … sun)".into(),
+                );
+            }
+            // `to` at or before `from` ends the next day: equal times are a
+            // whole day from `from` (there is no 24:00).
             let from = self.time_of_day(&restriction.value.from, format!("{field}.from"));
             let to = self.time_of_day(&restriction.value.to, format!("{field}.to"));
             if let (Some(from), Some(to)) = (from, to) {
-                if from == to {
-                    self.report(
-                        &restriction.value.to,
-                        format!("{field}.to"),
-                        "a window must not start and end at the same time".into(),
-                    );
-                }
                 restrictions.push(Restriction { days, from, to });
             }
         }
@@ -2113,6 +2115,24 @@ services:
     kind: external
     provider: NusaPay
 "###;
+
+    #[test]
+    fn restriction_windows_need_a_day_and_may_last_a_whole_day() {
+        let config = |days: &str| {
+            format!(
+                "organisation: {{name: K}}\npeople: [{{handle: a, name: A, email: a@k.example}}]\nschedules:\n  - name: weekend\n    layers:\n      - participants: [a]\n        rotation: weekly\n        start: 2026-11-02T00:00\n        restrictions: [{{days: {days}, from: \"00:00\", to: \"00:00\"}}]\n"
+            )
+        };
+        let org = parse("s.yaml", &config("[sat, sun]")).unwrap();
+        let restriction = &org.schedules[0].layers[0].restrictions[0];
+        assert_eq!(restriction.from, restriction.to, "a whole day");
+        let errors = parse("s.yaml", &config("[]")).unwrap_err();
+        assert_eq!(errors.issues.len(), 1, "{errors}");
+        assert_eq!(
+            errors.issues[0].field,
+            "schedules[0].layers[0].restrictions[0].days"
+        );
+    }
 
     #[test]
     fn rotations_are_bounded_to_ten_years() {

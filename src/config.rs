@@ -358,6 +358,7 @@ struct RawIntegration {
     kind: Spanned<String>,
     key: Option<Spanned<String>>,
     signing_secret: Option<Spanned<String>>,
+    timestamp_header: Option<Spanned<String>>,
     #[serde(default)]
     severity_map: BTreeMap<String, Spanned<String>>,
     default_severity: Option<Spanned<String>>,
@@ -1536,6 +1537,26 @@ impl Checker {
                 );
             }
         }
+        if let Some(header) = &raw.timestamp_header {
+            if raw.signing_secret.is_none() {
+                self.report(
+                    header,
+                    format!("{at}.timestamp_header"),
+                    "a timestamp header only counts with a signing_secret".into(),
+                );
+            } else if header.value.is_empty()
+                || !header
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.report(
+                    header,
+                    format!("{at}.timestamp_header"),
+                    format!("`{}` is not an HTTP header name", header.value),
+                );
+            }
+        }
         let mut severity_map = BTreeMap::new();
         for (source, target) in &raw.severity_map {
             if let Some(severity) = self.severity(target, format!("{at}.severity_map.{source}")) {
@@ -1607,6 +1628,10 @@ impl Checker {
             kind: kind?,
             key: raw.key.as_ref().map(|k| k.value.clone()),
             signing_secret: raw.signing_secret.as_ref().map(|s| s.value.clone()),
+            timestamp_header: raw
+                .timestamp_header
+                .as_ref()
+                .map(|h| h.value.to_ascii_lowercase()),
             mapping: Mapping {
                 severity_map,
                 default_severity,

@@ -273,6 +273,11 @@ pub struct Integration {
     pub key: Option<String>,
     /// Grafana only: the HMAC-SHA256 secret its webhook signs with.
     pub signing_secret: Option<String>,
+    /// Grafana only: the header its `hmac_config.timestamp_header` names.
+    /// When set, every request must carry it, signed with the body and
+    /// at most five minutes old, so a captured request cannot be replayed.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
     pub mapping: Mapping,
     pub rate_limit: RateLimit,
 }

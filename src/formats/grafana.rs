@@ -141,6 +141,26 @@ pub fn signature_is_valid(
     }
 }
 
+/// How far a signed timestamp may be from now, either way.
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+
+/// Whether a signed timestamp (Unix seconds, or milliseconds) is within
+/// [`TIMESTAMP_TOLERANCE_SECS`] of `now`: an older request is a replay.
+pub fn timestamp_is_fresh(stamp: &str, now: jiff::Timestamp) -> bool {
+    let Ok(value) = stamp.trim().parse::<i64>() else {
+        return false;
+    };
+    // Seconds until the year 33658; milliseconds after 2001.
+    let seconds = if value > 1_000_000_000_000 {
+        value / 1000
+    } else {
+        value
+    };
+    seconds
+        .checked_sub(now.as_second())
+        .is_some_and(|skew| skew.abs() <= TIMESTAMP_TOLERANCE_SECS)
+}
+
 /// Signs like Grafana does (for tests and tools that send to siaga).
 pub fn sign(secret: &str, body: &[u8], timestamp: Option<&str>) -> String {
     match timestamp {
@@ -153,6 +173,31 @@ pub fn sign(secret: &str, body: &[u8], timestamp: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::domain::alert::Action;
+
+    #[test]
+    fn signed_timestamps_older_than_five_minutes_are_replays() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        for fresh in [
+            "1800000000",
+            "1799999700",
+            "1800000300",
+            "1800000000123",
+            " 1800000000",
+        ] {
+            assert!(timestamp_is_fresh(fresh, now), "{fresh}");
+        }
+        for stale in [
+            "1799999699",
+            "1800000301",
+            "1799999000000",
+            "",
+            "soon",
+            "2027-01-01T00:00:00Z",
+            "-9223372036854775808",
+        ] {
+            assert!(!timestamp_is_fresh(stale, now), "{stale}");
+        }
+    }
 
     const BODY: &str = r#"{"receiver":"siaga","status":"firing","orgId":1,"version":"1","state":"alerting","title":"[FIRING:1] Disk full",
       "groupKey":"{}:{alertname=\"DiskFull\"}","externalURL":"http://grafana:3000/",

@@ -354,8 +354,9 @@ async fn alertmanager_webhook(
 }
 
 /// Grafana unified alerting webhook (version 1), `POST` or `PUT`. When the
-/// integration has a `signing_secret`, the `X-Grafana-Alert-Signature`
-/// (or Grafana's default `X-Grafana-Alerting-Signature`) HMAC-SHA256 must match.
+/// integration has a `signing_secret`, the `X-Grafana-Alerting-Signature`
+/// (or `X-Grafana-Alert-Signature`) HMAC-SHA256 must match, and its
+/// `timestamp_header`, when named, must be signed and fresh.
 #[utoipa::path(post, path = "/api/v1/integrations/grafana", tag = "ingestion",
     request_body(content = Object, description = "Grafana webhook payload, version 1"),
     responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
@@ -369,7 +370,8 @@ async fn grafana_webhook(
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Grafana).await?;
     let body = body.map_err(body_error)?;
-    if let Some(secret) = &target.integration().signing_secret {
+    let integration = target.integration();
+    if let Some(secret) = &integration.signing_secret {
         let header_value = |names: &[&str]| {
             names
                 .iter()
@@ -377,19 +379,35 @@ async fn grafana_webhook(
         };
         let signature =
             header_value(&["x-grafana-alert-signature", "x-grafana-alerting-signature"]);
-        let timestamp = header_value(&[
-            "x-grafana-alert-timestamp",
-            "x-grafana-alerting-signature-timestamp",
-        ]);
+        let timestamp = match &integration.timestamp_header {
+            Some(name) => {
+                let stamp = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+                let fresh = stamp.is_some_and(|s| grafana::timestamp_is_fresh(s, app.clock.now()));
+                if !fresh {
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_signature",
+                        format!("the {name} header is missing, not a Unix time, or more than five minutes away from now"),
+                    )
+                    .with_field(name.clone()));
+                }
+                stamp
+            }
+            None => header_value(&[
+                "x-grafana-alert-timestamp",
+                "x-grafana-alerting-timestamp",
+                "x-grafana-alerting-signature-timestamp",
+            ]),
+        };
         let valid =
             signature.is_some_and(|s| grafana::signature_is_valid(secret, &body, timestamp, s));
         if !valid {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_signature",
-                "the X-Grafana-Alert-Signature header is missing or does not match the body",
+                "the X-Grafana-Alerting-Signature header is missing or does not match the body",
             )
-            .with_field("X-Grafana-Alert-Signature"));
+            .with_field("X-Grafana-Alerting-Signature"));
         }
     }
     let signals = grafana::parse(&body).map_err(format_error)?;

@@ -457,7 +457,7 @@ both_backends!(grafana_signatures_are_checked, |db: TestDb| async move {
         .await
         .unwrap();
     let unsigned = error(unsigned, 401, "invalid_signature").await;
-    assert_eq!(unsigned["field"], "X-Grafana-Alert-Signature");
+    assert_eq!(unsigned["field"], "X-Grafana-Alerting-Signature");
     let tampered = server
         .client
         .post(&url)
@@ -492,6 +492,66 @@ both_backends!(grafana_signatures_are_checked, |db: TestDb| async move {
         "env=staging is low urgency by the integration's rule"
     );
 });
+
+both_backends!(
+    grafana_timestamp_headers_are_signed_and_stale_ones_refused,
+    |db: TestDb| async move {
+        // As Grafana's `hmac_config` with a `timestamp_header` of the
+        // user's choosing: it signs `TIMESTAMP:body`.
+        let t = db.app().await;
+        let config = SHOP.replace(
+            "        signing_secret: change-me-kedai-grafana-hmac-secret\n",
+            "        signing_secret: change-me-kedai-grafana-hmac-secret\n        timestamp_header: X-Grafana-Alerting-Timestamp\n",
+        );
+        assert_ne!(config, SHOP);
+        t.apply("shop.yaml", &config).await;
+        let grafana_key = key(&t, IntegrationKind::Grafana).await;
+        let server = t.serve().await;
+        let url = server.url("/api/v1/integrations/grafana");
+        let body = json!({
+            "receiver": "siaga", "status": "firing", "version": "1", "state": "alerting", "title": "[FIRING:1] X",
+            "groupKey": "{}:{alertname=\"X\"}",
+            "alerts": [{"status": "firing", "labels": {"alertname": "X"}, "annotations": {"summary": "x"},
+                "startsAt": "2026-11-02T08:59:00Z", "fingerprint": "graf-ts"}]
+        })
+        .to_string();
+        let secret = "change-me-kedai-grafana-hmac-secret";
+        let send = |stamp: String| {
+            let signature = siaga::formats::grafana::sign(secret, body.as_bytes(), Some(&stamp));
+            server
+                .client
+                .post(&url)
+                .bearer_auth(&grafana_key)
+                .header("X-Grafana-Alerting-Signature", signature)
+                .header("X-Grafana-Alerting-Timestamp", stamp)
+                .body(body.clone())
+                .send()
+        };
+        let now = t.clock.now().as_second();
+        let stale = error(
+            send((now - 301).to_string()).await.unwrap(),
+            401,
+            "invalid_signature",
+        )
+        .await;
+        assert_eq!(stale["field"], "x-grafana-alerting-timestamp");
+        json(send(now.to_string()).await.unwrap(), 200).await;
+        // Signed without the timestamp: refused, since the header is required.
+        let bare = server
+            .client
+            .post(&url)
+            .bearer_auth(&grafana_key)
+            .header(
+                "X-Grafana-Alerting-Signature",
+                siaga::formats::grafana::sign(secret, body.as_bytes(), None),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        error(bare, 401, "invalid_signature").await;
+    }
+);
 
 both_backends!(
     opsgenie_clients_create_and_close_by_alias,

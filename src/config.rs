@@ -2160,6 +2160,38 @@ services:
     }
 
     #[test]
+    fn a_timestamp_header_needs_a_signing_secret_and_a_header_name() {
+        let config = |extra: &str| {
+            format!(
+                "organisation: {{name: K}}\nservices:\n  - name: web\n    kind: external\n    integrations:\n      - name: g\n        kind: grafana\n{extra}"
+            )
+        };
+        let org = parse(
+            "g.yaml",
+            &config("        signing_secret: a-long-enough-secret\n        timestamp_header: X-Grafana-Alerting-Timestamp\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            org.services[0].integrations[0].timestamp_header.as_deref(),
+            Some("x-grafana-alerting-timestamp")
+        );
+        for (extra, field) in [
+            ("        timestamp_header: X-Stamp\n", "timestamp_header"),
+            (
+                "        signing_secret: a-long-enough-secret\n        timestamp_header: \"X Stamp\"\n",
+                "timestamp_header",
+            ),
+        ] {
+            let errors = parse("g.yaml", &config(extra)).unwrap_err();
+            assert_eq!(
+                errors.issues[0].field,
+                format!("services[0].integrations[0].{field}"),
+                "{errors}"
+            );
+        }
+    }
+
+    #[test]
     fn rotations_are_bounded_to_ten_years() {
         assert_eq!(parse_rotation("weekly"), Some(Rotation::Days(7)));
         assert_eq!(parse_rotation("3653d"), Some(Rotation::Days(3653)));

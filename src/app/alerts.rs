@@ -1170,7 +1170,7 @@ impl App {
             NewEvent::new(
                 &caller.actor(),
                 "maintenance_window.created",
-                Subject::new("maintenance_window", window.id),
+                Subject::new("maintenance_window", window.id.unwrap_or_default()),
             )
             .after(&window),
         )
@@ -1192,7 +1192,7 @@ impl App {
             .iter()
             .filter(|m| service.is_none_or(|s| s == m.service) && m.ends_at > now)
             .map(|m| MaintenanceWindow {
-                id: m.id,
+                id: None,
                 service: m.service.clone(),
                 starts_at: m.starts_at,
                 ends_at: m.ends_at,

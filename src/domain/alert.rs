@@ -500,7 +500,10 @@ pub fn group_key(signal: &Signal, grouping: Option<&Grouping>) -> Option<String>
 /// A time when a service's alerts are recorded but do not page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MaintenanceWindow {
-    pub id: i64,
+    /// What cancels it through the API; `None` for a window from the
+    /// config file, which ends when removed from there (its config id
+    /// would collide with these).
+    pub id: Option<i64>,
     pub service: String,
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: Timestamp,

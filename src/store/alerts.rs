@@ -582,7 +582,7 @@ impl Tx {
             .await?
         });
         Ok(MaintenanceWindow {
-            id,
+            id: Some(id),
             service: service.into(),
             starts_at,
             ends_at,
@@ -652,7 +652,7 @@ impl Tx {
                 continue;
             }
             found.maintenance.push(MaintenanceWindow {
-                id: id.unwrap_or_default(),
+                id,
                 service,
                 starts_at: from_millis(starts_at.unwrap_or_default()),
                 ends_at: from_millis(ends_at.unwrap_or_default()),
@@ -693,7 +693,7 @@ impl Tx {
         Ok(rows
             .into_iter()
             .map(|row| MaintenanceWindow {
-                id: row.id,
+                id: Some(row.id),
                 service: row.service,
                 starts_at: from_millis(row.starts_at),
                 ends_at: from_millis(row.ends_at),

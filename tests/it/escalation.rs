@@ -512,7 +512,7 @@ both_backends!(
         assert!(received.to("oncall").is_empty(), "held by maintenance");
 
         t.app
-            .cancel_maintenance_window(&caller, window.id)
+            .cancel_maintenance_window(&caller, window.id.unwrap())
             .await
             .unwrap();
         t.clock.advance(SignedDuration::from_mins(1));

@@ -1215,3 +1215,56 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    config_maintenance_windows_have_no_api_id_to_collide_with,
+    |db: TestDb| async move {
+        // A config window's config id and an API window's row id come
+        // from different counters: listing the first with an id that
+        // `cancel` reads as the second's would cancel the wrong window.
+        let t = db.app().await;
+        let now = t.clock.now();
+        // The shop's own window, moved to the next hour.
+        let config = SHOP
+            .replace(
+                "starts_at: 2026-12-06T01:00:00+08:00",
+                &format!("starts_at: {}", now + jiff::SignedDuration::from_hours(1)),
+            )
+            .replace(
+                "ends_at: 2026-12-06T03:00:00+08:00",
+                &format!("ends_at: {}", now + jiff::SignedDuration::from_hours(2)),
+            );
+        assert_ne!(config, SHOP);
+        t.apply("shop.yaml", &config).await;
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let created = t
+            .app
+            .create_maintenance_window(
+                &caller,
+                "storefront",
+                None,
+                now + jiff::SignedDuration::from_hours(1),
+                "CDN",
+            )
+            .await
+            .unwrap();
+        let windows = t.app.maintenance_windows(None).await.unwrap();
+        assert_eq!(windows.len(), 2, "{windows:?}");
+        let from_config = windows.iter().find(|w| w.origin == "config").unwrap();
+        assert_eq!(from_config.id, None, "not cancellable through the API");
+        assert_eq!(from_config.service, "inventory");
+        assert!(created.id.is_some());
+        t.app
+            .cancel_maintenance_window(&caller, created.id.unwrap())
+            .await
+            .unwrap();
+        for window in t.app.maintenance_windows(None).await.unwrap() {
+            assert_eq!(
+                window.cancelled_at.is_some(),
+                window.origin == "api",
+                "only the API window is cancelled: {window:?}"
+            );
+        }
+    }
+);

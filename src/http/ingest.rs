@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::post;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,7 +43,6 @@ pub fn router() -> OpenApiRouter<App> {
             OpenApiRouter::new()
                 .routes(routes!(alertmanager_webhook))
                 .routes(routes!(grafana_webhook))
-                .route("/api/v1/integrations/grafana", put(grafana_webhook))
                 .routes(routes!(opsgenie_create))
                 .routes(routes!(opsgenie_close))
                 .routes(routes!(opsgenie_update_message))
@@ -357,7 +356,7 @@ async fn alertmanager_webhook(
 /// integration has a `signing_secret`, the `X-Grafana-Alerting-Signature`
 /// (or `X-Grafana-Alert-Signature`) HMAC-SHA256 must match, and its
 /// `timestamp_header`, when named, must be signed and fresh.
-#[utoipa::path(post, path = "/api/v1/integrations/grafana", tag = "ingestion",
+#[utoipa::path(method(post, put), path = "/api/v1/integrations/grafana", tag = "ingestion",
     request_body(content = Object, description = "Grafana webhook payload, version 1"),
     responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
@@ -485,7 +484,7 @@ async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signa
 #[utoipa::path(post, path = "/v2/alerts", tag = "ingestion",
     request_body(content = Object, description = "An Opsgenie create-alert request"),
     responses((status = 202), (status = 401), (status = 403), (status = 413), (status = 422), (status = 429), (status = 503)),
-    security(()))]
+    security(("genie_key" = [])))]
 async fn opsgenie_create(
     State(app): State<App>,
     headers: HeaderMap,
@@ -516,7 +515,7 @@ struct IdentifierParams {
     params(("identifier" = String, Path, description = "The alert's alias"), ("identifierType" = String, Query, description = "Must be `alias`")),
     request_body(content = Object, description = "Opsgenie close request (`source`, `note`); optional"),
     responses((status = 202), (status = 401), (status = 403), (status = 422), (status = 429), (status = 503)),
-    security(()))]
+    security(("genie_key" = [])))]
 async fn opsgenie_close(
     State(app): State<App>,
     headers: HeaderMap,
@@ -538,7 +537,7 @@ async fn opsgenie_close(
 /// the create already carried the same message, so they are acknowledged.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/message", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(()))]
+    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(("genie_key" = [])))]
 async fn opsgenie_update_message(
     State(app): State<App>,
     headers: HeaderMap,
@@ -553,7 +552,7 @@ async fn opsgenie_update_message(
 /// Opsgenie: see the message update.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/description", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(()))]
+    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(("genie_key" = [])))]
 async fn opsgenie_update_description(
     State(app): State<App>,
     headers: HeaderMap,

@@ -161,6 +161,17 @@ both_backends!(
                 "{path} is missing from the OpenAPI document"
             );
         }
+        // The sources' dialects, with their own ways to authenticate.
+        let grafana = &doc["paths"]["/api/v1/integrations/grafana"];
+        assert!(grafana["post"].is_object() && grafana["put"].is_object());
+        assert_eq!(
+            doc["paths"]["/v2/alerts"]["post"]["security"][0]["genie_key"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["genie_key"]["name"],
+            "Authorization"
+        );
         // Every documented operation is routed: none answers "no such route".
         for (path, operations) in doc["paths"].as_object().unwrap() {
             let concrete = path

@@ -346,7 +346,7 @@ async fn alertmanager_webhook(
         tracing::warn!(
             integration = %target.integration().name,
             truncated = parsed.truncated_alerts,
-            "Alertmanager left alerts out of a notification (max_alerts); they arrive when it sends them"
+            "Alertmanager left alerts out of a notification (max_alerts): they never reach siaga while their group stays that large; set max_alerts to 0 for siaga's receiver"
         );
     }
     ingest_webhook(&app, &target, "alertmanager", &body, parsed.signals).await

@@ -348,6 +348,24 @@ both_backends!(
             get("/alerts?status=sleepy".into()).await.unwrap().status(),
             422
         );
+        let recent = get("/alerts?since=1h".into())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(recent.contains(&format!("data-alert=\"{id}\"")), "{recent}");
+        assert!(
+            recent.contains("<option value=\"1h\" selected>"),
+            "{recent}"
+        );
+        assert_eq!(
+            get("/alerts?since=fortnight".into())
+                .await
+                .unwrap()
+                .status(),
+            422
+        );
 
         let page = get(format!("/alerts/{id}"))
             .await
@@ -423,5 +441,23 @@ both_backends!(
                 .contains("No alerts match")
         );
         assert_eq!(get("/alerts/999999".into()).await.unwrap().status(), 404);
+
+        // How far back: the resolved alert drops out of the last hour.
+        let resolved_since = |since: &'static str| {
+            let get = &get;
+            async move {
+                get(format!("/alerts?status=resolved&since={since}"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let marker = format!("data-alert=\"{id}\"");
+        assert!(resolved_since("1h").await.contains(&marker));
+        t.clock.advance(jiff::SignedDuration::from_hours(2));
+        assert!(!resolved_since("1h").await.contains(&marker));
+        assert!(resolved_since("24h").await.contains(&marker));
     }
 );

@@ -765,7 +765,17 @@ struct AlertsParams {
     status: String,
     #[serde(default)]
     severity: String,
+    /// How far back: `1h`, `24h` or `7d`.
+    #[serde(default)]
+    since: String,
 }
+
+/// The alerts page's choices of how far back to look.
+const ALERTS_SINCE: [(&str, jiff::SignedDuration); 3] = [
+    ("1h", jiff::SignedDuration::from_hours(1)),
+    ("24h", jiff::SignedDuration::from_hours(24)),
+    ("7d", jiff::SignedDuration::from_hours(24 * 7)),
+];
 
 async fn alerts_page(
     State(app): State<App>,
@@ -792,11 +802,27 @@ async fn alerts_page(
             })
         })
         .transpose()?;
+    let since = nonempty(&params.since)
+        .map(|s| {
+            ALERTS_SINCE
+                .iter()
+                .find(|(name, _)| *name == s)
+                .map(|(_, back)| app.clock.now().saturating_sub(*back).unwrap_or_default())
+                .ok_or_else(|| {
+                    app::Error::invalid(
+                        "invalid_since",
+                        "since",
+                        format!("`{s}` is not one of 1h, 24h or 7d"),
+                    )
+                })
+        })
+        .transpose()?;
     let page = app
         .alerts(crate::app::alerts::AlertQuery {
             service: nonempty(&params.service),
             status,
             severity,
+            since,
             limit: Some(200),
             ..Default::default()
         })
@@ -831,6 +857,13 @@ async fn alerts_page(
             "any",
             &severities,
             severity.map(|s| s.as_str()),
+        ),
+        select(
+            "Since",
+            "since",
+            "any time",
+            &ALERTS_SINCE.map(|(name, _)| name.to_string()),
+            since.and(Some(params.since.as_str())),
         ),
     ];
     let unacknowledged = app.unacknowledged_groups().await?;

@@ -121,10 +121,22 @@ impl<'a> Api<'a> {
     }
 }
 
+/// A value as the terminal shows it. Text from sources can hold control
+/// characters (an escape sequence could rewrite the screen or the window
+/// title): each becomes U+FFFD, except line breaks and tabs.
 pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "—".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => s
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect(),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }
@@ -358,7 +370,7 @@ pub async fn show_alert(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> 
     if let Some(labels) = alert["labels"].as_object().filter(|l| !l.is_empty()) {
         let labels: Vec<String> = labels
             .iter()
-            .map(|(k, v)| format!("{k}={}", text(v)))
+            .map(|(k, v)| format!("{}={}", text(&Value::from(k.as_str())), text(v)))
             .collect();
         println!("labels: {}", labels.join(" "));
     }
@@ -792,4 +804,23 @@ pub async fn rotate_feed(args: &ClientArgs, owner: FeedOwner<'_>) -> anyhow::Res
         text(&feed["feed_url"])
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+    use serde_json::json;
+
+    #[test]
+    fn control_characters_from_sources_do_not_reach_the_terminal() {
+        assert_eq!(
+            text(&json!("disk \u{1b}]0;pwned\u{7}full\u{9b}2J")),
+            "disk \u{FFFD}]0;pwned\u{FFFD}full\u{FFFD}2J"
+        );
+        assert_eq!(
+            text(&json!("two\nlines\tand a tab")),
+            "two\nlines\tand a tab"
+        );
+        assert_eq!(text(&json!(["a\u{1b}", "b"])), "a\u{FFFD}, b");
+    }
 }

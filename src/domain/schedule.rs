@@ -598,6 +598,24 @@ pub fn to_ical(
             "END:VEVENT".to_string(),
         ]);
     }
+    if events.is_empty() {
+        // RFC 5545 wants at least one component: with no shift to show, a
+        // time zone definition of UTC (the zone every time above is in).
+        lines.extend(
+            [
+                "BEGIN:VTIMEZONE",
+                "TZID:UTC",
+                "BEGIN:STANDARD",
+                "DTSTART:19700101T000000",
+                "TZOFFSETFROM:+0000",
+                "TZOFFSETTO:+0000",
+                "TZNAME:UTC",
+                "END:STANDARD",
+                "END:VTIMEZONE",
+            ]
+            .map(String::from),
+        );
+    }
     lines.push("END:VCALENDAR".to_string());
     let mut out = String::new();
     for line in lines {
@@ -811,6 +829,31 @@ mod tests {
             load(&shifts),
             [("lead".to_string(), SignedDuration::from_hours(9))]
         );
+    }
+
+    #[test]
+    fn an_ical_feed_without_shifts_still_holds_a_component() {
+        let (from, to) = (at("2026-10-01T00:00:00Z"), at("2027-01-01T00:00:00Z"));
+        let ical = to_ical("empty", &[], from, to, at("2026-11-01T00:00:00Z"));
+        assert!(!ical.contains("BEGIN:VEVENT"));
+        assert!(
+            ical.contains("\r\nBEGIN:VTIMEZONE\r\nTZID:UTC\r\n")
+                && ical.ends_with("END:VTIMEZONE\r\nEND:VCALENDAR\r\n"),
+            "{ical}"
+        );
+        let shift = Shift {
+            start: at("2026-11-02T01:00:00Z"),
+            end: at("2026-11-09T01:00:00Z"),
+            person: "zul".into(),
+            layer: Some(0),
+            override_id: None,
+        };
+        let one = FeedEvent {
+            shift,
+            summary: "On call".into(),
+            scope: "s".into(),
+        };
+        assert!(!to_ical("one", &[one], from, to, from).contains("VTIMEZONE"));
     }
 
     #[test]

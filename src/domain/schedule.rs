@@ -1257,7 +1257,6 @@ mod tests {
                     time_zone: DST_ZONES[zone].into(),
                     restrictions: restrictions
                         .into_iter()
-                        .filter(|(_, from, to)| from != to)
                         .map(|(days, from, to)| Restriction {
                             days: days
                                 .into_iter()
@@ -1296,17 +1295,25 @@ mod tests {
             let uncovered: i64 = holes.iter().map(|(s, e)| e.duration_since(*s).as_millis() as i64).sum();
             prop_assert_eq!(covered + uncovered, to.duration_since(from).as_millis() as i64);
 
+            // Random instants, and just before, at and after every edge:
+            // shifts', overrides' (where an override must win, or stop
+            // winning) and the oracle's handoffs and windows.
             let span = to.duration_since(from).as_millis() as f64;
-            for sample in samples {
-                let t = from + SignedDuration::from_millis((span * sample) as i64);
+            let random = samples
+                .iter()
+                .map(|x| from + SignedDuration::from_millis((span * x) as i64));
+            let mut points: Vec<Timestamp> = shifts.iter().flat_map(|s| [s.start, s.end]).collect();
+            points.extend(overrides.iter().flat_map(|o| [o.start, o.end]));
+            points.extend(oracle::boundaries(&layers, from, to));
+            for t in around(points, from, to).into_iter().chain(random) {
                 let here: Vec<&Shift> = shifts.iter().filter(|s| s.start <= t && t < s.end).collect();
                 prop_assert!(here.len() <= 1, "two people on call at {}", t);
                 prop_assert_eq!(here.first().map(|s| s.person.clone()), oracle::on_call(&layers, &overrides, t), "at {}", t);
             }
         }
 
-        /// Weekly, daily and hourly layers with restrictions, in zones that
-        /// change their clocks, over ranges around a change: whoever
+        /// Weekly, daily and hourly layers with restrictions and overrides,
+        /// in zones that change their clocks, over ranges around a change: whoever
         /// `final_shifts` puts on call is whom the oracle names, at random
         /// instants and just before, at and after every boundary either of
         /// them sees (handoffs, window edges, shift edges, the change).
@@ -1317,6 +1324,7 @@ mod tests {
             nth_change in 0usize..6,
             (before, after) in (0i64..(10 * 24), 1i64..(10 * 24)),
             samples in proptest::collection::vec(0.0f64..1.0, 20),
+            placed in proptest::collection::vec((0.0f64..1.0, 0.0f64..0.5, "[v-z]"), 0..4),
         ) {
             let tz = TimeZone::get(DST_ZONES[zone]).unwrap();
             let change = tz
@@ -1326,9 +1334,25 @@ mod tests {
                 .timestamp();
             let from = change - SignedDuration::from_hours(before);
             let to = change + SignedDuration::from_hours(after);
-            let shifts = final_shifts(&layers, &[], from, to).unwrap();
+            // Overrides anywhere in the range, some across the change.
+            let span_secs = to.duration_since(from).as_secs();
+            let overrides: Vec<Override> = placed
+                .iter()
+                .enumerate()
+                .map(|(i, (at, length, person))| {
+                    let start = from + SignedDuration::from_secs((span_secs as f64 * at) as i64);
+                    Override {
+                        id: i as i64 + 1,
+                        person: person.clone(),
+                        start,
+                        end: start + SignedDuration::from_secs(((span_secs as f64 * length) as i64).max(1)),
+                    }
+                })
+                .collect();
+            let shifts = final_shifts(&layers, &overrides, from, to).unwrap();
             let mut points = vec![change];
             points.extend(shifts.iter().flat_map(|s| [s.start, s.end]));
+            points.extend(overrides.iter().flat_map(|o| [o.start, o.end]));
             points.extend(oracle::boundaries(&layers, from, to));
             let span = to.duration_since(from).as_millis() as f64;
             let random = samples
@@ -1339,7 +1363,7 @@ mod tests {
                 prop_assert!(here.len() <= 1, "two people on call at {}", t);
                 prop_assert_eq!(
                     here.first().map(|s| s.person.clone()),
-                    oracle::on_call(&layers, &[], t),
+                    oracle::on_call(&layers, &overrides, t),
                     "at {} ({} local)", t, oracle::local(&tz, t)
                 );
             }
@@ -1398,11 +1422,12 @@ mod tests {
             let from = tz.to_timestamp(start).unwrap();
             let last = start.checked_add(days.days()).unwrap();
             let to = tz.to_timestamp(last).unwrap();
-            let shifts = final_shifts(&[daily], &[], from, to).unwrap();
+            let shifts = final_shifts(std::slice::from_ref(&daily), &[], from, to).unwrap();
             prop_assert_eq!(shifts.len() as i64, days, "one turn per local day");
             for (i, shift) in shifts.iter().enumerate() {
-                let local_day = start.date().checked_add((i as i64).days()).unwrap();
-                prop_assert_eq!(shift.start, tz.to_timestamp(local_day.to_datetime(start.time())).unwrap());
+                // The oracle's handoff, which reads local times from the
+                // zone's offsets alone, not the code's disambiguation.
+                prop_assert_eq!(shift.start, oracle::handoff(&daily, i as i64));
                 prop_assert_eq!(shift.person.as_str(), ["a", "b", "c"][i % 3]);
                 if i > 0 {
                     prop_assert_eq!(shifts[i - 1].end, shift.start, "contiguous turns");

@@ -1251,6 +1251,19 @@ both_backends!(
             .unwrap();
         let windows = t.app.maintenance_windows(None).await.unwrap();
         assert_eq!(windows.len(), 2, "{windows:?}");
+        let server = t.serve().await;
+        let listed = server
+            .get_json("/api/v1/maintenance-windows?limit=1", &responder)
+            .await;
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        let refused = server
+            .client
+            .get(server.url("/api/v1/maintenance-windows?limit=0"))
+            .bearer_auth(&responder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error(refused, 422, "invalid_limit").await["field"], "limit");
         let from_config = windows.iter().find(|w| w.origin == "config").unwrap();
         assert_eq!(from_config.id, None, "not cancellable through the API");
         assert_eq!(from_config.service, "inventory");

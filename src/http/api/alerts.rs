@@ -170,17 +170,25 @@ pub struct ServiceParams {
     pub limit: Option<u32>,
 }
 
-/// Maintenance windows that have not ended, from config and from the API.
+/// Maintenance windows that have not ended, from config and from the API,
+/// soonest first; all of them unless `limit` says how many.
 #[utoipa::path(get, path = "/api/v1/maintenance-windows", tag = "alerts", params(ServiceParams),
-    responses((status = 200, body = Vec<MaintenanceWindow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<MaintenanceWindow>), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn list_maintenance_windows(
     State(app): State<App>,
     _caller: Caller,
     Query(params): Query<ServiceParams>,
 ) -> ApiResult<axum::Json<Vec<MaintenanceWindow>>> {
-    Ok(axum::Json(
-        app.maintenance_windows(params.service.as_deref()).await?,
-    ))
+    let limit = params
+        .limit
+        .map(|limit| crate::app::audit::page_limit(Some(limit)))
+        .transpose()?;
+    let mut windows = app.maintenance_windows(params.service.as_deref()).await?;
+    if let Some(limit) = limit {
+        windows.truncate(limit as usize);
+    }
+    Ok(axum::Json(windows))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -520,12 +520,23 @@ async fn opsgenie_close(
     State(app): State<App>,
     headers: HeaderMap,
     Path(identifier): Path<String>,
-    Query(params): Query<IdentifierParams>,
-    body: Bytes,
+    params: Result<Query<IdentifierParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let target = match opsgenie_target(&app, &headers).await {
         Ok(target) => target,
         Err(response) => return response,
+    };
+    // Refusals in Opsgenie's shape, as its clients read them.
+    let Ok(Query(params)) = params else {
+        return opsgenie_reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "identifierType must be given once, as text",
+        );
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return opsgenie_failure(body_error(rejection)),
     };
     match opsgenie::close(&identifier, params.identifier_type.as_deref()) {
         Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,

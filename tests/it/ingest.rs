@@ -639,6 +639,29 @@ both_backends!(
         )
         .await;
         assert!(bad["message"].as_str().unwrap().contains("priority"));
+
+        // Close refusals are in Opsgenie's shape too.
+        let twice = json(
+            server
+                .client
+                .post(server.url(&format!(
+                    "/v2/alerts/{alias}/close?identifierType=alias&identifierType=id"
+                )))
+                .header("authorization", &genie)
+                .body("{}")
+                .send()
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        assert!(
+            twice["message"]
+                .as_str()
+                .unwrap()
+                .contains("identifierType")
+        );
+        assert!(twice["requestId"].is_string());
     }
 );
 

@@ -477,7 +477,8 @@ impl App {
     /// only reads.
     pub async fn feed_url(&self, kind: &str, name: &str) -> Result<Option<String>> {
         let token = self.store.read().await?.feed_token(kind, name).await?;
-        Ok(token.map(|token| format!("/calendar/{token}.ics")))
+        let org = self.org_snapshot().await?;
+        Ok(token.map(|token| feed_address(&org, &token)))
     }
 
     /// Gives a schedule's calendar feed a new secret URL (responder): the
@@ -567,7 +568,8 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        Ok(format!("/calendar/{token}.ics"))
+        let org = self.org_snapshot().await?;
+        Ok(feed_address(&org, &token))
     }
 
     /// Shifts for a feed: computed from further back than the feed shows,
@@ -670,4 +672,32 @@ async fn shifts_in(
 /// see and rotate a person's own calendar feed.
 fn owns_or_administers(caller: &Caller, person: &Person) -> bool {
     person.email.eq_ignore_ascii_case(&caller.user.email) || caller.role >= Role::Admin
+}
+
+/// Where a calendar app subscribes to the feed with `token`: a full URL
+/// under `organisation.base_url` when it is set (calendar apps need one),
+/// else the path on this server.
+fn feed_address(org: &Org, token: &str) -> String {
+    let path = format!("/calendar/{token}.ics");
+    match &org.settings.base_url {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::feed_address;
+    use crate::domain::org::Org;
+
+    #[test]
+    fn feed_addresses_are_full_urls_under_the_base_url() {
+        let mut org = Org::default();
+        assert_eq!(feed_address(&org, "t0k"), "/calendar/t0k.ics");
+        org.settings.base_url = Some("https://siaga.example/".into());
+        assert_eq!(
+            feed_address(&org, "t0k"),
+            "https://siaga.example/calendar/t0k.ics"
+        );
+    }
 }

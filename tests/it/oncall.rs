@@ -235,8 +235,16 @@ both_backends!(
             .as_str()
             .unwrap()
             .to_string();
-        assert!(feed.starts_with("/calendar/") && feed.len() > 50);
-        let ics = server.client.get(server.url(&feed)).send().await.unwrap();
+        assert!(
+            feed.starts_with("https://siaga.kedai.example/calendar/") && feed.len() > 70,
+            "a full URL under the shop's base_url: {feed}"
+        );
+        let ics = server
+            .client
+            .get(server.url(on_this_server(&feed)))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
             ics.headers()["content-type"],
             "text/calendar; charset=utf-8"
@@ -258,7 +266,9 @@ both_backends!(
             404
         );
         let mine = server.get_json("/api/v1/people/zul/calendar", &admin).await;
-        let personal = server.get_text(mine["feed_url"].as_str().unwrap()).await;
+        let personal = server
+            .get_text(on_this_server(mine["feed_url"].as_str().unwrap()))
+            .await;
         assert!(
             personal.contains("SUMMARY:On call: payments-primary\r\n"),
             "{personal}"
@@ -515,6 +525,13 @@ fn config_validate_warns_about_gaps() {
 
 /// The events of an iCalendar document, read by a real parser (the `ical`
 /// crate): (UID, DTSTART, DTEND, SUMMARY) each.
+/// The path of a feed URL under the shop's `base_url`, to fetch it from
+/// the test server.
+fn on_this_server(feed: &str) -> &str {
+    feed.strip_prefix("https://siaga.kedai.example")
+        .unwrap_or_else(|| panic!("{feed} is not under the shop's base_url"))
+}
+
 fn parse_feed(text: &str) -> (Vec<(String, String)>, Vec<[String; 4]>) {
     let mut calendars = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
     let calendar = calendars
@@ -583,11 +600,17 @@ both_backends!(
             .as_str()
             .unwrap()
             .to_string();
-        assert_eq!(feed, format!("/calendar/{}.ics", token.unwrap()));
+        assert_eq!(
+            feed,
+            format!(
+                "https://siaga.kedai.example/calendar/{}.ics",
+                token.unwrap()
+            )
+        );
 
-        let fetch = |path: String| {
+        let fetch = |feed: String| {
             let client = server.client.clone();
-            let url = server.url(&path);
+            let url = server.url(on_this_server(&feed));
             async move {
                 let response = client.get(url).send().await.unwrap();
                 (response.status().as_u16(), response.text().await.unwrap())
@@ -672,7 +695,7 @@ both_backends!(
             .expect("the rotation is recorded");
         let recorded = serde_json::to_string(event).unwrap();
         let secret = fresh
-            .trim_start_matches("/calendar/")
+            .trim_start_matches("https://siaga.kedai.example/calendar/")
             .trim_end_matches(".ics");
         assert!(!recorded.contains(secret), "not the token: {recorded}");
 
@@ -725,8 +748,8 @@ both_backends!(
         let t = db.app().await;
         t.apply_shop().await;
         let server = t.serve().await;
-        let status = |path: String| {
-            let request = server.client.get(server.url(&path));
+        let status = |feed: String| {
+            let request = server.client.get(server.url(on_this_server(&feed)));
             async move { request.send().await.unwrap().status().as_u16() }
         };
         let feed_on = |html: &str| between(html, "<code id=\"feed-url\">", "</code>").to_string();
@@ -757,7 +780,7 @@ both_backends!(
             "the feed is shown once, in the page, not in its title: {page}"
         );
         assert!(
-            own.starts_with("/calendar/") && own.ends_with(".ics"),
+            own.starts_with("https://siaga.kedai.example/calendar/") && own.ends_with(".ics"),
             "{page}"
         );
         assert_eq!(feed_on(&server.page(&admin, "/people/zul").await), own);

@@ -126,6 +126,12 @@ impl App {
                 feeds_made += 1;
             }
         }
+        let schedules: Vec<&str> = org.schedules.iter().map(|s| s.name.as_str()).collect();
+        let people: Vec<&str> = org.people.iter().map(|p| p.handle.as_str()).collect();
+        tx.forget_feed_tokens_except(super::schedules::SCHEDULE_FEED, &schedules)
+            .await?;
+        tx.forget_feed_tokens_except(super::schedules::PERSON_FEED, &people)
+            .await?;
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
         let applied_by = format!("{}:{}", actor.kind, actor.name);
         let revision = tx

@@ -157,6 +157,30 @@ impl Tx {
     }
 
     /// The feed token of a schedule or person, if it has one.
+    /// Forgets the feeds of `kind` whose names are not in `keep` (their
+    /// schedule or person left the config), so a URL that once leaked does
+    /// not come back with a name declared again; returns how many.
+    pub async fn forget_feed_tokens_except(&mut self, kind: &str, keep: &[&str]) -> Result<u64> {
+        let names: Vec<String> = with_tx!(self, conn => {
+            sqlx::query_scalar("SELECT name FROM feed_tokens WHERE kind = $1")
+                .bind(kind)
+                .fetch_all(conn)
+                .await?
+        });
+        let mut forgotten = 0;
+        for name in names.iter().filter(|n| !keep.contains(&n.as_str())) {
+            forgotten += with_tx!(self, conn => {
+                sqlx::query("DELETE FROM feed_tokens WHERE kind = $1 AND name = $2")
+                    .bind(kind)
+                    .bind(name)
+                    .execute(conn)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        Ok(forgotten)
+    }
+
     pub async fn feed_token(&mut self, kind: &str, name: &str) -> Result<Option<String>> {
         let token: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar("SELECT token FROM feed_tokens WHERE kind = $1 AND name = $2")

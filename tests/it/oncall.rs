@@ -873,6 +873,37 @@ schedules:
 "#;
 
 both_backends!(
+    a_schedule_declared_again_gets_a_new_feed_url,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply("quality.yaml", QUALITY).await;
+        let feed = || t.app.feed_url("schedule", "lopsided");
+        let first = feed().await.unwrap().expect("made with the config");
+        let without = QUALITY
+            .split("  - name: lopsided")
+            .next()
+            .unwrap()
+            .to_string();
+        t.apply("quality.yaml", &without).await;
+        assert_eq!(feed().await.unwrap(), None, "forgotten with its schedule");
+        t.apply("quality.yaml", QUALITY).await;
+        let again = feed().await.unwrap().expect("made again");
+        assert_ne!(
+            again, first,
+            "a URL that may have leaked does not come back"
+        );
+        assert!(
+            t.app
+                .feed_url("schedule", "office")
+                .await
+                .unwrap()
+                .is_some(),
+            "the others keep theirs"
+        );
+    }
+);
+
+both_backends!(
     schedule_quality_looks_four_weeks_ahead,
     |db: TestDb| async move {
         let t = db.app().await;

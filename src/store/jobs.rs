@@ -511,23 +511,35 @@ impl Tx {
 
     /// Claims up to `limit` jobs that are due, or whose lease ran out, for
     /// `worker` until `now + lease`. Each claim counts as an attempt.
+    /// `running` are the jobs `worker` is running right now: their leases
+    /// may lapse while it cannot reach the database, and they must not run
+    /// twice. Any other lapsed claim of `worker` is one it lost track of
+    /// (recording its outcome failed) and is taken again.
     pub async fn claim_jobs(
         &mut self,
         now: Timestamp,
         worker: &str,
         lease: SignedDuration,
         limit: u32,
+        running: &[i64],
     ) -> Result<Vec<Job>> {
         let lock_clause = match self.inner {
             TxInner::Postgres(_) => "FOR UPDATE SKIP LOCKED",
             TxInner::Sqlite(_) | TxInner::Native(_) => "",
+        };
+        // Ids of our own jobs, written as numbers: no text from outside.
+        let not_running = if running.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = running.iter().map(i64::to_string).collect();
+            format!(" AND (locked_by <> $1 OR id NOT IN ({}))", ids.join(", "))
         };
         let sql = format!(
             "UPDATE jobs
              SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3
              WHERE id IN (
                  SELECT id FROM jobs
-                 WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3 AND locked_by <> $1)
+                 WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3{not_running})
                  ORDER BY run_at, id
                  LIMIT $4
                  {lock_clause}

@@ -270,8 +270,16 @@ impl JobRunner {
         limit: u32,
         claims: &Claims,
     ) -> anyhow::Result<Vec<Job>> {
+        let running: Vec<i64> = claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
         let mut tx = app.store.write_replayable().await?;
-        let jobs = tx.claim_jobs(now, &app.instance, self.lease, limit).await?;
+        let jobs = tx
+            .claim_jobs(now, &app.instance, self.lease, limit, &running)
+            .await?;
         tx.commit().await?;
         if !jobs.is_empty() {
             let mut claims = claims.lock().unwrap_or_else(|e| e.into_inner());
@@ -322,7 +330,8 @@ impl JobRunner {
             self.perform(&app, &job).await
         };
         if let Err(error) = self.finish(&app, &job, result).await {
-            // The claim stays; the job runs again when its lease runs out.
+            // The claim stays; the job runs again when its lease runs out
+            // (here or on another replica).
             tracing::error!(job = job.id, kind = %job.kind, "recording a finished job: {error:#}");
         }
         claims

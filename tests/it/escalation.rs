@@ -1062,6 +1062,7 @@ both_backends!(
                 &t.app.instance,
                 SignedDuration::from_secs(60),
                 16,
+                &[],
             )
             .await
             .unwrap();

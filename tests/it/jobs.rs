@@ -35,7 +35,7 @@ both_backends!(
             loop {
                 let mut tx = store.write().await.unwrap();
                 let jobs = tx
-                    .claim_jobs(start_time(), worker, SignedDuration::from_secs(60), 3)
+                    .claim_jobs(start_time(), worker, SignedDuration::from_secs(60), 3, &[])
                     .await
                     .unwrap();
                 tx.commit().await.unwrap();
@@ -74,7 +74,7 @@ both_backends!(unique_keys_keep_one_live_job, |db: TestDb| async move {
         "second live job with the key is refused"
     );
     let claimed = tx
-        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 10)
+        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 10, &[])
         .await
         .unwrap();
     assert!(
@@ -160,7 +160,7 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
     // A claimed job whose worker dies mid-run...
     let mut tx = store.write().await.unwrap();
     let first = tx
-        .claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10)
+        .claim_jobs(start_time(), "dies", SignedDuration::from_secs(30), 10, &[])
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
@@ -177,6 +177,7 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
             "new",
             SignedDuration::from_secs(30),
             10,
+            &[],
         )
         .await
         .unwrap();
@@ -187,6 +188,7 @@ both_backends!(jobs_survive_a_restart, |db: TestDb| async move {
             "new",
             SignedDuration::from_secs(30),
             10,
+            &[],
         )
         .await
         .unwrap();
@@ -308,7 +310,7 @@ async fn enqueue_and_claim(store: &Store, job: &NewJob) -> Job {
     tx.commit().await.unwrap();
     let mut tx = store.write().await.unwrap();
     let mut claimed = tx
-        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1)
+        .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 1, &[])
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -457,7 +459,7 @@ both_backends!(
                     .unwrap()
             );
         }
-        for job in tx.claim_jobs(now, worker, lease, 10).await.unwrap() {
+        for job in tx.claim_jobs(now, worker, lease, 10, &[]).await.unwrap() {
             match job.kind.as_str() {
                 "old-done" => assert!(tx.complete_job(&job, worker, now).await.unwrap()),
                 _ => {
@@ -474,7 +476,7 @@ both_backends!(
         tx.enqueue_job(later, &NewJob::new("recent-done", json!({}), later))
             .await
             .unwrap();
-        let claimed = tx.claim_jobs(later, worker, lease, 10).await.unwrap();
+        let claimed = tx.claim_jobs(later, worker, lease, 10, &[]).await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert!(tx.complete_job(&claimed[0], worker, later).await.unwrap());
         tx.commit().await.unwrap();
@@ -653,5 +655,45 @@ both_backends!(
         let page = server.page(&cookie, &format!("/alerts/{alert_id}")).await;
         assert!(page.contains("id=\"timeline-partial\""), "{page}");
         assert!(page.contains("1 of 3 received events listed"), "{page}");
+    }
+);
+
+both_backends!(
+    a_worker_takes_back_its_own_lapsed_claims_but_not_the_jobs_it_runs,
+    |db: TestDb| async move {
+        // Recording a job's outcome can fail (the database away for a
+        // moment): the claim stays under this worker's name, its lease
+        // lapses, and the job must run again, here too, not only on
+        // another replica.
+        let store = db.store().await;
+        let lease = SignedDuration::from_secs(30);
+        let mut tx = store.write().await.unwrap();
+        let lost = tx
+            .enqueue_job(start_time(), &job("lost"))
+            .await
+            .unwrap()
+            .unwrap();
+        let busy = tx
+            .enqueue_job(start_time(), &job("busy"))
+            .await
+            .unwrap()
+            .unwrap();
+        let claimed = tx
+            .claim_jobs(start_time(), "me", lease, 10, &[])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        tx.commit().await.unwrap();
+
+        let later = start_time() + SignedDuration::from_secs(31);
+        let mut tx = store.write().await.unwrap();
+        let again = tx
+            .claim_jobs(later, "me", lease, 10, &[busy])
+            .await
+            .unwrap();
+        let ids: Vec<i64> = again.iter().map(|j| j.id).collect();
+        assert_eq!(ids, [lost], "the lost claim, not the job still running");
+        assert_eq!(again[0].attempts, 2);
+        tx.commit().await.unwrap();
     }
 );

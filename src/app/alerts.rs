@@ -401,6 +401,8 @@ struct Paging {
     org: Arc<Org>,
     policy: String,
     group: AlertGroup,
+    /// The message whose alert opened or woke the group.
+    message_id: i64,
 }
 
 impl BatchWrites<'_> {
@@ -702,6 +704,7 @@ impl App {
                         alert,
                         ack_secret,
                         now,
+                        taken_by: &format!("m{}", paging.message_id),
                     },
                     policy,
                     policy.first_step(),
@@ -857,6 +860,7 @@ impl App {
                                     org: message.target.org.clone(),
                                     policy,
                                     group: group.group,
+                                    message_id,
                                 },
                             );
                         }
@@ -881,6 +885,7 @@ impl App {
                                             alert_count: group.members,
                                             in_maintenance: group.in_maintenance,
                                         },
+                                        message_id,
                                     },
                                 );
                             }

@@ -179,6 +179,11 @@ pub(crate) struct StepAt<'a> {
     pub alert: &'a Alert,
     pub ack_secret: &'a str,
     pub now: Timestamp,
+    /// What takes the step, stable if it runs again after a lost commit
+    /// and different for every new page of the group: `j` and the step
+    /// job's id, or `m` and the id of the message that opened (or woke)
+    /// the group. Part of the deliveries' ids.
+    pub taken_by: &'a str,
 }
 
 /// What taking an escalation step writes (besides completing its job):
@@ -207,7 +212,8 @@ struct Notify<'a> {
     alert: &'a Alert,
     ack_secret: &'a str,
     /// Distinguishes this round's delivery ids from every other round's of
-    /// the group: the step (`round-level-nonce`) or a manual action.
+    /// the group: the step (`round-level-` and what took it) or a manual
+    /// action.
     label: &'a str,
     now: Timestamp,
 }
@@ -428,6 +434,7 @@ impl App {
                     alert: &alert,
                     ack_secret: &ack_secret,
                     now,
+                    taken_by: &format!("j{}", job.id),
                 },
                 policy,
                 step,
@@ -460,6 +467,7 @@ impl App {
             alert,
             ack_secret,
             now,
+            taken_by,
         } = *at;
         let level = policy
             .level(step)
@@ -481,14 +489,10 @@ impl App {
                 group,
                 alert,
                 ack_secret,
-                // The step, and a nonce: a level paged again (a re-escalation,
-                // a reopened group, escalate-now) is a new page, with new ids.
-                label: &format!(
-                    "{}-{}-{:08x}",
-                    step.round,
-                    step.level,
-                    rand::random::<u32>()
-                ),
+                // A level paged again (a re-escalation, a reopened group,
+                // escalate-now) is a new page, with new ids; the same step
+                // taken again after a lost commit repeats its ids.
+                label: &format!("{}-{}-{taken_by}", step.round, step.level),
                 now,
             },
             &recipients,

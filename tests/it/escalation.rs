@@ -1073,6 +1073,15 @@ both_backends!(
         run_due(&t).await;
         assert_eq!(events_named(&t, "escalation.notified").await.len(), 2);
         assert_eq!(received.to("lead").len(), 1, "the lead is paged once");
+        // Had that commit been lost, the step job would run again: its
+        // deliveries are named after it, so they would keep their ids and a
+        // receiver could drop the repeat.
+        let group = t.app.alerts(Default::default()).await.unwrap().items[0].group_id;
+        let ids = delivery_ids(&received, "lead");
+        assert!(
+            ids[0].starts_with(&format!("{group}-0-1-j{}-lead-", step.id)),
+            "{ids:?}"
+        );
     }
 );
 

@@ -89,6 +89,21 @@ impl Default for JobRunner {
 /// The jobs a runner holds claims on, for renewing their leases.
 type Claims = Arc<Mutex<HashMap<i64, Job>>>;
 
+/// Takes a job out of the runner's claims when its task ends.
+struct ForgetClaim {
+    claims: Claims,
+    id: i64,
+}
+
+impl Drop for ForgetClaim {
+    fn drop(&mut self) {
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
 impl JobRunner {
     /// Claims the jobs due at `now` (at most `concurrency`), performs them
     /// at once and waits for all. Returns how many were performed
@@ -321,6 +336,9 @@ impl JobRunner {
 
     /// Performs a claimed job and records how it went.
     async fn perform_claimed(self, app: App, job: Job, claims: Claims) {
+        // Forgotten however the task ends, a panic included: a claim left
+        // in `claims` would be renewed for as long as the process lives.
+        let _claim = ForgetClaim { claims, id: job.id };
         let result = if job.attempts > job.max_attempts {
             // The lease ran out on the final attempt (its worker died).
             Err(anyhow::anyhow!(
@@ -334,10 +352,6 @@ impl JobRunner {
             // (here or on another replica).
             tracing::error!(job = job.id, kind = %job.kind, "recording a finished job: {error:#}");
         }
-        claims
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&job.id);
     }
 
     /// Renews the claims of the jobs still running: a job may take longer
@@ -510,10 +524,13 @@ async fn purge_in_chunks(
     }
 }
 
-/// A periodic job's next run: one of its kind is live at a time.
+/// A periodic job's next run: one of its kind is live at a time. It never
+/// goes dead (only start-up makes it again): it retries, at most half an
+/// hour apart, until the database lets it through.
 fn periodic_job(kind: &str, run_at: Timestamp) -> NewJob {
     NewJob {
         unique_key: Some(kind.into()),
+        max_attempts: u32::MAX,
         ..NewJob::new(kind, serde_json::Value::Null, run_at)
     }
 }

@@ -798,11 +798,13 @@ pub async fn rotate_feed(args: &ClientArgs, owner: FeedOwner<'_>) -> anyhow::Res
         return print_json(&feed);
     }
     eprintln!("the old calendar feed URL of {name} no longer works; subscribe to this one:");
-    println!(
-        "{}{}",
-        args.server.trim_end_matches('/'),
-        text(&feed["feed_url"])
-    );
+    // A full URL when the server has a base_url, else a path on it.
+    let url = text(&feed["feed_url"]);
+    if url.starts_with('/') {
+        println!("{}{url}", args.server.trim_end_matches('/'));
+    } else {
+        println!("{url}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

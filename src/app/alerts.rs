@@ -1067,6 +1067,12 @@ impl App {
         let before = alert.clone();
         alert.apply(outcome, now, by);
         tx.update_alert(&alert).await?;
+        if outcome == Outcome::Acknowledge {
+            // A person answers the group's page, which escalates for all of
+            // its alerts: they acknowledge them all, or escalation would go
+            // on over the others. (Resolving stays one alert at a time.)
+            acknowledge_rest_of_group(&mut tx, actor, by, &alert, now).await?;
+        }
         let group_status = tx.refresh_group_status(alert.group_id, now).await?;
         after_group_change(
             &mut tx,
@@ -1343,6 +1349,41 @@ async fn after_group_change(
         .await?;
     }
     Ok(())
+}
+
+/// Acknowledges, for `by`, the triggered alerts of `acknowledged`'s group
+/// other than it.
+async fn acknowledge_rest_of_group(
+    tx: &mut crate::store::Tx,
+    actor: &Actor,
+    by: &str,
+    acknowledged: &Alert,
+    now: Timestamp,
+) -> Result<()> {
+    let filter = AlertFilter {
+        group_id: Some(acknowledged.group_id),
+        status: Some(AlertStatus::Triggered),
+        limit: 500,
+        ..AlertFilter::default()
+    };
+    loop {
+        let triggered = tx.list_alerts(&filter).await?;
+        if triggered.is_empty() {
+            return Ok(());
+        }
+        for mut alert in triggered {
+            let before = alert.clone();
+            alert.apply(Outcome::Acknowledge, now, by);
+            tx.update_alert(&alert).await?;
+            tx.append_event(
+                now,
+                NewEvent::new(actor, "alert.acknowledged", Subject::new("alert", alert.id))
+                    .before(&before)
+                    .after(&alert),
+            )
+            .await?;
+        }
+    }
 }
 
 /// A quiet group a new alert joined, ready to page again, and the events

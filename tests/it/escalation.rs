@@ -487,6 +487,44 @@ both_backends!(
 );
 
 both_backends!(
+    acknowledging_a_paged_alert_acknowledges_its_group_and_stops_escalation,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+            .await;
+        trigger_grouped(&t, "pod-1").await;
+        trigger_grouped(&t, "pod-2").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        // The link in the page names one alert of the group.
+        let (_, body) = received.to("oncall").remove(0);
+        let path = body["acknowledge_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://siaga.kedai.example")
+            .to_string();
+        let server = t.serve().await;
+        let page = server.client.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let done = server.client.post(server.url(&path)).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+        let alerts = t.app.alerts(Default::default()).await.unwrap().items;
+        assert_eq!(alerts.len(), 2);
+        assert!(
+            alerts
+                .iter()
+                .all(|a| a.status == siaga::domain::alert::AlertStatus::Acknowledged),
+            "the whole group: {alerts:?}"
+        );
+        t.clock.advance(SignedDuration::from_mins(6));
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty(), "escalation stopped");
+        server.stop().await;
+    }
+);
+
+both_backends!(
     a_group_opened_in_maintenance_pages_when_an_alert_joins_it_after,
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;

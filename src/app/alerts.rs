@@ -995,7 +995,11 @@ impl App {
         members.retain(|m| m.id != alert.id);
         members.sort_by_key(|m| std::cmp::Reverse(m.id));
         members.truncate(50);
-        let events = tx.alert_events(id, 200).await?;
+        let mut events = tx.alert_events(id, 200).await?;
+        // Viewers read these: PagerDuty's carry the integration key.
+        for event in events.iter_mut().filter(|e| e.format == "pagerduty") {
+            event.body = crate::formats::pagerduty::without_routing_key(&event.body);
+        }
         let filter = crate::store::EventFilter {
             subject_kind: Some("alert_group".into()),
             subject_id: Some(group.id.to_string()),

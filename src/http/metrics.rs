@@ -29,6 +29,12 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Installs the recorder, so that what the process records before its
+/// first request or scrape (an ingestion batch's stages) is kept.
+pub fn install() {
+    handle();
+}
+
 pub fn render() -> String {
     handle().render()
 }

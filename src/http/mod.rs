@@ -30,6 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface of siaga.
 pub fn router(app: App) -> Router {
+    metrics::install();
     let (api, mut openapi) = api::router().merge(ingest::router()).split_for_parts();
     api::add_shared_responses(&mut openapi);
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();

@@ -109,6 +109,13 @@ both_backends!(
         assert_eq!(open[0]["urgency"], "high");
         assert_eq!(open[0]["status"], "triggered");
         let first_id = open[0]["id"].as_i64().unwrap();
+        // Viewers see the events as received, but not the key that sends them.
+        let detail = server
+            .get_json(&format!("/api/v1/alerts/{first_id}"), &viewer)
+            .await;
+        let bodies = detail["events"].to_string();
+        assert!(bodies.contains("Gateway timeouts above 9%"), "{bodies}");
+        assert!(!bodies.contains(&routing_key), "the key leaked: {bodies}");
 
         // The trailing-slash form works too; acknowledge, then resolve.
         let ack = json!({"routing_key": routing_key, "event_action": "acknowledge", "dedup_key": "gw-timeouts"});

@@ -894,12 +894,12 @@ impl App {
             .alert_for_update(alert_id)
             .await
             .map_err(|e| super::auth::not_found(e, format!("alert {alert_id}")))?;
-        let group = tx.alert_group(alert.group_id).await?;
-        if group.status == AlertStatus::Resolved {
+        if alert.status == AlertStatus::Resolved {
             return Err(super::Error::Conflict(format!(
-                "alert {alert_id} is resolved: there is nobody left to page"
+                "alert {alert_id} is resolved: there is nothing to page about (escalate an open alert of its group instead)"
             )));
         }
+        let group = tx.alert_group(alert.group_id).await?;
         Ok((alert, group))
     }
 

@@ -525,6 +525,40 @@ both_backends!(
 );
 
 both_backends!(
+    a_resolved_alert_of_an_open_group_is_neither_escalated_nor_reassigned,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+            .await;
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        trigger_grouped(&t, "pod-1").await;
+        trigger_grouped(&t, "pod-2").await;
+        run_due(&t).await;
+        let alerts = t.app.alerts(Default::default()).await.unwrap().items;
+        let resolved = alerts.iter().find(|a| a.dedup_key == "pod-1").unwrap().id;
+        t.app.resolve_alert(&caller, resolved).await.unwrap();
+        let escalated = t.app.escalate_alert(&caller, resolved, None).await;
+        assert!(
+            matches!(escalated, Err(siaga::app::Error::Conflict(_))),
+            "{escalated:?}"
+        );
+        let assignee = siaga::app::escalation::Assignee::Person("lead".into());
+        let reassigned = t.app.reassign_alert(&caller, resolved, &assignee).await;
+        assert!(
+            matches!(reassigned, Err(siaga::app::Error::Conflict(_))),
+            "{reassigned:?}"
+        );
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty(), "nobody paged about it");
+    }
+);
+
+both_backends!(
     a_group_opened_in_maintenance_pages_when_an_alert_joins_it_after,
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;

@@ -868,16 +868,8 @@ both_backends!(
         // policy over, as the red banner's button promises.
         assert_eq!(events_named(&t, "escalation.exhausted").await.len(), 1);
         let paged_before = received.to("oncall").len();
-        let state = json(
-            server
-                .post(&path, &responder)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
+        // A bare POST, no body at all, means `{}`.
+        let state = json(server.post(&path, &responder).send().await.unwrap(), 200).await;
         assert_eq!(state["level"], 1);
         run_due(&t).await;
         assert_eq!(received.to("oncall").len(), paged_before + 1);

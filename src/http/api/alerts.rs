@@ -14,7 +14,7 @@ use crate::app::{App, Caller};
 use crate::domain::alert::{Alert, AlertStatus, MaintenanceWindow, Severity};
 use crate::domain::page::Page;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{Json, Path, Query};
+use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::store::ChangeEvent;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -117,8 +117,9 @@ pub struct EscalateRequest {
 }
 
 /// Escalates an alert's group now, without waiting for the level's timeout
-/// (responder). An acknowledged alert triggers again. 409 when the alert is
-/// resolved, its service has no policy, or the policy has no further level.
+/// (responder); no body means `{}`, the next level. An acknowledged alert
+/// triggers again. 409 when the alert is resolved or its service has no
+/// policy.
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/escalate", tag = "alerts",
     params(("id" = i64, Path, description = "Alert id")), request_body = EscalateRequest,
     responses((status = 200, body = EscalationState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -127,7 +128,7 @@ async fn escalate_alert(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(request): Json<EscalateRequest>,
+    JsonOrEmpty(request): JsonOrEmpty<EscalateRequest>,
 ) -> ApiResult<axum::Json<EscalationState>> {
     Ok(axum::Json(
         app.escalate_alert(&caller, id, request.level).await?,

@@ -151,16 +151,37 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
+        let rejection = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => return Ok(Path(value)),
+            Err(rejection) => rejection,
+        };
+        // Name the parameter: axum names it only when there are several.
+        let names: Vec<String> = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|rejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_path",
-                    rejection.body_text(),
-                )
-            })
+            .map(|params| params.iter().map(|(name, _)| name.to_string()).collect())
+            .unwrap_or_default();
+        let field = match &rejection {
+            axum::extract::rejection::PathRejection::FailedToDeserializePathParams(error) => {
+                use axum::extract::path::ErrorKind;
+                match error.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::InvalidUtf8InPathParam { key } => Some(key.clone()),
+                    ErrorKind::ParseErrorAtIndex { index, .. } => names.get(*index).cloned(),
+                    ErrorKind::ParseError { .. } if names.len() == 1 => names.first().cloned(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let message = match &field {
+            Some(field) => format!("path parameter `{field}`: {}", rejection.body_text()),
+            None => rejection.body_text(),
+        };
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message);
+        Err(match field {
+            Some(field) => error.with_field(field),
+            None => error,
+        })
     }
 }
 

@@ -410,7 +410,7 @@ both_backends!(
             "conflict",
         )
         .await;
-        error(
+        let bad_id = error(
             server
                 .client
                 .delete(server.url("/api/v1/tokens/abc"))
@@ -422,6 +422,25 @@ both_backends!(
             "invalid_path",
         )
         .await;
+        assert_eq!(bad_id["field"], "id", "{bad_id}");
+        assert!(
+            bad_id["message"].as_str().unwrap().contains("`id`"),
+            "{bad_id}"
+        );
+        // Of two parameters, the one that did not parse.
+        let second = error(
+            server
+                .client
+                .delete(server.url("/api/v1/schedules/x/overrides/zz"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_path",
+        )
+        .await;
+        assert_eq!(second["field"], "id", "{second}");
     }
 );
 

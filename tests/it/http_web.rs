@@ -461,3 +461,41 @@ both_backends!(
         assert!(resolved_since("24h").await.contains(&marker));
     }
 );
+
+both_backends!(
+    the_alerts_page_says_when_it_shows_only_the_newest,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let org = t.app.org().await.unwrap();
+        let key = org
+            .services
+            .iter()
+            .flat_map(|s| &s.integrations)
+            .find(|i| i.kind == siaga::domain::org::IntegrationKind::Generic)
+            .and_then(|i| i.key.clone())
+            .unwrap();
+        let server = t.serve().await;
+        let storm: Vec<serde_json::Value> = (0..201)
+            .map(|i| json!({"action": "trigger", "dedup_key": format!("storm-{i}"), "summary": format!("Node {i} down")}))
+            .collect();
+        let sent = server
+            .client
+            .post(server.url("/api/v1/integrations/generic"))
+            .bearer_auth(&key)
+            .json(&json!({ "events": storm }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        let cookie = t
+            .web_session(&server, "duty@kedai.example", Role::Viewer)
+            .await;
+        let page = server.page(&cookie, "/alerts").await;
+        assert_eq!(page.matches("data-alert=\"").count(), 200);
+        assert!(page.contains("id=\"more-alerts\""), "{page}");
+        assert!(page.contains("Node 200 down"), "the newest first");
+        let narrow = server.page(&cookie, "/alerts?severity=critical").await;
+        assert!(!narrow.contains("id=\"more-alerts\""));
+    }
+);

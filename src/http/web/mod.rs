@@ -754,6 +754,8 @@ struct AlertsPage {
     layout: Layout,
     filters: Vec<Select>,
     alerts: Vec<AlertRow>,
+    /// More match than the page shows (the newest first).
+    more: bool,
     unacknowledged: Vec<UnacknowledgedRow>,
 }
 
@@ -869,6 +871,7 @@ async fn alerts_page(
     let unacknowledged = app.unacknowledged_groups().await?;
     let nobody_answered: std::collections::BTreeSet<i64> =
         unacknowledged.iter().map(|g| g.group_id).collect();
+    let more = page.next_cursor.is_some();
     let alerts = page
         .items
         .into_iter()
@@ -889,6 +892,7 @@ async fn alerts_page(
         layout: Layout::for_caller(&caller, "alerts"),
         filters,
         alerts,
+        more,
         unacknowledged: unacknowledged
             .into_iter()
             .map(|g| UnacknowledgedRow {

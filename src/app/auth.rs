@@ -123,45 +123,69 @@ fn check_email(email: &str) -> Result<()> {
     Ok(())
 }
 
-/// Failed logins allowed per email within [`LOGIN_WINDOW`] before further
-/// attempts are refused, against password guessing. Kept per process: with
-/// several replicas an attacker gets this many per replica.
+/// Failed logins allowed per account and client address within
+/// [`LOGIN_WINDOW`] before further attempts are refused, against password
+/// guessing. Per address too, so that someone who knows a responder's
+/// email cannot lock them out from elsewhere in an incident. Kept per
+/// process: with several replicas an attacker gets this many per replica.
 pub const LOGIN_FAILURES_ALLOWED: usize = 10;
+/// Failed logins allowed from one client address across all accounts
+/// within [`LOGIN_WINDOW`]: one password tried against every email.
+pub const LOGIN_FAILURES_PER_CLIENT: usize = 50;
 pub const LOGIN_WINDOW: SignedDuration = SignedDuration::from_mins(15);
+
+type Attempts = std::collections::HashMap<String, Vec<jiff::Timestamp>>;
 
 #[derive(Default)]
 pub struct LoginThrottle {
-    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
+    /// By `email client`.
+    failures: std::sync::Mutex<Attempts>,
+    /// By client address alone.
+    clients: std::sync::Mutex<Attempts>,
+}
+
+/// Counts an attempt under `key` unless `allowed` were made within the
+/// window; says how long until the oldest of them leaves it.
+fn count_attempt(
+    attempts: &std::sync::Mutex<Attempts>,
+    key: &str,
+    allowed: usize,
+    now: jiff::Timestamp,
+) -> Option<SignedDuration> {
+    let mut attempts = attempts.lock().unwrap_or_else(|e| e.into_inner());
+    // Bound memory: forget everyone whose attempts are all old.
+    if attempts.len() > 10_000 {
+        attempts.retain(|_, times| {
+            times
+                .iter()
+                .any(|at| now.duration_since(*at) < LOGIN_WINDOW)
+        });
+    }
+    let recent = attempts.entry(key.to_string()).or_default();
+    recent.retain(|at| now.duration_since(*at) < LOGIN_WINDOW);
+    if recent.len() >= allowed {
+        let oldest = recent.iter().min().copied().unwrap_or(now);
+        return Some(LOGIN_WINDOW - now.duration_since(oldest));
+    }
+    recent.push(now);
+    None
 }
 
 impl LoginThrottle {
-    /// Counts an attempt for `email`, or says how long it must wait when
-    /// it has used up its attempts. A successful login clears the count.
-    fn attempt(&self, email: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
-        let mut attempts = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory: forget everyone whose attempts are all old.
-        if attempts.len() > 10_000 {
-            attempts.retain(|_, times| {
-                times
-                    .iter()
-                    .any(|at| now.duration_since(*at) < LOGIN_WINDOW)
-            });
-        }
-        let recent = attempts.entry(email.to_string()).or_default();
-        recent.retain(|at| now.duration_since(*at) < LOGIN_WINDOW);
-        if recent.len() >= LOGIN_FAILURES_ALLOWED {
-            let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Some(LOGIN_WINDOW - now.duration_since(oldest));
-        }
-        recent.push(now);
-        None
+    /// Counts an attempt for `email` from `client`, or says how long it
+    /// must wait when either has used up its attempts. A successful login
+    /// clears the account's count from that client.
+    fn attempt(&self, email: &str, client: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
+        let account = format!("{email} {client}");
+        count_attempt(&self.clients, client, LOGIN_FAILURES_PER_CLIENT, now)
+            .or_else(|| count_attempt(&self.failures, &account, LOGIN_FAILURES_ALLOWED, now))
     }
 
-    fn clear(&self, email: &str) {
+    fn clear(&self, email: &str, client: &str) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(email);
+            .remove(&format!("{email} {client}"));
     }
 }
 
@@ -432,16 +456,17 @@ impl App {
 
     /// Checks a password and opens a session; returns the session secret
     /// for the cookie. Wrong email and wrong password look the same.
-    pub async fn log_in(&self, email: &str, password: &str) -> Result<String> {
+    /// `client` is the address the attempt came from.
+    pub async fn log_in(&self, email: &str, password: &str, client: &str) -> Result<String> {
         let email = normalise_email(email);
         let now = self.clock.now();
         // The attempt counts before the (slow) check, so a burst of
         // concurrent guesses cannot all slip under the limit.
-        if let Some(wait) = self.login_throttle.attempt(&email, now) {
+        if let Some(wait) = self.login_throttle.attempt(&email, client, now) {
             return Err(Error::RateLimited(wait));
         }
         let user = self.check_password(&email, password).await?;
-        self.login_throttle.clear(&email);
+        self.login_throttle.clear(&email, client);
         self.open_session(&user).await
     }
 

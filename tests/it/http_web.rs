@@ -261,6 +261,43 @@ both_backends!(password_guessing_is_slowed_down, |db: TestDb| async move {
             .status(),
         401
     );
+    // Nor is the account from elsewhere: a guesser who knows a responder's
+    // email cannot keep them out mid-incident.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let from_elsewhere = elsewhere
+        .post(server.url("/login"))
+        .form(&[
+            ("email", "ops@kedai.example"),
+            ("password", PASSWORD),
+            ("next", "/teams"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_elsewhere.status(), 303);
+    // One client spraying a password over many accounts is stopped too.
+    let sprayer = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let spray = |i: usize| {
+        sprayer
+            .post(server.url("/login"))
+            .form(&[
+                ("email", format!("user{i}@kedai.example")),
+                ("password", "Summer2026!".into()),
+            ])
+            .send()
+    };
+    for i in 0..siaga::app::auth::LOGIN_FAILURES_PER_CLIENT {
+        assert_eq!(spray(i).await.unwrap().status(), 401);
+    }
+    assert_eq!(spray(999).await.unwrap().status(), 429);
 
     t.clock.advance(siaga::app::auth::LOGIN_WINDOW);
     assert_eq!(

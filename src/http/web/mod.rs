@@ -7,7 +7,7 @@ mod incidents;
 mod jobs;
 
 use askama::Template;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -258,8 +258,15 @@ fn local_path(next: &str) -> &str {
     if local { next } else { "/services" }
 }
 
-async fn log_in(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
-    match app.log_in(&form.email, &form.password).await {
+async fn log_in(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match app
+        .log_in(&form.email, &form.password, &peer.ip().to_string())
+        .await
+    {
         Ok(secret) => {
             let lifetime = crate::app::auth::SESSION_LIFETIME.as_secs();
             let cookie = format!(
@@ -284,7 +291,7 @@ async fn log_in(State(app): State<App>, Form(form): Form<LoginForm>) -> Response
             let page = LoginPage {
                 layout: Layout::anonymous(),
                 error: Some(format!(
-                    "Too many failed attempts for this account. Try again in {} minutes.",
+                    "Too many failed attempts from here. Try again in {} minutes.",
                     (wait.as_secs().max(1) + 59) / 60
                 )),
                 email: form.email,

@@ -38,6 +38,26 @@ impl Caller {
         }
     }
 
+    /// Whether the caller is `person` (matched by email) or an admin: who
+    /// sees all of a person's contact methods and their own calendar feed.
+    pub fn is_or_administers(&self, person: &crate::domain::org::Person) -> bool {
+        person.email.eq_ignore_ascii_case(&self.user.email) || self.role >= Role::Admin
+    }
+
+    /// `person` as the caller may read them (see [`Person::redacted`]).
+    ///
+    /// [`Person::redacted`]: crate::domain::org::Person::redacted
+    pub fn person_as_seen(
+        &self,
+        person: &crate::domain::org::Person,
+    ) -> crate::domain::org::Person {
+        if self.is_or_administers(person) {
+            person.clone()
+        } else {
+            person.redacted()
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         match &self.token {
             Some(token) => Actor {

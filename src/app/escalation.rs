@@ -19,7 +19,7 @@ use crate::domain::alert::{AlertStatus, Severity};
 use crate::domain::escalation::{Step, Target};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Job, NewJob};
-use crate::domain::org::{ContactKind, Org};
+use crate::domain::org::{ContactKind, Org, url_origin};
 use crate::store::{AlertFilter, AlertGroup, Tx};
 
 pub const ESCALATION_STEP: &str = "escalation.step";
@@ -659,10 +659,13 @@ impl App {
             .body(body)
             .send()
             .await
-            .with_context(|| format!("sending to {}", delivery.address))?;
+            // The error is shown on alert pages: the URL's path can be the
+            // channel's secret (a Slack webhook), so only its origin.
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("sending to {}", url_origin(&delivery.address)))?;
         let status = response.status();
         if !status.is_success() {
-            bail!("{} answered HTTP {status}", delivery.address);
+            bail!("{} answered HTTP {status}", url_origin(&delivery.address));
         }
         self.record_delivered(&delivery, job, now).await
     }

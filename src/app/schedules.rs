@@ -528,7 +528,7 @@ impl App {
         caller: &Caller,
         person: &Person,
     ) -> Result<Option<String>> {
-        if owns_or_administers(caller, person) {
+        if caller.is_or_administers(person) {
             self.feed_url(PERSON_FEED, &person.handle).await
         } else {
             Ok(None)
@@ -542,7 +542,7 @@ impl App {
         let person = org
             .person(handle)
             .ok_or_else(|| Error::NotFound(format!("person {handle}")))?;
-        if !owns_or_administers(caller, person) {
+        if !caller.is_or_administers(person) {
             caller.require(Role::Admin)?;
         }
         Ok(person.handle.clone())
@@ -666,12 +666,6 @@ async fn shifts_in(
     let shifts = schedule::final_shifts(&schedule.layers, &plain, from, to)
         .map_err(|e| Error::Internal(anyhow::anyhow!("schedule {}: {e}", schedule.name)))?;
     Ok((shifts, overrides))
-}
-
-/// Whether `caller` is `person` (matched by email) or an admin: who may
-/// see and rotate a person's own calendar feed.
-fn owns_or_administers(caller: &Caller, person: &Person) -> bool {
-    person.email.eq_ignore_ascii_case(&caller.user.email) || caller.role >= Role::Admin
 }
 
 /// Where a calendar app subscribes to the feed with `token`: a full URL

@@ -52,6 +52,39 @@ pub struct Person {
     pub notification_rules: Vec<NotificationRule>,
 }
 
+impl Person {
+    /// The person without the secret part of their webhook, Slack and
+    /// Teams addresses (whoever holds such a URL can post to the channel):
+    /// for anyone but them and admins to read. Emails and numbers stay, so
+    /// colleagues can reach them.
+    pub fn redacted(&self) -> Person {
+        let mut person = self.clone();
+        for method in &mut person.contact_methods {
+            if matches!(
+                method.kind,
+                ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
+            ) {
+                method.address = url_origin(&method.address);
+            }
+        }
+        person
+    }
+}
+
+/// `scheme://host/…` of a URL: where it goes, not the path that
+/// authorises it.
+pub fn url_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // No credentials in the host part either.
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if scheme.is_empty() {
+        "…".to_string()
+    } else {
+        format!("{scheme}://{host}/…")
+    }
+}
+
 /// One of a person's notification rules: these channels, this long after
 /// the person is reached, for alerts of this urgency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -554,6 +587,42 @@ impl Org {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_addresses_lose_the_part_that_authorises_them() {
+        assert_eq!(
+            url_origin("https://hooks.slack.com/services/T0/B0/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            url_origin("https://user:pw@hooks.example:8443/x?token=1"),
+            "https://hooks.example:8443/…"
+        );
+        assert_eq!(url_origin("not a url"), "…");
+        let person = Person {
+            id: 0,
+            handle: "a".into(),
+            name: "A".into(),
+            email: "a@k.example".into(),
+            time_zone: "UTC".into(),
+            contact_methods: vec![
+                ContactMethod {
+                    kind: ContactKind::Email,
+                    address: "a@k.example".into(),
+                    label: None,
+                },
+                ContactMethod {
+                    kind: ContactKind::Slack,
+                    address: "https://hooks.slack.com/services/SECRET".into(),
+                    label: None,
+                },
+            ],
+            notification_rules: Vec::new(),
+        };
+        let seen = person.redacted();
+        assert_eq!(seen.contact_methods[0].address, "a@k.example");
+        assert_eq!(seen.contact_methods[1].address, "https://hooks.slack.com/…");
+    }
 
     fn service(name: &str, depends_on: &[&str]) -> Service {
         Service {

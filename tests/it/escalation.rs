@@ -559,6 +559,38 @@ both_backends!(
 );
 
 both_backends!(
+    chat_webhook_addresses_are_shown_whole_only_to_their_owner_and_admins,
+    |db: TestDb| async move {
+        let (t, hooks, _) = escalating(&db, "oncall").await;
+        let server = t.serve().await;
+        let viewer = t.token(Role::Viewer).await;
+        let admin = t.token(Role::Admin).await;
+        let head_url = format!("{hooks}/hook/head");
+        let address = |person: &Value| {
+            person["contact_methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["type"] == "slack")
+                .unwrap()["address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let seen = server.get_json("/api/v1/people/head", &viewer).await;
+        assert!(!address(&seen).contains("/hook/head"), "{seen}");
+        assert!(address(&seen).ends_with("/…"), "{seen}");
+        let listed = server.get_json("/api/v1/people", &viewer).await;
+        assert!(!listed.to_string().contains("/hook/"), "{listed}");
+        let team = server.get_json("/api/v1/teams/payments", &viewer).await;
+        assert!(!team.to_string().contains("/hook/"), "{team}");
+        let full = server.get_json("/api/v1/people/head", &admin).await;
+        assert_eq!(address(&full), head_url);
+        server.stop().await;
+    }
+);
+
+both_backends!(
     a_group_opened_in_maintenance_pages_when_an_alert_joins_it_after,
     |db: TestDb| async move {
         let (hooks, received) = receiver().await;
@@ -1290,6 +1322,10 @@ both_backends!(
         assert!(row.contains("<td>8</td>"), "attempts: {row}");
         assert!(row.contains("answered HTTP 500"), "the last error: {row}");
         assert!(
+            !row.contains("/hook/broken"),
+            "the webhook's path (a Slack URL's secret) is not shown: {row}"
+        );
+        assert!(
             row.contains(&format!(
                 "<a href=\"/alerts/{alert_id}\">alert group #{group_id}</a>"
             )),
@@ -1408,7 +1444,7 @@ both_backends!(
         for row in &failed_rows {
             assert!(
                 row.contains(&format!(
-                    "could not reach On Call (oncall) by webhook: {hooks}/hook/broken-oncall answered HTTP 500"
+                    "could not reach On Call (oncall) by webhook: {hooks}/… answered HTTP 500"
                 )),
                 "who, channel, error: {row}"
             );

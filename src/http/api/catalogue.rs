@@ -178,7 +178,7 @@ pub struct TeamDetail {
     responses((status = 200, body = TeamDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_team(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<TeamDetail>> {
     let org = app.org().await?;
@@ -190,7 +190,7 @@ async fn show_team(
             .members
             .iter()
             .filter_map(|h| org.person(h))
-            .cloned()
+            .map(|p| caller.person_as_seen(p))
             .collect(),
         services: org
             .services_owned_by(&name)
@@ -206,11 +206,16 @@ async fn show_team(
     responses((status = 200, body = Page<Person>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_people(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
     Query(params): Query<PageParams>,
 ) -> ApiResult<Json<Page<Person>>> {
     let org = app.org().await?;
-    Ok(Json(page_of(&org.people, &params, |p| p.handle.clone())?))
+    let people: Vec<Person> = org
+        .people
+        .iter()
+        .map(|p| caller.person_as_seen(p))
+        .collect();
+    Ok(Json(page_of(&people, &params, |p| p.handle.clone())?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -227,7 +232,7 @@ pub struct PersonDetail {
     responses((status = 200, body = PersonDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_person(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<PersonDetail>> {
     let org = app.org().await?;
@@ -241,6 +246,6 @@ async fn show_person(
             .map(|t| t.name.clone())
             .collect(),
         executive: org.settings.executives.contains(&handle),
-        person: person.clone(),
+        person: caller.person_as_seen(person),
     }))
 }

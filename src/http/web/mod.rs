@@ -602,8 +602,8 @@ async fn person_page(
     let org = app.org().await?;
     let person = org
         .person(&handle)
-        .ok_or_else(|| app::Error::NotFound(format!("person with handle {handle}")))?
-        .clone();
+        .ok_or_else(|| app::Error::NotFound(format!("person with handle {handle}")))?;
+    let person = caller.person_as_seen(person);
     Ok(render(&PersonPage {
         layout: Layout::for_caller(&caller, "people"),
         teams: org

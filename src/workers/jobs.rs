@@ -214,11 +214,25 @@ impl JobRunner {
                 _ = shutdown.changed() => {}
             }
         }
-        if let Err(error) = starter.await {
-            tracing::error!("the task starting handed-over jobs failed: {error}");
-        }
-        while let Some(finished) = running.join_next().await {
-            report_finished(finished);
+        // Shutting down: no more claims, but the jobs still running keep
+        // their leases renewed until they finish (an email can take half a
+        // minute), or another replica would send them again.
+        let mut starter = std::pin::pin!(starter);
+        let mut starter_done = false;
+        loop {
+            tokio::select! {
+                started = &mut starter, if !starter_done => {
+                    starter_done = true;
+                    if let Err(error) = started {
+                        tracing::error!("the task starting handed-over jobs failed: {error}");
+                    }
+                }
+                Some(finished) = running.join_next(), if !running.is_empty() => report_finished(finished),
+                _ = renewal.tick() => self.renew_leases(&app, &claims).await,
+            }
+            if starter_done && running.is_empty() {
+                return;
+            }
         }
     }
 

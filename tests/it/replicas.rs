@@ -614,6 +614,50 @@ async fn a_replica_killed_mid_delivery_leaves_its_jobs_to_the_other() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stopping_keeps_its_deliveries_in_flight_to_itself() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    // A graceful stop (a rolling deploy) while a delivery is held past the
+    // lease: the stopping replica keeps renewing its claim until the
+    // delivery is answered, so the other never sends it again.
+    let lease = ["--job-lease", "2s"];
+    // Held past the lease and the other replica's longest idle look (5 s),
+    // within the delivery's 10 s timeout.
+    let hold = Duration::from_secs(8);
+    let receiver = Receiver::start(hold).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config(&receiver.url, "slow", 0));
+    let mut stopping =
+        tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, TOKEN, &lease));
+    let _other = tokio::task::block_in_place(|| ServerProcess::serve(&db, &config, TOKEN, &lease));
+    let raw = RawDb::connect(&db).await;
+    let client = siaga::outbound::http_client().unwrap();
+    trigger(&client, &stopping.url, "rolling-1").await;
+    let deadline = Instant::now() + PATIENCE;
+    while receiver.open(hold).is_empty() {
+        assert!(Instant::now() < deadline, "the page was never in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stopping.signal("TERM");
+    assert_eq!(tokio::task::block_in_place(|| stopping.wait()), 0);
+    let deadline = Instant::now() + PATIENCE;
+    while raw.count(CONFIRMED).await < 1 {
+        assert!(Instant::now() < deadline, "the page was not confirmed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let repeated: Vec<_> = receiver
+        .by_delivery()
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "sent again while its stopping sender still held it: {repeated:?}"
+    );
+}
+
 /// One process: the first level is delivered, the process is killed, the
 /// second level's wait passes while it is down, and it is started again.
 async fn restart_mid_escalation(backend: Backend) {

@@ -475,6 +475,42 @@ pub async fn list_integrations(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn list_changes(
+    args: &ClientArgs,
+    service: Option<&str>,
+    limit: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let mut query = Vec::new();
+    if let Some(service) = service {
+        query.push(format!("service={}", query_value(service)));
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    let path = if query.is_empty() {
+        "/api/v1/changes".to_string()
+    } else {
+        format!("/api/v1/changes?{}", query.join("&"))
+    };
+    let changes = api.get(&path).await?;
+    if args.json {
+        return print_json(&changes);
+    }
+    let mut table = list_table(["ID", "SERVICE", "WHEN", "SUMMARY", "SOURCE"]);
+    for c in changes.as_array().cloned().unwrap_or_default() {
+        table.add_row([
+            text(&c["id"]),
+            text(&c["service"]),
+            short_time(&c["occurred_at"]),
+            text(&c["summary"]),
+            text(&c["source"]),
+        ]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn list_maintenance(
     args: &ClientArgs,
     service: Option<&str>,

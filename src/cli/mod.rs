@@ -77,6 +77,9 @@ enum Command {
     /// Maintenance windows: alerts are recorded but do not page.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Changes deploy tools announced (PagerDuty change events).
+    #[command(subcommand)]
+    Changes(ChangesCommand),
     /// Who is on call; overrides.
     #[command(subcommand)]
     Oncall(OncallCommand),
@@ -246,6 +249,20 @@ enum IntegrationsCommand {
 }
 
 #[derive(Subcommand)]
+enum ChangesCommand {
+    /// Changes, newest first.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        /// How many (1 to 500; 50 when absent).
+        #[arg(long)]
+        limit: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum MaintenanceCommand {
     /// Windows that have not ended.
     List {
@@ -384,6 +401,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             client::list_integrations(&client).await
         }
         Command::Maintenance(command) => maintenance(command).await,
+        Command::Changes(ChangesCommand::List {
+            service,
+            limit,
+            client,
+        }) => client::list_changes(&client, service.as_deref(), limit).await,
         Command::Oncall(command) => oncall(command).await,
         Command::Jobs(JobsCommand::List { state, client }) => {
             client::list_jobs(&client, state.as_deref()).await

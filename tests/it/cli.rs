@@ -353,6 +353,40 @@ async fn alert_verbs(backend: Backend) {
         .unwrap();
     assert_eq!(sent.status(), 200);
 
+    // Changes deploy tools announce, listed.
+    let pagerduty = integrations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "pagerduty")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let change = serde_json::json!({"routing_key": pagerduty, "payload": {"summary": "Deploy checkout v3.1", "source": "argo", "timestamp": "2026-11-02T08:30:00Z"}});
+    let announced = server
+        .client
+        .post(server.url("/v2/change/enqueue"))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(announced.status(), 202);
+    let (code, stdout, stderr) = cli(&["changes", "list"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Deploy checkout v3.1") && stdout.contains("argo"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = cli(&["changes", "list", "--service", "storefront", "--json"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(stdout.trim(), "[]", "another service's changes");
+    let (code, _, stderr) = cli(&["changes", "list", "--limit", "0"]).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("limit"), "{stderr}");
+
     let (code, stdout, _) = cli(&["alerts", "list"]).await.unwrap();
     assert_eq!(code, 0);
     assert!(

@@ -411,7 +411,7 @@ impl App {
         let ack_secret = self.ack_secret().await?;
         let mut tx = self.store.write_replayable().await?;
         let group = tx
-            .alert_group(payload.group_id)
+            .alert_group_for_update(payload.group_id)
             .await
             .context("loading the alert group")?;
         let newest = match group.status {

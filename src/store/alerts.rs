@@ -515,24 +515,38 @@ impl Tx {
     }
 
     pub async fn alert_group(&mut self, id: i64) -> Result<AlertGroup> {
+        self.read_alert_group(id, "").await
+    }
+
+    /// The group, locked until this transaction ends: an acknowledgement
+    /// (which updates the group) waits for the step that read it, or the
+    /// step reads the acknowledgement. SQLite's writers take turns anyway.
+    pub async fn alert_group_for_update(&mut self, id: i64) -> Result<AlertGroup> {
+        let lock = match self.inner {
+            TxInner::Postgres(_) => " FOR UPDATE",
+            TxInner::Sqlite(_) | TxInner::Native(_) => "",
+        };
+        self.read_alert_group(id, lock).await
+    }
+
+    async fn read_alert_group(&mut self, id: i64, lock: &str) -> Result<AlertGroup> {
         type Row = (i64, String, Option<String>, String, i64, i64, i64, i64);
+        let sql = format!(
+            "SELECT id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance FROM alert_groups WHERE id = $1{lock}"
+        );
         let rows: Vec<Row> = self
-            .fetch_all_with(
-                "SELECT id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance FROM alert_groups WHERE id = $1",
-                &[id.into()],
-                |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                    ))
-                },
-            )
+            .fetch_all_with(&sql, &[id.into()], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })
             .await?;
         let Some((
             id,

@@ -2070,3 +2070,58 @@ both_backends!(
         assert!(events_named(&t, "escalation.notified").await.is_empty());
     }
 );
+
+/// A step that falls due while an acknowledgement is being written waits
+/// for it (the step locks the group's row), then sees the group
+/// acknowledged and pages nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_racing_an_acknowledgement_sees_it() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, received) = escalating(&db, "oncall").await;
+    trigger(&t, "race-1").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    // An acknowledgement mid-write: the group row updated, not committed.
+    let mut acknowledging = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN")
+        .execute(&mut acknowledging)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE alerts SET status = 'acknowledged' WHERE id = $1")
+        .bind(alert.id)
+        .execute(&mut acknowledging)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE alert_groups SET status = 'acknowledged' WHERE id = $1")
+        .bind(alert.group_id)
+        .execute(&mut acknowledging)
+        .await
+        .unwrap();
+    // The lead's level falls due and its step starts meanwhile.
+    t.clock.advance(SignedDuration::from_mins(6));
+    let step = tokio::spawn({
+        let t_app = t.app.clone();
+        let now = t.clock.now();
+        async move {
+            siaga::workers::JobRunner::default()
+                .run_once(&t_app, now)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT")
+        .execute(&mut acknowledging)
+        .await
+        .unwrap();
+    assert!(step.await.unwrap() >= 1, "the step ran");
+    run_due(&t).await;
+    assert!(
+        received.to("lead").is_empty(),
+        "the step read the group before the acknowledgement committed"
+    );
+}

@@ -440,6 +440,43 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(forged.status(), 403);
+        // A form missing its field, and a page whose id is no number, get
+        // pages that say so, not plain text or the API's JSON.
+        let unreadable = server
+            .client
+            .post(server.url(&format!("/alerts/{id}/acknowledge")))
+            .header("cookie", &cookie)
+            .form(&[("something", "else")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unreadable.status(), 422);
+        assert!(
+            unreadable.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let text = unreadable.text().await.unwrap();
+        assert!(
+            text.contains("That form could not be read") && text.contains("csrf_token"),
+            "{text}"
+        );
+        let no_number = get("/alerts/abc".into()).await.unwrap();
+        assert_eq!(no_number.status(), 404);
+        assert!(
+            no_number.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(
+            no_number
+                .text()
+                .await
+                .unwrap()
+                .contains("There is no such page")
+        );
         let acked = server
             .client
             .post(server.url(&format!("/alerts/{id}/acknowledge")))

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::{
-    CsrfForm, Layout, PageError, Viewer, check_csrf, error_page, error_page_back, render,
+    CsrfForm, Layout, PageError, Path, Viewer, check_csrf, error_page, error_page_back, render,
     utc_minute,
 };
 use crate::app::incidents::{IncidentQuery, IncidentView, describe};
@@ -20,7 +20,7 @@ use crate::domain::incident::{
     Declaration, Incident, IncidentEdit, IncidentStatus, UpdateKind, display_id, parse_display_id,
 };
 use crate::domain::page::Page;
-use crate::http::extract::{Path, Query};
+use crate::http::extract::Query;
 
 pub fn router() -> Router<App> {
     Router::new()

@@ -2,18 +2,17 @@
 //! they belonged to, and a button that puts one back in the queue.
 
 use askama::Template;
-use axum::Form;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{CsrfForm, Layout, PageError, Viewer, check_csrf, render, utc_minute};
+use super::{CsrfForm, Form, Layout, PageError, Path, Viewer, check_csrf, render, utc_minute};
 use crate::app::App;
 use crate::app::jobs::Belonging;
 use crate::domain::auth::Role;
-use crate::http::extract::{Path, Query};
+use crate::http::extract::Query;
 
 pub fn router() -> Router<App> {
     Router::new()

@@ -7,15 +7,15 @@ mod incidents;
 mod jobs;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::extract::{Path, Query, SESSION_COOKIE, cookie};
+use super::extract::{Query, SESSION_COOKIE, cookie};
 use crate::app::audit::EventQuery;
 use crate::app::escalation::Assignee;
 use crate::app::{self, App, Caller};
@@ -152,6 +152,51 @@ fn error_page_back(
         back,
     };
     PageError(Box::new((status, render(&page)).into_response()))
+}
+
+/// A form body; one that cannot be read (a field missing, or of the wrong
+/// kind) is a page saying which, not axum's plain text.
+pub struct Form<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Form<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, PageError> {
+        axum::Form::<T>::from_request(request, state)
+            .await
+            .map(|axum::Form(value)| Form(value))
+            .map_err(|rejection| {
+                error_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "That form could not be read",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
+/// A path parameter of a page; one that does not parse is a page naming
+/// it, not the API's JSON error.
+pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, PageError> {
+        super::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|super::extract::Path(value)| Path(value))
+            .map_err(|error| {
+                error_page(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    format!("There is no such page: {}.", error.message),
+                )
+            })
+    }
 }
 
 impl From<app::Error> for PageError {

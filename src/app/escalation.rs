@@ -619,7 +619,7 @@ impl App {
         }
         if delivery.channel == ContactKind::Email {
             self.send_email(&delivery, now).await?;
-            return self.record_delivered(&delivery, job, now).await;
+            return self.confirm_delivered(&delivery, job, now).await;
         }
         let body = match delivery.channel {
             ContactKind::Slack => super::chat::slack_body(&delivery),
@@ -667,7 +667,33 @@ impl App {
         if !status.is_success() {
             bail!("{} answered HTTP {status}", url_origin(&delivery.address));
         }
-        self.record_delivered(&delivery, job, now).await
+        self.confirm_delivered(&delivery, job, now).await
+    }
+
+    /// Records a delivery the receiver took, trying again for a few seconds
+    /// (the job's lease is renewed meanwhile) when the database refuses:
+    /// what was sent must not count as a failed delivery, to be sent again
+    /// and perhaps dead-lettered, for want of one write.
+    async fn confirm_delivered(
+        &self,
+        delivery: &Delivery,
+        job: &Job,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 0..CONFIRM_ATTEMPTS - 1 {
+            match self.record_delivered(delivery, job, now).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(delivery = %delivery.id, "recording a sent delivery: {error:#}; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        self.record_delivered(delivery, job, now)
+            .await
+            .context("delivered, but recording it failed")
     }
 
     /// Emails one delivery. The Message-ID and `X-Siaga-Delivery` come from
@@ -789,6 +815,8 @@ impl App {
 }
 
 pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";
+/// Tries at recording a sent delivery, 0.2 s apart and doubling (3 s in all).
+const CONFIRM_ATTEMPTS: u32 = 5;
 pub const REESCALATE: &str = "escalation.reescalate";
 
 /// Re-escalates an acknowledged group still unresolved at `at`.

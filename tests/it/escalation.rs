@@ -2125,3 +2125,43 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
         "the step read the group before the acknowledgement committed"
     );
 }
+
+/// A page the receiver took, whose confirmation the database refused once:
+/// recorded on a second try, not sent again nor reported failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_page_whose_record_fails_once_is_recorded_not_resent() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, received) = escalating(&db, "oncall").await;
+    // The first `notification.delivered` event fails (a sequence is not
+    // rolled back with the failed statement, so it counts tries).
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for statement in [
+        "CREATE SEQUENCE refuse_once",
+        "CREATE FUNCTION refuse_once() RETURNS trigger AS $$ BEGIN IF NEW.action = 'notification.delivered' AND nextval('refuse_once') = 1 THEN RAISE EXCEPTION 'the database refuses, once'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_once BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_once()",
+    ] {
+        sqlx::query(statement).execute(&mut admin).await.unwrap();
+    }
+    trigger(&t, "record-1").await;
+    run_due(&t).await;
+    let log = event_log(&t).await;
+    let refused: i64 = sqlx::query_scalar("SELECT last_value FROM refuse_once")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(refused >= 2, "the first record was refused and tried again");
+    assert!(
+        log.iter().any(|e| e.action == "notification.delivered"),
+        "recorded on the second try"
+    );
+    assert!(
+        !log.iter().any(|e| e.action == "notification.failed"),
+        "a page the receiver took is no failed delivery"
+    );
+    t.clock.advance(SignedDuration::from_mins(4));
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1, "sent once");
+}

@@ -475,6 +475,46 @@ pub async fn list_integrations(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn list_tokens(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let tokens = api.get("/api/v1/tokens").await?;
+    if args.json {
+        return print_json(&tokens);
+    }
+    let mut table = list_table([
+        "ID",
+        "NAME",
+        "USER",
+        "ROLE",
+        "CREATED",
+        "LAST USED",
+        "REVOKED",
+    ]);
+    for t in tokens.as_array().cloned().unwrap_or_default() {
+        table.add_row([
+            text(&t["id"]),
+            text(&t["name"]),
+            text(&t["user_id"]),
+            text(&t["role"]),
+            short_time(&t["created_at"]),
+            short_time(&t["last_used_at"]),
+            short_time(&t["revoked_at"]),
+        ]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn revoke_token(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let token = api.delete(&format!("/api/v1/tokens/{id}")).await?;
+    if args.json {
+        return print_json(&token);
+    }
+    println!("token #{id} ({}) revoked", text(&token["name"]));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn list_changes(
     args: &ClientArgs,
     service: Option<&str>,

@@ -80,6 +80,9 @@ enum Command {
     /// Changes deploy tools announced (PagerDuty change events).
     #[command(subcommand)]
     Changes(ChangesCommand),
+    /// API tokens: yours, or everyone's for an admin; revoke a leaked one.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Who is on call; overrides.
     #[command(subcommand)]
     Oncall(OncallCommand),
@@ -249,6 +252,21 @@ enum IntegrationsCommand {
 }
 
 #[derive(Subcommand)]
+enum TokensCommand {
+    /// Tokens with their user, role and last use (never their secrets).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a token at once: it stops working on the next request.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum ChangesCommand {
     /// Changes, newest first.
     List {
@@ -401,6 +419,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             client::list_integrations(&client).await
         }
         Command::Maintenance(command) => maintenance(command).await,
+        Command::Tokens(TokensCommand::List { client }) => client::list_tokens(&client).await,
+        Command::Tokens(TokensCommand::Revoke { id, client }) => {
+            client::revoke_token(&client, id).await
+        }
         Command::Changes(ChangesCommand::List {
             service,
             limit,

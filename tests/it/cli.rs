@@ -387,6 +387,52 @@ async fn alert_verbs(backend: Backend) {
     assert_eq!(code, 1);
     assert!(stderr.contains("limit"), "{stderr}");
 
+    // A leaked token, found and revoked from the command line.
+    let leaked = t.token(Role::Responder).await;
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/api/v1/alerts"))
+            .bearer_auth(&leaked)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (code, stdout, stderr) = cli(&["tokens", "list", "--json"]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains(&leaked), "no secrets listed");
+    let tokens: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let newest = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "responder")
+        .max_by_key(|t| t["id"].as_i64())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let (code, stdout, stderr) = cli(&["tokens", "revoke", &newest]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("revoked"), "{stdout}");
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/api/v1/alerts"))
+            .bearer_auth(&leaked)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "the revoked token no longer works"
+    );
+    let (code, stdout, _) = cli(&["tokens", "list"]).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("REVOKED"), "{stdout}");
+
     let (code, stdout, _) = cli(&["alerts", "list"]).await.unwrap();
     assert_eq!(code, 0);
     assert!(

@@ -376,7 +376,7 @@ pub struct IntegrationView {
 struct BatchWrites<'a> {
     messages: Vec<InboundMessage<'a>>,
     groups: Vec<NewAlertGroup>,
-    /// Stored groups new alerts joined, by id.
+    /// Stored groups new alerts joined, sorted by id.
     joined: Vec<(i64, ingest::JoinedGroup)>,
     /// Alerts opened, or whose status changed.
     alerts: Vec<Alert>,
@@ -848,9 +848,10 @@ impl App {
                         let opened = place(alert, &opened);
                         if let GroupRef::Stored(id) = refs[alert]
                             && !writes.paging.contains_key(&id)
-                            && let Some((_, joined)) = writes.joined.iter().find(|(g, _)| *g == id)
-                            && let Some(policy) = joined.pages_with.clone()
+                            && let Ok(at) = writes.joined.binary_search_by_key(&id, |(g, _)| *g)
+                            && let Some(policy) = writes.joined[at].1.pages_with.clone()
                         {
+                            let joined = &writes.joined[at].1;
                             let group =
                                 restart_escalation(tx, &actor, id, joined, &policy, now).await?;
                             writes.events.extend(group.events);
@@ -1075,7 +1076,16 @@ impl App {
             // A person answers the group's page, which escalates for all of
             // its alerts: they acknowledge them all, or escalation would go
             // on over the others. (Resolving stays one alert at a time.)
-            acknowledge_rest_of_group(&mut tx, actor, by, &alert, now).await?;
+            change_group_alerts(
+                &mut tx,
+                actor,
+                alert.group_id,
+                AlertStatus::Triggered,
+                "alert.acknowledged",
+                |other| other.apply(Outcome::Acknowledge, now, by),
+                now,
+            )
+            .await?;
         }
         let group_status = tx.refresh_group_status(alert.group_id, now).await?;
         after_group_change(
@@ -1355,33 +1365,36 @@ async fn after_group_change(
     Ok(())
 }
 
-/// Acknowledges, for `by`, the triggered alerts of `acknowledged`'s group
-/// other than it.
-async fn acknowledge_rest_of_group(
+/// Changes every alert of a group that is in status `from` with `change`,
+/// each recorded as an `action` event, a page of them at a time until none
+/// is left; `change` must take an alert out of `from`.
+pub(crate) async fn change_group_alerts(
     tx: &mut crate::store::Tx,
     actor: &Actor,
-    by: &str,
-    acknowledged: &Alert,
+    group_id: i64,
+    from: AlertStatus,
+    action: &str,
+    change: impl Fn(&mut Alert),
     now: Timestamp,
-) -> Result<()> {
+) -> crate::store::Result<()> {
     let filter = AlertFilter {
-        group_id: Some(acknowledged.group_id),
-        status: Some(AlertStatus::Triggered),
+        group_id: Some(group_id),
+        status: Some(from),
         limit: 500,
         ..AlertFilter::default()
     };
     loop {
-        let triggered = tx.list_alerts(&filter).await?;
-        if triggered.is_empty() {
+        let found = tx.list_alerts(&filter).await?;
+        if found.is_empty() {
             return Ok(());
         }
-        for mut alert in triggered {
+        for mut alert in found {
             let before = alert.clone();
-            alert.apply(Outcome::Acknowledge, now, by);
+            change(&mut alert);
             tx.update_alert(&alert).await?;
             tx.append_event(
                 now,
-                NewEvent::new(actor, "alert.acknowledged", Subject::new("alert", alert.id))
+                NewEvent::new(actor, action, Subject::new("alert", alert.id))
                     .before(&before)
                     .after(&alert),
             )

@@ -20,7 +20,7 @@ use crate::domain::escalation::{Step, Target};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Job, NewJob};
 use crate::domain::org::{ContactKind, Org, url_origin};
-use crate::store::{AlertFilter, AlertGroup, Tx};
+use crate::store::{AlertGroup, Tx};
 
 pub const ESCALATION_STEP: &str = "escalation.step";
 pub const DELIVER: &str = "notification.deliver";
@@ -147,24 +147,14 @@ pub async fn start(
     group_id: i64,
     policy: &str,
     now: Timestamp,
-) -> crate::store::Result<()> {
+) -> super::Result<()> {
     let payload = StepPayload {
         group_id,
         policy: policy.to_string(),
         round: 0,
         level: 0,
     };
-    tx.cancel_pending_job(&escalation_timer(group_id), now)
-        .await?;
-    if tx
-        .enqueue_job(now, &step_job(&payload, now))
-        .await?
-        .is_none()
-    {
-        return Err(crate::store::StoreError::Conflict(format!(
-            "a step of alert group {group_id}'s escalation is being taken right now"
-        )));
-    }
+    replace_escalation_job(tx, group_id, &step_job(&payload, now), now).await?;
     tx.append_event(now, escalation_started(actor, group_id, policy))
         .await?;
     Ok(())
@@ -1193,24 +1183,16 @@ async fn retrigger_group(
     group_id: i64,
     now: Timestamp,
 ) -> crate::store::Result<()> {
-    let filter = AlertFilter {
-        group_id: Some(group_id),
-        status: Some(AlertStatus::Acknowledged),
-        limit: 500,
-        ..AlertFilter::default()
-    };
-    for mut alert in tx.list_alerts(&filter).await? {
-        let before = alert.clone();
-        alert.status = AlertStatus::Triggered;
-        tx.update_alert(&alert).await?;
-        tx.append_event(
-            now,
-            NewEvent::new(actor, "alert.retriggered", Subject::new("alert", alert.id))
-                .before(&before)
-                .after(&alert),
-        )
-        .await?;
-    }
+    super::alerts::change_group_alerts(
+        tx,
+        actor,
+        group_id,
+        AlertStatus::Acknowledged,
+        "alert.retriggered",
+        |alert| alert.status = AlertStatus::Triggered,
+        now,
+    )
+    .await?;
     tx.refresh_group_status(group_id, now).await?;
     Ok(())
 }

@@ -127,19 +127,23 @@ impl<'a> Api<'a> {
 pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "—".into(),
-        Value::String(s) => s
-            .chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' && c != '\t' {
-                    '\u{FFFD}'
-                } else {
-                    c
-                }
-            })
-            .collect(),
+        Value::String(s) => printable(s),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }
+}
+
+/// `text` without its control characters but line breaks and tabs.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 pub async fn list_services(args: &ClientArgs) -> anyhow::Result<ExitCode> {
@@ -370,7 +374,7 @@ pub async fn show_alert(args: &ClientArgs, id: i64) -> anyhow::Result<ExitCode> 
     if let Some(labels) = alert["labels"].as_object().filter(|l| !l.is_empty()) {
         let labels: Vec<String> = labels
             .iter()
-            .map(|(k, v)| format!("{}={}", text(&Value::from(k.as_str())), text(v)))
+            .map(|(k, v)| format!("{}={}", printable(k), text(v)))
             .collect();
         println!("labels: {}", labels.join(" "));
     }
@@ -521,19 +525,16 @@ pub async fn list_changes(
     limit: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
-    let mut query = Vec::new();
-    if let Some(service) = service {
-        query.push(format!("service={}", query_value(service)));
-    }
-    if let Some(limit) = limit {
-        query.push(format!("limit={limit}"));
-    }
-    let path = if query.is_empty() {
-        "/api/v1/changes".to_string()
-    } else {
-        format!("/api/v1/changes?{}", query.join("&"))
-    };
-    let changes = api.get(&path).await?;
+    let filters = filter_query(&[
+        ("service", service.map(str::to_string)),
+        ("limit", limit.map(|l| l.to_string())),
+    ]);
+    let changes = api
+        .get(&format!(
+            "/api/v1/changes?{}",
+            filters.trim_start_matches('&')
+        ))
+        .await?;
     if args.json {
         return print_json(&changes);
     }

@@ -389,17 +389,14 @@ async fn alert_verbs(backend: Backend) {
 
     // A leaked token, found and revoked from the command line.
     let leaked = t.token(Role::Responder).await;
-    assert_eq!(
+    let alerts_with_leaked = || {
         server
             .client
             .get(server.url("/api/v1/alerts"))
             .bearer_auth(&leaked)
             .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    };
+    assert_eq!(alerts_with_leaked().await.unwrap().status(), 200);
     let (code, stdout, stderr) = cli(&["tokens", "list", "--json"]).await.unwrap();
     assert_eq!(code, 0, "{stderr}");
     assert!(!stdout.contains(&leaked), "no secrets listed");
@@ -418,14 +415,7 @@ async fn alert_verbs(backend: Backend) {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("revoked"), "{stdout}");
     assert_eq!(
-        server
-            .client
-            .get(server.url("/api/v1/alerts"))
-            .bearer_auth(&leaked)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        alerts_with_leaked().await.unwrap().status(),
         401,
         "the revoked token no longer works"
     );

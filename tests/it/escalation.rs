@@ -88,12 +88,17 @@ pub(crate) async fn browser(
 }
 
 pub(crate) async fn trigger(t: &TestApp, key: &str) {
+    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
+    ingest_probe(t, body).await;
+}
+
+/// Ingests a generic event from checkout's probes.
+async fn ingest_probe(t: &TestApp, body: Value) {
     let target = t
         .app
         .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
         .await
         .unwrap();
-    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx above 2%", "severity": "critical"});
     let signals =
         siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default()).unwrap();
     t.app
@@ -360,18 +365,8 @@ fn grouped_config(hooks: &str, extra: &str) -> String {
 
 /// Triggers `key` on checkout with the label `alertname: X`.
 async fn trigger_grouped(t: &TestApp, key: &str) {
-    let target = t
-        .app
-        .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
-        .await
-        .unwrap();
     let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
-    let signals =
-        siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default()).unwrap();
-    t.app
-        .ingest(&target, "generic", body.to_string(), signals)
-        .await
-        .unwrap();
+    ingest_probe(t, body).await;
 }
 
 fn delivery_ids(received: &crate::support::Received, hook: &str) -> Vec<String> {

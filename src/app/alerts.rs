@@ -1343,9 +1343,11 @@ async fn after_group_change(
     if status != AlertStatus::Acknowledged {
         return Ok(());
     }
-    // Acknowledged: the escalation ends, and its pending timer with it, so
-    // that a re-escalation or a new alert can start it again.
-    tx.cancel_pending_job(&super::escalation::escalation_timer(group_id), now)
+    // Acknowledged: the escalation ends, and its timer with it (a step
+    // being taken right now included), so that a re-escalation or a new
+    // alert can start it again. The caller has written the group's row,
+    // which locks it before the job.
+    tx.cancel_job(&super::escalation::escalation_timer(group_id), now)
         .await?;
     let policy = org
         .service(service)
@@ -1411,8 +1413,9 @@ struct Restarted {
 }
 
 /// Starts a quiet group's escalation over (it had resolved, someone had
-/// acknowledged it, or it opened in maintenance): its stale timers go, so
-/// the step the batch takes sets the next one.
+/// acknowledged it, or it opened in maintenance): its stale timers go,
+/// even one being taken right now, so the step the batch takes sets the
+/// next one.
 async fn restart_escalation(
     tx: &mut crate::store::Tx,
     actor: &Actor,
@@ -1421,11 +1424,11 @@ async fn restart_escalation(
     policy: &str,
     now: Timestamp,
 ) -> Result<Restarted> {
-    tx.cancel_pending_job(&super::escalation::escalation_timer(group_id), now)
+    let stored = tx.alert_group_for_update(group_id).await?;
+    tx.cancel_job(&super::escalation::escalation_timer(group_id), now)
         .await?;
-    tx.cancel_pending_job(&super::escalation::reescalation_timer(group_id), now)
+    tx.cancel_job(&super::escalation::reescalation_timer(group_id), now)
         .await?;
-    let stored = tx.alert_group(group_id).await?;
     let mut events = Vec::new();
     if joined.reopened {
         events.push(

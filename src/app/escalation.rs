@@ -139,8 +139,8 @@ pub fn escalation_started(actor: &Actor, group_id: i64, policy: &str) -> NewEven
 }
 
 /// Starts the escalation of a group from its first level, as a job due
-/// now, inside its transaction, in place of any pending timer of it. A
-/// step being taken right now holds the timer: the caller retries.
+/// now, inside its transaction, in place of any timer of it (a step being
+/// taken right now included). The caller has locked the group.
 pub async fn start(
     tx: &mut Tx,
     actor: &Actor,
@@ -531,10 +531,11 @@ impl App {
         let now = self.clock.now();
         let actor = Actor::system("escalation");
         let mut tx = self.store.write().await?;
+        // The group before the job: see `Tx::cancel_job`.
+        let group = tx.alert_group_for_update(group_id).await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        let group = tx.alert_group(group_id).await?;
         if group.status == AlertStatus::Acknowledged {
             retrigger_group(&mut tx, &actor, group_id, now).await?;
             start(&mut tx, &actor, group_id, policy, now).await?;
@@ -551,10 +552,11 @@ impl App {
             .context("the job names no alert group")?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        // The group before the job: see `Tx::cancel_job`.
+        let group = tx.alert_group_for_update(group_id).await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        let group = tx.alert_group(group_id).await?;
         if group.status == AlertStatus::Triggered {
             tx.append_event(
                 now,
@@ -920,7 +922,7 @@ impl App {
                 "alert {alert_id} is resolved: there is nothing to page about (escalate an open alert of its group instead)"
             )));
         }
-        let group = tx.alert_group(alert.group_id).await?;
+        let group = tx.alert_group_for_update(alert.group_id).await?;
         Ok((alert, group))
     }
 
@@ -984,8 +986,7 @@ impl App {
         );
         replace_escalation_job(&mut tx, group.id, &job, now).await?;
         // Escalated again: a later acknowledgement sets its own timer.
-        tx.cancel_pending_job(&reescalation_timer(group.id), now)
-            .await?;
+        tx.cancel_job(&reescalation_timer(group.id), now).await?;
         tx.append_event(
             now,
             NewEvent::new(
@@ -1134,12 +1135,10 @@ impl App {
         match next {
             Some(job) => replace_escalation_job(&mut tx, group.id, &job, now).await?,
             None => {
-                tx.cancel_pending_job(&escalation_timer(group.id), now)
-                    .await?;
+                tx.cancel_job(&escalation_timer(group.id), now).await?;
             }
         }
-        tx.cancel_pending_job(&reescalation_timer(group.id), now)
-            .await?;
+        tx.cancel_job(&reescalation_timer(group.id), now).await?;
         tx.append_event(
             now,
             NewEvent::new(
@@ -1197,16 +1196,17 @@ async fn retrigger_group(
     Ok(())
 }
 
-/// Puts `job` in place of the group's pending escalation timer. A step
-/// being taken right now holds the timer: the caller is asked to retry.
+/// Puts `job` in place of the group's escalation timer, a step being
+/// taken right now included (it can no longer complete, so what it wrote
+/// rolls back). The caller has locked the group, so no step commits a
+/// timer in between; the conflict below is a guard.
 async fn replace_escalation_job(
     tx: &mut Tx,
     group_id: i64,
     job: &NewJob,
     now: Timestamp,
 ) -> super::Result<()> {
-    tx.cancel_pending_job(&escalation_timer(group_id), now)
-        .await?;
+    tx.cancel_job(&escalation_timer(group_id), now).await?;
     if tx.enqueue_job(now, job).await?.is_none() {
         return Err(super::Error::Conflict(
             "the escalation is taking a step right now: try again in a moment".into(),

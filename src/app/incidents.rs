@@ -179,7 +179,7 @@ fn reminder_job(incident: &Incident, overdue: u32) -> Option<NewJob> {
 
 /// Keeps the one pending reminder in step with the incident's due time.
 async fn reschedule_reminder(tx: &mut Tx, incident: &Incident, now: Timestamp) -> Result<()> {
-    tx.cancel_pending_job(&format!("incident-update:{}", incident.id), now)
+    tx.cancel_job(&format!("incident-update:{}", incident.id), now)
         .await?;
     if !incident.is_closed()
         && let Some(job) = reminder_job(incident, 0)
@@ -1024,10 +1024,11 @@ impl App {
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        // The incident before the job: see `Tx::cancel_job`.
+        let incident = tx.incident_for_update(id).await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        let incident = tx.incident_for_update(id).await?;
         if incident.is_closed()
             || incident.next_update_due_at.map(|t| t.as_millisecond()) != Some(due_at)
         {

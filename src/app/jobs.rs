@@ -58,7 +58,7 @@ impl App {
             .complete_job(job, &self.instance, self.clock.now())
             .await?;
         if !completed {
-            tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
+            tracing::warn!(job = job.id, kind = %job.kind, "job not completed: it was cancelled meanwhile, or its lease ran out and another worker has it");
         }
         Ok(completed)
     }

@@ -647,13 +647,21 @@ impl Tx {
         Ok(state)
     }
 
-    /// Cancels the pending job holding `unique_key`, if any; a running one
-    /// is left to finish. True when a job was cancelled.
-    pub async fn cancel_pending_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
+    /// Cancels the live job holding `unique_key`, if any, and frees the key
+    /// for its successor. A pending one never runs; a running one can no
+    /// longer complete, and since its handler completes it in the
+    /// transaction that writes its effects, those roll back. True when a
+    /// job was cancelled.
+    ///
+    /// Locks come in one order, so PostgreSQL never deadlocks: the job's
+    /// subject (its alert group, its incident) first, then the job. A
+    /// handler locks its subject before completing itself; the caller here
+    /// has locked it before cancelling.
+    pub async fn cancel_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
         let affected = self
             .execute_with(
                 "UPDATE jobs SET state = 'cancelled', updated_at = $2
-                 WHERE unique_key = $1 AND state = 'pending'",
+                 WHERE unique_key = $1 AND state IN ('pending', 'running')",
                 &[unique_key.into(), to_millis(now).into()],
             )
             .await?;

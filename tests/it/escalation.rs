@@ -481,6 +481,82 @@ both_backends!(
     }
 );
 
+/// A level's step claimed just before its group went quiet (acknowledged
+/// or resolved) and a new alert woke the group: the woken group starts at
+/// its first level with a timer of its own, and the claimed step, stale
+/// now, pages nobody when it runs.
+async fn a_step_claimed_before_its_group_woke_again(db: TestDb, resolve: bool) {
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+        .await;
+    let caller = t
+        .app
+        .authenticate_token(&t.token(Role::Responder).await)
+        .await
+        .unwrap();
+    trigger_grouped(&t, "pod-1").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    // The lead's level falls due and this process claims its step.
+    t.clock.advance(SignedDuration::from_mins(5));
+    let mut tx = t.app.store.write().await.unwrap();
+    let claimed = tx
+        .claim_jobs(
+            t.clock.now(),
+            &t.app.instance,
+            SignedDuration::from_secs(60),
+            16,
+            &[],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let step = claimed
+        .into_iter()
+        .find(|j| j.kind == "escalation.step")
+        .unwrap();
+    // Before the step runs, the group goes quiet and a new alert wakes it.
+    let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+    if resolve {
+        t.app.resolve_alert(&caller, alert_id).await.unwrap();
+    } else {
+        t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
+    }
+    t.clock.advance(SignedDuration::from_secs(20));
+    trigger_grouped(&t, "pod-2").await;
+    run_due(&t).await;
+    assert_eq!(
+        received.to("oncall").len(),
+        2,
+        "the woken group pages its first level"
+    );
+    t.app.escalation_step(&step).await.unwrap();
+    run_due(&t).await;
+    assert!(
+        received.to("lead").is_empty(),
+        "the stale step paged the lead at once"
+    );
+    t.clock.advance(SignedDuration::from_mins(5));
+    run_due(&t).await;
+    assert_eq!(
+        received.to("lead").len(),
+        1,
+        "the lead is paged when the woken group's first level has waited"
+    );
+    assert!(received.to("head").is_empty());
+}
+
+both_backends!(
+    a_step_claimed_before_its_group_was_acknowledged_and_woke_again_is_dropped,
+    |db: TestDb| a_step_claimed_before_its_group_woke_again(db, false)
+);
+
+both_backends!(
+    a_step_claimed_before_its_group_was_resolved_and_woke_again_is_dropped,
+    |db: TestDb| a_step_claimed_before_its_group_woke_again(db, true)
+);
+
 both_backends!(
     acknowledging_a_paged_alert_acknowledges_its_group_and_stops_escalation,
     |db: TestDb| async move {
@@ -1378,11 +1454,7 @@ both_backends!(
         // The next step is replaced by one that cannot be taken (it names
         // no policy): after its attempts, it dies.
         let mut tx = t.app.store.write().await.unwrap();
-        assert!(
-            tx.cancel_pending_job("escalation:1", t.clock.now())
-                .await
-                .unwrap()
-        );
+        assert!(tx.cancel_job("escalation:1", t.clock.now()).await.unwrap());
         tx.enqueue_job(
             t.clock.now(),
             &siaga::domain::job::NewJob {

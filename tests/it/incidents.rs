@@ -704,6 +704,58 @@ both_backends!(
 );
 
 both_backends!(
+    an_update_posted_while_its_reminder_is_claimed_keeps_the_next_reminder,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV1"}))
+            .await;
+        run_due(&r.t).await;
+        // The update falls due and this process claims its reminder; the
+        // comms lead posts an update before the reminder runs.
+        r.t.clock.advance(SignedDuration::from_mins(30));
+        let mut tx = r.t.app.store.write().await.unwrap();
+        let claimed = tx
+            .claim_jobs(
+                r.t.clock.now(),
+                &r.t.app.instance,
+                SignedDuration::from_secs(60),
+                16,
+                &[],
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let reminder = claimed
+            .into_iter()
+            .find(|j| j.kind == "incident.update_due")
+            .unwrap();
+        json(
+            r.post(
+                "/api/v1/incidents/1/updates",
+                json!({"kind": "public", "body": "Card payments fail; use bank transfer."}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        r.t.app.incident_update_due(&reminder).await.unwrap();
+        run_due(&r.t).await;
+        assert!(
+            r.received.to("comms").is_empty(),
+            "the update was just posted: no reminder"
+        );
+        r.t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&r.t).await;
+        assert_eq!(
+            r.received.to("comms").len(),
+            1,
+            "due again 30 minutes after the update"
+        );
+        r.server.stop().await;
+    }
+);
+
+both_backends!(
     concurrent_ticks_and_handovers_are_well_defined,
     |db: TestDb| async move {
         let r = room(&db).await;

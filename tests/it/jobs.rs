@@ -92,6 +92,43 @@ both_backends!(unique_keys_keep_one_live_job, |db: TestDb| async move {
     tx.commit().await.unwrap();
 });
 
+both_backends!(
+    cancelling_a_running_job_frees_its_key_and_refuses_its_completion,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let keyed = NewJob {
+            unique_key: Some("escalation:9".into()),
+            ..job("escalation.step")
+        };
+        let mut tx = store.write().await.unwrap();
+        tx.enqueue_job(start_time(), &keyed).await.unwrap().unwrap();
+        let claimed = tx
+            .claim_jobs(start_time(), "w", SignedDuration::from_secs(60), 10, &[])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(tx.cancel_job("escalation:9", start_time()).await.unwrap());
+        assert!(
+            tx.enqueue_job(start_time(), &keyed)
+                .await
+                .unwrap()
+                .is_some(),
+            "the key is free for a successor"
+        );
+        assert!(
+            !tx.complete_job(&claimed[0], "w", start_time())
+                .await
+                .unwrap(),
+            "the cancelled job cannot complete"
+        );
+        assert!(
+            !tx.cancel_job("no-such-key", start_time()).await.unwrap(),
+            "nothing to cancel"
+        );
+        tx.commit().await.unwrap();
+    }
+);
+
 // A batch's writes and jobs go together (on PostgreSQL in one
 // statement): the jobs a live unique key keeps out are left out of the
 // ids returned, the rest are stored with the writes, in a plain write and
@@ -453,11 +490,7 @@ both_backends!(
             .collect();
         tx.enqueue_jobs(now, &cancelled).await.unwrap();
         for i in 0..cancelled.len() {
-            assert!(
-                tx.cancel_pending_job(&format!("cancelled-{i}"), now)
-                    .await
-                    .unwrap()
-            );
+            assert!(tx.cancel_job(&format!("cancelled-{i}"), now).await.unwrap());
         }
         for job in tx.claim_jobs(now, worker, lease, 10, &[]).await.unwrap() {
             match job.kind.as_str() {

@@ -1455,6 +1455,20 @@ async fn restart_escalation(
     })
 }
 
+/// When a maintenance window that starts at `starts_at` and lasts
+/// `duration` (`2h`, `90m`, `1h30m`) ends.
+pub fn window_end(starts_at: Timestamp, duration: &str) -> Result<Timestamp> {
+    let invalid = |message: String| Error::invalid("invalid_duration", "duration", message);
+    let parsed: jiff::SignedDuration = duration.trim().parse().map_err(|_| {
+        invalid(format!(
+            "`{duration}` is not a duration such as `2h` or `90m`"
+        ))
+    })?;
+    starts_at
+        .checked_add(parsed)
+        .map_err(|_| invalid("the duration is too long".into()))
+}
+
 /// Where each kind of source posts.
 pub fn endpoint_of(kind: IntegrationKind) -> &'static str {
     match kind {

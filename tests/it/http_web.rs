@@ -573,3 +573,177 @@ both_backends!(
         assert!(!narrow.contains("id=\"more-alerts\""));
     }
 );
+
+both_backends!(
+    a_service_page_starts_and_ends_maintenance_and_shows_its_alert_sources,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let server = t.serve().await;
+        let responder = t
+            .web_session(&server, "duty@kedai.example", Role::Responder)
+            .await;
+        let page = server.page(&responder, "/services/checkout").await;
+        assert!(page.contains("No window now or ahead."), "{page}");
+        let csrf = crate::support::csrf_of(&page);
+        let start = |form: Vec<(&'static str, String)>| {
+            server
+                .client
+                .post(server.url("/services/checkout/maintenance"))
+                .header("cookie", &responder)
+                .form(&form)
+                .send()
+        };
+
+        // A duration that is none: a page naming the field, nothing stored.
+        let refused = start(vec![
+            ("csrf_token", csrf.clone()),
+            ("duration", "soon".into()),
+            ("reason", "upgrade".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), 422);
+        assert!(refused.text().await.unwrap().contains("duration"));
+        let forged = start(vec![
+            ("csrf_token", "forged".into()),
+            ("duration", "2h".into()),
+            ("reason", "upgrade".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(forged.status(), 403);
+        assert!(
+            t.app
+                .maintenance_windows(Some("checkout"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // From now for two hours; one ahead, in the organisation's zone
+        // (Kuala Lumpur, UTC+8).
+        let now = start(vec![
+            ("csrf_token", csrf.clone()),
+            ("duration", "2h".into()),
+            ("reason", "card vault upgrade".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(now.status(), 303);
+        let ahead = start(vec![
+            ("csrf_token", csrf.clone()),
+            ("from", "2026-11-03T01:00".into()),
+            ("duration", "90m".into()),
+            ("reason", "index rebuild".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(ahead.status(), 303);
+        let windows = t.app.maintenance_windows(Some("checkout")).await.unwrap();
+        assert_eq!(windows.len(), 2);
+        assert_eq!(windows[0].starts_at, t.clock.now());
+        assert_eq!(
+            windows[0].ends_at,
+            t.clock.now() + jiff::SignedDuration::from_hours(2)
+        );
+        assert_eq!(
+            windows[1].starts_at,
+            "2026-11-02T17:00:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert_eq!(
+            windows[1].ends_at,
+            "2026-11-02T18:30:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        let page = server.page(&responder, "/services/checkout").await;
+        assert!(page.contains("card vault upgrade"));
+        assert_eq!(
+            page.matches("in effect</span>").count(),
+            1,
+            "only the window from now is in effect: {page}"
+        );
+        assert!(page.contains("2026-11-03 01:00 +08"), "{page}");
+
+        // Ending the one in effect.
+        let id = windows[0].id.unwrap();
+        let ended = server
+            .client
+            .post(server.url(&format!("/services/checkout/maintenance/{id}/cancel")))
+            .header("cookie", &responder)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status(), 303);
+        let left = t.app.maintenance_windows(Some("checkout")).await.unwrap();
+        assert!(left[0].cancelled_at.is_some(), "{left:?}");
+        let page = server.page(&responder, "/services/checkout").await;
+        assert!(!page.contains("card vault upgrade"), "{page}");
+        assert!(page.contains("index rebuild"));
+
+        // A window from the config file is shown, with no button.
+        let inventory = server.page(&responder, "/services/inventory").await;
+        assert!(inventory.contains("CHG-1042"), "{inventory}");
+        assert!(inventory.contains("from the config file"));
+        assert!(!inventory.contains("/maintenance/"), "no end button");
+
+        // Alert sources: where each sends; keys for admins only.
+        let keys: Vec<String> = t
+            .app
+            .integrations(
+                &t.app
+                    .authenticate_token(&t.token(Role::Admin).await)
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.service == "checkout")
+            .map(|i| i.key)
+            .collect();
+        assert!(!keys.is_empty());
+        assert!(page.contains("https://siaga.kedai.example/api/v1/integrations/alertmanager"));
+        for key in &keys {
+            assert!(!page.contains(key.as_str()), "a responder sees no key");
+        }
+        let admin = t
+            .web_session(&server, "ops@kedai.example", Role::Admin)
+            .await;
+        let as_admin = server.page(&admin, "/services/checkout").await;
+        for key in &keys {
+            assert!(as_admin.contains(key.as_str()), "an admin sees {key}");
+        }
+
+        // Viewers see the windows but get no form, and cannot post one.
+        let viewer = t
+            .web_session(&server, "viewer@kedai.example", Role::Viewer)
+            .await;
+        let as_viewer = server.page(&viewer, "/services/checkout").await;
+        assert!(as_viewer.contains("index rebuild"));
+        assert!(!as_viewer.contains("Start a window"));
+        let refused = server
+            .client
+            .post(server.url("/services/checkout/maintenance"))
+            .header("cookie", &viewer)
+            .form(&[
+                ("csrf_token", crate::support::csrf_of(&as_viewer).as_str()),
+                ("duration", "1h"),
+                ("reason", "mine"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        assert_eq!(
+            t.app
+                .maintenance_windows(Some("checkout"))
+                .await
+                .unwrap()
+                .len(),
+            2,
+            "nothing stored"
+        );
+        server.stop().await;
+    }
+);

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -220,24 +220,7 @@ async fn create_maintenance_window(
     let starts_at = body.starts_at.unwrap_or_else(|| app.clock.now());
     let ends_at = match (body.ends_at, body.duration.as_deref()) {
         (Some(ends_at), None) => ends_at,
-        (None, Some(duration)) => {
-            let duration: SignedDuration = duration.trim().parse().map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_duration",
-                    format!("`{duration}` is not a duration such as `2h` or `90m`"),
-                )
-                .with_field("duration")
-            })?;
-            starts_at.saturating_add(duration).map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_duration",
-                    "the duration is too long",
-                )
-                .with_field("duration")
-            })?
-        }
+        (None, Some(duration)) => crate::app::alerts::window_end(starts_at, duration)?,
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -29,6 +29,11 @@ pub fn router() -> Router<App> {
         .route("/logout", post(log_out))
         .route("/services", get(services_page))
         .route("/services/{name}", get(service_page))
+        .route("/services/{name}/maintenance", post(start_maintenance))
+        .route(
+            "/services/{name}/maintenance/{id}/cancel",
+            post(cancel_maintenance),
+        )
         .route("/teams", get(teams_page))
         .route("/teams/{name}", get(team_page))
         .route("/people", get(people_page))
@@ -453,6 +458,32 @@ struct ServicePage {
     possibly_affected: String,
     runbook_url: Option<String>,
     runbook_html: Option<String>,
+    integrations: Vec<IntegrationRow>,
+    maintenance: Vec<MaintenanceRow>,
+    /// The organisation's zone, in which windows are shown and entered.
+    time_zone: String,
+    can_maintain: bool,
+}
+
+/// Where a source of the service sends its alerts.
+struct IntegrationRow {
+    name: String,
+    kind: &'static str,
+    /// The whole URL when the organisation has a `base_url`, else the path.
+    url: String,
+    /// Admins only: whoever holds it can raise alerts.
+    key: Option<String>,
+}
+
+/// A maintenance window that has not ended.
+struct MaintenanceRow {
+    /// Only windows made at run time can be cancelled here.
+    id: Option<i64>,
+    from: String,
+    until: String,
+    in_effect: bool,
+    reason: String,
+    by: String,
 }
 
 async fn service_page(
@@ -484,6 +515,41 @@ async fn service_page(
         .map(|s| s.name.clone())
         .filter(|n| !direct.contains(n))
         .collect();
+    let keys_shown = caller.role >= Role::Admin;
+    let base = org.settings.base_url.as_deref().unwrap_or_default();
+    let integrations = org
+        .service(&name)
+        .map(|s| s.integrations.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|i| IntegrationRow {
+            name: i.name.clone(),
+            kind: i.kind.as_str(),
+            url: format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                app::alerts::endpoint_of(i.kind)
+            ),
+            key: i.key.clone().filter(|_| keys_shown),
+        })
+        .collect();
+    let tz = zone(&org.settings.time_zone);
+    let now = app.clock.now();
+    let shown = |at| local(at, &tz, "%Y-%m-%d %H:%M %Z");
+    let maintenance = app
+        .maintenance_windows(Some(&name))
+        .await?
+        .into_iter()
+        .filter(|w| w.cancelled_at.is_none())
+        .map(|w| MaintenanceRow {
+            id: w.id,
+            from: shown(w.starts_at),
+            until: shown(w.ends_at),
+            in_effect: w.starts_at <= now,
+            reason: w.reason,
+            by: w.created_by,
+        })
+        .collect();
     Ok(render(&ServicePage {
         layout: Layout::for_caller(&caller, "services"),
         external: service.kind == ServiceKind::External,
@@ -493,7 +559,69 @@ async fn service_page(
         runbook_url: service.runbook.as_ref().and_then(|r| r.url.clone()),
         runbook_html: service.runbook.as_ref().and_then(|r| r.markdown_html()),
         service,
+        integrations,
+        maintenance,
+        time_zone: org.settings.time_zone.clone(),
+        can_maintain: caller.role >= Role::Responder,
     }))
+}
+
+#[derive(Deserialize)]
+struct MaintenanceForm {
+    csrf_token: String,
+    /// Local to the organisation's zone; empty for now.
+    #[serde(default)]
+    from: String,
+    duration: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The maintenance form on a service's page (responder): a window from
+/// now or a set time, for a duration.
+async fn start_maintenance(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path(name): Path<String>,
+    Form(form): Form<MaintenanceForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &caller,
+        &CsrfForm {
+            csrf_token: form.csrf_token.clone(),
+        },
+    )?;
+    let org = app.org_snapshot().await?;
+    let starts_at = match form.from.trim() {
+        "" => app.clock.now(),
+        text => text
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|local| zone(&org.settings.time_zone).to_timestamp(local).ok())
+            .ok_or_else(|| {
+                app::Error::invalid(
+                    "invalid_time",
+                    "from",
+                    format!("`{text}` is not a date and time"),
+                )
+            })?,
+    };
+    let ends_at = app::alerts::window_end(starts_at, &form.duration)?;
+    app.create_maintenance_window(&caller, &name, Some(starts_at), ends_at, &form.reason)
+        .await?;
+    Ok(Redirect::to(&format!("/services/{name}#maintenance")).into_response())
+}
+
+/// The cancel button next to a window made at run time (responder).
+async fn cancel_maintenance(
+    State(app): State<App>,
+    Viewer(caller): Viewer,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&caller, &form)?;
+    app.cancel_maintenance_window(&caller, id).await?;
+    Ok(Redirect::to(&format!("/services/{name}#maintenance")).into_response())
 }
 
 struct TeamRow {

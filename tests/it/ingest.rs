@@ -809,6 +809,20 @@ both_backends!(
                 .unwrap()
                 .contains("did you mean `storefront`?")
         );
+        for duration in ["soon", "900000000h"] {
+            let refused = error(
+                server
+                    .post("/api/v1/maintenance-windows", &responder)
+                    .json(&json!({"service": "storefront", "duration": duration, "reason": "x"}))
+                    .send()
+                    .await
+                    .unwrap(),
+                422,
+                "invalid_duration",
+            )
+            .await;
+            assert_eq!(refused["field"], "duration", "{duration}");
+        }
         let event =
             json!({"action": "trigger", "dedup_key": "during-maintenance", "summary": "CDN 502s"});
         json(

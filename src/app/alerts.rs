@@ -358,6 +358,9 @@ pub struct AlertDetail {
     /// What escalation did for its group: who was paged, deliveries,
     /// "nobody acknowledged"; oldest first (at most 200).
     pub escalation: Vec<crate::domain::event::Event>,
+    /// The escalation policy its group escalates along: the one last
+    /// started or reassigned to, else its service's.
+    pub policy: Option<String>,
 }
 
 /// An integration as admins see it: where to send, with which key.
@@ -974,6 +977,7 @@ impl App {
     }
 
     pub async fn alert_detail(&self, id: i64) -> Result<AlertDetail> {
+        let org = self.org_snapshot().await?;
         let mut tx = self.store.read().await?;
         let alert = tx
             .alert(id)
@@ -1009,6 +1013,7 @@ impl App {
         };
         let mut escalation = tx.list_events(&filter).await?;
         escalation.truncate(200);
+        let policy = super::escalation::Progress::from_events(&escalation, &group, &org).policy;
         escalation.reverse();
         Ok(AlertDetail {
             alert,
@@ -1016,6 +1021,7 @@ impl App {
             group_members: members,
             events,
             escalation,
+            policy,
         })
     }
 

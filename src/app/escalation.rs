@@ -856,32 +856,24 @@ pub struct EscalationState {
 
 /// The policy a group escalates along and the last step taken, as the
 /// event log tells.
-struct Progress {
-    policy: Option<String>,
-    last_step: Option<Step>,
+pub(crate) struct Progress {
+    pub policy: Option<String>,
+    pub last_step: Option<Step>,
 }
 
-impl App {
-    async fn progress(
-        &self,
-        tx: &mut Tx,
+impl Progress {
+    /// Reads a group's events, newest first; without a policy among them,
+    /// the group's service's policy.
+    pub(crate) fn from_events<'a>(
+        newest_first: impl IntoIterator<Item = &'a crate::domain::event::Event>,
         group: &AlertGroup,
         org: &Org,
-    ) -> anyhow::Result<Progress> {
-        let events = tx
-            .list_events(&crate::store::EventFilter {
-                subject_kind: Some("alert_group".into()),
-                subject_id: Some(group.id.to_string()),
-                before_id: None,
-                limit: 200,
-            })
-            .await?;
-        // Newest first.
+    ) -> Progress {
         let mut progress = Progress {
             policy: None,
             last_step: None,
         };
-        for event in &events {
+        for event in newest_first {
             let after = event.after.clone().unwrap_or_default();
             if progress.last_step.is_none() && event.action == "escalation.notified" {
                 progress.last_step = Some(Step {
@@ -904,7 +896,26 @@ impl App {
                 .service(&group.service)
                 .and_then(|s| s.escalation_policy.clone());
         }
-        Ok(progress)
+        progress
+    }
+}
+
+impl App {
+    async fn progress(
+        &self,
+        tx: &mut Tx,
+        group: &AlertGroup,
+        org: &Org,
+    ) -> anyhow::Result<Progress> {
+        let events = tx
+            .list_events(&crate::store::EventFilter {
+                subject_kind: Some("alert_group".into()),
+                subject_id: Some(group.id.to_string()),
+                before_id: None,
+                limit: 200,
+            })
+            .await?;
+        Ok(Progress::from_events(&events, group, org))
     }
 
     /// Loads an alert's group for a manual action, refusing a resolved one.

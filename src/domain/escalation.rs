@@ -40,6 +40,17 @@ impl Target {
         }
     }
 
+    /// For people: `on call for payments-primary`, `lead of payments`, …
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Schedule(name) => format!("on call for {name}"),
+            Target::Person(name) => name.clone(),
+            Target::TeamLead(name) => format!("lead of {name}"),
+            Target::TeamHead(name) => format!("head of {name}"),
+            Target::Team(name) => format!("team {name}"),
+        }
+    }
+
     /// Why the target is unusable in this org, if it is.
     pub fn problem(&self, org: &Org) -> Option<String> {
         let (exists, what, name) = match self {

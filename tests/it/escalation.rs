@@ -1206,6 +1206,40 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(forged.status(), 403);
+
+        // A level by its number, as the page lists them.
+        let html = page().await;
+        assert!(
+            html.contains("<option value=\"3\">level 3: head of payments</option>"),
+            "{html}"
+        );
+        assert!(html.contains("level 1: on call for primary"), "{html}");
+        for bad in ["x", "9"] {
+            let refused = post(
+                "escalate",
+                vec![("csrf_token", csrf.clone()), ("level", bad.into())],
+            )
+            .await
+            .unwrap();
+            assert_eq!(refused.status(), 422, "{bad}");
+            assert!(refused.text().await.unwrap().contains("level"));
+        }
+        let done = post(
+            "escalate",
+            vec![("csrf_token", csrf.clone()), ("level", "1".into())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.status(), 303);
+        let before = received.to("oncall").len();
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), before + 1, "level 1 again");
+        assert!(
+            page()
+                .await
+                .contains("escalated by duty@k.example to level 1"),
+            "{html}"
+        );
         server.stop().await;
     }
 );

@@ -1135,6 +1135,9 @@ struct AlertPage {
     /// For the reassign form.
     people: Vec<(String, String)>,
     policies: Vec<String>,
+    /// For the escalate form: the levels of the policy the group escalates
+    /// along, numbered from 1, with whom each reaches.
+    levels: Vec<(usize, String)>,
 }
 
 async fn alert_page(
@@ -1268,6 +1271,23 @@ async fn alert_page(
             .iter()
             .map(|p| p.name.clone())
             .collect(),
+        levels: detail
+            .policy
+            .as_deref()
+            .and_then(|name| org.escalation_policy(name))
+            .map(|policy| {
+                policy
+                    .levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, level)| {
+                        let whom: Vec<String> =
+                            level.targets.iter().map(|t| t.describe()).collect();
+                        (i + 1, whom.join(", "))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         alert,
     }))
 }
@@ -1347,14 +1367,33 @@ async fn resolve_alert(
     Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
 }
 
+#[derive(Deserialize)]
+struct EscalateForm {
+    #[serde(flatten)]
+    csrf: CsrfForm,
+    /// A level's number, or empty for the next level.
+    #[serde(default)]
+    level: String,
+}
+
 async fn escalate_alert(
     State(app): State<App>,
     Viewer(caller): Viewer,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<EscalateForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&caller, &form)?;
-    app.escalate_alert(&caller, id, None).await?;
+    check_csrf(&caller, &form.csrf)?;
+    let level = match form.level.trim() {
+        "" => None,
+        text => Some(text.parse::<usize>().map_err(|_| {
+            app::Error::invalid(
+                "invalid_level",
+                "level",
+                format!("`{text}` is not a level number"),
+            )
+        })?),
+    };
+    app.escalate_alert(&caller, id, level).await?;
     Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
 }
 

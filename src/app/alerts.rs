@@ -287,7 +287,7 @@ fn failed_commit(error: &crate::store::StoreError) -> Error {
 }
 
 /// What became of one signal.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Ingested {
     pub dedup_key: String,
     /// `opened`, `repeated`, `acknowledged`, `resolved`, `ignored` or `dropped`.

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -146,6 +145,51 @@ fn text_of(body: &Bytes) -> Result<&str, ApiError> {
     })
 }
 
+/// The answer to an Alertmanager, Grafana or generic webhook whose alerts
+/// are committed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookAccepted {
+    /// `ok`.
+    status: &'static str,
+    /// What became of each alert, in the order sent.
+    results: Vec<app::alerts::Ingested>,
+}
+
+/// PagerDuty's answer to an event it accepted, as PagerDuty words it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PagerdutyAccepted {
+    /// `success`.
+    status: &'static str,
+    message: &'static str,
+    /// The alert's key: the event's own, or the one made for a trigger
+    /// without one. Absent for change events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedup_key: Option<String>,
+}
+
+/// PagerDuty's answer to an event it refused, as PagerDuty words it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PagerdutyRefused {
+    /// `invalid event`, `unauthorized`, `throttle event` or `server error`.
+    status: &'static str,
+    message: String,
+    /// What is wrong, field by field.
+    errors: Vec<String>,
+}
+
+/// Opsgenie's answer, as Opsgenie words it: `result` when accepted,
+/// `message` when refused.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OpsgenieReply {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    took: f64,
+    #[serde(rename = "requestId")]
+    request_id: String,
+}
+
 async fn ingest_webhook(
     app: &App,
     target: &Target,
@@ -159,7 +203,10 @@ async fn ingest_webhook(
         .await?;
     Ok((
         StatusCode::OK,
-        Json(json!({ "status": "ok", "results": results })),
+        Json(WebhookAccepted {
+            status: "ok",
+            results,
+        }),
     )
         .into_response())
 }
@@ -176,7 +223,11 @@ fn pagerduty_error(status: StatusCode, message: &str, errors: Vec<String>) -> Re
     };
     (
         status,
-        Json(json!({ "status": label, "message": message, "errors": errors })),
+        Json(PagerdutyRefused {
+            status: label,
+            message: message.to_string(),
+            errors,
+        }),
     )
         .into_response()
 }
@@ -243,9 +294,10 @@ async fn pagerduty_target(app: &App, body: &[u8]) -> Result<Target, Response> {
 #[utoipa::path(post, path = "/v2/enqueue", tag = "ingestion",
     request_body(content = Object, description = "A PagerDuty Events API v2 event; `routing_key` is the integration key"),
     responses(
-        (status = 202, description = "`{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":…}`"),
-        (status = 400, description = "`{status, message, errors[]}`"), (status = 401), (status = 403),
-        (status = 413), (status = 429), (status = 503, description = "the database is unavailable; retry")),
+        (status = 202, body = PagerdutyAccepted, description = "Committed"),
+        (status = 400, body = PagerdutyRefused), (status = 401, body = PagerdutyRefused), (status = 403, body = PagerdutyRefused),
+        (status = 413, body = PagerdutyRefused), (status = 429, body = PagerdutyRefused),
+        (status = 503, body = PagerdutyRefused, description = "the database is unavailable; retry")),
     security(()))]
 async fn pagerduty_enqueue(
     State(app): State<App>,
@@ -270,10 +322,17 @@ async fn pagerduty_enqueue(
         );
     };
     let dedup_key = event.signal.dedup_key.clone();
-    match app.ingest(&target, "pagerduty", text.to_string(), vec![event.signal]).await {
+    match app
+        .ingest(&target, "pagerduty", text.to_string(), vec![event.signal])
+        .await
+    {
         Ok(_) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key })),
+            Json(PagerdutyAccepted {
+                status: "success",
+                message: "Event processed",
+                dedup_key: Some(dedup_key),
+            }),
         )
             .into_response(),
         Err(error) => pagerduty_failure(error.into()),
@@ -290,7 +349,9 @@ fn generate_dedup_key() -> String {
 /// service. Also at `/v2/change/enqueue/`.
 #[utoipa::path(post, path = "/v2/change/enqueue", tag = "ingestion",
     request_body(content = Object, description = "A PagerDuty change event"),
-    responses((status = 202), (status = 400), (status = 401), (status = 403), (status = 413), (status = 429), (status = 503, description = "the database is unavailable; retry")),
+    responses((status = 202, body = PagerdutyAccepted, description = "Committed"), (status = 400, body = PagerdutyRefused),
+        (status = 401, body = PagerdutyRefused), (status = 403, body = PagerdutyRefused), (status = 413, body = PagerdutyRefused),
+        (status = 429, body = PagerdutyRefused), (status = 503, body = PagerdutyRefused, description = "the database is unavailable; retry")),
     security(()))]
 async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
     let (target, body) = match pagerduty_request(&app, body).await {
@@ -317,7 +378,11 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
     match app.record_change(&target, record).await {
         Ok(_) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "status": "success", "message": "Change event processed" })),
+            Json(PagerdutyAccepted {
+                status: "success",
+                message: "Change event processed",
+                dedup_key: None,
+            }),
         )
             .into_response(),
         Err(error) => pagerduty_failure(error.into()),
@@ -330,7 +395,7 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
 /// token (`http_config.authorization`) or the basic-auth password.
 #[utoipa::path(post, path = "/api/v1/integrations/alertmanager", tag = "ingestion",
     request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
-    responses((status = 200, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody),
+    responses((status = 200, body = WebhookAccepted, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
         (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -358,7 +423,7 @@ async fn alertmanager_webhook(
 /// `timestamp_header`, when named, must be signed and fresh.
 #[utoipa::path(method(post, put), path = "/api/v1/integrations/grafana", tag = "ingestion",
     request_body(content = Object, description = "Grafana webhook payload, version 1"),
-    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+    responses((status = 200, body = WebhookAccepted, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -417,7 +482,7 @@ async fn grafana_webhook(
 /// docs/ingestion.md.
 #[utoipa::path(post, path = "/api/v1/integrations/generic", tag = "ingestion",
     request_body(content = generic::GenericEvent, description = "One event, or {\"events\": [...]} with up to 1,000"),
-    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+    responses((status = 200, body = WebhookAccepted, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -436,10 +501,16 @@ async fn generic_events(
 
 fn opsgenie_reply(status: StatusCode, message: &str) -> Response {
     let request_id = generate_dedup_key();
-    let body = if status.is_success() {
-        json!({ "result": message, "took": 0.0, "requestId": request_id })
+    let (result, message) = if status.is_success() {
+        (Some(message.to_string()), None)
     } else {
-        json!({ "message": message, "took": 0.0, "requestId": request_id })
+        (None, Some(message.to_string()))
+    };
+    let body = OpsgenieReply {
+        result,
+        message,
+        took: 0.0,
+        request_id,
     };
     (status, Json(body)).into_response()
 }
@@ -483,7 +554,8 @@ async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signa
 /// Opsgenie: create an alert (`Authorization: GenieKey KEY`).
 #[utoipa::path(post, path = "/v2/alerts", tag = "ingestion",
     request_body(content = Object, description = "An Opsgenie create-alert request"),
-    responses((status = 202), (status = 401), (status = 403), (status = 413), (status = 422), (status = 429), (status = 503)),
+    responses((status = 202, body = OpsgenieReply), (status = 401, body = OpsgenieReply), (status = 403, body = OpsgenieReply),
+        (status = 413, body = OpsgenieReply), (status = 422, body = OpsgenieReply), (status = 429, body = OpsgenieReply), (status = 503, body = OpsgenieReply)),
     security(("genie_key" = [])))]
 async fn opsgenie_create(
     State(app): State<App>,
@@ -514,7 +586,8 @@ struct IdentifierParams {
 #[utoipa::path(post, path = "/v2/alerts/{identifier}/close", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias"), ("identifierType" = String, Query, description = "Must be `alias`")),
     request_body(content = Object, description = "Opsgenie close request (`source`, `note`); optional"),
-    responses((status = 202), (status = 401), (status = 403), (status = 422), (status = 429), (status = 503)),
+    responses((status = 202, body = OpsgenieReply), (status = 401, body = OpsgenieReply), (status = 403, body = OpsgenieReply),
+        (status = 422, body = OpsgenieReply), (status = 429, body = OpsgenieReply), (status = 503, body = OpsgenieReply)),
     security(("genie_key" = [])))]
 async fn opsgenie_close(
     State(app): State<App>,
@@ -548,7 +621,8 @@ async fn opsgenie_close(
 /// the create already carried the same message, so they are acknowledged.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/message", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(("genie_key" = [])))]
+    responses((status = 202, body = OpsgenieReply), (status = 401, body = OpsgenieReply), (status = 403, body = OpsgenieReply),
+        (status = 503, body = OpsgenieReply)), security(("genie_key" = [])))]
 async fn opsgenie_update_message(
     State(app): State<App>,
     headers: HeaderMap,
@@ -563,7 +637,8 @@ async fn opsgenie_update_message(
 /// Opsgenie: see the message update.
 #[utoipa::path(put, path = "/v2/alerts/{identifier}/description", tag = "ingestion",
     params(("identifier" = String, Path, description = "The alert's alias")),
-    responses((status = 202), (status = 401), (status = 403), (status = 503)), security(("genie_key" = [])))]
+    responses((status = 202, body = OpsgenieReply), (status = 401, body = OpsgenieReply), (status = 403, body = OpsgenieReply),
+        (status = 503, body = OpsgenieReply)), security(("genie_key" = [])))]
 async fn opsgenie_update_description(
     State(app): State<App>,
     headers: HeaderMap,

@@ -223,9 +223,36 @@ both_backends!(
             "Incident",
             "IncidentView",
             "Declaration",
+            "WebhookAccepted",
+            "Ingested",
+            "PagerdutyAccepted",
+            "PagerdutyRefused",
+            "OpsgenieReply",
         ] {
             assert!(schemas.contains_key(schema), "schema {schema} missing");
         }
+        // The sources' answers have their shapes, as the originals word them.
+        let answer = |path: &str, status: &str| {
+            doc["paths"][path]["post"]["responses"][status]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .clone()
+        };
+        assert_eq!(
+            answer("/v2/enqueue", "202"),
+            "#/components/schemas/PagerdutyAccepted"
+        );
+        assert_eq!(
+            answer("/v2/enqueue", "400"),
+            "#/components/schemas/PagerdutyRefused"
+        );
+        assert_eq!(
+            answer("/api/v1/integrations/alertmanager", "200"),
+            "#/components/schemas/WebhookAccepted"
+        );
+        assert_eq!(
+            answer("/v2/alerts", "202"),
+            "#/components/schemas/OpsgenieReply"
+        );
         // Every operation says it may answer 500 and 503 (each reads the
         // store): its own 503, or the shared one with Retry-After.
         let shared = &doc["components"]["responses"];

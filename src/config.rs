@@ -1606,7 +1606,19 @@ impl Checker {
         let rate_limit = match &raw.rate_limit {
             None => RateLimit::default(),
             Some(limit) => {
-                let per = self.duration(&limit.value.per, format!("{at}.rate_limit.per"));
+                let per = self
+                    .duration(&limit.value.per, format!("{at}.rate_limit.per"))
+                    .filter(|per| {
+                        let fits = *per <= SignedDuration::from_hours(24);
+                        if !fits {
+                            self.report(
+                                &limit.value.per,
+                                format!("{at}.rate_limit.per"),
+                                "a rate limit counts events per at most a day (24h)".into(),
+                            );
+                        }
+                        fits
+                    });
                 let events = u32::try_from(limit.value.events.value)
                     .ok()
                     .filter(|e| *e > 0);
@@ -2186,6 +2198,27 @@ services:
             assert_eq!(
                 errors.issues[0].field,
                 format!("services[0].integrations[0].{field}"),
+                "{errors}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_count_per_at_most_a_day() {
+        let config = |per: &str| {
+            format!(
+                "organisation: {{name: K}}\nservices:\n  - name: web\n    kind: external\n    integrations:\n      - name: g\n        kind: generic\n        rate_limit: {{events: 10, per: {per}}}\n"
+            )
+        };
+        let org = parse("r.yaml", &config("24h")).unwrap();
+        assert_eq!(
+            org.services[0].integrations[0].rate_limit.per,
+            SignedDuration::from_hours(24)
+        );
+        for per in ["25h", "200000000000h"] {
+            let errors = parse("r.yaml", &config(per)).unwrap_err();
+            assert_eq!(
+                errors.issues[0].field, "services[0].integrations[0].rate_limit.per",
                 "{errors}"
             );
         }

@@ -327,9 +327,10 @@ impl RateLimiter {
             Ok(())
         } else {
             let missing = needed - *tokens;
-            Err(SignedDuration::from_secs_f64(
-                (missing / per_second).max(1.0),
-            ))
+            Err(
+                SignedDuration::try_from_secs_f64((missing / per_second).max(1.0))
+                    .unwrap_or(SignedDuration::MAX),
+            )
         }
     }
 }
@@ -1470,6 +1471,9 @@ pub fn window_end(starts_at: Timestamp, duration: &str) -> Result<Timestamp> {
             "`{duration}` is not a duration such as `2h` or `90m`"
         ))
     })?;
+    if !parsed.is_positive() {
+        return Err(invalid(format!("`{duration}` is not a positive duration")));
+    }
     starts_at
         .checked_add(parsed)
         .map_err(|_| invalid("the duration is too long".into()))
@@ -1535,6 +1539,34 @@ mod tests {
             limiter.take("other", 4, limit).is_err(),
             "a bucket not full refuses"
         );
+    }
+
+    #[test]
+    fn a_debt_longer_than_time_itself_waits_the_longest_wait() {
+        let limiter = RateLimiter::default();
+        let limit = RateLimit {
+            events: 1,
+            per: jiff::SignedDuration::from_hours(200_000_000_000),
+        };
+        assert_eq!(limiter.take("k", 20_000, limit), Ok(()));
+        assert_eq!(limiter.take("k", 1, limit), Err(jiff::SignedDuration::MAX));
+    }
+
+    #[test]
+    fn a_maintenance_window_lasts_a_positive_duration_that_fits_the_calendar() {
+        let start: jiff::Timestamp = "2026-11-02T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            super::window_end(start, " 90m").unwrap(),
+            "2026-11-02T10:30:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        for bad in ["soon", "0s", "-2h", "900000000h", ""] {
+            match super::window_end(start, bad) {
+                Err(crate::app::Error::Invalid { field, .. }) => {
+                    assert_eq!(field.as_deref(), Some("duration"), "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

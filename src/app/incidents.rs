@@ -953,10 +953,7 @@ impl App {
                 )
             })?],
         };
-        let limit = query
-            .limit
-            .unwrap_or(crate::domain::page::DEFAULT_LIMIT)
-            .clamp(1, crate::domain::page::MAX_LIMIT);
+        let limit = super::audit::page_limit(query.limit)?;
         let before_id = match &query.cursor {
             Some(cursor) => Some(
                 crate::domain::page::decode_cursor(cursor)

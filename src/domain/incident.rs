@@ -477,18 +477,7 @@ impl Incident {
     ) -> Result<Incident, IncidentError> {
         let policy = &org.incidents;
         let title = declaration.title.trim();
-        if title.is_empty() {
-            return Err(IncidentError::Invalid(
-                "the title must not be empty".into(),
-                "title",
-            ));
-        }
-        if title.chars().count() > 200 {
-            return Err(IncidentError::Invalid(
-                "the title is longer than 200 characters".into(),
-                "title",
-            ));
-        }
+        check_title(title)?;
         let severity =
             policy
                 .severity(&declaration.severity)
@@ -794,12 +783,7 @@ impl Incident {
         self.require_open()?;
         if let Some(title) = &edit.title {
             let title = title.trim();
-            if title.is_empty() {
-                return Err(IncidentError::Invalid(
-                    "the title must not be empty".into(),
-                    "title",
-                ));
-            }
+            check_title(title)?;
             self.title = title.to_string();
         }
         if let Some(services) = &edit.services {
@@ -1092,6 +1076,23 @@ impl Incident {
     }
 }
 
+/// A title says what is wrong in a line: not empty, at most 200 characters.
+fn check_title(title: &str) -> Result<(), IncidentError> {
+    if title.is_empty() {
+        return Err(IncidentError::Invalid(
+            "the title must not be empty".into(),
+            "title",
+        ));
+    }
+    if title.chars().count() > 200 {
+        return Err(IncidentError::Invalid(
+            "the title is longer than 200 characters".into(),
+            "title",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1210,6 +1211,30 @@ mod tests {
             incident.tick(2, "zul", at(4)),
             Err(IncidentError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn an_edited_title_is_held_to_the_declared_title_rules() {
+        let mut incident = declared("SEV2");
+        let org = Org::default();
+        for (title, allowed) in [
+            ("  ", false),
+            (&"x".repeat(201), false),
+            ("Refunds slow", true),
+        ] {
+            let edit = IncidentEdit {
+                title: Some(title.to_string()),
+                services: None,
+                customer_impact: None,
+                workaround: None,
+            };
+            let result = incident.edit(&org, &edit);
+            assert_eq!(result.is_ok(), allowed, "{title}: {result:?}");
+            if !allowed {
+                assert!(matches!(result, Err(IncidentError::Invalid(_, "title"))));
+            }
+        }
+        assert_eq!(incident.title, "Refunds slow");
     }
 
     #[test]

@@ -201,5 +201,11 @@ mod tests {
         assert_eq!(error.field, "version");
         let error = parse(br#"{"version":"4","alerts":[]}"#).unwrap_err();
         assert_eq!(error.field, "groupKey", "{error:?}");
+        let long = "f".repeat(super::super::MAX_DEDUP_KEY + 1);
+        let body = format!(
+            r#"{{"version":"4","groupKey":"g","alerts":[{{"status":"firing","labels":{{}},"fingerprint":"{long}"}}]}}"#
+        );
+        let error = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(error.field, "alerts[0].fingerprint", "{error:?}");
     }
 }

@@ -158,7 +158,7 @@ pub fn timestamp_is_fresh(stamp: &str, now: jiff::Timestamp) -> bool {
     };
     seconds
         .checked_sub(now.as_second())
-        .is_some_and(|skew| skew.abs() <= TIMESTAMP_TOLERANCE_SECS)
+        .is_some_and(|skew| skew.unsigned_abs() <= TIMESTAMP_TOLERANCE_SECS.unsigned_abs())
 }
 
 /// Signs like Grafana does (for tests and tools that send to siaga).
@@ -194,6 +194,8 @@ mod tests {
             "soon",
             "2027-01-01T00:00:00Z",
             "-9223372036854775808",
+            // Exactly i64::MIN seconds before now.
+            "-9223372035054775808",
         ] {
             assert!(!timestamp_is_fresh(stale, now), "{stale}");
         }

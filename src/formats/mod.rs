@@ -134,10 +134,10 @@ pub fn webhook_action(
             ));
         }
     };
-    if fingerprint.trim().is_empty() {
+    if fingerprint.trim().is_empty() || fingerprint.len() > MAX_DEDUP_KEY {
         return Err(FormatError::new(
             format!("alerts[{index}].fingerprint"),
-            "must not be empty",
+            format!("must have 1 to {MAX_DEDUP_KEY} characters"),
         ));
     }
     Ok(action)

@@ -637,6 +637,18 @@ both_backends!(
         )
         .await;
         assert_eq!(range["field"], "limit");
+        for path in [
+            "/api/v1/incidents?limit=0",
+            "/api/v1/incidents?limit=100000",
+        ] {
+            let range = error(
+                server.get(path, &admin).send().await.unwrap(),
+                422,
+                "invalid_limit",
+            )
+            .await;
+            assert_eq!(range["field"], "limit", "{path}");
+        }
         error(
             server
                 .get("/api/v1/events?cursor=@@", &admin)

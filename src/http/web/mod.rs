@@ -609,7 +609,7 @@ async fn start_maintenance(
     let ends_at = app::alerts::window_end(starts_at, &form.duration)?;
     app.create_maintenance_window(&caller, &name, Some(starts_at), ends_at, &form.reason)
         .await?;
-    Ok(Redirect::to(&format!("/services/{name}#maintenance")).into_response())
+    Ok(Redirect::to(&format!("/services/{}#maintenance", path_segment(&name))).into_response())
 }
 
 /// The cancel button next to a window made at run time (responder).
@@ -621,7 +621,7 @@ async fn cancel_maintenance(
 ) -> Result<Response, PageError> {
     check_csrf(&caller, &form)?;
     app.cancel_maintenance_window(&caller, id).await?;
-    Ok(Redirect::to(&format!("/services/{name}#maintenance")).into_response())
+    Ok(Redirect::to(&format!("/services/{}#maintenance", path_segment(&name))).into_response())
 }
 
 struct TeamRow {

@@ -856,18 +856,20 @@ impl App {
                             && let Some(policy) = writes.joined[at].1.pages_with.clone()
                         {
                             let joined = &writes.joined[at].1;
-                            let group =
-                                restart_escalation(tx, &actor, id, joined, &policy, now).await?;
-                            writes.events.extend(group.events);
-                            writes.paging.insert(
-                                id,
-                                Paging {
-                                    org: message.target.org.clone(),
-                                    policy,
-                                    group: group.group,
-                                    message_id,
-                                },
-                            );
+                            if let Some(group) =
+                                restart_escalation(tx, &actor, id, joined, &policy, now).await?
+                            {
+                                writes.events.extend(group.events);
+                                writes.paging.insert(
+                                    id,
+                                    Paging {
+                                        org: message.target.org.clone(),
+                                        policy,
+                                        group: group.group,
+                                        message_id,
+                                    },
+                                );
+                            }
                         }
                         if let GroupRef::New(index) = refs[alert] {
                             let group = &plan.new_groups[index];
@@ -1422,7 +1424,9 @@ struct Restarted {
 /// Starts a quiet group's escalation over (it had resolved, someone had
 /// acknowledged it, or it opened in maintenance): its stale timers go,
 /// even one being taken right now, so the step the batch takes sets the
-/// next one.
+/// next one. `None` when, by the time its row is locked, the group is
+/// escalating already: another replica's batch (or a responder) woke it
+/// since this batch read it, and it must not page twice.
 async fn restart_escalation(
     tx: &mut crate::store::Tx,
     actor: &Actor,
@@ -1430,8 +1434,11 @@ async fn restart_escalation(
     joined: &ingest::JoinedGroup,
     policy: &str,
     now: Timestamp,
-) -> Result<Restarted> {
+) -> Result<Option<Restarted>> {
     let stored = tx.alert_group_for_update(group_id).await?;
+    if stored.status == AlertStatus::Triggered && !stored.in_maintenance {
+        return Ok(None);
+    }
     tx.cancel_job(&super::escalation::escalation_timer(group_id), now)
         .await?;
     tx.cancel_job(&super::escalation::reescalation_timer(group_id), now)
@@ -1450,7 +1457,7 @@ async fn restart_escalation(
     events.push(super::escalation::escalation_started(
         actor, group_id, policy,
     ));
-    Ok(Restarted {
+    Ok(Some(Restarted {
         group: AlertGroup {
             status: AlertStatus::Triggered,
             last_alert_at: now,
@@ -1459,7 +1466,7 @@ async fn restart_escalation(
             ..stored
         },
         events,
-    })
+    }))
 }
 
 /// When a maintenance window that starts at `starts_at` and lasts

@@ -531,13 +531,17 @@ impl App {
         let now = self.clock.now();
         let actor = Actor::system("escalation");
         let mut tx = self.store.write().await?;
-        // The group before the job: see `Tx::cancel_job`.
+        // Locks in the order every writer keeps (see `Tx::cancel_job`):
+        // the alerts (retriggered), the group, then the jobs.
+        let acknowledged = tx.alert_group(group_id).await?.status == AlertStatus::Acknowledged;
+        if acknowledged {
+            retrigger_group(&mut tx, &actor, group_id, now).await?;
+        }
         let group = tx.alert_group_for_update(group_id).await?;
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
-        if group.status == AlertStatus::Acknowledged {
-            retrigger_group(&mut tx, &actor, group_id, now).await?;
+        if acknowledged && group.status == AlertStatus::Triggered {
             start(&mut tx, &actor, group_id, policy, now).await?;
         }
         tx.commit().await?;
@@ -933,7 +937,10 @@ impl App {
                 "alert {alert_id} is resolved: there is nothing to page about (escalate an open alert of its group instead)"
             )));
         }
-        let group = tx.alert_group_for_update(alert.group_id).await?;
+        // Not locked yet: the caller retriggers the group, which writes its
+        // alerts and then its row, the order every writer keeps (alerts,
+        // their group, its jobs).
+        let group = tx.alert_group(alert.group_id).await?;
         Ok((alert, group))
     }
 

@@ -653,10 +653,14 @@ impl Tx {
     /// transaction that writes its effects, those roll back. True when a
     /// job was cancelled.
     ///
-    /// Locks come in one order, so PostgreSQL never deadlocks: the job's
-    /// subject (its alert group, its incident) first, then the job. A
-    /// handler locks its subject before completing itself; the caller here
-    /// has locked it before cancelling.
+    /// Locks come in one order, so PostgreSQL does not deadlock: an alert
+    /// group's alerts, the group, then its jobs (an incident, then its
+    /// jobs). A handler locks its subject before completing itself; the
+    /// caller here has locked it before cancelling. One path breaks the
+    /// order: an ingestion batch that wakes a quiet group locks the group
+    /// before the alerts its write updates, so a responder resolving one
+    /// of those alerts at that very moment deadlocks with it; PostgreSQL
+    /// ends that within a second and the batch is retried.
     pub async fn cancel_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
         let affected = self
             .execute_with(

@@ -2227,6 +2227,71 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
     );
 }
 
+/// Two writers wake the same quiet group at once (here a raw transaction
+/// stands in for the other replica's batch): the second sees, once it
+/// holds the group's row, that it escalates already, and pages nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_woken_by_two_writers_at_once_pages_once() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+        .await;
+    let caller = t
+        .app
+        .authenticate_token(&t.token(Role::Responder).await)
+        .await
+        .unwrap();
+    trigger_grouped(&t, "pod-1").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    t.app.acknowledge_alert(&caller, alert.id).await.unwrap();
+    // The other writer has woken the group, not yet committed.
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE alert_groups SET status = 'triggered' WHERE id = $1")
+        .bind(alert.group_id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    t.clock.advance(SignedDuration::from_mins(1));
+    let joining = tokio::spawn({
+        let t_app = t.app.clone();
+        async move {
+            let body = json!({"action": "trigger", "dedup_key": "pod-2", "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
+            let target = t_app
+                .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+                .await
+                .unwrap();
+            let signals =
+                siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
+                    .unwrap();
+            t_app
+                .ingest(&target, "generic", body.to_string(), signals)
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    joining.await.unwrap();
+    run_due(&t).await;
+    assert_eq!(
+        received.to("oncall").len(),
+        1,
+        "the group was escalating by the time this batch held it"
+    );
+    assert_eq!(
+        events_named(&t, "escalation.started").await.len(),
+        1,
+        "started once, by the first alert"
+    );
+}
+
 /// A page the receiver took, whose confirmation the database refused once:
 /// recorded on a second try, not sent again nor reported failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1016,7 +1016,10 @@ impl App {
         };
         let mut escalation = tx.list_events(&filter).await?;
         escalation.truncate(200);
-        let policy = super::escalation::Progress::from_events(&escalation, &group, &org).policy;
+        let moves = tx
+            .escalation_moves(group.id, super::escalation::PROGRESS_MOVES)
+            .await?;
+        let policy = super::escalation::Progress::from_events(&moves, &group, &org).policy;
         escalation.reverse();
         Ok(AlertDetail {
             alert,

@@ -865,6 +865,9 @@ pub(crate) struct Progress {
     pub last_step: Option<Step>,
 }
 
+/// How many of a group's newest escalation events tell where it stands.
+pub(crate) const PROGRESS_MOVES: u32 = 50;
+
 impl Progress {
     /// Reads a group's events, newest first; without a policy among them,
     /// the group's service's policy.
@@ -911,15 +914,8 @@ impl App {
         group: &AlertGroup,
         org: &Org,
     ) -> anyhow::Result<Progress> {
-        let events = tx
-            .list_events(&crate::store::EventFilter {
-                subject_kind: Some("alert_group".into()),
-                subject_id: Some(group.id.to_string()),
-                before_id: None,
-                limit: 200,
-            })
-            .await?;
-        Ok(Progress::from_events(&events, group, org))
+        let moves = tx.escalation_moves(group.id, PROGRESS_MOVES).await?;
+        Ok(Progress::from_events(&moves, group, org))
     }
 
     /// Loads an alert's group for a manual action, refusing a resolved one.

@@ -2,6 +2,7 @@
 //! answered. No table of its own; the last escalation event of a group
 //! says where its escalation stands.
 
+use super::events::{EVENT_COLUMNS, EventRow};
 use super::{Result, Tx, with_tx};
 
 /// The events that move a group's escalation; the newest one decides
@@ -26,6 +27,31 @@ const UNACKNOWLEDGED_GROUPS: &str = "FROM alert_groups g
             ORDER BY e.id DESC LIMIT 1) = 'escalation.exhausted'";
 
 impl Tx {
+    /// A group's newest events that move its escalation, newest first, at
+    /// most `limit`: where it stands, whatever number of delivery events
+    /// came since.
+    pub async fn escalation_moves(
+        &mut self,
+        group_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::event::Event>> {
+        let actions: Vec<String> = ESCALATION_MOVES.iter().map(|a| format!("'{a}'")).collect();
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE subject_kind = 'alert_group' AND subject_id = $1 AND action IN ({})
+             ORDER BY id DESC LIMIT $2",
+            actions.join(", ")
+        );
+        let rows: Vec<EventRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(group_id.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
+    }
+
     /// Triggered alert groups whose escalation policy ran out without an
     /// acknowledgement, newest first, at most `limit`. Starts from the
     /// triggered alerts (an indexed lookup), not from every group ever.

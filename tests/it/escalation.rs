@@ -481,6 +481,44 @@ both_backends!(
     }
 );
 
+both_backends!(
+    escalate_now_finds_the_last_level_behind_many_delivery_events,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        trigger(&t, "busy-1").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+        // A busy level: many delivery outcomes logged after its page.
+        let mut tx = t.app.store.write().await.unwrap();
+        for attempt in 0..250 {
+            tx.append_event(
+                t.clock.now(),
+                siaga::domain::event::NewEvent::new(
+                    &Actor::system("escalation"),
+                    "notification.failed",
+                    siaga::domain::event::Subject::new("alert_group", alert.group_id),
+                )
+                .after(json!({"person": "oncall", "channel": "email", "attempt": attempt})),
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        let state = t.app.escalate_alert(&caller, alert.id, None).await.unwrap();
+        assert_eq!(state.level, Some(2), "the level after the one paged");
+        assert_eq!(state.policy.as_deref(), Some("payments"));
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1);
+        assert_eq!(received.to("oncall").len(), 1, "not the first level again");
+    }
+);
+
 /// A level's step claimed just before its group went quiet (acknowledged
 /// or resolved) and a new alert woke the group: the woken group starts at
 /// its first level with a timer of its own, and the claimed step, stale

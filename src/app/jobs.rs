@@ -58,7 +58,17 @@ impl App {
             .complete_job(job, &self.instance, self.clock.now())
             .await?;
         if !completed {
-            tracing::warn!(job = job.id, kind = %job.kind, "job not completed: it was cancelled meanwhile, or its lease ran out and another worker has it");
+            // Replacing a timer cancels it while it runs: the rollback that
+            // follows is the point, not a fault.
+            let cancelled = tx
+                .job(job.id)
+                .await
+                .is_ok_and(|now| now.state == crate::domain::job::JobState::Cancelled);
+            if cancelled {
+                tracing::debug!(job = job.id, kind = %job.kind, "job cancelled while it ran; its effects roll back");
+            } else {
+                tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease ran out; another worker has it");
+            }
         }
         Ok(completed)
     }

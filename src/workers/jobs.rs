@@ -438,6 +438,12 @@ impl JobRunner {
                     .delay(job.attempts, rand::rng().random::<f64>());
                 let retry_at = now.saturating_add(delay).unwrap_or(now);
                 let state = tx.fail_job(job, worker, now, &message, retry_at).await?;
+                if state.is_none() {
+                    // Cancelled while it ran, or its lease lapsed and
+                    // another worker has it: not this worker's to record.
+                    tracing::info!(job = job.id, kind = %job.kind, error = %message, "job failed after it stopped being this worker's");
+                    return Ok(());
+                }
                 let dead = state == Some(JobState::Dead);
                 if dead {
                     let event = NewEvent::new(&Actor::system("jobs"), "job.dead", Subject::new("job", job.id))
@@ -447,8 +453,7 @@ impl JobRunner {
                 } else {
                     tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
                 }
-                if state.is_some()
-                    && job.kind == escalation::DELIVER
+                if job.kind == escalation::DELIVER
                     && let Some(failed) = failed_delivery(job, &message, dead, retry_at)
                 {
                     tx.append_event(now, failed).await?;

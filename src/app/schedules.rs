@@ -591,6 +591,10 @@ impl App {
 
     /// The iCalendar text behind a feed token; `None` for unknown tokens.
     pub async fn calendar(&self, token: &str) -> Result<Option<String>> {
+        // No token holds one; PostgreSQL would refuse to compare it.
+        if token.contains('\0') {
+            return Ok(None);
+        }
         let Some((kind, name)) = self.store.read().await?.feed_by_token(token).await? else {
             return Ok(None);
         };

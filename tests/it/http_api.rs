@@ -785,3 +785,90 @@ both_backends!(
         assert_eq!(check["issues"][0]["field"], "teams[0].lead");
     }
 );
+
+both_backends!(
+    text_holding_a_nul_character_is_refused_naming_its_field,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.token(Role::Responder).await;
+        let server = t.serve().await;
+        let declare = serde_json::json!({"title": "Refunds\u{0}slow", "severity": "SEV2"});
+        let refused = error(
+            server
+                .post("/api/v1/incidents", &responder)
+                .json(&declare)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_text",
+        )
+        .await;
+        assert_eq!(refused["field"], "title");
+        let nested = serde_json::json!({"title": "Refunds slow", "severity": "SEV2", "services": ["checkout", "x\u{0}"]});
+        let refused = error(
+            server
+                .post("/api/v1/incidents", &responder)
+                .json(&nested)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_text",
+        )
+        .await;
+        assert_eq!(refused["field"], "services[1]");
+        let incidents = server.get_json("/api/v1/incidents", &responder).await;
+        assert_eq!(
+            incidents["items"].as_array().unwrap().len(),
+            0,
+            "nothing stored"
+        );
+        let query = error(
+            server
+                .get("/api/v1/alerts?service=%00", &responder)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_text",
+        )
+        .await;
+        assert_eq!(query["field"], "service");
+        let path = error(
+            server
+                .client
+                .delete(server.url("/api/v1/schedules/%00/overrides/1"))
+                .bearer_auth(&responder)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_text",
+        )
+        .await;
+        assert_eq!(path["field"], "name");
+        // Nobody logged in: the login form and a calendar feed.
+        let login = server
+            .client
+            .post(server.url("/login"))
+            .form(&[
+                ("email", "a\u{0}b@kedai.example"),
+                ("password", "whatever it is"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 422);
+        assert!(login.text().await.unwrap().contains("`email`"));
+        let feed = server
+            .client
+            .get(server.url("/calendar/%00.ics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(feed.status(), 404);
+        server.stop().await;
+    }
+);

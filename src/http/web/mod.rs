@@ -167,16 +167,24 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     type Rejection = PageError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, PageError> {
-        axum::Form::<T>::from_request(request, state)
+        let unreadable = |message: String| {
+            error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That form could not be read",
+                message,
+            )
+        };
+        let body = axum::body::Bytes::from_request(request, state)
             .await
-            .map(|axum::Form(value)| Form(value))
-            .map_err(|rejection| {
-                error_page(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "That form could not be read",
-                    rejection.body_text(),
-                )
-            })
+            .map_err(|rejection| unreadable(rejection.body_text()))?;
+        if let Some(field) = super::extract::field_with_nul(form_urlencoded::parse(&body)) {
+            return Err(unreadable(format!(
+                "The field `{field}` holds a NUL character, which text here may not."
+            )));
+        }
+        serde_urlencoded::from_bytes(&body)
+            .map(Form)
+            .map_err(|error| unreadable(format!("Failed to deserialize form body: {error}")))
     }
 }
 

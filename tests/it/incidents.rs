@@ -999,6 +999,21 @@ both_backends!(
                 .form(&form);
             async move { request.send().await.unwrap() }
         };
+        for (field, bad) in [("alert", "first"), ("title", "Card\u{0}payments")] {
+            let mut form = vec![
+                ("title", "Card payments fail".to_string()),
+                ("severity", "SEV1".into()),
+                ("alert", alert.to_string()),
+            ];
+            form.retain(|(name, _)| *name != field);
+            form.push((field, bad.into()));
+            let refused = post("/incidents", form).await;
+            assert_eq!(refused.status(), 422, "{field}");
+            assert!(
+                refused.text().await.unwrap().contains(field),
+                "the page names {field}"
+            );
+        }
         let declared = post(
             "/incidents",
             vec![

@@ -51,12 +51,19 @@ async fn script() -> Response {
 struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    fn parse(body: &[u8]) -> Fields {
-        Fields(
+    fn parse(body: &[u8]) -> Result<Fields, PageError> {
+        if let Some(field) = crate::http::extract::field_with_nul(form_urlencoded::parse(body)) {
+            return Err(super::error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That form could not be read",
+                format!("The field `{field}` holds a NUL character, which text here may not."),
+            ));
+        }
+        Ok(Fields(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
-        )
+        ))
     }
 
     fn one(&self, name: &str) -> Option<&str> {
@@ -267,7 +274,7 @@ async fn declare(
     Viewer(caller): Viewer,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = Fields::parse(&body);
+    let fields = Fields::parse(&body)?;
     fields.check_csrf(&caller)?;
     let declaration = Declaration {
         title: fields.text("title"),
@@ -278,8 +285,16 @@ async fn declare(
         alerts: fields
             .all("alert")
             .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect(),
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    crate::app::Error::invalid(
+                        "invalid_alert",
+                        "alert",
+                        format!("`{a}` is not an alert id"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
     };
     let incident = app.declare_incident(&caller, &declaration).await?;
     Ok(Redirect::to(&format!("/incidents/{}", incident.id)).into_response())
@@ -422,7 +437,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let id = incident_id(&id)?;
-    let fields = Fields::parse(&body);
+    let fields = Fields::parse(&body)?;
     fields.check_csrf(&caller)?;
     let optional = |name: &str| Some(fields.text(name)).filter(|v| !v.is_empty());
     let room = format!("/incidents/{id}");
@@ -559,7 +574,7 @@ async fn tick(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let id = incident_id(&id)?;
-    Fields::parse(&body).check_csrf(&caller)?;
+    Fields::parse(&body)?.check_csrf(&caller)?;
     app.tick_incident_item(&caller, id, item).await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }

@@ -481,7 +481,7 @@ pub struct Grouping {
 /// none (the alert is a group of its own).
 pub fn group_key(signal: &Signal, grouping: Option<&Grouping>) -> Option<String> {
     if let Some(source_group) = &signal.source_group {
-        return Some(format!("source:{source_group}"));
+        return Some(bounded_key(format!("source:{source_group}")));
     }
     let grouping = grouping?;
     let values: Vec<String> = grouping
@@ -494,7 +494,26 @@ pub fn group_key(signal: &Signal, grouping: Option<&Grouping>) -> Option<String>
             )
         })
         .collect();
-    Some(format!("labels:{}", values.join(",")))
+    Some(bounded_key(format!("labels:{}", values.join(","))))
+}
+
+/// The longest group key stored as it is.
+pub const MAX_GROUP_KEY: usize = 512;
+
+/// A group key short enough to index (PostgreSQL refuses index rows past
+/// about 2.7 KB, and Alertmanager's group keys grow with its `group_by`):
+/// a long one keeps its beginning, to be read, and ends with the SHA-256
+/// of the whole, to stay distinct.
+fn bounded_key(key: String) -> String {
+    if key.len() <= MAX_GROUP_KEY {
+        return key;
+    }
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    let mut keep = MAX_GROUP_KEY - digest.len() - " sha256:".len();
+    while !key.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{} sha256:{digest}", &key[..keep])
 }
 
 /// A time when a service's alerts are recorded but do not page.
@@ -684,6 +703,24 @@ mod tests {
         assert_eq!(group_key(&s, None), None);
         s.source_group = Some("{}:{alertname=\"HighLatency\"}".into());
         assert!(group_key(&s, None).unwrap().starts_with("source:"));
+    }
+
+    #[test]
+    fn long_group_keys_are_bounded_and_stay_distinct() {
+        let long = |tail: &str| {
+            let mut s = signal(None, &[]);
+            s.source_group = Some(format!("{}{tail}", "ü".repeat(3000)));
+            group_key(&s, None).unwrap()
+        };
+        let (a, b) = (long("a"), long("b"));
+        assert!(
+            a.len() <= MAX_GROUP_KEY && b.len() <= MAX_GROUP_KEY,
+            "{}",
+            a.len()
+        );
+        assert_ne!(a, b, "keys that differ only at the end");
+        assert_eq!(a, long("a"), "the same key every time");
+        assert!(a.starts_with("source:üü"));
     }
 
     fn action() -> impl Strategy<Value = Action> {

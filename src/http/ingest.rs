@@ -30,6 +30,10 @@ use crate::store::ChangeEvent;
 pub const PAGERDUTY_MAX_BODY: usize = 512 * 1024;
 /// Webhooks carry many alerts at once.
 pub const WEBHOOK_MAX_BODY: usize = 4 * 1024 * 1024;
+/// Alertmanager and Grafana send a whole alert group in one notification
+/// (with `max_alerts: 0`, as siaga's receiver should): a storm of
+/// thousands. They do not retry a 413, so the storm would never arrive.
+pub const GROUP_NOTIFICATION_MAX_BODY: usize = 64 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -42,6 +46,10 @@ pub fn router() -> OpenApiRouter<App> {
             OpenApiRouter::new()
                 .routes(routes!(alertmanager_webhook))
                 .routes(routes!(grafana_webhook))
+                .layer(DefaultBodyLimit::max(GROUP_NOTIFICATION_MAX_BODY)),
+        )
+        .merge(
+            OpenApiRouter::new()
                 .routes(routes!(opsgenie_create))
                 .routes(routes!(opsgenie_close))
                 .routes(routes!(opsgenie_update_message))

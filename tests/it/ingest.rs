@@ -983,6 +983,30 @@ both_backends!(
         let wide = alerts(&server, &viewer, "?service=checkout").await;
         assert_eq!(wide.len(), 2);
         assert_eq!(wide[0]["group_id"], wide[1]["group_id"], "one group");
+
+        // A storm's whole group in one notification, past the 4 MB other
+        // webhooks may send: Alertmanager would not retry a 413.
+        let description = "d".repeat(2_000);
+        let storm: Vec<Value> = (0..2_500)
+            .map(|i| json!({"status": "firing", "labels": {"alertname": "Storm", "pod": format!("pod-{i}")}, "annotations": {"description": description}, "fingerprint": format!("storm-{i}")}))
+            .collect();
+        let notification = json!({"version": "4", "groupKey": "{}:{alertname=\"Storm\"}", "status": "firing", "alerts": storm});
+        let body = serde_json::to_vec(&notification).unwrap();
+        assert!(body.len() > 4 * 1024 * 1024, "{}", body.len());
+        let reply = json(
+            server
+                .client
+                .post(server.url("/api/v1/integrations/alertmanager"))
+                .bearer_auth(&am_key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        assert_eq!(reply["results"].as_array().unwrap().len(), 2_500);
     }
 );
 

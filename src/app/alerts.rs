@@ -1192,6 +1192,11 @@ impl App {
             ));
         }
         let mut tx = self.store.write().await?;
+        tx.enqueue_job(
+            now,
+            &super::escalation::maintenance_end_job(service, ends_at),
+        )
+        .await?;
         let window = tx
             .insert_maintenance_window(
                 now,
@@ -1254,11 +1259,13 @@ impl App {
         caller.require(Role::Responder)?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        if !tx.cancel_maintenance_window(id, now).await? {
+        let Some(service) = tx.cancel_maintenance_window(id, now).await? else {
             return Err(Error::NotFound(format!(
                 "active maintenance window {id} (windows from the config file end when removed from it)"
             )));
-        }
+        };
+        tx.enqueue_job(now, &super::escalation::maintenance_end_job(&service, now))
+            .await?;
         tx.append_event(
             now,
             NewEvent::new(

@@ -548,6 +548,55 @@ impl App {
         Ok(())
     }
 
+    /// A maintenance window of a service ended: its groups still
+    /// triggered that opened during it, silent so far, start escalating,
+    /// as their alerts would have paged had they fired now. Nothing yet
+    /// while another window still holds the service.
+    pub async fn maintenance_ended(&self, job: &Job) -> anyhow::Result<()> {
+        let service = job.payload["service"]
+            .as_str()
+            .context("the job names no service")?;
+        let now = self.clock.now();
+        let org = self.org_snapshot().await?;
+        let held = self
+            .maintenance_windows(Some(service))
+            .await?
+            .iter()
+            .any(|w| w.cancelled_at.is_none() && w.starts_at <= now && now < w.ends_at);
+        let policy = org
+            .service(service)
+            .and_then(|s| s.escalation_policy.clone());
+        let actor = Actor::system("maintenance");
+        let mut tx = self.store.write().await?;
+        if !held {
+            for group_id in tx.groups_held_by_maintenance(service).await? {
+                // The group before the jobs: see `Tx::cancel_job`.
+                let group = tx.alert_group_for_update(group_id).await?;
+                if group.status != AlertStatus::Triggered || !group.in_maintenance {
+                    continue;
+                }
+                tx.release_group_from_maintenance(group_id).await?;
+                tx.append_event(
+                    now,
+                    NewEvent::new(
+                        &actor,
+                        "alert_group.maintenance_ended",
+                        Subject::new("alert_group", group_id),
+                    )
+                    .after(json!({ "service": service })),
+                )
+                .await?;
+                if let Some(policy) = &policy {
+                    start(&mut tx, &actor, group_id, policy, now).await?;
+                }
+            }
+        }
+        if self.complete_job_in(&mut tx, job).await? {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     /// After the last level's wait: if still nobody acknowledged, say so.
     pub async fn escalation_exhausted(&self, job: &Job) -> anyhow::Result<()> {
         let payload = &job.payload;
@@ -811,6 +860,17 @@ impl App {
 }
 
 pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";
+pub const MAINTENANCE_ENDED: &str = "maintenance.ended";
+
+/// The check, when a maintenance window of `service` ends at `at` (or is
+/// ended early), that pages for the groups it kept quiet. One per service
+/// and time: declaring the same window again adds none.
+pub(crate) fn maintenance_end_job(service: &str, at: Timestamp) -> NewJob {
+    NewJob {
+        unique_key: Some(format!("maintenance-end:{service}:{}", at.as_millisecond())),
+        ..NewJob::new(MAINTENANCE_ENDED, json!({ "service": service }), at)
+    }
+}
 /// Tries at recording a sent delivery, 0.2 s apart and doubling (3 s in all).
 const CONFIRM_ATTEMPTS: u32 = 5;
 pub const REESCALATE: &str = "escalation.reescalate";

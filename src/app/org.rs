@@ -126,6 +126,26 @@ impl App {
                 feeds_made += 1;
             }
         }
+        // A window's end pages for what it kept quiet; one removed from the
+        // file ends now.
+        let removed_windows = existing.values().filter(|old| {
+            old.kind == crate::domain::org::MAINTENANCE_KIND
+                && !old.archived
+                && !declared.contains(&(old.kind.clone(), old.name.clone()))
+        });
+        let ends = org
+            .maintenance
+            .iter()
+            .filter(|w| w.ends_at > now)
+            .map(|w| (w.service.clone(), w.ends_at))
+            .chain(removed_windows.filter_map(|old| {
+                let service = old.spec["service"].as_str()?;
+                Some((service.to_string(), now))
+            }));
+        for (service, at) in ends {
+            tx.enqueue_job(now, &super::escalation::maintenance_end_job(&service, at))
+                .await?;
+        }
         let schedules: Vec<&str> = org.schedules.iter().map(|s| s.name.as_str()).collect();
         let people: Vec<&str> = org.people.iter().map(|p| p.handle.as_str()).collect();
         tx.forget_feed_tokens_except(super::schedules::SCHEDULE_FEED, &schedules)

@@ -719,18 +719,45 @@ impl Tx {
             .collect())
     }
 
-    /// Cancels a window; false when there is none with this id or it was
-    /// already cancelled.
-    pub async fn cancel_maintenance_window(&mut self, id: i64, now: Timestamp) -> Result<bool> {
-        let affected = with_tx!(self, conn => {
-            sqlx::query("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL")
+    /// Cancels a window; its service, or `None` when there is none with
+    /// this id or it was already cancelled.
+    pub async fn cancel_maintenance_window(
+        &mut self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
+        let service: Option<String> = with_tx!(self, conn => {
+            sqlx::query_scalar("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL RETURNING service")
                 .bind(id)
                 .bind(to_millis(now))
-                .execute(conn)
+                .fetch_optional(conn)
                 .await?
-                .rows_affected()
         });
-        Ok(affected == 1)
+        Ok(service)
+    }
+
+    /// The triggered groups of `service` that opened (or woke) during its
+    /// maintenance and have paged nobody since.
+    pub async fn groups_held_by_maintenance(&mut self, service: &str) -> Result<Vec<i64>> {
+        let ids: Vec<i64> = with_tx!(self, conn => {
+            sqlx::query_scalar(
+                "SELECT id FROM alert_groups WHERE service = $1 AND status = 'triggered' AND in_maintenance = 1 ORDER BY id",
+            )
+            .bind(service)
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(ids)
+    }
+
+    /// Lets a group page again: its maintenance is over.
+    pub async fn release_group_from_maintenance(&mut self, group_id: i64) -> Result<()> {
+        self.execute_with(
+            "UPDATE alert_groups SET in_maintenance = 0 WHERE id = $1",
+            &[group_id.into()],
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn insert_change_event(

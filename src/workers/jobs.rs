@@ -600,6 +600,7 @@ impl JobRunner {
                 match kind {
                     escalation::ESCALATION_STEP => app.escalation_step(job).await?,
                     escalation::ESCALATION_EXHAUSTED => app.escalation_exhausted(job).await?,
+                    escalation::MAINTENANCE_ENDED => app.maintenance_ended(job).await?,
                     escalation::REESCALATE => app.reescalate(job).await?,
                     escalation::DELIVER => app.deliver(job).await?,
                     incidents::UPDATE_DUE => app.incident_update_due(job).await?,

@@ -519,6 +519,144 @@ both_backends!(
     }
 );
 
+both_backends!(
+    an_alert_still_firing_when_maintenance_ends_pages_then,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        let now = t.clock.now();
+        for hours in [1, 2] {
+            t.app
+                .create_maintenance_window(
+                    &caller,
+                    "checkout",
+                    None,
+                    now + SignedDuration::from_hours(hours),
+                    "database upgrade",
+                )
+                .await
+                .unwrap();
+        }
+        trigger(&t, "during-1").await;
+        trigger(&t, "during-2").await;
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty(), "quiet during maintenance");
+        let fixed = t.app.alerts(Default::default()).await.unwrap().items;
+        let fixed = fixed.iter().find(|a| a.dedup_key == "during-2").unwrap();
+        t.app.resolve_alert(&caller, fixed.id).await.unwrap();
+
+        // The first window ends while the second still holds the service.
+        t.clock.advance(SignedDuration::from_mins(61));
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty(), "still in maintenance");
+        // The second ends: the alert still firing pages; the resolved one not.
+        t.clock.advance(SignedDuration::from_mins(60));
+        run_due(&t).await;
+        let pages = received.to("oncall");
+        assert_eq!(pages.len(), 1, "{pages:?}");
+        assert!(
+            pages[0].1["title"]
+                .as_str()
+                .unwrap()
+                .contains("Checkout 5xx")
+        );
+        assert_eq!(
+            events_named(&t, "alert_group.maintenance_ended")
+                .await
+                .len(),
+            1
+        );
+        // And escalates on from there.
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1);
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "paged once");
+    }
+);
+
+both_backends!(
+    a_maintenance_window_from_the_config_file_pages_when_it_ends_or_is_removed,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let plain = config(&hooks, "oncall");
+        let windowed = format!(
+            "{plain}maintenance_windows:\n  - {{name: upgrade, service: checkout, starts_at: \"2026-11-02T08:00:00Z\", ends_at: \"2026-11-02T10:00:00Z\", reason: upgrade}}\n"
+        );
+        t.apply("escalation.yaml", &windowed).await;
+        trigger(&t, "config-held").await;
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty());
+        t.clock.advance(SignedDuration::from_mins(61));
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "paged at the window's end");
+
+        // Removed from the file before its end: it ends then.
+        let later = windowed
+            .replace("2026-11-02T08:00:00Z", "2026-11-02T10:00:00Z")
+            .replace(
+                "2026-11-02T10:00:00Z\", reason",
+                "2026-11-02T13:00:00Z\", reason",
+            );
+        t.apply("escalation.yaml", &later).await;
+        trigger(&t, "config-held-2").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "held by the new window");
+        t.apply("escalation.yaml", &plain).await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2, "paged when removed");
+    }
+);
+
+both_backends!(
+    ending_a_maintenance_window_early_pages_for_what_it_held,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        let caller = t
+            .app
+            .authenticate_token(&t.token(Role::Responder).await)
+            .await
+            .unwrap();
+        let window = t
+            .app
+            .create_maintenance_window(
+                &caller,
+                "checkout",
+                None,
+                t.clock.now() + SignedDuration::from_hours(3),
+                "card vault migration",
+            )
+            .await
+            .unwrap();
+        trigger(&t, "held-1").await;
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty());
+        t.clock.advance(SignedDuration::from_mins(10));
+        t.app
+            .cancel_maintenance_window(&caller, window.id.unwrap())
+            .await
+            .unwrap();
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "paged when it ended");
+        // Its original end changes nothing more.
+        t.clock.advance(SignedDuration::from_hours(3));
+        t.app
+            .acknowledge_alert(
+                &caller,
+                t.app.alerts(Default::default()).await.unwrap().items[0].id,
+            )
+            .await
+            .unwrap();
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+    }
+);
+
 /// A level's step claimed just before its group went quiet (acknowledged
 /// or resolved) and a new alert woke the group: the woken group starts at
 /// its first level with a timer of its own, and the claimed step, stale

@@ -405,7 +405,8 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
     request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
     responses((status = 200, body = WebhookAccepted, description = "Committed; one result per alert"), (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)),
+        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody),
+        (status = 503, body = super::error::ErrorBody, description = "the database is unavailable, or the key is over its rate limit (`rate_limited`); retry after `Retry-After`")),
     security(("bearer" = [])))]
 async fn alertmanager_webhook(
     State(app): State<App>,
@@ -422,7 +423,17 @@ async fn alertmanager_webhook(
             "Alertmanager left alerts out of a notification (max_alerts): they never reach siaga while their group stays that large; set max_alerts to 0 for siaga's receiver"
         );
     }
-    ingest_webhook(&app, &target, "alertmanager", &body, parsed.signals).await
+    ingest_webhook(&app, &target, "alertmanager", &body, parsed.signals)
+        .await
+        .map_err(|mut error| {
+            // Alertmanager's webhook receiver retries only 5xx: a 429 would
+            // drop the notification until the group's next one, minutes or
+            // hours away. A 503 with `Retry-After` is retried with backoff.
+            if error.status == StatusCode::TOO_MANY_REQUESTS {
+                error.status = StatusCode::SERVICE_UNAVAILABLE;
+            }
+            error
+        })
 }
 
 /// Grafana unified alerting webhook (version 1), `POST` or `PUT`. When the

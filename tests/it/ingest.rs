@@ -1018,6 +1018,10 @@ both_backends!(
         "        kind: generic\n        default_severity: error",
         "        kind: generic\n        default_severity: error\n        rate_limit:\n          events: 3\n          per: 1h",
         1,
+    ).replacen(
+        "        kind: alertmanager\n",
+        "        kind: alertmanager\n        rate_limit: {events: 3, per: 1h}\n",
+        1,
     );
         t.apply("shop.yaml", &limited).await;
         let generic_key = key(&t, IntegrationKind::Generic).await;
@@ -1048,6 +1052,24 @@ both_backends!(
             .unwrap();
         assert!(limited.headers().contains_key("retry-after"));
         error(limited, 429, "rate_limited").await;
+
+        // Alertmanager's webhook receiver retries 5xx only: it gets a 503.
+        let am_key = key(&t, IntegrationKind::Alertmanager).await;
+        let notification = |fingerprint: &str| json!({"version": "4", "groupKey": "rl", "status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "RL"}, "annotations": {}, "fingerprint": fingerprint}]});
+        let post = |body: Value| {
+            server
+                .client
+                .post(server.url("/api/v1/integrations/alertmanager"))
+                .bearer_auth(&am_key)
+                .json(&body)
+                .send()
+        };
+        for i in 0..3 {
+            json(post(notification(&format!("rl-{i}"))).await.unwrap(), 200).await;
+        }
+        let limited = post(notification("rl-3")).await.unwrap();
+        assert!(limited.headers().contains_key("retry-after"));
+        error(limited, 503, "rate_limited").await;
 
         let routing_key = key(&t, IntegrationKind::Pagerduty).await;
         let change = json!({"routing_key": routing_key, "payload": {"summary": "Deploy payments v2.14.0", "source": "argo", "timestamp": "2026-11-02T08:30:00+08:00"}, "links": [{"href": "https://ci.kedai.example/runs/981", "text": "Pipeline"}]});

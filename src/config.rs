@@ -1760,7 +1760,7 @@ impl Checker {
             }
             None => schedule_zone.to_string(),
         };
-        let start = raw.start.value.trim().parse::<jiff::civil::DateTime>().ok();
+        let start = crate::domain::schedule::local_date_time(&raw.start.value);
         if start.is_none() {
             self.report(
                 &raw.start,
@@ -1927,7 +1927,7 @@ impl Checker {
     }
 
     fn time_of_day(&mut self, text: &Spanned<String>, field: String) -> Option<jiff::civil::Time> {
-        let parsed = text.value.trim().parse::<jiff::civil::Time>().ok();
+        let parsed = crate::domain::schedule::local_time(&text.value);
         if parsed.is_none() {
             self.report(
                 text,
@@ -2168,6 +2168,16 @@ services:
         assert_eq!(
             errors.issues[0].field,
             "schedules[0].layers[0].restrictions[0].days"
+        );
+        // An offset in a local time is refused, not dropped.
+        let offset = config("[sat]").replace("2026-11-02T00:00", "2026-11-02T00:00+08:00");
+        let errors = parse("s.yaml", &offset).unwrap_err();
+        assert_eq!(errors.issues[0].field, "schedules[0].layers[0].start");
+        let offset = config("[sat]").replace("from: \"00:00\"", "from: \"00:00+08:00\"");
+        let errors = parse("s.yaml", &offset).unwrap_err();
+        assert_eq!(
+            errors.issues[0].field,
+            "schedules[0].layers[0].restrictions[0].from"
         );
     }
 

@@ -313,6 +313,28 @@ impl Rotating<'_> {
 }
 
 /// Sorted, non-overlapping union of intervals.
+/// A local date and time as people write one (`2026-11-02T09:00`), in a
+/// zone given elsewhere. An offset or a zone in the text is refused, not
+/// ignored: `09:00+08:00` read as 09:00 in London would be wrong quietly.
+pub fn local_date_time(text: &str) -> Option<DateTime> {
+    let text = text.trim();
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let plain = date.chars().all(|c| c.is_ascii_digit() || c == '-') && plain_time(time);
+    plain.then(|| text.parse().ok()).flatten()
+}
+
+/// A time of day as people write one (`09:00`, `17:30:15`); a date, an
+/// offset or a zone in the text is refused, not ignored.
+pub fn local_time(text: &str) -> Option<Time> {
+    let text = text.trim();
+    plain_time(text).then(|| text.parse().ok()).flatten()
+}
+
+fn plain_time(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_ascii_digit() || c == ':' || c == '.' || c == ',')
+}
+
 fn merge_intervals(mut intervals: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
     intervals.sort();
     let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(intervals.len());
@@ -644,6 +666,31 @@ fn fold(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn local_times_refuse_an_offset_or_zone_rather_than_ignore_it() {
+        assert_eq!(
+            super::local_date_time(" 2026-11-02T09:00 "),
+            Some(jiff::civil::date(2026, 11, 2).at(9, 0, 0, 0))
+        );
+        assert_eq!(
+            super::local_time("17:30"),
+            Some(jiff::civil::time(17, 30, 0, 0))
+        );
+        for refused in [
+            "2026-11-02T09:00+08:00",
+            "2026-11-02T09:00-05:00",
+            "2026-11-02T09:00Z",
+            "2026-11-02T09:00[Asia/Jakarta]",
+            "2026-11-02",
+            "tomorrow",
+        ] {
+            assert_eq!(super::local_date_time(refused), None, "{refused}");
+        }
+        for refused in ["09:00+08:00", "2026-11-02T09:00", "09:00[UTC]", "9am"] {
+            assert_eq!(super::local_time(refused), None, "{refused}");
+        }
+    }
     use super::*;
     use jiff::ToSpan;
     use jiff::civil::date;

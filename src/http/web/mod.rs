@@ -602,9 +602,7 @@ async fn start_maintenance(
     let org = app.org_snapshot().await?;
     let starts_at = match form.from.trim() {
         "" => app.clock.now(),
-        text => text
-            .parse::<jiff::civil::DateTime>()
-            .ok()
+        text => crate::domain::schedule::local_date_time(text)
             .and_then(|local| zone(&org.settings.time_zone).to_timestamp(local).ok())
             .ok_or_else(|| {
                 app::Error::invalid(
@@ -1780,8 +1778,7 @@ async fn take_shift(
         .ok_or_else(|| app::Error::NotFound(format!("schedule named {name}")))?;
     let tz = zone(&schedule.time_zone);
     let parse = |text: &str, field: &'static str| {
-        text.parse::<jiff::civil::DateTime>()
-            .ok()
+        crate::domain::schedule::local_date_time(text)
             .and_then(|local| tz.to_timestamp(local).ok())
             .ok_or_else(|| {
                 app::Error::invalid(

@@ -377,6 +377,10 @@ impl App {
         reason: &str,
     ) -> Result<StoredOverride> {
         caller.require(Role::Responder)?;
+        // Checked as stored: to the millisecond.
+        let to_millis =
+            |at: Timestamp| Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at);
+        let (starts_at, ends_at) = (to_millis(starts_at), to_millis(ends_at));
         let org = self.org_snapshot().await?;
         let schedule = self.schedule_named(&org, schedule)?;
         if org.person(person).is_none() {

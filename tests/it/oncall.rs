@@ -171,6 +171,23 @@ both_backends!(
         )
         .await;
         assert_eq!(inverted["field"], "ends_at");
+        // Shorter than the millisecond it is stored to: empty, refused.
+        let instant = error(
+            server
+                .post(path, &responder)
+                .json(&take(
+                    "putu",
+                    "2026-11-05T00:00:00.0001Z",
+                    "2026-11-05T00:00:00.0009Z",
+                ))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "invalid_range",
+        )
+        .await;
+        assert_eq!(instant["field"], "ends_at");
         error(
             server
                 .post(path, &responder)

@@ -38,15 +38,9 @@ struct Create {
 }
 
 /// Opsgenie priorities onto severity names siaga's mapping understands.
-fn severity_of(priority: &str) -> Option<&'static str> {
-    match priority {
-        "P1" => Some("critical"),
-        "P2" => Some("error"),
-        "P3" => Some("warning"),
-        "P4" | "P5" => Some("info"),
-        _ => None,
-    }
-}
+/// Opsgenie's priorities; siaga's severities read them (`P1` is critical,
+/// `P4` and `P5` info) unless the integration's `severity_map` names them.
+const PRIORITIES: [&str; 5] = ["P1", "P2", "P3", "P4", "P5"];
 
 pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
     let create: Create = parse_typed(body)?;
@@ -56,7 +50,7 @@ pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
     }
     if let Some(priority) = &create.priority
         && !priority.is_empty()
-        && severity_of(priority).is_none()
+        && !PRIORITIES.contains(&priority.as_str())
     {
         return Err(FormatError::new(
             "priority",
@@ -80,11 +74,19 @@ pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
         None => hex::encode(Sha256::digest(message.as_bytes())),
     };
     let mut signal = signal(Action::Trigger, alias, truncate(message, MAX_SUMMARY));
+    // Without a priority (Alertmanager's default), the `severity` label,
+    // which Alertmanager copies into the details with the other labels.
     signal.source_severity = create
         .priority
-        .as_deref()
-        .and_then(severity_of)
-        .map(str::to_string);
+        .clone()
+        .filter(|p| !p.is_empty())
+        .or_else(|| {
+            create
+                .details
+                .get("severity")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
     signal.source = create.source.clone().filter(|s| !s.is_empty());
     signal.component = create.entity.clone().filter(|s| !s.is_empty());
     for (key, value) in &create.details {
@@ -151,7 +153,20 @@ mod tests {
     fn alertmanager_creates_parse() {
         let signal = parse_create(CREATE.as_bytes()).unwrap();
         assert_eq!(signal.action, Action::Trigger);
-        assert_eq!(signal.source_severity.as_deref(), Some("critical"));
+        // Left as sent, for a `severity_map` to name; P1 reads as critical.
+        assert_eq!(signal.source_severity.as_deref(), Some("P1"));
+        assert_eq!(
+            crate::domain::alert::Mapping::default().severity(&signal),
+            crate::domain::alert::Severity::Critical
+        );
+        // Alertmanager's default sends no priority: the `severity` label
+        // among the details says it.
+        let default = parse_create(
+            include_str!("../../tests/fixtures/alertmanager-0.25/opsgenie-create-default.json")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(default.source_severity.as_deref(), Some("critical"));
         assert_eq!(signal.dedup_key.len(), 64);
         assert_eq!(
             signal.labels.get("service").map(String::as_str),

@@ -169,6 +169,9 @@ pub fn overload_message(overload: &schedule::Overload) -> String {
 }
 
 pub fn human_hours(duration: SignedDuration) -> String {
+    if duration.is_positive() && duration < SignedDuration::from_mins(1) {
+        return "under a minute".into();
+    }
     let minutes = duration.as_secs() / 60;
     match (minutes / 60, minutes % 60) {
         (0, m) => format!("{m} min"),
@@ -689,6 +692,21 @@ fn feed_address(org: &Org, token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn durations_read_in_hours_and_minutes_and_a_short_gap_is_not_none() {
+        use jiff::SignedDuration;
+        assert_eq!(super::human_hours(SignedDuration::ZERO), "0 min");
+        assert_eq!(
+            super::human_hours(SignedDuration::from_secs(20)),
+            "under a minute"
+        );
+        assert_eq!(
+            super::human_hours(SignedDuration::from_mins(90)),
+            "1 h 30 min"
+        );
+        assert_eq!(super::human_hours(SignedDuration::from_hours(3)), "3 h");
+    }
     use super::feed_address;
     use crate::domain::org::Org;
 

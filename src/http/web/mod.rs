@@ -1476,10 +1476,15 @@ async fn schedules_page(
         .map(|s| {
             let tz = zone(&s.time_zone);
             ScheduleRow {
-                gap_ahead: (s.gap_hours_ahead > 0.0).then(|| {
-                    crate::app::schedules::human_hours(jiff::SignedDuration::from_secs_f64(
-                        s.gap_hours_ahead * 3600.0,
-                    ))
+                // Any gap at all, however short its rounded hours.
+                gap_ahead: s.first_gap_ahead.is_some().then(|| {
+                    if s.gap_hours_ahead > 0.0 {
+                        crate::app::schedules::human_hours(jiff::SignedDuration::from_secs_f64(
+                            s.gap_hours_ahead * 3600.0,
+                        ))
+                    } else {
+                        "a few minutes".into()
+                    }
                 }),
                 first_gap: s
                     .first_gap_ahead

@@ -312,7 +312,6 @@ impl Rotating<'_> {
     }
 }
 
-/// Sorted, non-overlapping union of intervals.
 /// A local date and time as people write one (`2026-11-02T09:00`), in a
 /// zone given elsewhere. An offset or a zone in the text is refused, not
 /// ignored: `09:00+08:00` read as 09:00 in London would be wrong quietly.
@@ -335,6 +334,7 @@ fn plain_time(text: &str) -> bool {
         .all(|c| c.is_ascii_digit() || c == ':' || c == '.' || c == ',')
 }
 
+/// Sorted, non-overlapping union of intervals.
 fn merge_intervals(mut intervals: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
     intervals.sort();
     let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(intervals.len());
@@ -400,9 +400,12 @@ pub fn final_shifts(
             })
             .or_else(|| {
                 per_layer.iter().rev().find_map(|shifts| {
+                    // A layer's shifts are in order and apart: the first
+                    // one ending after `start` is the only candidate.
+                    let at = shifts.partition_point(|s| s.end <= start);
                     shifts
-                        .iter()
-                        .find(|s| s.start <= start && end <= s.end)
+                        .get(at)
+                        .filter(|s| s.start <= start && end <= s.end)
                         .map(|s| Shift {
                             start,
                             end,

@@ -1126,10 +1126,11 @@ impl App {
         let actor = Actor::system("incidents");
         if let Some(&incident_id) = recent.last() {
             let mut tx = self.store.write().await?;
+            // The incident before the job: see `Tx::cancel_job`.
+            let mut incident = tx.incident_for_update(incident_id).await?;
             if !self.complete_job_in(&mut tx, job).await? {
                 return Ok(());
             }
-            let mut incident = tx.incident_for_update(incident_id).await?;
             let was_resolved = incident.status == IncidentStatus::Resolved;
             if was_resolved {
                 match org.incidents.regression.action {

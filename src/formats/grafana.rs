@@ -24,6 +24,9 @@ struct Notification {
     title: Option<String>,
     #[serde(default, rename = "externalURL")]
     external_url: Option<String>,
+    /// Alerts Grafana left out because of its `max_alerts`.
+    #[serde(default)]
+    truncated_alerts: u64,
     alerts: Vec<GrafanaAlert>,
 }
 
@@ -50,6 +53,8 @@ struct GrafanaAlert {
     panel_url: Option<String>,
     #[serde(default)]
     value_string: Option<String>,
+    #[serde(default, rename = "imageURL")]
+    image_url: Option<String>,
 }
 
 pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
@@ -104,6 +109,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
                 "annotations": alert.annotations,
                 "value": alert.value_string,
                 "state": notification.state,
+                "truncated_alerts": notification.truncated_alerts,
             });
             signal.occurred_at =
                 super::webhook_time(action, alert.starts_at.as_deref(), alert.ends_at.as_deref());
@@ -112,6 +118,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
                 (&alert.panel_url, "Panel"),
                 (&alert.generator_url, "Alert rule"),
                 (&alert.silence_url, "Silence"),
+                (&alert.image_url, "Image"),
                 (&notification.external_url, "Grafana"),
             ] {
                 if let Some(url) = url.as_deref().filter(|u| !u.is_empty()) {
@@ -227,6 +234,14 @@ mod tests {
                 .unwrap_err()
                 .field,
             "alerts[0].status"
+        );
+        let cut = parse(br#"{"version":"1","truncatedAlerts":7,"alerts":[{"status":"firing","fingerprint":"x","imageURL":"https://grafana.example/img.png"}]}"#).unwrap();
+        assert_eq!(cut[0].details["truncated_alerts"], 7);
+        assert!(
+            cut[0]
+                .links
+                .iter()
+                .any(|l| l.text.as_deref() == Some("Image") && l.href.ends_with("img.png"))
         );
     }
 

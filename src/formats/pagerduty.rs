@@ -212,6 +212,17 @@ pub fn parse_event(
     }
     signal.source_severity = severity;
     signal.links = links;
+    // Images (graphs, screenshots) are kept as links to them: where the
+    // image links to, or the image itself.
+    if let Some(Value::Array(images)) = value.get("images") {
+        signal.links.extend(images.iter().filter_map(|image| {
+            let href = text(image, "href").or_else(|| text(image, "src"))?;
+            Some(Link {
+                href: href.to_string(),
+                text: Some(text(image, "alt").unwrap_or("Image").to_string()),
+            })
+        }));
+    }
     if let Some(client_url) = text(&value, "client_url") {
         let client = text(&value, "client").unwrap_or("source").to_string();
         signal.links.push(Link {
@@ -377,6 +388,18 @@ mod tests {
         assert_eq!(s.source_severity.as_deref(), Some("critical"));
         assert_eq!(s.labels.get("env").map(String::as_str), Some("prod"));
         assert_eq!(s.links.len(), 2);
+        let pictured = parse_event(br#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"s","source":"h","severity":"info"},"images":[{"src":"https://img/1.png","alt":"Latency"},{"src":"https://img/2.png","href":"https://grafana/d/2"},{"alt":"no source"}]}"#, || "g".into()).unwrap().signal;
+        assert_eq!(
+            pictured
+                .links
+                .iter()
+                .map(|l| (l.href.as_str(), l.text.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                ("https://img/1.png", Some("Latency")),
+                ("https://grafana/d/2", Some("Image"))
+            ]
+        );
         assert!(!event.generated_key);
     }
 

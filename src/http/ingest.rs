@@ -193,6 +193,9 @@ pub struct OpsgenieReply {
     result: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    /// For a request that cannot be processed: what is wrong, by field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<std::collections::BTreeMap<String, String>>,
     took: f64,
     #[serde(rename = "requestId")]
     request_id: String,
@@ -528,10 +531,24 @@ fn opsgenie_reply(status: StatusCode, message: &str) -> Response {
     let body = OpsgenieReply {
         result,
         message,
+        errors: None,
         took: 0.0,
         request_id,
     };
     (status, Json(body)).into_response()
+}
+
+/// Opsgenie's answer to a request it cannot process: a message, and the
+/// problem under its field.
+fn opsgenie_unprocessable(error: &FormatError) -> Response {
+    let body = OpsgenieReply {
+        result: None,
+        message: Some("Request body is not processable. Please check the errors.".into()),
+        errors: Some([(error.field.clone(), error.message.clone())].into()),
+        took: 0.0,
+        request_id: generate_dedup_key(),
+    };
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }
 
 fn opsgenie_failure(error: ApiError) -> Response {
@@ -591,7 +608,7 @@ async fn opsgenie_create(
     };
     match opsgenie::parse_create(&body) {
         Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,
-        Err(error) => opsgenie_reply(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+        Err(error) => opsgenie_unprocessable(&error),
     }
 }
 
@@ -632,7 +649,7 @@ async fn opsgenie_close(
     };
     match opsgenie::close(&identifier, params.identifier_type.as_deref()) {
         Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,
-        Err(error) => opsgenie_reply(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+        Err(error) => opsgenie_unprocessable(&error),
     }
 }
 

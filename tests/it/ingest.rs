@@ -645,7 +645,15 @@ both_backends!(
             422,
         )
         .await;
-        assert!(bad["message"].as_str().unwrap().contains("priority"));
+        // As Opsgenie answers: a message, and the problem by field.
+        assert!(bad["message"].as_str().unwrap().contains("not processable"));
+        assert!(
+            bad["errors"]["priority"]
+                .as_str()
+                .unwrap()
+                .contains("P1 to P5"),
+            "{bad}"
+        );
 
         // Close refusals are in Opsgenie's shape too.
         let twice = json(

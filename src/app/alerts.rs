@@ -579,10 +579,10 @@ impl App {
         loop {
             attempt += 1;
             match self.try_write_batch(batch).await {
-                Err(Error::Conflict(_)) if attempt < INGEST_ATTEMPTS => continue,
+                Err(Error::Contended(_)) if attempt < INGEST_ATTEMPTS => continue,
                 // Replicas kept racing: a server's state, not the client's
                 // mistake (a 409 would make the source drop the event).
-                Err(Error::Conflict(conflict)) => {
+                Err(Error::Contended(conflict)) => {
                     return Err(Error::Unavailable(anyhow::anyhow!(
                         "the batch kept colliding with other writers: {conflict}"
                     )));
@@ -1056,6 +1056,17 @@ impl App {
     /// Acknowledges or resolves for `by` (an email, or a person reached by
     /// an acknowledge link).
     pub(crate) async fn change_alert_status_as(
+        &self,
+        actor: &Actor,
+        by: &str,
+        id: i64,
+        wanted: Outcome,
+    ) -> Result<Alert> {
+        self.retrying(|| self.change_alert_status_once(actor, by, id, wanted))
+            .await
+    }
+
+    async fn change_alert_status_once(
         &self,
         actor: &Actor,
         by: &str,

@@ -1010,6 +1010,16 @@ impl App {
         level: Option<usize>,
     ) -> super::Result<EscalationState> {
         caller.require(crate::domain::auth::Role::Responder)?;
+        self.retrying(|| self.escalate_alert_once(caller, alert_id, level))
+            .await
+    }
+
+    async fn escalate_alert_once(
+        &self,
+        caller: &super::Caller,
+        alert_id: i64,
+        level: Option<usize>,
+    ) -> super::Result<EscalationState> {
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let actor = caller.actor();
@@ -1094,6 +1104,16 @@ impl App {
         to: &Assignee,
     ) -> super::Result<EscalationState> {
         caller.require(crate::domain::auth::Role::Responder)?;
+        self.retrying(|| self.reassign_alert_once(caller, alert_id, to))
+            .await
+    }
+
+    async fn reassign_alert_once(
+        &self,
+        caller: &super::Caller,
+        alert_id: i64,
+        to: &Assignee,
+    ) -> super::Result<EscalationState> {
         let org = self.org_snapshot().await?;
         let unknown = |field: &str, what: &str, name: &str, names: Vec<String>| {
             let hint = crate::config::closest(name, names.into_iter())

@@ -125,6 +125,11 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another writer got in the way: a deadlock the database broke, or a
+    /// row another replica wrote first. Nothing was written, and the same
+    /// request, reading afresh, may well succeed ([`App::retrying`]).
+    #[error("{0}")]
+    Contended(String),
     /// An incident was not resolved: the evidence of recovery is missing,
     /// for these reasons.
     #[error("not resolved: {}", .0.join("; "))]
@@ -161,9 +166,32 @@ impl From<StoreError> for Error {
             // A store NotFound reaching a caller is a lookup the use case
             // did not name; use cases map their own lookups to NotFound(what).
             StoreError::NotFound => Error::NotFound("record".into()),
-            StoreError::Conflict(message) => Error::Conflict(message),
+            StoreError::Conflict(message) => Error::Contended(message),
             StoreError::Unavailable(error) => Error::Unavailable(error),
             StoreError::Other(error) => Error::Internal(error),
+        }
+    }
+}
+
+/// How many times a person's write is tried when other writers get in its
+/// way.
+const CONTENDED_ATTEMPTS: u32 = 3;
+
+impl App {
+    /// Runs `write` (a whole transaction) again when another writer got
+    /// in its way, so a person acknowledging at the very moment a batch or
+    /// a step writes the same rows is not told to try again themselves.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut write: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match write().await {
+                Err(Error::Contended(_)) if attempt < CONTENDED_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
         }
     }
 }

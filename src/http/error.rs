@@ -96,7 +96,7 @@ impl From<app::Error> for ApiError {
                 retry_after: None,
             },
             app::Error::NotFound(what) => ApiError::not_found(what),
-            app::Error::Conflict(message) => {
+            app::Error::Conflict(message) | app::Error::Contended(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
             app::Error::NotRecovered(reasons) => {

@@ -660,7 +660,8 @@ impl Tx {
     /// order: an ingestion batch that wakes a quiet group locks the group
     /// before the alerts its write updates, so a responder resolving one
     /// of those alerts at that very moment deadlocks with it; PostgreSQL
-    /// ends that within a second and the batch is retried.
+    /// ends that within a second, and whichever lost is tried again (the
+    /// batch, or the person's write: `App::retrying`).
     pub async fn cancel_job(&mut self, unique_key: &str, now: Timestamp) -> Result<bool> {
         let affected = self
             .execute_with(

@@ -2468,6 +2468,56 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
     );
 }
 
+/// A responder's acknowledgement that PostgreSQL picks as the victim of a
+/// deadlock (here with a raw transaction standing in for another writer)
+/// is tried again, not answered with a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_caught_in_a_deadlock_is_tried_again() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, received) = escalating(&db, "oncall").await;
+    trigger(&t, "deadlock-1").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    let caller = t
+        .app
+        .authenticate_token(&t.token(Role::Responder).await)
+        .await
+        .unwrap();
+    // The other writer holds the group's row.
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE alert_groups SET alert_count = alert_count WHERE id = $1")
+        .bind(alert.group_id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // The acknowledgement locks the alert, then waits for the group.
+    let acknowledging = tokio::spawn({
+        let app = t.app.clone();
+        async move { app.acknowledge_alert(&caller, alert.id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The other writer now wants the alert: a deadlock, which the
+    // acknowledgement, waiting longer, notices and loses.
+    sqlx::query("UPDATE alerts SET event_count = event_count WHERE id = $1")
+        .bind(alert.id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let acknowledged = acknowledging.await.unwrap();
+    assert!(
+        acknowledged
+            .as_ref()
+            .is_ok_and(|a| a.status == siaga::domain::alert::AlertStatus::Acknowledged),
+        "{acknowledged:?}"
+    );
+}
+
 /// A page the receiver took, whose confirmation the database refused once:
 /// recorded on a second try, not sent again nor reported failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -454,14 +454,16 @@ async fn act(
                 ),
                 back,
             ),
-            crate::app::Error::Conflict(message) => error_page_back(
-                StatusCode::CONFLICT,
-                "Not changed",
-                format!(
-                    "{message}. Nothing was changed; the incident room shows how things stand now."
-                ),
-                back,
-            ),
+            crate::app::Error::Conflict(message) | crate::app::Error::Contended(message) => {
+                error_page_back(
+                    StatusCode::CONFLICT,
+                    "Not changed",
+                    format!(
+                        "{message}. Nothing was changed; the incident room shows how things stand now."
+                    ),
+                    back,
+                )
+            }
             crate::app::Error::Invalid { message, .. } => error_page_back(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Not changed",

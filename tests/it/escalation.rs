@@ -2348,12 +2348,36 @@ both_backends!(
     }
 );
 
+/// A raw PostgreSQL transaction standing in for another writer.
+struct OtherWriter(sqlx::PgConnection);
+
+impl OtherWriter {
+    async fn begin(db: &TestDb) -> OtherWriter {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut connection).await.unwrap();
+        OtherWriter(connection)
+    }
+
+    /// Runs `statement` with `$1` bound to `id`, holding the rows it writes.
+    async fn write(&mut self, statement: &str, id: i64) {
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+            .bind(id)
+            .execute(&mut self.0)
+            .await
+            .unwrap();
+    }
+
+    async fn commit(mut self) {
+        sqlx::query("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
 /// A step that falls due while an acknowledgement is being written waits
 /// for it (the step locks the group's row), then sees the group
 /// acknowledged and pages nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_racing_an_acknowledgement_sees_it() {
-    use sqlx::Connection;
     let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
         return;
     };
@@ -2363,21 +2387,19 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
     assert_eq!(received.to("oncall").len(), 1);
     let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
     // An acknowledgement mid-write: the group row updated, not committed.
-    let mut acknowledging = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN")
-        .execute(&mut acknowledging)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE alerts SET status = 'acknowledged' WHERE id = $1")
-        .bind(alert.id)
-        .execute(&mut acknowledging)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE alert_groups SET status = 'acknowledged' WHERE id = $1")
-        .bind(alert.group_id)
-        .execute(&mut acknowledging)
-        .await
-        .unwrap();
+    let mut acknowledging = OtherWriter::begin(&db).await;
+    acknowledging
+        .write(
+            "UPDATE alerts SET status = 'acknowledged' WHERE id = $1",
+            alert.id,
+        )
+        .await;
+    acknowledging
+        .write(
+            "UPDATE alert_groups SET status = 'acknowledged' WHERE id = $1",
+            alert.group_id,
+        )
+        .await;
     // The lead's level falls due and its step starts meanwhile.
     t.clock.advance(SignedDuration::from_mins(6));
     let step = tokio::spawn({
@@ -2391,10 +2413,7 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    sqlx::query("COMMIT")
-        .execute(&mut acknowledging)
-        .await
-        .unwrap();
+    acknowledging.commit().await;
     assert!(step.await.unwrap() >= 1, "the step ran");
     run_due(&t).await;
     assert!(
@@ -2408,7 +2427,6 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
 /// holds the group's row, that it escalates already, and pages nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_woken_by_two_writers_at_once_pages_once() {
-    use sqlx::Connection;
     let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
         return;
     };
@@ -2427,13 +2445,13 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
     let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
     t.app.acknowledge_alert(&caller, alert.id).await.unwrap();
     // The other writer has woken the group, not yet committed.
-    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE alert_groups SET status = 'triggered' WHERE id = $1")
-        .bind(alert.group_id)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = OtherWriter::begin(&db).await;
+    other
+        .write(
+            "UPDATE alert_groups SET status = 'triggered' WHERE id = $1",
+            alert.group_id,
+        )
+        .await;
     t.clock.advance(SignedDuration::from_mins(1));
     let joining = tokio::spawn({
         let t_app = t.app.clone();
@@ -2453,7 +2471,7 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other.commit().await;
     joining.await.unwrap();
     run_due(&t).await;
     assert_eq!(
@@ -2473,7 +2491,6 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
 /// is tried again, not answered with a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_caught_in_a_deadlock_is_tried_again() {
-    use sqlx::Connection;
     let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
         return;
     };
@@ -2488,13 +2505,13 @@ async fn an_acknowledgement_caught_in_a_deadlock_is_tried_again() {
         .await
         .unwrap();
     // The other writer holds the group's row.
-    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE alert_groups SET alert_count = alert_count WHERE id = $1")
-        .bind(alert.group_id)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = OtherWriter::begin(&db).await;
+    other
+        .write(
+            "UPDATE alert_groups SET alert_count = alert_count WHERE id = $1",
+            alert.group_id,
+        )
+        .await;
     // The acknowledgement locks the alert, then waits for the group.
     let acknowledging = tokio::spawn({
         let app = t.app.clone();
@@ -2503,12 +2520,13 @@ async fn an_acknowledgement_caught_in_a_deadlock_is_tried_again() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // The other writer now wants the alert: a deadlock, which the
     // acknowledgement, waiting longer, notices and loses.
-    sqlx::query("UPDATE alerts SET event_count = event_count WHERE id = $1")
-        .bind(alert.id)
-        .execute(&mut other)
-        .await
-        .unwrap();
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other
+        .write(
+            "UPDATE alerts SET event_count = event_count WHERE id = $1",
+            alert.id,
+        )
+        .await;
+    other.commit().await;
     let acknowledged = acknowledging.await.unwrap();
     assert!(
         acknowledged

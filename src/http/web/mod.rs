@@ -602,15 +602,7 @@ async fn start_maintenance(
     let org = app.org_snapshot().await?;
     let starts_at = match form.from.trim() {
         "" => app.clock.now(),
-        text => crate::domain::schedule::local_date_time(text)
-            .and_then(|local| zone(&org.settings.time_zone).to_timestamp(local).ok())
-            .ok_or_else(|| {
-                app::Error::invalid(
-                    "invalid_time",
-                    "from",
-                    format!("`{text}` is not a date and time"),
-                )
-            })?,
+        text => form_time(text, &zone(&org.settings.time_zone), "from")?,
     };
     let ends_at = app::alerts::window_end(starts_at, &form.duration)?;
     app.create_maintenance_window(&caller, &name, Some(starts_at), ends_at, &form.reason)
@@ -1764,6 +1756,23 @@ struct TakeShiftForm {
     reason: String,
 }
 
+/// A form's date and time (`datetime-local`), local to `tz`.
+fn form_time(
+    text: &str,
+    tz: &jiff::tz::TimeZone,
+    field: &str,
+) -> Result<jiff::Timestamp, app::Error> {
+    crate::domain::schedule::local_date_time(text)
+        .and_then(|local| tz.to_timestamp(local).ok())
+        .ok_or_else(|| {
+            app::Error::invalid(
+                "invalid_time",
+                field,
+                format!("`{text}` is not a date and time"),
+            )
+        })
+}
+
 /// The override form: times are local to the schedule.
 async fn take_shift(
     State(app): State<App>,
@@ -1782,19 +1791,8 @@ async fn take_shift(
         .schedule(&name)
         .ok_or_else(|| app::Error::NotFound(format!("schedule named {name}")))?;
     let tz = zone(&schedule.time_zone);
-    let parse = |text: &str, field: &'static str| {
-        crate::domain::schedule::local_date_time(text)
-            .and_then(|local| tz.to_timestamp(local).ok())
-            .ok_or_else(|| {
-                app::Error::invalid(
-                    "invalid_time",
-                    field,
-                    format!("`{text}` is not a date and time"),
-                )
-            })
-    };
-    let starts_at = parse(&form.from, "from")?;
-    let ends_at = parse(&form.to, "to")?;
+    let starts_at = form_time(&form.from, &tz, "from")?;
+    let ends_at = form_time(&form.to, &tz, "to")?;
     app.create_override(
         &caller,
         &name,

@@ -505,11 +505,7 @@ both_backends!(
             .unwrap();
         }
         tx.commit().await.unwrap();
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         let state = t.app.escalate_alert(&caller, alert.id, None).await.unwrap();
         assert_eq!(state.level, Some(2), "the level after the one paged");
         assert_eq!(state.policy.as_deref(), Some("payments"));
@@ -523,11 +519,7 @@ both_backends!(
     an_alert_still_firing_when_maintenance_ends_pages_then,
     |db: TestDb| async move {
         let (t, _, received) = escalating(&db, "oncall").await;
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         let now = t.clock.now();
         for hours in [1, 2] {
             t.app
@@ -617,11 +609,7 @@ both_backends!(
     ending_a_maintenance_window_early_pages_for_what_it_held,
     |db: TestDb| async move {
         let (t, _, received) = escalating(&db, "oncall").await;
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         let window = t
             .app
             .create_maintenance_window(
@@ -666,11 +654,7 @@ async fn a_step_claimed_before_its_group_woke_again(db: TestDb, resolve: bool) {
     let t = db.app().await;
     t.apply("escalation.yaml", &grouped_config(&hooks, ""))
         .await;
-    let caller = t
-        .app
-        .authenticate_token(&t.token(Role::Responder).await)
-        .await
-        .unwrap();
+    let caller = t.caller(Role::Responder).await;
     trigger_grouped(&t, "pod-1").await;
     run_due(&t).await;
     assert_eq!(received.to("oncall").len(), 1);
@@ -778,11 +762,7 @@ both_backends!(
         let t = db.app().await;
         t.apply("escalation.yaml", &grouped_config(&hooks, ""))
             .await;
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         trigger_grouped(&t, "pod-1").await;
         trigger_grouped(&t, "pod-2").await;
         run_due(&t).await;
@@ -1828,11 +1808,7 @@ both_backends!(
         );
 
         // Acknowledged at last: the gauge and the banner clear.
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         t.app.acknowledge_alert(&caller, alert_id).await.unwrap();
         assert_eq!(sample(&scrape().await, gauge), Some(0.0));
         assert!(!list().await.contains("id=\"unacknowledged-groups\""));
@@ -1859,11 +1835,7 @@ both_backends!(
         let page = || server.page(&cookie, &path);
         assert!(page().await.contains("id=\"unacknowledged\""));
 
-        let caller = t
-            .app
-            .authenticate_token(&t.token(Role::Responder).await)
-            .await
-            .unwrap();
+        let caller = t.caller(Role::Responder).await;
         let assignee = siaga::app::escalation::Assignee::Person("lead".into());
         t.app
             .reassign_alert(&caller, alert_id, &assignee)
@@ -2434,11 +2406,7 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
     let t = db.app().await;
     t.apply("escalation.yaml", &grouped_config(&hooks, ""))
         .await;
-    let caller = t
-        .app
-        .authenticate_token(&t.token(Role::Responder).await)
-        .await
-        .unwrap();
+    let caller = t.caller(Role::Responder).await;
     trigger_grouped(&t, "pod-1").await;
     run_due(&t).await;
     assert_eq!(received.to("oncall").len(), 1);
@@ -2499,11 +2467,7 @@ async fn an_acknowledgement_caught_in_a_deadlock_is_tried_again() {
     run_due(&t).await;
     assert_eq!(received.to("oncall").len(), 1);
     let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
-    let caller = t
-        .app
-        .authenticate_token(&t.token(Role::Responder).await)
-        .await
-        .unwrap();
+    let caller = t.caller(Role::Responder).await;
     // The other writer holds the group's row.
     let mut other = OtherWriter::begin(&db).await;
     other

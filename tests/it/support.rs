@@ -228,6 +228,12 @@ impl TestApp {
         self.token_as(&email, role).await
     }
 
+    /// A new user of `role`, as the use cases see them.
+    pub async fn caller(&self, role: Role) -> siaga::app::Caller {
+        let token = self.token(role).await;
+        self.app.authenticate_token(&token).await.unwrap()
+    }
+
     /// Creates a user with this email and a token of the same role (a
     /// person of the org when the email is theirs); returns the secret.
     pub async fn token_as(&self, email: &str, role: Role) -> String {

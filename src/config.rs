@@ -358,6 +358,7 @@ struct RawIntegration {
     kind: Spanned<String>,
     key: Option<Spanned<String>>,
     signing_secret: Option<Spanned<String>>,
+    signature_header: Option<Spanned<String>>,
     timestamp_header: Option<Spanned<String>>,
     #[serde(default)]
     severity_map: BTreeMap<String, Spanned<String>>,
@@ -1537,12 +1538,19 @@ impl Checker {
                 );
             }
         }
-        if let Some(header) = &raw.timestamp_header {
+        for (header, name) in [
+            (&raw.signature_header, "signature_header"),
+            (&raw.timestamp_header, "timestamp_header"),
+        ] {
+            let Some(header) = header else { continue };
             if raw.signing_secret.is_none() {
                 self.report(
                     header,
-                    format!("{at}.timestamp_header"),
-                    "a timestamp header only counts with a signing_secret".into(),
+                    format!("{at}.{name}"),
+                    format!(
+                        "a {} only counts with a signing_secret",
+                        name.replace('_', " ")
+                    ),
                 );
             } else if header.value.is_empty()
                 || !header
@@ -1552,7 +1560,7 @@ impl Checker {
             {
                 self.report(
                     header,
-                    format!("{at}.timestamp_header"),
+                    format!("{at}.{name}"),
                     format!("`{}` is not an HTTP header name", header.value),
                 );
             }
@@ -1640,6 +1648,10 @@ impl Checker {
             kind: kind?,
             key: raw.key.as_ref().map(|k| k.value.clone()),
             signing_secret: raw.signing_secret.as_ref().map(|s| s.value.clone()),
+            signature_header: raw
+                .signature_header
+                .as_ref()
+                .map(|h| h.value.to_ascii_lowercase()),
             timestamp_header: raw
                 .timestamp_header
                 .as_ref()
@@ -2199,6 +2211,11 @@ services:
         );
         for (extra, field) in [
             ("        timestamp_header: X-Stamp\n", "timestamp_header"),
+            ("        signature_header: X-Sig\n", "signature_header"),
+            (
+                "        signing_secret: a-long-enough-secret\n        signature_header: \"X: Sig\"\n",
+                "signature_header",
+            ),
             (
                 "        signing_secret: a-long-enough-secret\n        timestamp_header: \"X Stamp\"\n",
                 "timestamp_header",

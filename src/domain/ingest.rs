@@ -432,6 +432,7 @@ mod tests {
             kind: IntegrationKind::Pagerduty,
             key: Some("k".into()),
             signing_secret: None,
+            signature_header: None,
             timestamp_header: None,
             mapping: Default::default(),
             rate_limit: Default::default(),

@@ -306,6 +306,10 @@ pub struct Integration {
     pub key: Option<String>,
     /// Grafana only: the HMAC-SHA256 secret its webhook signs with.
     pub signing_secret: Option<String>,
+    /// Grafana only: the header its `hmac_config.header` names, when not
+    /// Grafana's default (`X-Grafana-Alerting-Signature`).
+    #[serde(default)]
+    pub signature_header: Option<String>,
     /// Grafana only: the header its `hmac_config.timestamp_header` names.
     /// When set, every request must carry it, signed with the body and
     /// at most five minutes old, so a captured request cannot be replayed.

@@ -440,8 +440,9 @@ async fn alertmanager_webhook(
 }
 
 /// Grafana unified alerting webhook (version 1), `POST` or `PUT`. When the
-/// integration has a `signing_secret`, the `X-Grafana-Alerting-Signature`
-/// (or `X-Grafana-Alert-Signature`) HMAC-SHA256 must match, and its
+/// integration has a `signing_secret`, the HMAC-SHA256 in its
+/// `signature_header` (by default `X-Grafana-Alerting-Signature`, or
+/// `X-Grafana-Alert-Signature`) must match, and its
 /// `timestamp_header`, when named, must be signed and fresh.
 #[utoipa::path(method(post, put), path = "/api/v1/integrations/grafana", tag = "ingestion",
     request_body(content = Object, description = "Grafana webhook payload, version 1"),
@@ -463,8 +464,13 @@ async fn grafana_webhook(
                 .iter()
                 .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
         };
-        let signature =
-            header_value(&["x-grafana-alert-signature", "x-grafana-alerting-signature"]);
+        let (signature, signature_name) = match &integration.signature_header {
+            Some(name) => (header_value(&[name.as_str()]), name.as_str()),
+            None => (
+                header_value(&["x-grafana-alert-signature", "x-grafana-alerting-signature"]),
+                "X-Grafana-Alerting-Signature",
+            ),
+        };
         let timestamp = match &integration.timestamp_header {
             Some(name) => {
                 let stamp = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
@@ -491,9 +497,9 @@ async fn grafana_webhook(
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_signature",
-                "the X-Grafana-Alerting-Signature header is missing or does not match the body",
+                format!("the {signature_name} header is missing or does not match the body"),
             )
-            .with_field("X-Grafana-Alerting-Signature"));
+            .with_field(signature_name));
         }
     }
     let signals = grafana::parse(&body).map_err(format_error)?;

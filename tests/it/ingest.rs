@@ -561,6 +561,49 @@ both_backends!(
 );
 
 both_backends!(
+    a_grafana_signature_header_of_the_users_choosing_is_checked,
+    |db: TestDb| async move {
+        // As Grafana's `hmac_config.header`, renamed from its default.
+        let t = db.app().await;
+        let config = SHOP.replace(
+            "        signing_secret: change-me-kedai-grafana-hmac-secret\n",
+            "        signing_secret: change-me-kedai-grafana-hmac-secret\n        signature_header: X-Kedai-Signature\n",
+        );
+        assert_ne!(config, SHOP);
+        t.apply("shop.yaml", &config).await;
+        let grafana_key = key(&t, IntegrationKind::Grafana).await;
+        let server = t.serve().await;
+        let body = json!({
+            "receiver": "siaga", "status": "firing", "version": "1", "state": "alerting",
+            "alerts": [{"status": "firing", "labels": {"alertname": "X"}, "annotations": {}, "fingerprint": "graf-sig"}]
+        })
+        .to_string();
+        let signature = siaga::formats::grafana::sign(
+            "change-me-kedai-grafana-hmac-secret",
+            body.as_bytes(),
+            None,
+        );
+        let send = |header: &'static str| {
+            server
+                .client
+                .post(server.url("/api/v1/integrations/grafana"))
+                .bearer_auth(&grafana_key)
+                .header(header, signature.clone())
+                .body(body.clone())
+                .send()
+        };
+        let default = error(
+            send("X-Grafana-Alerting-Signature").await.unwrap(),
+            401,
+            "invalid_signature",
+        )
+        .await;
+        assert_eq!(default["field"], "x-kedai-signature", "the header it wants");
+        json(send("X-Kedai-Signature").await.unwrap(), 200).await;
+    }
+);
+
+both_backends!(
     opsgenie_clients_create_and_close_by_alias,
     |db: TestDb| async move {
         let t = db.app().await;

@@ -106,9 +106,8 @@ fn json_path_with_nul(value: &serde_json::Value) -> Option<String> {
             json_path_with_nul(item).map(|rest| format!("[{i}]{}", dotted(&rest)))
         }),
         Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let key = key.replace('\0', "\u{FFFD}");
-            if key.contains('\u{FFFD}') {
-                return Some(key);
+            if key.contains('\0') {
+                return Some(key.replace('\0', "\u{FFFD}"));
             }
             json_path_with_nul(item).map(|rest| format!("{key}{}", dotted(&rest)))
         }),
@@ -129,7 +128,7 @@ fn dotted(rest: &str) -> String {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // A NUL can only come escaped (a raw one is not valid JSON); look
     // closer only when the escape is there.
-    if memchr_escape(bytes)
+    if has_nul_escape(bytes)
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
         && let Some(path) = json_path_with_nul(&value)
     {
@@ -170,7 +169,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Whether `bytes` hold `\u0000` in any case.
-fn memchr_escape(bytes: &[u8]) -> bool {
+fn has_nul_escape(bytes: &[u8]) -> bool {
     bytes
         .windows(6)
         .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|b| *b == b'0'))
@@ -328,5 +327,26 @@ impl FromRequestParts<App> for Caller {
             }
         }
         Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+    use serde_json::Value;
+
+    #[test]
+    fn a_nul_is_found_where_it_is_and_nowhere_else() {
+        let field = |body: &str| {
+            parse_json::<Value>(body.as_bytes())
+                .err()
+                .and_then(|e| e.field)
+        };
+        assert_eq!(
+            field(r#"{"a":[1,{"b":"x\u0000"}]}"#).as_deref(),
+            Some("a[1].b")
+        );
+        assert_eq!(field(r#"{"k\u0000":1}"#).as_deref(), Some("k\u{FFFD}"));
+        assert_eq!(field(r#"{"k\ufffd":"\\u0000 as text"}"#), None);
     }
 }

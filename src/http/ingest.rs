@@ -528,7 +528,24 @@ async fn generic_events(
 // ---- Opsgenie --------------------------------------------------------------
 
 fn opsgenie_reply(status: StatusCode, message: &str) -> Response {
-    let request_id = generate_dedup_key();
+    opsgenie_answer(status, message, None)
+}
+
+/// Opsgenie's answer to a request it cannot process: a message, and the
+/// problem under its field.
+fn opsgenie_unprocessable(error: &FormatError) -> Response {
+    opsgenie_answer(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Request body is not processable. Please check the errors.",
+        Some([(error.field.clone(), error.message.clone())].into()),
+    )
+}
+
+fn opsgenie_answer(
+    status: StatusCode,
+    message: &str,
+    errors: Option<std::collections::BTreeMap<String, String>>,
+) -> Response {
     let (result, message) = if status.is_success() {
         (Some(message.to_string()), None)
     } else {
@@ -537,24 +554,11 @@ fn opsgenie_reply(status: StatusCode, message: &str) -> Response {
     let body = OpsgenieReply {
         result,
         message,
-        errors: None,
-        took: 0.0,
-        request_id,
-    };
-    (status, Json(body)).into_response()
-}
-
-/// Opsgenie's answer to a request it cannot process: a message, and the
-/// problem under its field.
-fn opsgenie_unprocessable(error: &FormatError) -> Response {
-    let body = OpsgenieReply {
-        result: None,
-        message: Some("Request body is not processable. Please check the errors.".into()),
-        errors: Some([(error.field.clone(), error.message.clone())].into()),
+        errors,
         took: 0.0,
         request_id: generate_dedup_key(),
     };
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 fn opsgenie_failure(error: ApiError) -> Response {

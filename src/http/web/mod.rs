@@ -576,7 +576,8 @@ async fn service_page(
 
 #[derive(Deserialize)]
 struct MaintenanceForm {
-    csrf_token: String,
+    #[serde(flatten)]
+    csrf: CsrfForm,
     /// Local to the organisation's zone; empty for now.
     #[serde(default)]
     from: String,
@@ -593,12 +594,7 @@ async fn start_maintenance(
     Path(name): Path<String>,
     Form(form): Form<MaintenanceForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &caller,
-        &CsrfForm {
-            csrf_token: form.csrf_token.clone(),
-        },
-    )?;
+    check_csrf(&caller, &form.csrf)?;
     let org = app.org_snapshot().await?;
     let starts_at = match form.from.trim() {
         "" => app.clock.now(),
@@ -1748,7 +1744,8 @@ async fn schedule_page(
 
 #[derive(Deserialize)]
 struct TakeShiftForm {
-    csrf_token: String,
+    #[serde(flatten)]
+    csrf: CsrfForm,
     person: String,
     from: String,
     to: String,
@@ -1780,12 +1777,7 @@ async fn take_shift(
     Path(name): Path<String>,
     Form(form): Form<TakeShiftForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &caller,
-        &CsrfForm {
-            csrf_token: form.csrf_token.clone(),
-        },
-    )?;
+    check_csrf(&caller, &form.csrf)?;
     let org = app.org_snapshot().await?;
     let schedule = org
         .schedule(&name)
@@ -1808,7 +1800,8 @@ async fn take_shift(
 
 #[derive(Deserialize)]
 struct RemoveOverrideForm {
-    csrf_token: String,
+    #[serde(flatten)]
+    csrf: CsrfForm,
     /// The week the page showed, to go back to it.
     week: Option<String>,
 }
@@ -1820,12 +1813,7 @@ async fn remove_override(
     Path((name, id)): Path<(String, i64)>,
     Form(form): Form<RemoveOverrideForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &caller,
-        &CsrfForm {
-            csrf_token: form.csrf_token,
-        },
-    )?;
+    check_csrf(&caller, &form.csrf)?;
     app.delete_override(&caller, &name, id).await?;
     // Only a date goes back into the URL, whatever the form said.
     let week = form

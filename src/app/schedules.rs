@@ -421,6 +421,9 @@ impl App {
             ));
         }
         let mut tx = self.store.write().await?;
+        // Replicas on PostgreSQL would each find no overlap and both insert.
+        tx.lock(&format!("override:{}:{person}", schedule.name))
+            .await?;
         let same_person = tx
             .overrides(Some(&schedule.name), starts_at, ends_at)
             .await?

@@ -1092,3 +1092,55 @@ fn config_validate_warns_about_lopsided_load_and_locates_empty_rotations() {
         "{stderr}"
     );
 }
+
+both_backends!(
+    one_persons_overlapping_overrides_race_to_one,
+    |db: TestDb| async move {
+        // Two replicas (apps on one database) take the same hours for the
+        // same person at once: exactly one override may be stored.
+        let replicas = [db.app().await, db.app().await];
+        replicas[0].apply_shop().await;
+        let callers = [
+            replicas[0].caller(Role::Responder).await,
+            replicas[1].caller(Role::Responder).await,
+        ];
+        let mut attempts = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (app, caller) = (replicas[i % 2].app.clone(), callers[i % 2].clone());
+            attempts.spawn(async move {
+                app.create_override(
+                    &caller,
+                    "payments-primary",
+                    "putu",
+                    "2026-11-03T00:00:00Z".parse().unwrap(),
+                    "2026-11-03T12:00:00Z".parse().unwrap(),
+                    "race",
+                )
+                .await
+            });
+        }
+        let results = attempts.join_all().await;
+        let taken = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(taken, 1, "{results:?}");
+        for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(refused, siaga::app::Error::Conflict(_)),
+                "{refused:?}"
+            );
+        }
+        let stored = replicas[1]
+            .app
+            .store
+            .read()
+            .await
+            .unwrap()
+            .overrides(
+                Some("payments-primary"),
+                "2026-11-03T00:00:00Z".parse().unwrap(),
+                "2026-11-04T00:00:00Z".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+    }
+);

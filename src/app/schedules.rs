@@ -31,8 +31,8 @@ pub struct ScheduleView {
     pub description: Option<String>,
     pub time_zone: String,
     /// Who is on call now, and until when.
-    pub on_call: Option<Shift>,
-    /// The shift after this one.
+    pub on_call: Option<OnCallShift>,
+    /// The shift after this one, if it starts within 31 days.
     pub next: Option<Shift>,
     /// A secret iCalendar URL (path) for calendar apps; only for responders
     /// and admins, and absent until the config made one.
@@ -111,8 +111,31 @@ pub struct ScheduleDetail {
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct OnCall {
     pub schedule: String,
-    pub shift: Option<Shift>,
+    pub shift: Option<OnCallShift>,
 }
+
+/// The shift covering a moment, with its true start and end: `null` where
+/// that lies more than a year away (a layer of one person never hands
+/// over), not a date the window of the search made up.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct OnCallShift {
+    pub person: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub start: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub end: Option<Timestamp>,
+    /// The layer it comes from, by index; `None` for an override.
+    pub layer: Option<usize>,
+    /// The override it comes from.
+    pub override_id: Option<i64>,
+}
+
+/// How far either side of a moment its shift's bounds are looked for: a
+/// month first (most rotations hand over sooner), then a year.
+const SHIFT_REACH: [SignedDuration; 2] = [
+    SignedDuration::from_hours(24 * 31),
+    SignedDuration::from_hours(24 * 366),
+];
 
 /// A schedule quality problem, for `config validate` and the pages.
 #[derive(Clone, Debug, PartialEq)]
@@ -231,14 +254,17 @@ impl App {
         let ahead = now
             .saturating_add(SignedDuration::from_hours(24 * 31))
             .unwrap_or(now);
+        let mut tx = self.store.read().await?;
         let mut views = Vec::new();
         for schedule in &org.schedules {
-            let (shifts, _) = self.shifts(schedule, now, ahead).await?;
-            let current = shifts.first().filter(|s| s.start <= now).cloned();
-            let next = shifts
-                .iter()
-                .find(|s| s.start > now || current.as_ref().is_some_and(|c| s.start >= c.end))
-                .cloned();
+            let (shifts, _) = shifts_in(&mut tx, schedule, now, ahead).await?;
+            let current = shift_around(&mut tx, schedule, now).await?;
+            let next = match &current {
+                None => shifts.iter().find(|s| s.start > now),
+                Some(OnCallShift { end: Some(end), .. }) => shifts.iter().find(|s| s.start >= *end),
+                Some(OnCallShift { end: None, .. }) => None,
+            }
+            .cloned();
             let horizon = now.saturating_add(QUALITY_HORIZON).unwrap_or(now);
             let within: Vec<Shift> = shifts
                 .iter()
@@ -348,21 +374,13 @@ impl App {
     /// Who is on call at `at` on every schedule (nobody: `shift` is null).
     pub async fn on_call_at(&self, at: Option<Timestamp>) -> Result<Vec<OnCall>> {
         let at = at.unwrap_or_else(|| self.clock.now());
-        // A window around the moment, so the whole shift is returned, not
-        // just the instant asked about.
-        let from = at
-            .checked_sub(SignedDuration::from_hours(24 * 31))
-            .unwrap_or(at);
-        let to = at
-            .saturating_add(SignedDuration::from_hours(24 * 31))
-            .unwrap_or(at);
         let org = self.org_snapshot().await?;
+        let mut tx = self.store.read().await?;
         let mut on_call = Vec::new();
         for schedule in &org.schedules {
-            let (shifts, _) = self.shifts(schedule, from, to).await?;
             on_call.push(OnCall {
                 schedule: schedule.name.clone(),
-                shift: shifts.into_iter().find(|s| s.start <= at && at < s.end),
+                shift: shift_around(&mut tx, schedule, at).await?,
             });
         }
         Ok(on_call)
@@ -669,6 +687,34 @@ impl App {
 }
 
 /// A schedule's final shifts over a range, with the overrides read in `tx`.
+/// The shift covering `at`, unclipped by the window it was found in unless
+/// a bound lies past the last reach.
+async fn shift_around(
+    tx: &mut crate::store::Tx,
+    schedule: &Schedule,
+    at: Timestamp,
+) -> Result<Option<OnCallShift>> {
+    for (attempt, reach) in SHIFT_REACH.iter().enumerate() {
+        let from = at.checked_sub(*reach).unwrap_or(at);
+        let to = at.saturating_add(*reach).unwrap_or(at);
+        let (shifts, _) = shifts_in(tx, schedule, from, to).await?;
+        let Some(shift) = shifts.into_iter().find(|s| s.start <= at && at < s.end) else {
+            return Ok(None);
+        };
+        let (start_known, end_known) = (shift.start > from, shift.end < to);
+        if (start_known && end_known) || attempt + 1 == SHIFT_REACH.len() {
+            return Ok(Some(OnCallShift {
+                person: shift.person,
+                start: start_known.then_some(shift.start),
+                end: end_known.then_some(shift.end),
+                layer: shift.layer,
+                override_id: shift.override_id,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 async fn shifts_in(
     tx: &mut crate::store::Tx,
     schedule: &Schedule,

@@ -651,7 +651,12 @@ pub async fn on_call_now(args: &ClientArgs, at: Option<&str>) -> anyhow::Result<
         let (person, until) = if shift.is_null() {
             ("NOBODY".to_string(), "—".to_string())
         } else {
-            (text(&shift["person"]), short_time(&shift["end"]))
+            let until = if shift["end"].is_null() {
+                "further notice".to_string()
+            } else {
+                short_time(&shift["end"])
+            };
+            (text(&shift["person"]), until)
         };
         table.add_row([text(&entry["schedule"]), person, until]);
     }

@@ -1144,3 +1144,85 @@ both_backends!(
         assert_eq!(stored.len(), 1, "{stored:?}");
     }
 );
+
+both_backends!(
+    a_shift_that_never_hands_over_has_no_end,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        // Two schedules of one person each: one since long before the test
+        // clock (Monday 2026-11-02 09:00 UTC), one since the week before.
+        let shop = crate::support::SHOP.replace(
+            "\nschedules:\n",
+            "\nschedules:\n  - name: catalog-alone\n    time_zone: Asia/Kuala_Lumpur\n    layers:\n      - name: always\n        participants: [budi]\n        rotation: weekly\n        start: 2025-01-06T09:00\n  - name: catalog-new\n    time_zone: Asia/Kuala_Lumpur\n    layers:\n      - name: always\n        participants: [dewi]\n        rotation: daily\n        start: 2026-10-26T09:00\n",
+        );
+        t.apply("shop.yaml", &shop).await;
+        let responder = t.caller(Role::Responder).await;
+        t.app
+            .create_override(
+                &responder,
+                "catalog-alone",
+                "putu",
+                "2026-11-02T10:00:00Z".parse().unwrap(),
+                "2026-11-02T12:00:00Z".parse().unwrap(),
+                "cover",
+            )
+            .await
+            .unwrap();
+        let viewer = t.token(Role::Viewer).await;
+        let server = t.serve().await;
+
+        let now = server.get_json("/api/v1/oncall", &viewer).await;
+        let alone = &on_call(&now, "catalog-alone")["shift"];
+        assert_eq!(alone["person"], "budi");
+        assert_eq!(alone["start"], Value::Null, "over a year ago: {alone}");
+        assert_eq!(
+            alone["end"], "2026-11-02T10:00:00Z",
+            "the override: {alone}"
+        );
+        let new = &on_call(&now, "catalog-new")["shift"];
+        assert_eq!(new["person"], "dewi");
+        assert_eq!(new["start"], "2026-10-26T01:00:00Z", "{new}");
+        assert_eq!(new["end"], Value::Null, "nobody takes over: {new}");
+        // A shift a month's window would have clipped on both sides.
+        assert_eq!(
+            on_call(&now, "payments-primary")["shift"]["start"],
+            "2026-11-02T02:00:00Z"
+        );
+
+        let during = server
+            .get_json("/api/v1/oncall?at=2026-11-02T11:00:00Z", &viewer)
+            .await;
+        let covered = &on_call(&during, "catalog-alone")["shift"];
+        assert_eq!(covered["person"], "putu");
+        assert_eq!(covered["start"], "2026-11-02T10:00:00Z");
+        assert_eq!(covered["end"], "2026-11-02T12:00:00Z");
+        let after = server
+            .get_json("/api/v1/oncall?at=2026-11-02T13:00:00Z", &viewer)
+            .await;
+        let back = &on_call(&after, "catalog-alone")["shift"];
+        assert_eq!(back["person"], "budi");
+        assert_eq!(back["start"], "2026-11-02T12:00:00Z");
+        assert_eq!(back["end"], Value::Null, "{back}");
+
+        let schedules = server.get_json("/api/v1/schedules", &viewer).await;
+        let view = |name: &str| {
+            schedules
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(view("catalog-alone")["next"]["person"], "putu");
+        assert_eq!(view("catalog-new")["on_call"]["end"], Value::Null);
+        assert_eq!(view("catalog-new")["next"], Value::Null, "nobody is next");
+
+        let cookie = t
+            .web_session(&server, "viewer-web@test.example", Role::Viewer)
+            .await;
+        let page = server.page(&cookie, "/schedules").await;
+        let row = between(&page, "data-schedule=\"catalog-new\"", "</tr>");
+        assert!(row.contains("further notice"), "{row}");
+    }
+);

@@ -1483,7 +1483,10 @@ async fn schedules_page(
                 until: s
                     .on_call
                     .as_ref()
-                    .map(|shift| local(shift.end, &tz, "%a %d %b %H:%M"))
+                    .map(|shift| match shift.end {
+                        Some(end) => local(end, &tz, "%a %d %b %H:%M"),
+                        None => "further notice".into(),
+                    })
                     .unwrap_or_default(),
                 next: s
                     .next

@@ -664,6 +664,23 @@ impl App {
         }
         stages.done("read");
         let plan = ingest::plan(now, &sources, open, &joinable);
+        if tx.backend() == crate::store::Backend::Postgres && !plan.joined.is_empty() {
+            // The plan chose from the groups as read; another replica may
+            // have acknowledged or resolved one since (and ended its
+            // escalation). Holding them now, a change means planning again.
+            let ids: Vec<i64> = plan.joined.keys().copied().collect();
+            let read: HashMap<i64, (AlertStatus, bool)> = joinable
+                .values()
+                .map(|g| (g.id, (g.status, g.in_maintenance)))
+                .collect();
+            for (id, status, in_maintenance) in tx.lock_groups(&ids).await? {
+                if read.get(&id) != Some(&(status, in_maintenance)) {
+                    return Err(Error::Contended(format!(
+                        "group {id} changed while a batch joined it"
+                    )));
+                }
+            }
+        }
         let mut writes = self.batch_writes(&mut tx, batch, plan, now).await?;
         stages.done("plan");
         // A group pages with the commit that opens it (or joins it while
@@ -1409,14 +1426,8 @@ pub(crate) async fn change_group_alerts(
     change: impl Fn(&mut Alert),
     now: Timestamp,
 ) -> crate::store::Result<()> {
-    let filter = AlertFilter {
-        group_id: Some(group_id),
-        status: Some(from),
-        limit: 500,
-        ..AlertFilter::default()
-    };
     loop {
-        let found = tx.list_alerts(&filter).await?;
+        let found = tx.group_alerts_for_update(group_id, from, 500).await?;
         if found.is_empty() {
             return Ok(());
         }

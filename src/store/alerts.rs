@@ -301,6 +301,31 @@ impl Tx {
         Ok(row.into_alert())
     }
 
+    /// Up to `limit` of a group's alerts in `status`, oldest first, locked
+    /// until the transaction ends: a change written back whole must not
+    /// overwrite what another replica committed since they were read (a
+    /// resolve, a repeat's count).
+    pub async fn group_alerts_for_update(
+        &mut self,
+        group_id: i64,
+        status: AlertStatus,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE group_id = $1 AND status = $2 ORDER BY id LIMIT $3{}",
+            self.row_lock()
+        );
+        let rows: Vec<AlertRow> = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(group_id)
+                .bind(status.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(AlertRow::into_alert).collect())
+    }
+
     /// Writes back an alert's mutable fields after an action.
     pub async fn update_alert(&mut self, alert: &Alert) -> Result<()> {
         let mut writes = self.writes();
@@ -488,6 +513,11 @@ impl Tx {
         group_id: i64,
         now: Timestamp,
     ) -> Result<AlertStatus> {
+        // Counted under the group's lock, so that two writers changing two
+        // of its alerts at once cannot each count the other's as unchanged.
+        if self.backend() == super::Backend::Postgres {
+            self.lock_groups(&[group_id]).await?;
+        }
         let counts: Vec<(i64, i64)> = self
             .fetch_all_with(
                 "SELECT COALESCE(SUM(CASE WHEN status = 'triggered' THEN 1 ELSE 0 END), 0),
@@ -512,6 +542,40 @@ impl Tx {
         )
         .await?;
         Ok(status)
+    }
+
+    /// Locks groups' rows until the transaction ends, in id order, and
+    /// answers their status and whether maintenance holds them. For
+    /// PostgreSQL: SQLite's write transactions hold the whole database
+    /// already (and the native connection does not take this).
+    pub async fn lock_groups(&mut self, ids: &[i64]) -> Result<Vec<(i64, AlertStatus, bool)>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = Vec::with_capacity(ids.len());
+        let lock = self.row_lock();
+        for chunk in ids.chunks(MAX_ROWS) {
+            let rows: Vec<(i64, String, i64)> = with_tx!(self, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT id, status, in_maintenance FROM alert_groups WHERE id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(") ORDER BY id");
+                query.push(lock);
+                query.build_query_as().persistent(super::cache_statement(chunk.len())).fetch_all(conn).await?
+            });
+            found.extend(rows.into_iter().map(|(id, status, in_maintenance)| {
+                (
+                    id,
+                    AlertStatus::parse(&status).unwrap_or(AlertStatus::Triggered),
+                    in_maintenance != 0,
+                )
+            }));
+        }
+        Ok(found)
     }
 
     pub async fn alert_group(&mut self, id: i64) -> Result<AlertGroup> {

@@ -701,6 +701,13 @@ impl Tx {
         Ok(())
     }
 
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            TxInner::Postgres(_) => Backend::Postgres,
+            TxInner::Sqlite(_) | TxInner::Native(_) => Backend::Sqlite,
+        }
+    }
+
     /// The clause that locks the rows a SELECT reads until the transaction
     /// ends. SQLite write transactions hold the whole database already.
     pub(crate) fn row_lock(&self) -> &'static str {

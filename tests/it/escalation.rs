@@ -2539,3 +2539,183 @@ async fn a_sent_page_whose_record_fails_once_is_recorded_not_resent() {
     run_due(&t).await;
     assert_eq!(received.to("oncall").len(), 1, "sent once");
 }
+
+/// Triggers `key` as [`trigger_grouped`] does, on a task of its own, so
+/// that it can wait for another writer.
+fn spawn_trigger_grouped(t: &TestApp, key: &str) -> tokio::task::JoinHandle<()> {
+    let app = t.app.clone();
+    let body = json!({"action": "trigger", "dedup_key": key, "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
+    tokio::spawn(async move {
+        let target = app
+            .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
+            .await
+            .unwrap();
+        let signals =
+            siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
+                .unwrap();
+        app.ingest(&target, "generic", body.to_string(), signals)
+            .await
+            .unwrap();
+    })
+}
+
+/// A grouped checkout on PostgreSQL whose first alert (`pod-1`) paged the
+/// on-call person.
+async fn grouped_and_paged(
+    db: &TestDb,
+) -> (
+    TestApp,
+    crate::support::Received,
+    siaga::domain::alert::Alert,
+) {
+    let (hooks, received) = receiver().await;
+    let t = db.app().await;
+    t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+        .await;
+    trigger_grouped(&t, "pod-1").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    (t, received, alert)
+}
+
+/// Another replica acknowledges a group (not yet committed) while a batch
+/// adds a new alert to it: the batch, which read the group as escalating,
+/// waits for its row, sees it acknowledged, and pages for the new alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_joining_a_group_as_it_is_acknowledged_pages() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, received, alert) = grouped_and_paged(&db).await;
+    let mut acknowledging = OtherWriter::begin(&db).await;
+    acknowledging
+        .write(
+            "UPDATE alerts SET status = 'acknowledged' WHERE group_id = $1",
+            alert.group_id,
+        )
+        .await;
+    acknowledging
+        .write(
+            "UPDATE alert_groups SET status = 'acknowledged' WHERE id = $1",
+            alert.group_id,
+        )
+        .await;
+    t.clock.advance(SignedDuration::from_mins(1));
+    let joining = spawn_trigger_grouped(&t, "pod-2");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    acknowledging.commit().await;
+    joining.await.unwrap();
+    run_due(&t).await;
+    assert_eq!(
+        received.to("oncall").len(),
+        2,
+        "the new alert woke the acknowledged group"
+    );
+    let group = t.app.alert_detail(alert.id).await.unwrap().group;
+    assert_eq!(group.status, siaga::domain::alert::AlertStatus::Triggered);
+}
+
+/// Two writers resolve a group's two alerts at once: whichever counts
+/// second sees the other's resolve, and the group ends resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_alerts_resolved_at_once_resolve_their_group() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, first) = grouped_and_paged(&db).await;
+    trigger_grouped(&t, "pod-2").await;
+    let second = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    assert_eq!(second.group_id, first.group_id);
+    // The other writer resolved the first alert and, counting the second
+    // as still triggered, left the group triggered; not yet committed.
+    let mut other = OtherWriter::begin(&db).await;
+    other
+        .write(
+            "UPDATE alerts SET status = 'resolved' WHERE id = $1",
+            first.id,
+        )
+        .await;
+    other
+        .write(
+            "UPDATE alert_groups SET status = 'triggered' WHERE id = $1",
+            first.group_id,
+        )
+        .await;
+    let resolving = tokio::spawn({
+        let app = t.app.clone();
+        let caller = t.caller(Role::Responder).await;
+        async move { app.resolve_alert(&caller, second.id).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.commit().await;
+    resolving.await.unwrap();
+    let group = t.app.alert_detail(second.id).await.unwrap().group;
+    assert_eq!(group.status, siaga::domain::alert::AlertStatus::Resolved);
+}
+
+/// An acknowledgement of one alert acknowledges its group's others; one
+/// that another writer resolves meanwhile stays resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_acknowledgement_keeps_a_resolve_written_meanwhile() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, first) = grouped_and_paged(&db).await;
+    trigger_grouped(&t, "pod-2").await;
+    let second = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    let mut resolving = OtherWriter::begin(&db).await;
+    resolving
+        .write(
+            "UPDATE alerts SET status = 'resolved', resolved_at = 1 WHERE id = $1",
+            second.id,
+        )
+        .await;
+    let acknowledging = tokio::spawn({
+        let app = t.app.clone();
+        let caller = t.caller(Role::Responder).await;
+        async move { app.acknowledge_alert(&caller, first.id).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    resolving.commit().await;
+    acknowledging.await.unwrap();
+    let after = t.app.alert_detail(second.id).await.unwrap().alert;
+    assert_eq!(after.status, siaga::domain::alert::AlertStatus::Resolved);
+    let acknowledged = t.app.alert_detail(first.id).await.unwrap().alert;
+    assert_eq!(
+        acknowledged.status,
+        siaga::domain::alert::AlertStatus::Acknowledged
+    );
+}
+
+/// Two writers find no group for a key and each opens one: the second's
+/// insert fails, and its batch, planned again, joins the first's group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_opening_a_group_for_one_key_make_one() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, first) = grouped_and_paged(&db).await;
+    let caller = t.caller(Role::Responder).await;
+    t.app.resolve_alert(&caller, first.id).await.unwrap();
+    // Past the grouping window: the resolved group takes no new alert.
+    t.clock.advance(SignedDuration::from_mins(11));
+    let mut other = OtherWriter::begin(&db).await;
+    other
+        .write(
+            "INSERT INTO alert_groups (id, service, group_key, status, opened_at, last_alert_at, alert_count, in_maintenance)
+             SELECT $1 + 1000, service, group_key, 'triggered', 0, 0, 0, 0 FROM alert_groups WHERE id = $1",
+            first.group_id,
+        )
+        .await;
+    let joining = spawn_trigger_grouped(&t, "pod-2");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.commit().await;
+    joining.await.unwrap();
+    let second = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    assert_eq!(
+        second.group_id,
+        first.group_id + 1000,
+        "joined the other's group"
+    );
+}

@@ -247,12 +247,34 @@ impl App {
         )
         .map_err(|e| with_suggestion(e.into(), org))?;
         let mut tx = self.store.write().await?;
-        if let Some(job) = job
-            && !self.complete_job_in(&mut tx, job).await?
-        {
-            return Err(Error::Conflict(
-                "another worker declared this incident".into(),
-            ));
+        if let Some(job) = job {
+            // A rule declares once per service: a storm's other alerts,
+            // whose checks run at the same time (on other replicas too),
+            // join the incident the first one declared.
+            let since = now
+                .checked_sub(org.incidents.regression.window)
+                .unwrap_or(now);
+            let mut services = incident.services.clone();
+            services.sort();
+            for service in &services {
+                tx.lock(&format!("auto-declare:{service}")).await?;
+            }
+            for service in &incident.services {
+                if !tx
+                    .recent_incidents_of_service(service, since)
+                    .await?
+                    .is_empty()
+                {
+                    return Err(Error::Contended(format!(
+                        "an incident on {service} was declared meanwhile"
+                    )));
+                }
+            }
+            if !self.complete_job_in(&mut tx, job).await? {
+                return Err(Error::Conflict(
+                    "another worker declared this incident".into(),
+                ));
+            }
         }
         let mut earliest_alert = None;
         for alert_id in &declaration.alerts {
@@ -1111,6 +1133,18 @@ impl App {
     /// A new alert opened: declare by rule, or catch a regression of a
     /// recently resolved incident on its service.
     pub async fn incident_alert_opened(&self, job: &Job) -> anyhow::Result<()> {
+        for _ in 0..2 {
+            if self.incident_alert_opened_once(job).await? {
+                return Ok(());
+            }
+        }
+        self.incident_alert_opened_once(job).await?;
+        Ok(())
+    }
+
+    /// False when another alert's rule declared an incident on the
+    /// service meanwhile: looked at again, this alert joins it.
+    async fn incident_alert_opened_once(&self, job: &Job) -> anyhow::Result<bool> {
         let alert_id = job.payload["alert_id"].as_i64().unwrap_or_default();
         let org = self.org_snapshot().await?;
         let now = self.clock.now();
@@ -1129,7 +1163,7 @@ impl App {
             // The incident before the job: see `Tx::cancel_job`.
             let mut incident = tx.incident_for_update(incident_id).await?;
             if !self.complete_job_in(&mut tx, job).await? {
-                return Ok(());
+                return Ok(true);
             }
             let was_resolved = incident.status == IncidentStatus::Resolved;
             if was_resolved {
@@ -1169,7 +1203,7 @@ impl App {
                     .after(json!({ "alert": alert.id, "summary": alert.summary, "service": alert.service, "status": alert.status.as_str() }))).await?;
             }
             tx.commit().await?;
-            return Ok(());
+            return Ok(true);
         }
         let tier = org.service(&alert.service).and_then(|s| s.tier);
         if let Some(severity) = org.incidents.auto_declare_for(&alert, tier) {
@@ -1180,11 +1214,17 @@ impl App {
                 alerts: vec![alert.id],
                 ..Declaration::default()
             };
-            self.declare_as(&org, &actor, "siaga", &declaration, Some(job))
-                .await?;
-            return Ok(());
+            return match self
+                .declare_as(&org, &actor, "siaga", &declaration, Some(job))
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(Error::Contended(_)) => Ok(false),
+                Err(error) => Err(error.into()),
+            };
         }
-        self.complete_job_alone(job).await
+        self.complete_job_alone(job).await?;
+        Ok(true)
     }
 }
 

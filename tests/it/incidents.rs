@@ -1775,3 +1775,28 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_storm_of_alerts_declares_one_incident,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        // Six alerts the rule matches; their checks run at once.
+        let mut alerts = Vec::new();
+        for i in 0..6 {
+            alerts.push(r.trigger(&format!("storm-{i}")).await);
+        }
+        run_due(&r.t).await;
+        let listed = r.get("/api/v1/incidents").await;
+        let incidents = listed["items"].as_array().unwrap();
+        assert_eq!(incidents.len(), 1, "{listed}");
+        let mut linked: Vec<i64> = incidents[0]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_i64().unwrap())
+            .collect();
+        linked.sort_unstable();
+        assert_eq!(linked, alerts, "the others joined the one declared");
+        r.server.stop().await;
+    }
+);

@@ -1025,6 +1025,9 @@ impl App {
         let actor = caller.actor();
         let mut tx = self.store.write().await?;
         let (_, group) = self.group_for_manual_action(&mut tx, alert_id).await?;
+        // Retriggered first, which locks the group: a step committed after
+        // the progress was read would be paged again.
+        retrigger_group(&mut tx, &actor, group.id, now).await?;
         let progress = self.progress(&mut tx, &group, &org).await?;
         let Some(policy) = progress
             .policy
@@ -1058,7 +1061,6 @@ impl App {
                 .and_then(|last| policy.after(last))
                 .unwrap_or(policy.first_step()),
         };
-        retrigger_group(&mut tx, &actor, group.id, now).await?;
         let job = step_job(
             &StepPayload {
                 group_id: group.id,
@@ -1145,8 +1147,8 @@ impl App {
         let actor = caller.actor();
         let mut tx = self.store.write().await?;
         let (alert, group) = self.group_for_manual_action(&mut tx, alert_id).await?;
-        let progress = self.progress(&mut tx, &group, &org).await?;
         retrigger_group(&mut tx, &actor, group.id, now).await?;
+        let progress = self.progress(&mut tx, &group, &org).await?;
         let group = tx.alert_group(group.id).await?;
         let mut state = EscalationState {
             alert_group_id: group.id,

@@ -2719,3 +2719,43 @@ async fn two_writers_opening_a_group_for_one_key_make_one() {
         "joined the other's group"
     );
 }
+
+/// Escalate-now while the next level's step is being taken (here a raw
+/// transaction holding the group stands in for it): it waits for the
+/// step, then escalates past it rather than paging its level again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalate_now_during_a_step_goes_past_it() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, received) = escalating(&db, "oncall").await;
+    trigger(&t, "during-step").await;
+    run_due(&t).await;
+    assert_eq!(received.to("oncall").len(), 1);
+    let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+    let mut step = OtherWriter::begin(&db).await;
+    step.write(
+        "UPDATE alert_groups SET alert_count = alert_count WHERE id = $1",
+        alert.group_id,
+    )
+    .await;
+    step.write(
+        r#"INSERT INTO events (at, actor_kind, actor_name, action, subject_kind, subject_id, after_state)
+           VALUES (0, 'system', 'escalation', 'escalation.notified', 'alert_group', $1::text,
+                   '{"policy": "payments", "round": 0, "level": 1}')"#,
+        alert.group_id,
+    )
+    .await;
+    let escalating_now = tokio::spawn({
+        let app = t.app.clone();
+        let caller = t.caller(Role::Responder).await;
+        async move { app.escalate_alert(&caller, alert.id, None).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    step.commit().await;
+    let state = escalating_now.await.unwrap();
+    assert_eq!(state.level, Some(3), "{state:?}");
+    run_due(&t).await;
+    assert_eq!(received.to("head").len(), 1);
+    assert!(received.to("lead").is_empty(), "the lead's level was taken");
+}

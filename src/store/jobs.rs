@@ -657,8 +657,9 @@ impl Tx {
     /// group's alerts, the group, then its jobs (an incident, then its
     /// jobs). A handler locks its subject before completing itself; the
     /// caller here has locked it before cancelling. One path breaks the
-    /// order: an ingestion batch that wakes a quiet group locks the group
-    /// before the alerts its write updates, so a responder resolving one
+    /// order: an ingestion batch locks the groups its new alerts join (on
+    /// PostgreSQL, to check them against the plan, and to wake a quiet
+    /// one) before the alerts its write updates, so a responder resolving one
     /// of those alerts at that very moment deadlocks with it; PostgreSQL
     /// ends that within a second, and whichever lost is tried again (the
     /// batch, or the person's write: `App::retrying`).

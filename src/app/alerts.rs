@@ -1220,6 +1220,9 @@ impl App {
             ));
         }
         let mut tx = self.store.write().await?;
+        // A window that ends at this moment releases the service's groups
+        // only if none holds it: see `App::maintenance_ended`.
+        tx.lock(&maintenance_lock(service)).await?;
         tx.enqueue_job(
             now,
             &super::escalation::maintenance_end_job(service, ends_at),
@@ -1351,7 +1354,13 @@ impl App {
 /// service and batch.
 /// Whether a maintenance window declared in config covers `service` at
 /// `now` (those created at run time are in the store).
-fn configured_maintenance(org: &Org, service: &str, now: Timestamp) -> bool {
+/// The lock under which a service's maintenance windows are added and
+/// checked for one still holding it.
+pub(crate) fn maintenance_lock(service: &str) -> String {
+    format!("maintenance:{service}")
+}
+
+pub(crate) fn configured_maintenance(org: &Org, service: &str, now: Timestamp) -> bool {
     org.maintenance
         .iter()
         .any(|m| m.service == service && m.starts_at <= now && now < m.ends_at)

@@ -558,16 +558,20 @@ impl App {
             .context("the job names no service")?;
         let now = self.clock.now();
         let org = self.org_snapshot().await?;
-        let held = self
-            .maintenance_windows(Some(service))
-            .await?
-            .iter()
-            .any(|w| w.cancelled_at.is_none() && w.starts_at <= now && now < w.ends_at);
         let policy = org
             .service(service)
             .and_then(|s| s.escalation_policy.clone());
         let actor = Actor::system("maintenance");
         let mut tx = self.store.write().await?;
+        // Read under the lock a new window takes: one started at this very
+        // moment holds the groups still.
+        tx.lock(&super::alerts::maintenance_lock(service)).await?;
+        let held = super::alerts::configured_maintenance(&org, service, now)
+            || tx
+                .maintenance_windows(Some(service), now)
+                .await?
+                .iter()
+                .any(|w| w.cancelled_at.is_none() && w.starts_at <= now && now < w.ends_at);
         if !held {
             for group_id in tx.groups_held_by_maintenance(service).await? {
                 // The group before the jobs: see `Tx::cancel_job`.

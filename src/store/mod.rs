@@ -689,12 +689,8 @@ impl Tx {
     /// lock; SQLite write transactions are exclusive already.
     pub async fn lock(&mut self, name: &str) -> Result<()> {
         if let TxInner::Postgres(transaction) = &mut self.inner {
-            // A stable 64-bit key from the name (FNV-1a), the same on every replica.
-            let key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key as i64)
+                .bind(advisory_lock_key(name))
                 .execute(&mut **transaction)
                 .await?;
         }
@@ -836,6 +832,15 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 /// caching; large ones vary in size and would only crowd the cache.
 pub(crate) fn cache_statement(rows: usize) -> bool {
     rows <= 8
+}
+
+/// The PostgreSQL advisory lock [`Tx::lock`] takes for `name`: a stable
+/// 64-bit key (FNV-1a), the same on every replica.
+pub fn advisory_lock_key(name: &str) -> i64 {
+    let key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    key as i64
 }
 
 /// Tables whose ids a batch reserves before inserting, so that the rows

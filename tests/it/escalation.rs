@@ -2759,3 +2759,62 @@ async fn escalate_now_during_a_step_goes_past_it() {
     assert_eq!(received.to("head").len(), 1);
     assert!(received.to("lead").is_empty(), "the lead's level was taken");
 }
+
+/// A window's end falls due as someone starts another for the service
+/// (here a raw transaction holding the lock a new window takes stands in
+/// for them): the end waits, sees the new window, and pages nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_started_as_another_ends_keeps_the_service_quiet() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (t, _, received) = escalating(&db, "oncall").await;
+    let caller = t.caller(Role::Responder).await;
+    let now = t.clock.now();
+    t.app
+        .create_maintenance_window(
+            &caller,
+            "checkout",
+            None,
+            now + SignedDuration::from_hours(1),
+            "database upgrade",
+        )
+        .await
+        .unwrap();
+    trigger(&t, "during-1").await;
+    run_due(&t).await;
+    t.clock.advance(SignedDuration::from_mins(61));
+    let later = t.clock.now().as_millisecond();
+    let mut starting = OtherWriter::begin(&db).await;
+    starting
+        .write(
+            "SELECT pg_advisory_xact_lock($1)",
+            siaga::store::advisory_lock_key("maintenance:checkout"),
+        )
+        .await;
+    starting
+        .write(
+            "INSERT INTO maintenance_windows (service, starts_at, ends_at, reason, created_by, created_at)
+             VALUES ('checkout', $1, $1 + 3600000, 'the upgrade runs over', 'responder', $1)",
+            later,
+        )
+        .await;
+    let ending = tokio::spawn({
+        let t_app = t.app.clone();
+        let now = t.clock.now();
+        async move {
+            siaga::workers::JobRunner::default()
+                .run_once(&t_app, now)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    starting.commit().await;
+    assert!(ending.await.unwrap() >= 1, "the window's end ran");
+    run_due(&t).await;
+    assert!(
+        received.to("oncall").is_empty(),
+        "the new window holds the service"
+    );
+}

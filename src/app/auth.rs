@@ -516,6 +516,16 @@ impl App {
     async fn open_session(&self, user: &User) -> Result<String> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
+        // The password checked is still the user's: one set (or the user
+        // disabled) since would end every session, this one included.
+        let current = match tx.user_for_update(user.id).await {
+            Ok(current) => current,
+            Err(StoreError::NotFound) => return Err(Error::Unauthenticated),
+            Err(error) => return Err(error.into()),
+        };
+        if current.password_hash != user.password_hash {
+            return Err(Error::Unauthenticated);
+        }
         let secret = random_secret();
         let csrf = random_secret();
         let expires_at = now.saturating_add(SESSION_LIFETIME).unwrap_or(now);

@@ -161,6 +161,18 @@ impl Tx {
         row.into_user()
     }
 
+    /// An enabled user, locked until the transaction ends.
+    pub async fn user_for_update(&mut self, id: i64) -> Result<User> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_at IS NULL{}",
+            self.row_lock()
+        );
+        let row: UserRow = with_tx!(self, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await?
+        });
+        row.into_user()
+    }
+
     pub async fn user_by_email(&mut self, email: &str) -> Result<User> {
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND disabled_at IS NULL");

@@ -9,7 +9,8 @@ use siaga::domain::org::IntegrationKind;
 
 use crate::both_backends;
 use crate::support::{
-    TestApp, TestDb, between, csrf_of, error, event_log, json, receiver, run_due, signed_with,
+    OtherWriter, TestApp, TestDb, between, csrf_of, error, event_log, json, receiver, run_due,
+    signed_with,
 };
 
 pub(crate) fn config(hooks: &str, oncall_hook: &str) -> String {
@@ -2319,31 +2320,6 @@ both_backends!(
         assert!(events_named(&t, "escalation.notified").await.is_empty());
     }
 );
-
-/// A raw PostgreSQL transaction standing in for another writer.
-struct OtherWriter(sqlx::PgConnection);
-
-impl OtherWriter {
-    async fn begin(db: &TestDb) -> OtherWriter {
-        use sqlx::Connection;
-        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut connection).await.unwrap();
-        OtherWriter(connection)
-    }
-
-    /// Runs `statement` with `$1` bound to `id`, holding the rows it writes.
-    async fn write(&mut self, statement: &str, id: i64) {
-        sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
-            .bind(id)
-            .execute(&mut self.0)
-            .await
-            .unwrap();
-    }
-
-    async fn commit(mut self) {
-        sqlx::query("COMMIT").execute(&mut self.0).await.unwrap();
-    }
-}
 
 /// A step that falls due while an acknowledgement is being written waits
 /// for it (the step locks the group's row), then sees the group

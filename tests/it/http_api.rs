@@ -872,3 +872,49 @@ both_backends!(
         server.stop().await;
     }
 );
+
+/// A log-in whose password check passed as the password was being changed
+/// (here a raw transaction stands in for the change) opens no session: the
+/// change ends every session, and this one would have slipped past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_in_racing_a_password_change_is_refused() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let t = db.app().await;
+    let user = t
+        .app
+        .create_user(
+            &siaga::domain::event::Actor::system("test"),
+            "ani@kedai.example",
+            "Ani",
+            Role::Responder,
+            Some("the old long password"),
+        )
+        .await
+        .unwrap();
+    let mut changing = crate::support::OtherWriter::begin(&db).await;
+    changing
+        .write(
+            "UPDATE users SET password_hash = 'changed' WHERE id = $1",
+            user.id,
+        )
+        .await;
+    changing
+        .write("DELETE FROM sessions WHERE user_id = $1", user.id)
+        .await;
+    let logging_in = tokio::spawn({
+        let app = t.app.clone();
+        async move {
+            app.log_in("ani@kedai.example", "the old long password", "test")
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    changing.commit().await;
+    let refused = logging_in.await.unwrap();
+    assert!(
+        matches!(refused, Err(siaga::app::Error::Unauthenticated)),
+        "{refused:?}"
+    );
+}

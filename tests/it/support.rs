@@ -503,3 +503,28 @@ pub async fn run_due(t: &TestApp) {
         runner.run_once(&t.app, t.clock.now()).await.unwrap();
     }
 }
+
+/// A raw PostgreSQL transaction standing in for another writer.
+pub struct OtherWriter(sqlx::PgConnection);
+
+impl OtherWriter {
+    pub async fn begin(db: &TestDb) -> OtherWriter {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut connection).await.unwrap();
+        OtherWriter(connection)
+    }
+
+    /// Runs `statement` with `$1` bound to `id`, holding the rows it writes.
+    pub async fn write(&mut self, statement: &str, id: i64) {
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+            .bind(id)
+            .execute(&mut self.0)
+            .await
+            .unwrap();
+    }
+
+    pub async fn commit(mut self) {
+        sqlx::query("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}

@@ -145,7 +145,8 @@ pub struct QualityWarning {
 }
 
 /// Gaps and lopsided load in the coming 4 weeks, for `config validate`
-/// (overrides are not known offline, so only the layers count). Load is
+/// (overrides are not known offline, so only the layers count), and
+/// handoffs that clock changes in the coming year move or skip. Load is
 /// judged by [`schedule::overloaded`]: someone on call for more than twice
 /// the others' average, where every rotation comes round in 4 weeks.
 pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
@@ -176,6 +177,14 @@ pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
                 schedule: schedule.name.clone(),
                 message: overload_message(&overload),
             });
+        }
+        for layer in &schedule.layers {
+            for change in schedule::clock_changes(layer, now) {
+                warnings.push(QualityWarning {
+                    schedule: schedule.name.clone(),
+                    message: change.to_string(),
+                });
+            }
         }
     }
     warnings

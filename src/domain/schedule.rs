@@ -496,6 +496,131 @@ impl Layer {
     }
 }
 
+/// What a layer's handoffs do when its zone's clocks change within a year
+/// of `now`, where a reader of the config may not expect it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClockChange {
+    /// A rotation in exact hours that fits a day (`12h`, `24h`, `168h`):
+    /// after the change its handoffs come an hour earlier or later by the
+    /// clock.
+    HoursDrift {
+        layer: String,
+        hours: u32,
+        zone: String,
+        first: Timestamp,
+    },
+    /// A handoff at a local time the change skips: it happens when the
+    /// clock reaches the time after the gap (02:30 becomes 03:30).
+    Skipped {
+        layer: String,
+        zone: String,
+        local: DateTime,
+    },
+    /// A handoff at a local time the change repeats: the first one counts.
+    Repeated {
+        layer: String,
+        zone: String,
+        local: DateTime,
+    },
+}
+
+impl std::fmt::Display for ClockChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClockChange::HoursDrift {
+                layer,
+                hours,
+                zone,
+                first,
+            } => write!(
+                f,
+                "layer {layer} rotates every {hours}h, exact hours: when the clocks in {zone} change (next at {}), its handoffs move an hour by the clock; for handoffs at set local times, rotate by days (`daily`, `weekly`, `2d`) with restrictions",
+                first.strftime("%Y-%m-%d %H:%M UTC")
+            ),
+            ClockChange::Skipped { layer, zone, local } => write!(
+                f,
+                "layer {layer} hands over at {}, a time the clocks in {zone} skip: that handoff happens when they reach the end of the gap",
+                local.strftime("%Y-%m-%d %H:%M")
+            ),
+            ClockChange::Repeated { layer, zone, local } => write!(
+                f,
+                "layer {layer} hands over at {}, a time the clocks in {zone} pass twice: the first counts",
+                local.strftime("%Y-%m-%d %H:%M")
+            ),
+        }
+    }
+}
+
+/// The [`ClockChange`]s of `layer` in the year after `now`.
+pub fn clock_changes(layer: &Layer, now: Timestamp) -> Vec<ClockChange> {
+    let Ok(tz) = TimeZone::get(&layer.time_zone) else {
+        return Vec::new();
+    };
+    let until = now
+        .saturating_add(SignedDuration::from_hours(24 * 366))
+        .unwrap_or(now);
+    let Some(first) = tz
+        .following(now)
+        .map(|transition| transition.timestamp())
+        .find(|at| *at > now)
+        .filter(|at| *at <= until)
+    else {
+        return Vec::new();
+    };
+    match layer.rotation {
+        Rotation::Hours(hours) if hours > 0 && (24 % hours == 0 || hours % 24 == 0) => {
+            vec![ClockChange::HoursDrift {
+                layer: layer.name.clone(),
+                hours,
+                zone: layer.time_zone.clone(),
+                first,
+            }]
+        }
+        Rotation::Hours(_) | Rotation::Days(0) => Vec::new(),
+        Rotation::Days(days) => {
+            let mut changes = Vec::new();
+            let step = jiff::Span::new().days(i64::from(days));
+            // The handoffs from the last before `now` to a year on: at
+            // most 367 of them, for a daily rotation.
+            let behind = layer
+                .start
+                .date()
+                .until(tz.to_datetime(now).date())
+                .map_or(0, |span| i64::from(span.get_days()));
+            let turns = behind.div_euclid(i64::from(days)).max(0);
+            let Some(mut local) = jiff::Span::new()
+                .try_days(turns.saturating_mul(i64::from(days)))
+                .ok()
+                .and_then(|span| layer.start.checked_add(span).ok())
+            else {
+                return changes;
+            };
+            let last = tz.to_datetime(until);
+            while local <= last {
+                let change = match tz.to_ambiguous_timestamp(local).offset() {
+                    jiff::tz::AmbiguousOffset::Unambiguous { .. } => None,
+                    jiff::tz::AmbiguousOffset::Gap { .. } => Some(ClockChange::Skipped {
+                        layer: layer.name.clone(),
+                        zone: layer.time_zone.clone(),
+                        local,
+                    }),
+                    jiff::tz::AmbiguousOffset::Fold { .. } => Some(ClockChange::Repeated {
+                        layer: layer.name.clone(),
+                        zone: layer.time_zone.clone(),
+                        local,
+                    }),
+                };
+                changes.extend(change);
+                let Ok(next) = local.checked_add(step) else {
+                    break;
+                };
+                local = next;
+            }
+            changes
+        }
+    }
+}
+
 /// Who carries far more than the others in `shifts`, which cover a period
 /// of length `horizon`: anyone on call for more than **twice the average
 /// of everyone else** in the schedule (its layers' participants and anyone
@@ -712,6 +837,99 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn hour_rotations_that_fit_a_day_warn_where_clocks_change() {
+        let now = at("2026-12-07T00:00:00Z");
+        let start = date(2026, 11, 2).at(8, 0, 0, 0);
+        let warned =
+            |rotation, tz| !clock_changes(&layer(&["a", "b"], rotation, start, tz), now).is_empty();
+        for hours in [6, 8, 12, 24, 48, 168] {
+            assert!(warned(Rotation::Hours(hours), "Europe/London"), "{hours}h");
+        }
+        assert!(
+            !warned(Rotation::Hours(5), "Europe/London"),
+            "5h has no clock time to keep"
+        );
+        assert!(
+            !warned(Rotation::Hours(12), "Asia/Kuala_Lumpur"),
+            "no clock changes there"
+        );
+        assert!(
+            !warned(Rotation::Days(1), "Europe/London"),
+            "08:00 is never skipped"
+        );
+        let drift = clock_changes(
+            &layer(&["a"], Rotation::Hours(12), start, "Europe/London"),
+            now,
+        );
+        assert_eq!(
+            drift,
+            vec![ClockChange::HoursDrift {
+                layer: "primary".into(),
+                hours: 12,
+                zone: "Europe/London".into(),
+                first: at("2027-03-28T01:00:00Z"),
+            }]
+        );
+        assert!(
+            drift[0]
+                .to_string()
+                .contains("next at 2027-03-28 01:00 UTC")
+        );
+    }
+
+    #[test]
+    fn handoffs_in_a_skipped_or_repeated_hour_warn_on_their_dates() {
+        let now = at("2026-12-07T00:00:00Z");
+        // London skips 01:00–02:00 on 2027-03-28 and passes it twice on
+        // 2027-10-31, both Sundays.
+        let daily = layer(
+            &["a"],
+            Rotation::Days(1),
+            date(2020, 1, 1).at(1, 30, 0, 0),
+            "Europe/London",
+        );
+        assert_eq!(
+            clock_changes(&daily, now),
+            vec![
+                ClockChange::Skipped {
+                    layer: "primary".into(),
+                    zone: "Europe/London".into(),
+                    local: date(2027, 3, 28).at(1, 30, 0, 0),
+                },
+                ClockChange::Repeated {
+                    layer: "primary".into(),
+                    zone: "Europe/London".into(),
+                    local: date(2027, 10, 31).at(1, 30, 0, 0),
+                },
+            ]
+        );
+        // Weekly from a Monday: no handoff falls on those Sundays.
+        let weekly = layer(
+            &["a"],
+            Rotation::Days(7),
+            date(2026, 11, 2).at(1, 30, 0, 0),
+            "Europe/London",
+        );
+        assert_eq!(clock_changes(&weekly, now), vec![]);
+        // Weekly from a Sunday: both.
+        let sundays = layer(
+            &["a"],
+            Rotation::Days(7),
+            date(2026, 11, 1).at(1, 30, 0, 0),
+            "Europe/London",
+        );
+        assert_eq!(clock_changes(&sundays, now).len(), 2);
+        // A layer that starts after the year looked at warns of nothing yet.
+        let later = layer(
+            &["a"],
+            Rotation::Days(1),
+            date(2028, 6, 1).at(1, 30, 0, 0),
+            "Europe/London",
+        );
+        assert_eq!(clock_changes(&later, now), vec![]);
     }
 
     #[test]

@@ -519,6 +519,25 @@ fn config_validate_warns_about_gaps() {
         "{stderr}"
     );
 
+    // Twelve exact hours in London: its handoffs leave 08:00 and 20:00
+    // when the clocks change.
+    std::fs::write(
+        &file,
+        "organisation: {name: K}\npeople: [{handle: a, name: A, email: a@k.example}, {handle: b, name: B, email: b@k.example}]\nschedules:\n  - name: halves\n    time_zone: Europe/London\n    layers:\n      - name: twelve\n        participants: [a, b]\n        rotation: 12h\n        start: 2020-01-06T08:00\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .args(["config", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: schedule halves: layer twelve rotates every 12h, exact hours: when the clocks in Europe/London change"),
+        "{stderr}"
+    );
+
     std::fs::write(&file, "organisation: {name: K}\npeople: [{handle: a, name: A, email: a@k.example}]\nschedules:\n  - name: office\n    time_zone: Mars/Base\n    layers:\n      - participants: [b]\n        rotation: fortnightly\n        start: soon\n        restrictions: [{days: [moonday], from: \"9\", to: \"17:00\"}]\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_siaga"))
         .args(["config", "validate"])

@@ -201,11 +201,34 @@ impl LoginThrottle {
             .or_else(|| count_attempt(&self.failures, &account, LOGIN_FAILURES_ALLOWED, now))
     }
 
-    fn clear(&self, email: &str, client: &str) {
+    /// A successful login: the account's count from that client clears,
+    /// and the attempt `attempt` counted at `now` is taken back from the
+    /// client's, which counts failures only (a proxy's address carries a
+    /// whole organisation's log-ins at the start of an incident).
+    fn clear(&self, email: &str, client: &str, now: jiff::Timestamp) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&format!("{email} {client}"));
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = clients.get_mut(client)
+            && let Some(at) = times.iter().rposition(|at| *at == now)
+        {
+            times.remove(at);
+        }
+    }
+}
+
+/// The address a client's attempts count under: an IPv6 client holds a
+/// whole /64 (64 bits of addresses to rotate through), so it counts as
+/// one.
+fn client_key(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+        _ => client.to_string(),
     }
 }
 
@@ -482,11 +505,12 @@ impl App {
         let now = self.clock.now();
         // The attempt counts before the (slow) check, so a burst of
         // concurrent guesses cannot all slip under the limit.
-        if let Some(wait) = self.login_throttle.attempt(&email, client, now) {
+        let client = client_key(client);
+        if let Some(wait) = self.login_throttle.attempt(&email, &client, now) {
             return Err(Error::RateLimited(wait));
         }
         let user = self.check_password(&email, password).await?;
-        self.login_throttle.clear(&email, client);
+        self.login_throttle.clear(&email, &client, now);
         self.open_session(&user).await
     }
 
@@ -592,5 +616,45 @@ fn unauthenticated(error: StoreError) -> Error {
     match error {
         StoreError::NotFound => Error::Unauthenticated,
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_count_against_a_client_address() {
+        let throttle = LoginThrottle::default();
+        let now: jiff::Timestamp = "2026-12-07T09:00:00Z".parse().unwrap();
+        // A proxy's address: far more people log in through it than the
+        // failures it may have.
+        for i in 0..LOGIN_FAILURES_PER_CLIENT * 2 {
+            let email = format!("person{i}@kedai.example");
+            assert_eq!(throttle.attempt(&email, "10.0.0.1", now), None, "{i}");
+            throttle.clear(&email, "10.0.0.1", now);
+        }
+        for i in 0..LOGIN_FAILURES_PER_CLIENT {
+            let email = format!("guess{i}@kedai.example");
+            assert_eq!(throttle.attempt(&email, "10.0.0.1", now), None, "{i}");
+        }
+        assert!(
+            throttle
+                .attempt("guess@kedai.example", "10.0.0.1", now)
+                .is_some(),
+            "failures still count"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_slash_64() {
+        assert_eq!(
+            client_key("2001:db8:1:2:aaaa::1"),
+            client_key("2001:db8:1:2:ffff:1:2:3")
+        );
+        assert_eq!(client_key("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+        assert_ne!(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("::ffff:192.0.2.7"), "::ffff:192.0.2.7");
     }
 }

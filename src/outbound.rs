@@ -21,13 +21,16 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 
 /// The process's HTTP client for deliveries, built once: building one
 /// loads the root certificates, and sharing it keeps connections to
-/// receivers alive between deliveries.
+/// receivers alive between deliveries. It follows no redirect: following
+/// one turns a POST into a bodiless GET (and carries the signature headers
+/// to wherever it points), whose 200 would count as delivered.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
     let client = client_builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
     Ok(CLIENT.get_or_init(|| client).clone())

@@ -713,6 +713,20 @@ impl App {
             .map_err(reqwest::Error::without_url)
             .with_context(|| format!("sending to {}", url_origin(&delivery.address)))?;
         let status = response.status();
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|to| to.to_str().ok())
+                .map(url_origin)
+                .filter(|origin| origin != "…")
+                .map(|origin| format!(" to {origin}"))
+                .unwrap_or_default();
+            bail!(
+                "{} answered HTTP {status}, a redirect{to}: siaga does not follow redirects, so give the address it points to",
+                url_origin(&delivery.address)
+            );
+        }
         if !status.is_success() {
             bail!("{} answered HTTP {status}", url_origin(&delivery.address));
         }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
@@ -41,7 +41,9 @@ impl<'a> Api<'a> {
         }
         Ok(Api {
             args,
-            client: crate::outbound::http_client()?,
+            client: crate::outbound::client_builder()
+                .build()
+                .context("building the HTTP client")?,
         })
     }
 

@@ -462,25 +462,32 @@ async fn receive(
     Path(who): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     received
         .0
         .lock()
         .unwrap()
         .push((who.clone(), headers, String::from_utf8_lossy(&body).into()));
     if who.starts_with("broken") {
-        StatusCode::INTERNAL_SERVER_ERROR
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    } else if who.starts_with("moved") {
+        // Moved to a page that answers any GET: a POST that follows it
+        // arrives without its body, yet sees a 200.
+        (StatusCode::FOUND, [("location", "/landing")]).into_response()
     } else {
-        StatusCode::OK
+        StatusCode::OK.into_response()
     }
 }
 
 /// A webhook receiver on a loopback port; returns its base URL. Paths
-/// `/hook/{who}` record what they get; `who` starting with `broken` answers 500.
+/// `/hook/{who}` record what they get; `who` starting with `broken` answers
+/// 500, with `moved` a redirect to `/landing`, which answers GET with 200.
 pub async fn receiver() -> (String, Received) {
     let received = Received::default();
     let app = Router::new()
         .route("/hook/{who}", post(receive))
+        .route("/landing", axum::routing::get(|| async { "welcome" }))
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

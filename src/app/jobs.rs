@@ -126,9 +126,14 @@ impl App {
                 Error::NotFound(format!("job {id}"))
             });
         };
+        // Not the payload: a delivery's holds the receiver's address (a
+        // Slack webhook's is its secret) and a signed acknowledge link,
+        // which the append-only log would keep for good.
         tx.append_event(
             now,
-            NewEvent::new(actor, "job.retried", Subject::new("job", id)).after(&job),
+            NewEvent::new(actor, "job.retried", Subject::new("job", id)).after(
+                serde_json::json!({ "kind": job.kind, "max_attempts": job.max_attempts, "run_at": job.run_at }),
+            ),
         )
         .await?;
         tx.commit().await?;

@@ -1624,7 +1624,14 @@ both_backends!(
             pending.items.iter().any(|j| j.id == job.id),
             "back in the queue"
         );
-        assert_eq!(events_named(&t, "job.retried").await.len(), 1);
+        let retried = events_named(&t, "job.retried").await;
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0]["kind"], "notification.deliver");
+        assert!(
+            !retried[0].to_string().contains("/hook/"),
+            "no receiver address in the log: {}",
+            retried[0]
+        );
         let html = get(&admin).await.unwrap().text().await.unwrap();
         assert!(html.contains("id=\"no-dead-letters\""), "{html}");
         run_due(&t).await;
@@ -2794,3 +2801,43 @@ async fn a_window_started_as_another_ends_keeps_the_service_quiet() {
         "the new window holds the service"
     );
 }
+
+both_backends!(
+    a_receiver_that_redirects_is_not_counted_as_delivered,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "moved-oncall").await;
+        trigger(&t, "redirected").await;
+        run_due(&t).await;
+        assert_eq!(received.to("moved-oncall").len(), 1, "posted once");
+        let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
+        let detail = t.app.alert_detail(alert_id).await.unwrap();
+        let deliveries: Vec<(&str, String)> = detail
+            .escalation
+            .iter()
+            .filter(|e| e.action.starts_with("notification."))
+            .map(|e| {
+                (
+                    e.action.as_str(),
+                    e.after.clone().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            !deliveries
+                .iter()
+                .any(|(action, _)| *action == "notification.delivered"),
+            "{deliveries:?}"
+        );
+        assert!(
+            deliveries
+                .iter()
+                .any(|(action, after)| *action == "notification.failed"
+                    && after.contains("HTTP 302 Found, a redirect")),
+            "{deliveries:?}"
+        );
+        // Tried again, not given up as sent.
+        t.clock.advance(SignedDuration::from_secs(30));
+        run_due(&t).await;
+        assert!(received.to("moved-oncall").len() > 1);
+    }
+);

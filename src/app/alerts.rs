@@ -1103,9 +1103,15 @@ impl App {
             Action::Acknowledge
         };
         let outcome = alert::outcome(Some(alert.status), action);
-        if outcome == Outcome::Ignore || alert.status == AlertStatus::Resolved {
-            if alert.status == AlertStatus::Resolved {
-                return Err(Error::Conflict(format!("alert {id} is already resolved")));
+        if alert.status == AlertStatus::Resolved {
+            return Err(Error::Conflict(format!("alert {id} is already resolved")));
+        }
+        if outcome == Outcome::Ignore {
+            if wanted == Outcome::Acknowledge {
+                // Acknowledged already (its source can say so): the page
+                // was about its group, which may still escalate for others.
+                acknowledge_group(&mut tx, &org, actor, by, &alert, false, now).await?;
+                tx.commit().await?;
             }
             return Ok(alert);
         }
@@ -1113,30 +1119,19 @@ impl App {
         alert.apply(outcome, now, by);
         tx.update_alert(&alert).await?;
         if outcome == Outcome::Acknowledge {
-            // A person answers the group's page, which escalates for all of
-            // its alerts: they acknowledge them all, or escalation would go
-            // on over the others. (Resolving stays one alert at a time.)
-            change_group_alerts(
+            acknowledge_group(&mut tx, &org, actor, by, &alert, true, now).await?;
+        } else {
+            let group_status = tx.refresh_group_status(alert.group_id, now).await?;
+            after_group_change(
                 &mut tx,
-                actor,
+                &org,
+                &alert.service,
                 alert.group_id,
-                AlertStatus::Triggered,
-                "alert.acknowledged",
-                |other| other.apply(Outcome::Acknowledge, now, by),
+                group_status,
                 now,
             )
             .await?;
         }
-        let group_status = tx.refresh_group_status(alert.group_id, now).await?;
-        after_group_change(
-            &mut tx,
-            &org,
-            &alert.service,
-            alert.group_id,
-            group_status,
-            now,
-        )
-        .await?;
         let verb = if outcome == Outcome::Resolve {
             "alert.resolved"
         } else {
@@ -1151,6 +1146,27 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(alert)
+    }
+
+    /// Acknowledges the group of a resolved alert for `by`, as an
+    /// acknowledge link sent for that alert asks: the page was about the
+    /// group, which still escalates if another of its alerts is triggered.
+    pub(crate) async fn acknowledge_group_of(
+        &self,
+        actor: &Actor,
+        by: &str,
+        id: i64,
+    ) -> Result<()> {
+        self.retrying(|| async {
+            let now = self.clock.now();
+            let org = self.org_snapshot().await?;
+            let mut tx = self.store.write().await?;
+            let alert = tx.alert(id).await?;
+            acknowledge_group(&mut tx, &org, actor, by, &alert, false, now).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every integration with its key and endpoint (admins only).
@@ -1388,6 +1404,38 @@ fn incident_checks(
 /// When a group becomes acknowledged and its service's policy says an
 /// acknowledged alert must not sit unresolved for long, schedules the
 /// re-escalation.
+/// A person answers the group's page, which escalates for all of its
+/// alerts: they acknowledge every triggered one, or escalation would go on
+/// over the others. (Resolving stays one alert at a time.) `alert` is the
+/// one they answered; when it had not just changed and none of the others
+/// did either, nothing happens (a repeated acknowledgement does not push
+/// the re-escalation back).
+async fn acknowledge_group(
+    tx: &mut crate::store::Tx,
+    org: &Org,
+    actor: &Actor,
+    by: &str,
+    alert: &Alert,
+    alert_changed: bool,
+    now: Timestamp,
+) -> Result<()> {
+    let others = change_group_alerts(
+        tx,
+        actor,
+        alert.group_id,
+        AlertStatus::Triggered,
+        "alert.acknowledged",
+        |other| other.apply(Outcome::Acknowledge, now, by),
+        now,
+    )
+    .await?;
+    if !alert_changed && others == 0 {
+        return Ok(());
+    }
+    let group_status = tx.refresh_group_status(alert.group_id, now).await?;
+    after_group_change(tx, org, &alert.service, alert.group_id, group_status, now).await
+}
+
 async fn after_group_change(
     tx: &mut crate::store::Tx,
     org: &Org,
@@ -1425,7 +1473,7 @@ async fn after_group_change(
 
 /// Changes every alert of a group that is in status `from` with `change`,
 /// each recorded as an `action` event, a page of them at a time until none
-/// is left; `change` must take an alert out of `from`.
+/// is left; `change` must take an alert out of `from`. Returns how many.
 pub(crate) async fn change_group_alerts(
     tx: &mut crate::store::Tx,
     actor: &Actor,
@@ -1434,12 +1482,14 @@ pub(crate) async fn change_group_alerts(
     action: &str,
     change: impl Fn(&mut Alert),
     now: Timestamp,
-) -> crate::store::Result<()> {
+) -> crate::store::Result<usize> {
+    let mut changed = 0;
     loop {
         let found = tx.group_alerts_for_update(group_id, from, 500).await?;
         if found.is_empty() {
-            return Ok(());
+            return Ok(changed);
         }
+        changed += found.len();
         for mut alert in found {
             let before = alert.clone();
             change(&mut alert);

@@ -842,11 +842,15 @@ impl App {
         Ok(Ok((alert_id, person.to_string())))
     }
 
-    /// Acknowledges the alert of a genuine link, as the person it was sent to.
+    /// Acknowledges the alert of a genuine link, as the person it was sent
+    /// to, with the rest of its group: the page was about the group, so a
+    /// link whose alert was acknowledged (by its source, say) or resolved
+    /// meanwhile still stops the escalation of the group's others. Answers
+    /// the alert and its group as they stand after.
     pub async fn acknowledge_by_link(
         &self,
         token: &str,
-    ) -> super::Result<Result<crate::domain::alert::Alert, AckLinkError>> {
+    ) -> super::Result<Result<super::alerts::AlertDetail, AckLinkError>> {
         let (alert_id, person) = match self.check_ack_link(token).await? {
             Ok(found) => found,
             Err(error) => return Ok(Err(error)),
@@ -864,10 +868,14 @@ impl App {
             )
             .await
         {
-            Ok(alert) => Ok(Ok(alert)),
-            Err(super::Error::Conflict(_)) => Ok(Ok(self.alert_detail(alert_id).await?.alert)),
-            Err(other) => Err(other),
+            Ok(_) => {}
+            // Resolved: its group may escalate still.
+            Err(super::Error::Conflict(_)) => {
+                self.acknowledge_group_of(&actor, &person, alert_id).await?;
+            }
+            Err(other) => return Err(other),
         }
+        Ok(Ok(self.alert_detail(alert_id).await?))
     }
 
     /// The secret outgoing webhooks are signed with (HMAC-SHA256 over

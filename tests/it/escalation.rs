@@ -2841,3 +2841,72 @@ both_backends!(
         assert!(received.to("moved-oncall").len() > 1);
     }
 );
+
+both_backends!(
+    an_acknowledge_link_stops_its_group_even_if_its_alert_moved_on,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &grouped_config(&hooks, ""))
+            .await;
+        trigger_grouped(&t, "pod-1").await;
+        run_due(&t).await;
+        let (_, body) = received.to("oncall").remove(0);
+        let url = body["acknowledge_url"].as_str().unwrap().to_string();
+        let path = url
+            .trim_start_matches("https://siaga.kedai.example")
+            .to_string();
+        trigger_grouped(&t, "pod-2").await;
+        let server = t.serve().await;
+        let first = t.app.alert_by_dedup_key("pod-1", None).await.unwrap();
+        let second = t.app.alert_by_dedup_key("pod-2", None).await.unwrap();
+
+        // The source acknowledges the linked alert; the other still pages.
+        ingest_probe(&t, json!({"action": "acknowledge", "dedup_key": "pod-1"})).await;
+        let page = server.get_text(&path).await;
+        assert!(
+            page.contains("id=\"ack-button\""),
+            "the group escalates: {page}"
+        );
+        let done = server.client.post(server.url(&path)).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+        let text = done.text().await.unwrap();
+        assert!(
+            text.contains("Acknowledged") && text.contains("id=\"ack-done\""),
+            "{text}"
+        );
+        let detail = t.app.alert_detail(second).await.unwrap();
+        assert_eq!(
+            detail.alert.status,
+            siaga::domain::alert::AlertStatus::Acknowledged
+        );
+        assert_eq!(detail.alert.acknowledged_by.as_deref(), Some("oncall"));
+        t.clock.advance(SignedDuration::from_mins(10));
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty(), "escalation stopped");
+
+        // Again, after the source resolves the linked alert: a new member
+        // triggers the group; the link acknowledges it.
+        ingest_probe(&t, json!({"action": "resolve", "dedup_key": "pod-1"})).await;
+        trigger_grouped(&t, "pod-3").await;
+        let third = t.app.alert_by_dedup_key("pod-3", None).await.unwrap();
+        let page = server.get_text(&path).await;
+        assert!(page.contains("id=\"ack-button\""), "{page}");
+        let done = server.client.post(server.url(&path)).send().await.unwrap();
+        let text = done.text().await.unwrap();
+        assert!(
+            text.contains("Already resolved") && text.contains("escalation stops"),
+            "{text}"
+        );
+        assert_eq!(
+            t.app.alert_detail(third).await.unwrap().alert.status,
+            siaga::domain::alert::AlertStatus::Acknowledged
+        );
+        assert_eq!(
+            t.app.alert_detail(first).await.unwrap().alert.status,
+            siaga::domain::alert::AlertStatus::Resolved,
+            "a resolved alert stays resolved"
+        );
+        server.stop().await;
+    }
+);

@@ -1832,12 +1832,59 @@ async fn remove_override(
 struct AckPage {
     layout: Layout,
     problem: Option<String>,
+    /// Nothing of the alert's group escalates: no button.
     done: bool,
+    heading: String,
+    /// Why it is done.
+    outcome: String,
     severity: &'static str,
     summary: String,
     service: String,
     status: &'static str,
     person: String,
+}
+
+impl AckPage {
+    /// The page for a genuine link to `detail`'s alert: a button while its
+    /// group escalates (even if this alert was acknowledged or resolved
+    /// meanwhile), else what became of it.
+    fn for_alert(detail: crate::app::alerts::AlertDetail, person: String) -> AckPage {
+        use crate::domain::alert::AlertStatus;
+        let (alert, group) = (detail.alert, detail.group);
+        let done = group.status != AlertStatus::Triggered;
+        let (heading, outcome) = match (alert.status, group.status) {
+            (_, AlertStatus::Triggered) => ("Acknowledge this alert?".to_string(), String::new()),
+            (_, AlertStatus::Resolved) => (
+                "Already resolved".to_string(),
+                "Nothing of it is open any more: nothing escalates.".to_string(),
+            ),
+            (AlertStatus::Resolved, _) => (
+                "Already resolved".to_string(),
+                "The rest of its group is acknowledged: escalation stops.".to_string(),
+            ),
+            _ => (
+                "Acknowledged".to_string(),
+                match &alert.acknowledged_by {
+                    Some(by) => {
+                        format!("By {by}. Escalation stops. Resolve it in siaga when it is fixed.")
+                    }
+                    None => "Escalation stops. Resolve it in siaga when it is fixed.".to_string(),
+                },
+            ),
+        };
+        AckPage {
+            layout: Layout::anonymous(),
+            problem: None,
+            done,
+            heading,
+            outcome,
+            severity: alert.severity.as_str(),
+            summary: alert.summary,
+            service: alert.service,
+            status: alert.status.as_str(),
+            person,
+        }
+    }
 }
 
 fn ack_problem(error: crate::app::escalation::AckLinkError) -> Response {
@@ -1856,6 +1903,8 @@ fn ack_problem(error: crate::app::escalation::AckLinkError) -> Response {
         layout: Layout::anonymous(),
         problem: Some(message.into()),
         done: false,
+        heading: String::new(),
+        outcome: String::new(),
         severity: "info",
         summary: String::new(),
         service: String::new(),
@@ -1879,35 +1928,18 @@ async fn ack_page(
         Ok(found) => found,
         Err(error) => return Ok(ack_problem(error)),
     };
-    let alert = app.alert_detail(alert_id).await?.alert;
-    Ok(render(&AckPage {
-        layout: Layout::anonymous(),
-        problem: None,
-        done: alert.status != crate::domain::alert::AlertStatus::Triggered,
-        severity: alert.severity.as_str(),
-        summary: alert.summary,
-        service: alert.service,
-        status: alert.status.as_str(),
-        person,
-    }))
+    let detail = app.alert_detail(alert_id).await?;
+    Ok(render(&AckPage::for_alert(detail, person)))
 }
 
 async fn ack_by_link(
     State(app): State<App>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<Response, PageError> {
-    let alert = match app.acknowledge_by_link(&token).await? {
-        Ok(alert) => alert,
+    let detail = match app.acknowledge_by_link(&token).await? {
+        Ok(detail) => detail,
         Err(error) => return Ok(ack_problem(error)),
     };
-    Ok(render(&AckPage {
-        layout: Layout::anonymous(),
-        problem: None,
-        done: true,
-        severity: alert.severity.as_str(),
-        summary: alert.summary,
-        service: alert.service,
-        status: alert.status.as_str(),
-        person: alert.acknowledged_by.unwrap_or_default(),
-    }))
+    let person = detail.alert.acknowledged_by.clone().unwrap_or_default();
+    Ok(render(&AckPage::for_alert(detail, person)))
 }

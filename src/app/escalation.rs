@@ -184,9 +184,10 @@ pub(crate) struct StepWrites {
     pub events: Vec<NewEvent>,
 }
 
-/// The path of an acknowledge link, signed with `secret`.
-fn signed_ack_path(secret: &str, alert_id: i64, person: &str, now: Timestamp) -> String {
-    let expires = now
+/// The path of an acknowledge link, signed with `secret`, good for
+/// [`ACK_LINK_LIFETIME`] from `sent_at`.
+fn signed_ack_path(secret: &str, alert_id: i64, person: &str, sent_at: Timestamp) -> String {
+    let expires = sent_at
         .saturating_add(ACK_LINK_LIFETIME)
         .unwrap_or_default()
         .as_second();
@@ -319,7 +320,10 @@ impl App {
                     channel.as_str(),
                     plan.method_index
                 );
-                let ack_path = signed_ack_path(notify.ack_secret, alert.id, handle, now);
+                let due = now.saturating_add(plan.after).unwrap_or(now);
+                // Good for a day from when it is sent, not from the step: a
+                // rule may wait up to a day.
+                let ack_path = signed_ack_path(notify.ack_secret, alert.id, handle, due);
                 let ack_url = match &org.settings.base_url {
                     Some(base) => format!("{}{ack_path}", base.trim_end_matches('/')),
                     None => ack_path,
@@ -342,7 +346,6 @@ impl App {
                     acknowledge_url: Some(ack_url),
                     incident_url: None,
                 };
-                let due = now.saturating_add(plan.after).unwrap_or(now);
                 jobs.push(delivery_job(&delivery, due)?);
                 planned.deliveries.push(json!({
                     "person": handle, "channel": channel.as_str(), "delivery": id,

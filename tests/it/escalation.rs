@@ -2910,3 +2910,39 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    a_delayed_notifications_acknowledge_link_is_good_for_a_day_from_sending,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let late = config(&hooks, "oncall").replacen(
+            "{type: email, address: oncall@k.example}]}",
+            "{type: email, address: oncall@k.example}], notification_rules: [{after: 20h, channels: [webhook]}]}",
+            1,
+        );
+        t.apply("escalation.yaml", &late).await;
+        trigger(&t, "slow-1").await;
+        run_due(&t).await;
+        assert!(received.to("oncall").is_empty(), "not yet");
+        t.clock.advance(SignedDuration::from_hours(20));
+        run_due(&t).await;
+        let (_, body) = received.to("oncall").remove(0);
+        let path = body["acknowledge_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://siaga.kedai.example")
+            .to_string();
+        // Five hours after it arrived, 25 after the step that planned it.
+        t.clock.advance(SignedDuration::from_hours(5));
+        let server = t.serve().await;
+        let done = server.client.post(server.url(&path)).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+        let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+        assert_eq!(
+            alert.status,
+            siaga::domain::alert::AlertStatus::Acknowledged
+        );
+        server.stop().await;
+    }
+);

@@ -1208,7 +1208,7 @@ impl App {
         let tier = org.service(&alert.service).and_then(|s| s.tier);
         if let Some(severity) = org.incidents.auto_declare_for(&alert, tier) {
             let declaration = Declaration {
-                title: alert.summary.clone(),
+                title: crate::domain::incident::title_for_alert(&alert.summary, &alert.service),
                 severity: severity.to_string(),
                 services: vec![alert.service.clone()],
                 alerts: vec![alert.id],

@@ -1077,6 +1077,25 @@ impl Incident {
 }
 
 /// A title says what is wrong in a line: not empty, at most 200 characters.
+/// The longest an incident's title may be, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A title for an incident a rule declares for an alert: its summary, cut
+/// to [`MAX_TITLE_CHARS`] (alert summaries may be longer) with an ellipsis.
+pub fn title_for_alert(summary: &str, service: &str) -> String {
+    let summary = summary.trim();
+    if summary.is_empty() {
+        return format!("Alert on {service}");
+    }
+    if summary.chars().count() <= MAX_TITLE_CHARS {
+        return summary.to_string();
+    }
+    let mut title: String = summary.chars().take(MAX_TITLE_CHARS - 1).collect();
+    title.truncate(title.trim_end().len());
+    title.push('…');
+    title
+}
+
 fn check_title(title: &str) -> Result<(), IncidentError> {
     if title.is_empty() {
         return Err(IncidentError::Invalid(
@@ -1084,9 +1103,9 @@ fn check_title(title: &str) -> Result<(), IncidentError> {
             "title",
         ));
     }
-    if title.chars().count() > 200 {
+    if title.chars().count() > MAX_TITLE_CHARS {
         return Err(IncidentError::Invalid(
-            "the title is longer than 200 characters".into(),
+            format!("the title is longer than {MAX_TITLE_CHARS} characters"),
             "title",
         ));
     }
@@ -1097,6 +1116,22 @@ fn check_title(title: &str) -> Result<(), IncidentError> {
 mod tests {
     use super::*;
     use crate::domain::org::{OrgSettings, Service, ServiceKind};
+
+    #[test]
+    fn a_rules_title_is_the_alerts_summary_cut_to_fit() {
+        assert_eq!(
+            title_for_alert(" Card payments fail ", "payments"),
+            "Card payments fail"
+        );
+        assert_eq!(title_for_alert("  ", "payments"), "Alert on payments");
+        let long = "é".repeat(150) + " " + &"x".repeat(300);
+        let title = title_for_alert(&long, "payments");
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.ends_with('…') && title.starts_with("ééé"));
+        assert!(check_title(&title).is_ok());
+        let exact = "y".repeat(MAX_TITLE_CHARS);
+        assert_eq!(title_for_alert(&exact, "payments"), exact);
+    }
 
     fn org() -> Org {
         let service = |name: &str| Service {

@@ -1800,3 +1800,31 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_rule_declares_for_an_alert_with_a_long_summary,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let summary = format!("Payments 5xx: {}", "upstream timeout; ".repeat(30));
+        let event = json!({"action": "trigger", "dedup_key": "long-1", "summary": summary, "severity": "critical"});
+        let sent = r
+            .server
+            .client
+            .post(r.server.url("/api/v1/integrations/generic"))
+            .bearer_auth("probes-key-0123456789")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        run_due(&r.t).await;
+        let incident = r.get("/api/v1/incidents/INC-1").await;
+        let title = incident["title"].as_str().unwrap();
+        assert!(
+            title.starts_with("Payments 5xx: upstream timeout;") && title.ends_with('…'),
+            "{incident}"
+        );
+        assert_eq!(title.chars().count(), 200);
+        r.server.stop().await;
+    }
+);

@@ -447,7 +447,15 @@ impl App {
                     }
                 }
             }
-            chats.extend(level.chat.iter().cloned());
+            // A channel several levels name (SEV1 and SEV2 both post to
+            // #incidents) hears once.
+            for chat in &level.chat {
+                if !chats.iter().any(|c: &crate::domain::org::ContactMethod| {
+                    c.kind == chat.kind && c.address == chat.address
+                }) {
+                    chats.push(chat.clone());
+                }
+            }
         }
         let url = self.incident_url(org, incident.id);
         // Told before at a lower severity: this is a raise, and says so.

@@ -1828,3 +1828,28 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_chat_channel_two_severities_name_hears_once,
+    |db: TestDb| async move {
+        let r = room_with(&db, |c| {
+            let chat = c
+                .lines()
+                .find(|l| l.contains("/hook/chat"))
+                .unwrap()
+                .to_string();
+            c.replace(
+                "      description: Payments degraded.\n",
+                &format!("      description: Payments degraded.\n{chat}\n"),
+            )
+        })
+        .await;
+        r.declare(
+            json!({"title": "Card payments fail", "severity": "SEV1", "services": ["payments"]}),
+        )
+        .await;
+        run_due(&r.t).await;
+        assert_eq!(r.received.to("chat").len(), 1, "SEV1 and SEV2 share it");
+        r.server.stop().await;
+    }
+);

@@ -449,8 +449,10 @@ pub fn parse_display_id(text: &str) -> Option<i64> {
     digits.parse().ok().filter(|id: &i64| *id > 0)
 }
 
-/// What to declare.
+/// What to declare. A misspelt field is refused, not declared without it
+/// (`service` for `services` would leave the incident impacting nothing).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Declaration {
     pub title: String,
     pub severity: String,

@@ -377,6 +377,23 @@ both_backends!(
             "invalid_field",
         )
         .await;
+        let misspelt = error(
+            r.post(
+                "/api/v1/incidents",
+                json!({"title": "x", "severity": "SEV1", "service": ["payments"]}),
+            )
+            .await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            misspelt["message"]
+                .as_str()
+                .unwrap()
+                .contains("unknown field `service`"),
+            "{misspelt}"
+        );
         let listed = r.get("/api/v1/incidents").await;
         assert_eq!(listed["items"], json!([]), "nothing was written");
         error(

@@ -210,7 +210,8 @@ impl Tx {
     }
 
     /// Ids of incidents naming `service` as impacted that are open, or
-    /// were resolved at or after `resolved_since`.
+    /// were resolved at or after `resolved_since`: the resolved ones first,
+    /// so the last is the newest open one if there is one.
     pub async fn recent_incidents_of_service(
         &mut self,
         service: &str,
@@ -220,7 +221,7 @@ impl Tx {
             "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id
              WHERE s.service = $1 AND i.merged_into IS NULL
                AND (i.status <> 'resolved' OR i.resolved_at >= $2)
-             ORDER BY i.id",
+             ORDER BY CASE WHEN i.status = 'resolved' THEN 0 ELSE 1 END, i.id",
             &[service.into(), to_millis(resolved_since).into()],
         )
         .await

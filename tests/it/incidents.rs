@@ -1870,3 +1870,24 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_new_alert_joins_the_open_incident_before_a_resolved_one,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Payments slow", "severity": "SEV2", "services": ["payments"]}))
+            .await;
+        r.declare(json!({"title": "Payments 5xx", "severity": "SEV2", "services": ["payments"]}))
+            .await;
+        run_due(&r.t).await;
+        json(r.post("/api/v1/incidents/2/resolve", json!({})).await, 200).await;
+        r.t.clock.advance(SignedDuration::from_mins(10));
+        let alert = r.trigger("pay-again").await;
+        run_due(&r.t).await;
+        let open = r.get("/api/v1/incidents/1").await;
+        assert_eq!(open["alerts"], json!([alert]), "{open}");
+        let resolved = r.get("/api/v1/incidents/2").await;
+        assert_eq!(resolved["status"], "resolved", "not reopened: {resolved}");
+        r.server.stop().await;
+    }
+);

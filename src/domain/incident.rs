@@ -480,6 +480,8 @@ impl Incident {
         let policy = &org.incidents;
         let title = declaration.title.trim();
         check_title(title)?;
+        check_words(&declaration.customer_impact, "customer_impact")?;
+        check_words(&declaration.workaround, "workaround")?;
         let severity =
             policy
                 .severity(&declaration.severity)
@@ -783,6 +785,12 @@ impl Incident {
     /// Sets the words: impact, workaround, title, services.
     pub fn edit(&mut self, org: &Org, edit: &IncidentEdit) -> Result<(), IncidentError> {
         self.require_open()?;
+        if let Some(impact) = &edit.customer_impact {
+            check_words(impact, "customer_impact")?;
+        }
+        if let Some(workaround) = &edit.workaround {
+            check_words(workaround, "workaround")?;
+        }
         if let Some(title) = &edit.title {
             let title = title.trim();
             check_title(title)?;
@@ -1098,6 +1106,23 @@ pub fn title_for_alert(summary: &str, service: &str) -> String {
     title
 }
 
+/// The longest customer impact or workaround, in characters: they go into
+/// every stakeholder message and talk script.
+pub const MAX_WORDS_CHARS: usize = 2_000;
+
+fn check_words(text: &str, field: &'static str) -> Result<(), IncidentError> {
+    if text.trim().chars().count() > MAX_WORDS_CHARS {
+        return Err(IncidentError::Invalid(
+            format!(
+                "the {} is longer than {MAX_WORDS_CHARS} characters",
+                field.replace('_', " ")
+            ),
+            field,
+        ));
+    }
+    Ok(())
+}
+
 fn check_title(title: &str) -> Result<(), IncidentError> {
     if title.is_empty() {
         return Err(IncidentError::Invalid(
@@ -1118,6 +1143,47 @@ fn check_title(title: &str) -> Result<(), IncidentError> {
 mod tests {
     use super::*;
     use crate::domain::org::{OrgSettings, Service, ServiceKind};
+
+    #[test]
+    fn impact_and_workaround_are_held_to_two_thousand_characters() {
+        let org = org();
+        let long = "x".repeat(MAX_WORDS_CHARS + 1);
+        for field in ["customer_impact", "workaround"] {
+            let mut declaration = Declaration {
+                title: "Card payments fail".into(),
+                severity: "SEV1".into(),
+                ..Declaration::default()
+            };
+            let mut edit = IncidentEdit::default();
+            if field == "customer_impact" {
+                declaration.customer_impact = long.clone();
+                edit.customer_impact = Some(long.clone());
+            } else {
+                declaration.workaround = long.clone();
+                edit.workaround = Some(long.clone());
+            }
+            let refused =
+                Incident::declare(&declaration, &org, "ops", |_| None, Timestamp::UNIX_EPOCH);
+            assert!(
+                matches!(refused, Err(IncidentError::Invalid(_, f)) if f == field),
+                "{refused:?}"
+            );
+            let fine = Declaration {
+                title: "Card payments fail".into(),
+                severity: "SEV1".into(),
+                ..Declaration::default()
+            };
+            let mut incident =
+                Incident::declare(&fine, &org, "ops", |_| None, Timestamp::UNIX_EPOCH).unwrap();
+            let before = incident.clone();
+            let refused = incident.edit(&org, &edit);
+            assert!(
+                matches!(refused, Err(IncidentError::Invalid(_, f)) if f == field),
+                "{refused:?}"
+            );
+            assert_eq!(incident, before, "nothing changed");
+        }
+    }
 
     #[test]
     fn a_rules_title_is_the_alerts_summary_cut_to_fit() {

@@ -701,7 +701,7 @@ impl App {
                 writes.events.push(
                     NewEvent::new(
                         &Actor::system("escalation"),
-                        "escalation.stopped",
+                        super::escalation::ESCALATION_STOPPED,
                         Subject::new("alert_group", paging.group.id),
                     )
                     .after(serde_json::json!({

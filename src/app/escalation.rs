@@ -369,36 +369,6 @@ impl App {
             round: payload.round,
             level: payload.level,
         };
-        let found = org
-            .escalation_policy(&payload.policy)
-            .ok_or_else(|| format!("the policy {} no longer exists", payload.policy))
-            .and_then(|policy| {
-                policy.level(step).map(|_| policy).ok_or_else(|| {
-                    format!(
-                        "the policy {} has no level {} any more",
-                        payload.policy,
-                        payload.level + 1
-                    )
-                })
-            });
-        let policy = match found {
-            Ok(found) => found,
-            Err(reason) => {
-                // The config changed under a running escalation: it stops
-                // here, and says why.
-                let mut tx = self.store.write_replayable().await?;
-                tx.append_event(
-                    now,
-                    NewEvent::new(&actor, "escalation.stopped", subject)
-                        .after(json!({ "reason": reason })),
-                )
-                .await?;
-                if self.complete_job_in(&mut tx, job).await? {
-                    tx.commit().await?;
-                }
-                return Ok(());
-            }
-        };
         // Before the write: making the secret the first time is a write of
         // its own, and on SQLite a second writer waits for this one.
         let ack_secret = self.ack_secret().await?;
@@ -418,6 +388,49 @@ impl App {
             }
             return Ok(());
         };
+        let mut events = Vec::new();
+        let (policy, step) = match org
+            .escalation_policy(&payload.policy)
+            .filter(|policy| policy.level(step).is_some())
+        {
+            Some(policy) => (policy, step),
+            None => {
+                // The config changed under a running escalation: the policy
+                // went, or lost this level. It starts over under the
+                // service's policy as it is now, and says why; with none,
+                // it stops, as loudly as a policy that ran out.
+                let reason = match org.escalation_policy(&payload.policy) {
+                    None => format!("the policy {} no longer exists", payload.policy),
+                    Some(_) => format!(
+                        "the policy {} has no level {} any more",
+                        payload.policy,
+                        payload.level + 1
+                    ),
+                };
+                let current = org
+                    .service(&group.service)
+                    .and_then(|service| service.escalation_policy.as_deref())
+                    .and_then(|name| org.escalation_policy(name));
+                let Some(current) = current else {
+                    tx.append_event(
+                        now,
+                        NewEvent::new(&actor, ESCALATION_STOPPED, subject)
+                            .after(json!({ "reason": reason })),
+                    )
+                    .await?;
+                    if self.complete_job_in(&mut tx, job).await? {
+                        tx.commit().await?;
+                    }
+                    return Ok(());
+                };
+                events.push(
+                    NewEvent::new(&actor, "escalation.started", subject.clone()).after(
+                        json!({ "policy": current.name, "reason": format!("{reason}: starting over") }),
+                    ),
+                );
+                (current, current.first_step())
+            }
+        };
         let writes = self
             .take_step(
                 &mut tx,
@@ -436,8 +449,9 @@ impl App {
         if !self.complete_job_in(&mut tx, job).await? {
             return Ok(());
         }
+        events.extend(writes.events);
         tx.enqueue_jobs(now, &writes.jobs).await?;
-        tx.append_events(now, &writes.events).await?;
+        tx.append_events(now, &events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -889,6 +903,9 @@ impl App {
 }
 
 pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";
+/// A running escalation whose policy the config took away, on a service
+/// left with none: nobody will be paged, which counts as unacknowledged.
+pub const ESCALATION_STOPPED: &str = "escalation.stopped";
 pub const MAINTENANCE_ENDED: &str = "maintenance.ended";
 
 /// The check, when a maintenance window of `service` ends at `at` (or is

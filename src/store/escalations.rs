@@ -6,15 +6,17 @@ use super::events::{EVENT_COLUMNS, EventRow};
 use super::{Result, Tx, with_tx};
 
 /// The events that move a group's escalation; the newest one decides
-/// whether its policy is spent (`escalation.exhausted`) or running again
+/// whether its policy is spent (`escalation.exhausted`, or
+/// `escalation.stopped`: the config took it away) or running again
 /// (re-escalated, escalated or reassigned by hand). The alert page reads
 /// the same from a group's events.
-pub const ESCALATION_MOVES: [&str; 5] = [
+pub const ESCALATION_MOVES: [&str; 6] = [
     "escalation.started",
     "escalation.notified",
     "escalation.escalated",
     "alert.reassigned",
     "escalation.exhausted",
+    "escalation.stopped",
 ];
 
 const UNACKNOWLEDGED_GROUPS: &str = "FROM alert_groups g
@@ -23,8 +25,8 @@ const UNACKNOWLEDGED_GROUPS: &str = "FROM alert_groups g
        AND (SELECT e.action FROM events e
             WHERE e.subject_kind = 'alert_group' AND e.subject_id = CAST(g.id AS TEXT)
               AND e.action IN ('escalation.started', 'escalation.notified', 'escalation.escalated',
-                               'alert.reassigned', 'escalation.exhausted')
-            ORDER BY e.id DESC LIMIT 1) = 'escalation.exhausted'";
+                               'alert.reassigned', 'escalation.exhausted', 'escalation.stopped')
+            ORDER BY e.id DESC LIMIT 1) IN ('escalation.exhausted', 'escalation.stopped')";
 
 impl Tx {
     /// A group's newest events that move its escalation, newest first, at

@@ -2946,3 +2946,74 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    a_policy_renamed_mid_escalation_starts_over_under_the_services_new_one,
+    |db: TestDb| async move {
+        let (t, hooks, received) = escalating(&db, "oncall").await;
+        trigger(&t, "renamed").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1);
+        // The lead's level is due in five minutes; the policy is renamed.
+        t.apply(
+            "escalation.yaml",
+            &config(&hooks, "oncall")
+                .replace(
+                    "  - name: payments\n    levels:",
+                    "  - name: payments-v2\n    levels:",
+                )
+                .replace(
+                    "escalation_policy: payments\n",
+                    "escalation_policy: payments-v2\n",
+                ),
+        )
+        .await;
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2, "paged from the top");
+        let started = events_named(&t, "escalation.started").await;
+        let restart = started.iter().find(|e| e["reason"].is_string()).unwrap();
+        assert_eq!(restart["policy"], "payments-v2");
+        assert!(
+            restart["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the policy payments no longer exists"),
+            "{restart}"
+        );
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert_eq!(received.to("lead").len(), 1, "and on up the new policy");
+    }
+);
+
+both_backends!(
+    a_policy_taken_away_mid_escalation_shows_as_unacknowledged,
+    |db: TestDb| async move {
+        let (t, hooks, received) = escalating(&db, "oncall").await;
+        trigger(&t, "orphaned").await;
+        run_due(&t).await;
+        let full = config(&hooks, "oncall");
+        let (before, rest) = full.split_once("escalation_policies:").unwrap();
+        let (_, after) = rest.split_once("services:").unwrap();
+        t.apply(
+            "escalation.yaml",
+            &format!("{before}services:{after}").replace("    escalation_policy: payments\n", ""),
+        )
+        .await;
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty());
+        let stopped = t.app.unacknowledged_groups().await.unwrap();
+        assert_eq!(stopped.len(), 1, "nobody is paged: it counts");
+        let alert = t.app.alerts(Default::default()).await.unwrap().items[0].clone();
+        let server = t.serve().await;
+        let cookie = t.web_session(&server, "duty@k.example", Role::Viewer).await;
+        let page = server.page(&cookie, &format!("/alerts/{}", alert.id)).await;
+        assert!(
+            page.contains("Nobody is being paged: the policy payments no longer exists"),
+            "{page}"
+        );
+        server.stop().await;
+    }
+);

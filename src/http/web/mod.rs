@@ -1121,7 +1121,8 @@ struct AlertPage {
     members: Vec<crate::domain::alert::Alert>,
     events: Vec<TimelineRow>,
     escalation: Vec<EscalationRow>,
-    unacknowledged: bool,
+    /// Why nobody is being paged for a triggered alert, if so.
+    unacknowledged: Option<String>,
     /// The group's escalation timers that died: escalation has stopped.
     dead_timers: Vec<DeadTimer>,
     runbook_url: Option<String>,
@@ -1146,22 +1147,44 @@ async fn alert_page(
         .and_then(|s| s.runbook.clone());
     // As `/metrics` counts it: the newest event that moves the escalation
     // says its policy ran out (an escalate-now or reassign since ends it).
-    let unacknowledged = detail
+    let last_move = detail
         .escalation
         .iter()
         .rev()
         .find(|e| crate::store::ESCALATION_MOVES.contains(&e.action.as_str()))
-        .is_some_and(|e| e.action == "escalation.exhausted")
-        && detail.alert.status == crate::domain::alert::AlertStatus::Triggered;
+        .filter(|_| detail.alert.status == crate::domain::alert::AlertStatus::Triggered);
+    let unacknowledged = match last_move {
+        Some(e) if e.action == crate::app::escalation::ESCALATION_EXHAUSTED => {
+            Some("Nobody acknowledged: every level of the escalation policy was paged.".to_string())
+        }
+        Some(e) if e.action == crate::app::escalation::ESCALATION_STOPPED => Some(format!(
+            "Nobody is being paged: {}. Escalate or reassign it by hand.",
+            e.after
+                .as_ref()
+                .and_then(|a| a["reason"].as_str())
+                .unwrap_or("escalation stopped")
+        )),
+        _ => None,
+    };
     let escalation = detail
         .escalation
         .iter()
         .map(|e| {
             let after = e.after.clone().unwrap_or_default();
             let what = match e.action.as_str() {
-                "escalation.started" => format!(
-                    "escalation started ({})",
-                    after["policy"].as_str().unwrap_or("")
+                "escalation.started" => match after["reason"].as_str() {
+                    Some(reason) => format!(
+                        "escalation started ({}): {reason}",
+                        after["policy"].as_str().unwrap_or("")
+                    ),
+                    None => format!(
+                        "escalation started ({})",
+                        after["policy"].as_str().unwrap_or("")
+                    ),
+                },
+                "escalation.stopped" => format!(
+                    "escalation stopped: {}",
+                    after["reason"].as_str().unwrap_or("")
                 ),
                 "escalation.notified" => {
                     let recipients: Vec<&str> = after["recipients"]

@@ -301,6 +301,10 @@ impl App {
         let mut jobs = Vec::new();
         for handle in recipients {
             let Some(person) = org.person(handle) else {
+                planned.skipped.push(json!({
+                    "person": handle, "channel": "",
+                    "reason": "they are not in the config any more",
+                }));
                 continue;
             };
             for plan in person.planned_notifications(alert.urgency) {

@@ -338,6 +338,11 @@ impl App {
         let mut deliveries = Vec::new();
         let mut skipped = Vec::new();
         let Some(person) = org.person(handle) else {
+            // A role holder the config does not have (an incident a rule
+            // declared is held by `siaga` until someone takes it over).
+            skipped.push(
+                json!({ "person": handle, "channel": "", "reason": "not a person in the config" }),
+            );
             return Ok((deliveries, skipped));
         };
         for plan in person
@@ -1252,6 +1257,13 @@ impl From<Event> for TimelineEntry {
 }
 
 /// One line a person reads in the timeline.
+/// Whether a reminder or prompt reached anyone: it planned a delivery.
+fn reached(after: &serde_json::Value) -> bool {
+    after["deliveries"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty())
+}
+
 pub fn describe(event: &Event) -> String {
     let after = event.after.clone().unwrap_or_default();
     let s = |key: &str| after[key].as_str().unwrap_or("").to_string();
@@ -1323,18 +1335,27 @@ pub fn describe(event: &Event) -> String {
         },
         "incident.reopened" => format!("reopened ({})", s("reason")),
         "incident.regression_suspected" => format!(
-            "possible regression: alert {} on {} ({}); {} told",
+            "possible regression: alert {} on {} ({}); {}",
             after["alert"],
             s("service"),
             s("summary"),
-            after["to"].as_str().unwrap_or("nobody")
+            match (after["to"].as_str(), reached(&after)) {
+                (Some(to), true) => format!("{to} told"),
+                (Some(to), false) => format!("{to} could not be told"),
+                (None, _) => "nobody told".to_string(),
+            }
         ),
         "incident.update_reminder" => {
             let to = after["to"].as_str().unwrap_or("nobody");
-            if after["overdue"].as_bool() == Some(true) {
-                format!("update overdue: reminded {to}")
+            let due = if after["overdue"].as_bool() == Some(true) {
+                "update overdue"
             } else {
-                format!("update due: reminded {to}")
+                "update due"
+            };
+            if reached(&after) {
+                format!("{due}: reminded {to}")
+            } else {
+                format!("{due}: {to} could not be reminded")
             }
         }
         "notification.delivered" => format!("delivered to {} by {}", s("person"), s("channel")),

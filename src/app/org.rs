@@ -148,6 +148,28 @@ impl App {
         }
         let schedules: Vec<&str> = org.schedules.iter().map(|s| s.name.as_str()).collect();
         let people: Vec<&str> = org.people.iter().map(|p| p.handle.as_str()).collect();
+        // An override of someone the file no longer has (or on a schedule it
+        // no longer has) would keep them on call, and their pages would
+        // reach nobody: it goes, and the layers take over.
+        for stale in tx.overrides(None, now, jiff::Timestamp::MAX).await? {
+            if people.contains(&stale.person.as_str())
+                && schedules.contains(&stale.schedule.as_str())
+            {
+                continue;
+            }
+            tx.delete_override(&stale.schedule, stale.id, now).await?;
+            tx.append_event(
+                now,
+                NewEvent::new(
+                    actor,
+                    "schedule_override.deleted",
+                    Subject::new("schedule_override", stale.id),
+                )
+                .before(&stale)
+                .after(serde_json::json!({ "reason": "its person or schedule left the config" })),
+            )
+            .await?;
+        }
         tx.forget_feed_tokens_except(super::schedules::SCHEDULE_FEED, &schedules)
             .await?;
         tx.forget_feed_tokens_except(super::schedules::PERSON_FEED, &people)

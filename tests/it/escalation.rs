@@ -3017,3 +3017,42 @@ both_backends!(
         server.stop().await;
     }
 );
+
+both_backends!(
+    an_override_of_someone_the_config_drops_goes_with_them,
+    |db: TestDb| async move {
+        let (t, hooks, received) = escalating(&db, "oncall").await;
+        let spare = format!(
+            "  - {{handle: spare, name: Spare, email: spare@k.example, contact_methods: [{{type: webhook, address: \"{hooks}/hook/spare\"}}]}}\nteams:"
+        );
+        t.apply(
+            "escalation.yaml",
+            &config(&hooks, "oncall").replacen("teams:", &spare, 1),
+        )
+        .await;
+        let caller = t.caller(Role::Responder).await;
+        let now = t.clock.now();
+        t.app
+            .create_override(
+                &caller,
+                "primary",
+                "spare",
+                now,
+                now + SignedDuration::from_hours(2),
+                "cover",
+            )
+            .await
+            .unwrap();
+        t.apply("escalation.yaml", &config(&hooks, "oncall")).await;
+        trigger(&t, "after-spare").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "the layer is on call again");
+        assert!(received.to("spare").is_empty());
+        let deleted = events_named(&t, "schedule_override.deleted").await;
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(
+            deleted[0]["reason"],
+            "its person or schedule left the config"
+        );
+    }
+);

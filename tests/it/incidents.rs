@@ -1891,3 +1891,33 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_reminder_that_reaches_nobody_says_so,
+    |db: TestDb| async move {
+        // No comms schedule: a rule's incident leaves the role to `siaga`.
+        let r = room_with(&db, |c| c.replace(", default_from: [comms]", "")).await;
+        r.trigger("gw-quiet").await;
+        run_due(&r.t).await;
+        let incident = r.get("/api/v1/incidents/INC-1").await;
+        assert_eq!(incident["severity"], "SEV2", "{incident}");
+        r.t.clock.advance(SignedDuration::from_mins(60));
+        run_due(&r.t).await;
+        let timeline = r.get("/api/v1/incidents/INC-1/timeline").await;
+        let reminder = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "incident.update_reminder")
+            .unwrap_or_else(|| panic!("{timeline}"));
+        assert_eq!(
+            reminder["text"], "update due: siaga could not be reminded",
+            "{reminder}"
+        );
+        assert_eq!(
+            reminder["after"]["skipped"][0]["reason"],
+            "not a person in the config"
+        );
+        r.server.stop().await;
+    }
+);

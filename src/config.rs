@@ -660,12 +660,28 @@ impl Checker {
         );
         self.dependency_cycles(&raw.services);
         self.unique_integration_keys(&raw.services);
-        let maintenance = raw
+        let planned: Vec<(usize, PlannedMaintenance)> = raw
             .maintenance_windows
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| self.maintenance(i, &m.value, &service_names))
+            .filter_map(|(i, m)| Some((i, self.maintenance(i, &m.value, &service_names)?)))
             .collect();
+        // Windows are stored by name: a second one of a name would
+        // overwrite the first, or fail to store.
+        let mut window_names = HashSet::new();
+        for (i, window) in &planned {
+            if !window_names.insert(window.name.to_lowercase()) {
+                self.report(
+                    &raw.maintenance_windows[*i],
+                    format!("maintenance_windows[{i}].name"),
+                    format!(
+                        "duplicate maintenance window `{}` (a window without a name is named service@start)",
+                        window.name
+                    ),
+                );
+            }
+        }
+        let maintenance = planned.into_iter().map(|(_, window)| window).collect();
         let schedules = raw
             .schedules
             .iter()
@@ -2164,6 +2180,38 @@ services:
     kind: external
     provider: NusaPay
 "###;
+
+    #[test]
+    fn maintenance_windows_need_names_of_their_own() {
+        let window = |name: &str| {
+            format!(
+                "  - {{{name}service: checkout, starts_at: \"2026-12-01T01:00:00Z\", ends_at: \"2026-12-01T03:00:00Z\", reason: upgrade}}\n"
+            )
+        };
+        let text =
+            |windows: &[String]| format!("{VALID}maintenance_windows:\n{}", windows.concat());
+        // Two unnamed windows of one service and start share a name.
+        let errors = parse("shop.yaml", &text(&[window(""), window("")])).unwrap_err();
+        assert_eq!(errors.issues.len(), 1, "{errors}");
+        assert_eq!(errors.issues[0].field, "maintenance_windows[1].name");
+        assert!(
+            errors.issues[0]
+                .message
+                .contains("duplicate maintenance window `checkout@2026-12-01T01:00:00Z`"),
+            "{errors}"
+        );
+        let errors = parse(
+            "shop.yaml",
+            &text(&[window("name: db, "), window("name: DB, ")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors.issues[0].field, "maintenance_windows[1].name",
+            "{errors}"
+        );
+        let org = parse("shop.yaml", &text(&[window("name: db, "), window("")])).unwrap();
+        assert_eq!(org.maintenance.len(), 2);
+    }
 
     #[test]
     fn restriction_windows_need_a_day_and_may_last_a_whole_day() {

@@ -264,8 +264,19 @@ fn keep_integration_keys(
     org: &mut Org,
     existing: &BTreeMap<(String, String), crate::domain::org::ConfigObject>,
 ) {
+    // A key the file now gives another integration is that one's: the
+    // integration it came from gets a new one.
+    let written: std::collections::HashSet<String> = org
+        .services
+        .iter()
+        .flat_map(|s| s.integrations.iter().filter_map(|i| i.key.clone()))
+        .collect();
     for service in &mut org.services {
-        let stored = existing.get(&(SERVICE_KIND.to_string(), service.name.clone()));
+        // An archived service's keys are not brought back with it: they
+        // were taken out of use, perhaps because they leaked.
+        let stored = existing
+            .get(&(SERVICE_KIND.to_string(), service.name.clone()))
+            .filter(|object| !object.archived);
         for integration in service.integrations.iter_mut().filter(|i| i.key.is_none()) {
             let kept = stored.and_then(|object| {
                 object.spec["integrations"]
@@ -275,6 +286,7 @@ fn keep_integration_keys(
                     .as_str()
                     .map(str::to_string)
             });
+            let kept = kept.filter(|key| !written.contains(key));
             integration.key = Some(kept.unwrap_or_else(generate_integration_key));
         }
     }

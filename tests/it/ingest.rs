@@ -1448,3 +1448,46 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    integration_keys_stay_unique_when_moved_and_fresh_when_restored,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        let config = |b: &str, with_c: bool| {
+            let c = if with_c {
+                "  - {name: c, owner: t, tier: 3, integrations: [{name: z, kind: generic}]}\n"
+            } else {
+                ""
+            };
+            format!(
+                "organisation: {{name: K}}\npeople: [{{handle: p, name: P, email: p@k.example}}]\nteams: [{{name: t, lead: p, head: p}}]\nservices:\n  - {{name: a, owner: t, tier: 3, integrations: [{{name: x, kind: generic}}]}}\n  - {{name: b, owner: t, tier: 3, integrations: [{{name: y, kind: generic{b}}}]}}\n{c}"
+            )
+        };
+        let key_of = |org: &siaga::domain::org::Org, service: &str| {
+            org.service(service).unwrap().integrations[0]
+                .key
+                .clone()
+                .unwrap()
+        };
+        t.apply("k.yaml", &config("", true)).await;
+        let first = t.app.org().await.unwrap();
+        let (a, c) = (key_of(&first, "a"), key_of(&first, "c"));
+        // a's key moves to b by hand; a's line has no key: a gets a new one.
+        t.apply("k.yaml", &config(&format!(", key: {a}"), true))
+            .await;
+        let moved = t.app.org().await.unwrap();
+        assert_eq!(key_of(&moved, "b"), a);
+        assert_ne!(key_of(&moved, "a"), a, "one key, one integration");
+        let target = t
+            .app
+            .integration_for_key(&a, IntegrationKind::Generic)
+            .await
+            .unwrap();
+        assert_eq!(target.service().name, "b");
+        // c goes, then comes back: not with the key it had.
+        t.apply("k.yaml", &config("", false)).await;
+        t.apply("k.yaml", &config("", true)).await;
+        let restored = t.app.org().await.unwrap();
+        assert_ne!(key_of(&restored, "c"), c);
+    }
+);

@@ -52,6 +52,9 @@ impl App {
         keep_integration_keys(&mut org, &existing);
         let mut changes = Vec::new();
         let mut declared = std::collections::BTreeSet::new();
+        // Services of windows edited (ended earlier, moved to another
+        // service): checked now for groups no window holds any more.
+        let mut edited_windows = Vec::new();
         for (kind, name, spec) in org.to_objects() {
             declared.insert((kind.to_string(), name.clone()));
             let (id, change, before) = match existing.get(&(kind.to_string(), name.clone())) {
@@ -65,6 +68,11 @@ impl App {
                     (old.id, "restored", None)
                 }
                 Some(old) if old.spec != spec => {
+                    if kind == crate::domain::org::MAINTENANCE_KIND
+                        && let Some(service) = old.spec["service"].as_str()
+                    {
+                        edited_windows.push(service.to_string());
+                    }
                     tx.update_config_object(old.id, now, &spec).await?;
                     (old.id, "updated", Some(&old.spec))
                 }
@@ -127,7 +135,7 @@ impl App {
             }
         }
         // A window's end pages for what it kept quiet; one removed from the
-        // file ends now.
+        // file, or edited, is checked now.
         let removed_windows = existing.values().filter(|old| {
             old.kind == crate::domain::org::MAINTENANCE_KIND
                 && !old.archived
@@ -141,7 +149,8 @@ impl App {
             .chain(removed_windows.filter_map(|old| {
                 let service = old.spec["service"].as_str()?;
                 Some((service.to_string(), now))
-            }));
+            }))
+            .chain(edited_windows.into_iter().map(|service| (service, now)));
         for (service, at) in ends {
             tx.enqueue_job(now, &super::escalation::maintenance_end_job(&service, at))
                 .await?;

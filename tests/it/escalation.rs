@@ -600,9 +600,19 @@ both_backends!(
         trigger(&t, "config-held-2").await;
         run_due(&t).await;
         assert_eq!(received.to("oncall").len(), 1, "held by the new window");
+        // Edited to have ended (the clock stands at 10:01): it ends now,
+        // not at its old end.
+        let ended = later.replace(
+            "2026-11-02T13:00:00Z\", reason",
+            "2026-11-02T10:01:00Z\", reason",
+        );
+        t.apply("escalation.yaml", &ended).await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 2, "paged when cut short");
+        // Removed altogether: nothing is held any more.
         t.apply("escalation.yaml", &plain).await;
         run_due(&t).await;
-        assert_eq!(received.to("oncall").len(), 2, "paged when removed");
+        assert_eq!(received.to("oncall").len(), 2, "paged once");
     }
 );
 

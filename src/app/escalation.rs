@@ -393,6 +393,22 @@ impl App {
             return Ok(());
         };
         let mut events = Vec::new();
+        if org.service(&group.service).is_none() {
+            // The config took the service away: its sources can no longer
+            // resolve (their keys went with it), so paging would run
+            // through every level for nothing. Someone resolves by hand.
+            tx.append_event(
+                now,
+                NewEvent::new(&actor, ESCALATION_STOPPED, subject).after(json!({
+                    "reason": format!("the service {} is no longer in the config", group.service)
+                })),
+            )
+            .await?;
+            if self.complete_job_in(&mut tx, job).await? {
+                tx.commit().await?;
+            }
+            return Ok(());
+        }
         let (policy, step) = match org
             .escalation_policy(&payload.policy)
             .filter(|policy| policy.level(step).is_some())

@@ -3066,3 +3066,25 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_service_taken_away_mid_escalation_stops_paging,
+    |db: TestDb| async move {
+        let (t, hooks, received) = escalating(&db, "oncall").await;
+        trigger(&t, "gone").await;
+        run_due(&t).await;
+        let full = config(&hooks, "oncall");
+        let (before, _) = full.split_once("services:").unwrap();
+        t.apply("escalation.yaml", &format!("{before}services: []\n"))
+            .await;
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert!(received.to("lead").is_empty(), "nobody paged for it");
+        let stopped = events_named(&t, "escalation.stopped").await;
+        assert_eq!(
+            stopped[0]["reason"],
+            "the service checkout is no longer in the config"
+        );
+        assert_eq!(t.app.unacknowledged_groups().await.unwrap().len(), 1);
+    }
+);

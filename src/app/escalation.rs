@@ -594,7 +594,9 @@ impl App {
             .as_str()
             .context("the job names no service")?;
         let now = self.clock.now();
-        let org = self.org_snapshot().await?;
+        // The config as it is now: this job may come from the apply that
+        // removed or cut short a window a moment ago.
+        let org = self.org_checked_within(std::time::Duration::ZERO).await?;
         let policy = org
             .service(service)
             .and_then(|s| s.escalation_policy.clone());

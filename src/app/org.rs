@@ -202,12 +202,10 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        // Read again at once: the next reader finds a version newer than
-        // any it could put back.
-        self.org_cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        // Read again at once, so this replica acts on what it applied; a
+        // reader that read the old version meanwhile can no longer put it
+        // back (the cache keeps the newest version).
+        self.org_checked_within(std::time::Duration::ZERO).await?;
         Ok(ConfigApplied { revision, changes })
     }
 
@@ -221,6 +219,17 @@ impl App {
     /// config apply changed it, which is checked at most once a second, so
     /// other replicas' applies show up within a second.
     pub async fn org_snapshot(&self) -> Result<std::sync::Arc<Org>> {
+        self.org_checked_within(std::time::Duration::from_secs(1))
+            .await
+    }
+
+    /// The live organisation, its version compared with the store's unless
+    /// that was done within `age`: zero for a decision that must see an
+    /// apply that just committed (a window the file just removed).
+    pub(crate) async fn org_checked_within(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<std::sync::Arc<Org>> {
         let now = std::time::Instant::now();
         let cached = self
             .org_cache
@@ -228,7 +237,7 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(cached) = &cached
-            && now.duration_since(cached.checked) < std::time::Duration::from_secs(1)
+            && now.duration_since(cached.checked) < age
         {
             return Ok(cached.org.clone());
         }

@@ -3088,3 +3088,28 @@ both_backends!(
         assert_eq!(t.app.unacknowledged_groups().await.unwrap().len(), 1);
     }
 );
+
+/// One replica removes a window from the config; another, whose copy of
+/// the config is a moment old, runs the window's end: it reads the config
+/// again and pages for what the window held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_removed_on_another_replica_ends_at_once_here() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (hooks, received) = receiver().await;
+    let here = db.app().await;
+    let plain = config(&hooks, "oncall");
+    let windowed = format!(
+        "{plain}maintenance_windows:\n  - {{name: upgrade, service: checkout, starts_at: \"2026-11-02T08:00:00Z\", ends_at: \"2026-11-02T10:00:00Z\", reason: upgrade}}\n"
+    );
+    here.apply("escalation.yaml", &windowed).await;
+    trigger(&here, "held-here").await;
+    run_due(&here).await;
+    assert!(received.to("oncall").is_empty());
+    let there = db.app().await;
+    there.apply("escalation.yaml", &plain).await;
+    // Within a second of this replica's last look at the config.
+    run_due(&here).await;
+    assert_eq!(received.to("oncall").len(), 1, "paged when removed");
+}

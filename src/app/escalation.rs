@@ -415,22 +415,27 @@ impl App {
         {
             Some(policy) => (policy, step),
             None => {
-                // The config changed under a running escalation: the policy
-                // went, or lost this level. It starts over under the
-                // service's policy as it is now, and says why; with none,
-                // it stops, as loudly as a policy that ran out.
-                let reason = match org.escalation_policy(&payload.policy) {
-                    None => format!("the policy {} no longer exists", payload.policy),
-                    Some(_) => format!(
-                        "the policy {} has no level {} any more",
-                        payload.policy,
-                        payload.level + 1
+                // The config changed under a running escalation. A policy
+                // that lost this level has run out as it stands now; one
+                // that went is replaced by the service's policy as it is
+                // now, from its first level. With neither, it stops, as
+                // loudly as a policy that ran out, and says why.
+                let (reason, current) = match org.escalation_policy(&payload.policy) {
+                    Some(_) => (
+                        format!(
+                            "the policy {} has no level {} any more",
+                            payload.policy,
+                            payload.level + 1
+                        ),
+                        None,
+                    ),
+                    None => (
+                        format!("the policy {} no longer exists", payload.policy),
+                        org.service(&group.service)
+                            .and_then(|service| service.escalation_policy.as_deref())
+                            .and_then(|name| org.escalation_policy(name)),
                     ),
                 };
-                let current = org
-                    .service(&group.service)
-                    .and_then(|service| service.escalation_policy.as_deref())
-                    .and_then(|name| org.escalation_policy(name));
                 let Some(current) = current else {
                     tx.append_event(
                         now,

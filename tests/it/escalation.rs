@@ -2299,6 +2299,11 @@ both_backends!(
             .items;
         assert!(dead.is_empty(), "nothing dies: {dead:?}");
         assert!(received.to("lead").is_empty());
+        assert_eq!(
+            t.app.unacknowledged_groups().await.unwrap().len(),
+            1,
+            "nobody is paged any more, loudly"
+        );
     }
 );
 

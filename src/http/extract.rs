@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -289,33 +289,8 @@ impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let secret = value
-                .to_str()
-                .ok()
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthenticated",
-                        "the Authorization header must be `Bearer <token>`",
-                    )
-                })?;
-            return Ok(app.authenticate_token(secret).await?);
-        }
-        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "send an API token as `Authorization: Bearer <token>`",
-            ));
-        };
-        let caller = app.authenticate_session(secret).await?;
-        if is_unsafe(&parts.method) {
+        let caller = authenticate(&parts.headers, app).await?;
+        if caller.token.is_none() && is_unsafe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if sent.is_none() || sent != caller.csrf_token.as_deref() {
                 return Err(ApiError::new(
@@ -328,6 +303,38 @@ impl FromRequestParts<App> for Caller {
         }
         Ok(caller)
     }
+}
+
+/// Who the credentials in `headers` belong to: a bearer token, else the
+/// session cookie. Also how a long-lived response (the timeline stream)
+/// checks they are still good.
+pub(crate) async fn authenticate(headers: &HeaderMap, app: &App) -> Result<Caller, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?;
+        return Ok(app.authenticate_token(secret).await?);
+    }
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API token as `Authorization: Bearer <token>`",
+        ));
+    };
+    Ok(app.authenticate_session(secret).await?)
 }
 
 #[cfg(test)]

@@ -1921,3 +1921,53 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    a_timeline_stream_ends_when_its_token_is_revoked,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        r.declare(json!({"title": "Card payments fail", "severity": "SEV2"}))
+            .await;
+        let made = json(
+            r.post(
+                "/api/v1/tokens",
+                json!({"name": "wallboard", "role": "viewer"}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let secret = made["secret"].as_str().unwrap();
+        let mut stream = r
+            .server
+            .get("/api/v1/incidents/INC-1/stream", secret)
+            .send()
+            .await
+            .unwrap();
+        read_until(&mut stream, "incident.declared").await;
+        let revoked = r
+            .server
+            .client
+            .delete(
+                r.server
+                    .url(&format!("/api/v1/tokens/{}", made["token"]["id"])),
+            )
+            .bearer_auth(&r.responder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 200);
+        // The stream ends (its end of file) within a few of its checks.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .expect("the stream ended after the revoke");
+            match chunk {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        r.server.stop().await;
+    }
+);

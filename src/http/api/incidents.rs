@@ -449,7 +449,16 @@ async fn incident_stream(
     let mut follower = crate::app::incidents::TimelineFollower::new(id, after);
     let mut shutdown = shutdown.map(|s| s.0.0);
     let stream = async_stream(move |sender| async move {
-        loop {
+        for poll in 1u64.. {
+            // A stream outlives the request that opened it: a token revoked,
+            // a session ended or a user disabled since ends it too.
+            if poll % STREAM_REAUTHENTICATE_EVERY == 0
+                && crate::http::extract::authenticate(&headers, &app)
+                    .await
+                    .is_err()
+            {
+                return;
+            }
             match follower.poll(&app).await {
                 Ok(events) => {
                     for event in events {
@@ -483,6 +492,10 @@ async fn incident_stream(
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+/// How many of a timeline stream's polls (every 500 ms) go by between
+/// checks that its caller's credentials are still good.
+const STREAM_REAUTHENTICATE_EVERY: u64 = 4;
 
 /// A stream fed by a task through a small channel; the task ends when the
 /// client goes away.

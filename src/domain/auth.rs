@@ -58,6 +58,16 @@ pub fn hmac_matches(secret: &str, parts: &[&[u8]], signature: &str) -> bool {
     hmac_of(secret, parts).verify_slice(&expected).is_ok()
 }
 
+/// Whether two secrets (CSRF tokens) are equal, in a time that does not
+/// tell how much of a guess was right.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |differ, (x, y)| differ | (x ^ y))
+            == 0
+}
+
 fn hmac_of(secret: &str, parts: &[&[u8]]) -> hmac::Hmac<Sha256> {
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .expect("HMAC takes keys of any length");
@@ -70,6 +80,15 @@ fn hmac_of(secret: &str, parts: &[&[u8]]) -> hmac::Hmac<Sha256> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(secrets_equal("abc123", "abc123"));
+        assert!(!secrets_equal("abc123", "abc124"));
+        assert!(!secrets_equal("abc123", "abc12"));
+        assert!(!secrets_equal("", "a"));
+        assert!(secrets_equal("", ""));
+    }
 
     #[test]
     fn roles_are_ordered_by_power() {

@@ -292,7 +292,10 @@ impl FromRequestParts<App> for Caller {
         let caller = authenticate(&parts.headers, app).await?;
         if caller.token.is_none() && is_unsafe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if sent.is_none() || sent != caller.csrf_token.as_deref() {
+            let matches = sent
+                .zip(caller.csrf_token.as_deref())
+                .is_some_and(|(sent, token)| crate::domain::auth::secrets_equal(sent, token));
+            if !matches {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "csrf_token_mismatch",

@@ -1351,7 +1351,11 @@ struct CsrfForm {
 }
 
 fn check_csrf(caller: &Caller, form: &CsrfForm) -> Result<(), PageError> {
-    if caller.csrf_token.as_deref() == Some(form.csrf_token.as_str()) {
+    if caller
+        .csrf_token
+        .as_deref()
+        .is_some_and(|token| crate::domain::auth::secrets_equal(token, &form.csrf_token))
+    {
         Ok(())
     } else {
         Err(error_page(

@@ -549,6 +549,114 @@ impl App {
         Ok(incident)
     }
 
+    /// Services named after the stakeholders were told (by an edit, a
+    /// linked alert, a merge): their owning teams' leads and heads hear of
+    /// the incident now, where a severity already told names owner leads or
+    /// heads, unless they were told for a service named before.
+    async fn tell_owners_of_added(
+        &self,
+        tx: &mut Tx,
+        org: &Org,
+        actor: &Actor,
+        incident: &Incident,
+        before: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        let added: Vec<&String> = incident
+            .services
+            .iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        if added.is_empty() || incident.is_closed() {
+            return Ok(());
+        }
+        let told = org
+            .incidents
+            .severities
+            .iter()
+            .filter(|s| incident.notified_severities.contains(&s.name));
+        let (mut leads, mut heads) = (false, false);
+        for level in told {
+            leads |= level.notify.contains(&Stakeholder::OwnerLeads);
+            heads |= level.notify.contains(&Stakeholder::OwnerHeads);
+        }
+        let reached = |services: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            let mut people = Vec::new();
+            for team in services
+                .filter_map(|s| org.service(s)?.owner.as_deref())
+                .filter_map(|team| org.team(team))
+            {
+                for (wanted, person) in [(leads, &team.lead), (heads, &team.head)] {
+                    if wanted && !people.contains(person) {
+                        people.push(person.clone());
+                    }
+                }
+            }
+            people
+        };
+        let already = reached(&mut before.iter());
+        let people: Vec<String> = reached(&mut added.iter().copied())
+            .into_iter()
+            .filter(|p| !already.contains(p))
+            .collect();
+        if people.is_empty() {
+            return Ok(());
+        }
+        let services = added
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let title = format!(
+            "[{}] {} now impacts {services}: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title
+        );
+        let mut text = format!(
+            "{} {} now impacts {services}, which your team owns: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title,
+            incident.status.as_str(),
+            incident.services.join(", "),
+            incident.holder(OWNER_ROLE).unwrap_or("nobody")
+        );
+        if let Some(url) = self.incident_url(org, incident.id) {
+            text.push_str(&format!("\nIncident room: {url}"));
+        }
+        let template = self.incident_message(org, incident, "incident.services_added", title, text);
+        let (mut deliveries, mut skipped) = (Vec::new(), Vec::new());
+        for handle in &people {
+            let (sent, unsent) = self
+                .enqueue_to_person(
+                    tx,
+                    org,
+                    handle,
+                    &template,
+                    &format!("inc{}-owners-{}", incident.id, now.as_millisecond()),
+                    now,
+                )
+                .await?;
+            deliveries.extend(sent);
+            skipped.extend(unsent);
+        }
+        tx.append_event(
+            now,
+            NewEvent::new(
+                actor,
+                "incident.notified",
+                Subject::new("incident", incident.id),
+            )
+            .after(json!({
+                "services_added": added, "stakeholders": people,
+                "deliveries": deliveries, "skipped": skipped,
+            })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Loads an incident for a change, applies `change`, saves it with the
     /// event it returns. The one path every edit takes.
     async fn change_incident<F>(&self, caller: &Caller, id: i64, change: F) -> Result<Incident>
@@ -571,6 +679,7 @@ impl App {
             .await
             .map_err(|e| incident_not_found(e, id))?;
         let due_before = incident.next_update_due_at;
+        let services_before = incident.services.clone();
         let Some((action, details)) =
             change(&mut incident, &org, &person, now).map_err(|e| with_suggestion(e, &org))?
         else {
@@ -588,6 +697,8 @@ impl App {
                 .notify_stakeholders(&mut tx, &org, &actor, incident, now)
                 .await?;
         }
+        self.tell_owners_of_added(&mut tx, &org, &actor, &incident, &services_before, now)
+            .await?;
         if incident.next_update_due_at != due_before || incident.is_closed() {
             reschedule_reminder(&mut tx, &incident, now).await?;
         }
@@ -841,6 +952,7 @@ impl App {
     /// Merges a duplicate into another incident.
     pub async fn merge_incident(&self, caller: &Caller, id: i64, into: i64) -> Result<Incident> {
         caller.require(Role::Responder)?;
+        let org = self.org_snapshot().await?;
         let now = self.clock.now();
         let actor = caller.actor();
         let mut tx = self.store.write().await?;
@@ -858,6 +970,7 @@ impl App {
                 .map_err(|e| incident_not_found(e, second))?
         };
         let (mut duplicate, mut target) = if a.id == id { (a, b) } else { (b, a) };
+        let services_before = target.services.clone();
         duplicate.merge_into(&mut target, now)?;
         tx.save_incident(&duplicate, now).await?;
         let target = tx.save_incident(&target, now).await?;
@@ -878,6 +991,8 @@ impl App {
         )
         .await?;
         reschedule_reminder(&mut tx, &duplicate, now).await?;
+        self.tell_owners_of_added(&mut tx, &org, &actor, &target, &services_before, now)
+            .await?;
         tx.commit().await?;
         Ok(target)
     }
@@ -1282,6 +1397,22 @@ pub fn describe(event: &Event) -> String {
                 .flatten()
                 .filter_map(|p| p.as_str().map(str::to_string))
                 .collect();
+            let list = |key: &str| {
+                after[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if after["services_added"].is_array() {
+                return format!(
+                    "now impacts {}: its owners told: {}",
+                    list("services_added"),
+                    people.join(", ")
+                );
+            }
             format!(
                 "stakeholders notified for {}: {}",
                 after["severities"]

@@ -1971,3 +1971,61 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    owners_of_a_service_named_later_hear_of_the_incident,
+    |db: TestDb| async move {
+        // Another team owns the storefront.
+        let r = room_with(&db, |c| {
+            c.replace(
+                "  - {name: payments, lead: lead, head: head, members: [oncall]}\n",
+                "  - {name: payments, lead: lead, head: head, members: [oncall]}\n  - {name: retail, lead: comms, head: comms}\n",
+            )
+            .replace(
+                "{name: storefront, owner: payments,",
+                "{name: storefront, owner: retail,",
+            )
+        })
+        .await;
+        r.declare(
+            json!({"title": "Card payments fail", "severity": "SEV1", "services": ["payments"]}),
+        )
+        .await;
+        run_due(&r.t).await;
+        assert_eq!(r.received.to("lead").len(), 1, "the payments lead, at SEV1");
+        let told_before = r.received.to("comms").len();
+        json(
+            r.server
+                .client
+                .patch(r.server.url("/api/v1/incidents/1"))
+                .bearer_auth(&r.responder)
+                .json(&json!({"services": ["payments", "storefront"]}))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        run_due(&r.t).await;
+        let comms = r.received.to("comms");
+        assert_eq!(comms.len(), told_before + 1, "the retail lead hears of it");
+        assert!(
+            comms.last().unwrap().1["title"]
+                .as_str()
+                .unwrap()
+                .contains("INC-1 now impacts storefront"),
+            "{comms:?}"
+        );
+        assert_eq!(r.received.to("lead").len(), 1, "payments' lead not again");
+        let timeline = r.get("/api/v1/incidents/INC-1/timeline").await;
+        assert!(
+            timeline
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["text"] == "now impacts storefront: its owners told: comms"),
+            "{timeline}"
+        );
+        r.server.stop().await;
+    }
+);

@@ -132,24 +132,54 @@ impl Tx {
         Ok(saved)
     }
 
+    /// Brings the reverse indexes (alerts and services to incidents) in
+    /// line with `incident`, writing only what changed: an incident that
+    /// takes an alert at a time in a storm must not rewrite them all.
     async fn index_incident(&mut self, incident: &Incident) -> Result<()> {
+        let stored_alerts = self
+            .fetch_integers(
+                "SELECT alert_id FROM incident_alerts WHERE incident_id = $1",
+                &[incident.id.into()],
+            )
+            .await?;
+        let stored_services: Vec<String> = with_tx!(self, conn => {
+            sqlx::query_scalar("SELECT service FROM incident_services WHERE incident_id = $1")
+                .bind(incident.id)
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        use std::collections::HashSet;
+        let (alerts, services): (HashSet<&i64>, HashSet<&String>) = (
+            incident.alerts.iter().collect(),
+            incident.services.iter().collect(),
+        );
+        let (stored_alerts, stored_services): (HashSet<i64>, HashSet<String>) = (
+            stored_alerts.into_iter().collect(),
+            stored_services.into_iter().collect(),
+        );
         with_tx!(self, conn => {
-            sqlx::query("DELETE FROM incident_alerts WHERE incident_id = $1")
-                .bind(incident.id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
-                .bind(incident.id)
-                .execute(&mut *conn)
-                .await?;
-            for alert in &incident.alerts {
+            for alert in stored_alerts.iter().filter(|a| !alerts.contains(a)) {
+                sqlx::query("DELETE FROM incident_alerts WHERE incident_id = $1 AND alert_id = $2")
+                    .bind(incident.id)
+                    .bind(alert)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for alert in incident.alerts.iter().filter(|a| !stored_alerts.contains(a)) {
                 sqlx::query("INSERT INTO incident_alerts (incident_id, alert_id) VALUES ($1, $2)")
                     .bind(incident.id)
                     .bind(alert)
                     .execute(&mut *conn)
                     .await?;
             }
-            for service in &incident.services {
+            for service in stored_services.iter().filter(|s| !services.contains(s)) {
+                sqlx::query("DELETE FROM incident_services WHERE incident_id = $1 AND service = $2")
+                    .bind(incident.id)
+                    .bind(service)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for service in incident.services.iter().filter(|s| !stored_services.contains(s.as_str())) {
                 sqlx::query("INSERT INTO incident_services (incident_id, service) VALUES ($1, $2)")
                     .bind(incident.id)
                     .bind(service)

@@ -2029,3 +2029,57 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    an_incidents_lookups_follow_its_alerts_and_services,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        let alerts = [
+            r.trigger("idx-1").await,
+            r.trigger("idx-2").await,
+            r.trigger("idx-3").await,
+        ];
+        run_due(&r.t).await;
+        // The rule declared INC-1 for the first; the others joined it.
+        let unlinked = r
+            .server
+            .client
+            .delete(
+                r.server
+                    .url(&format!("/api/v1/incidents/1/alerts/{}", alerts[1])),
+            )
+            .bearer_auth(&r.responder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unlinked.status(), 200);
+        let edited = r
+            .server
+            .client
+            .patch(r.server.url("/api/v1/incidents/1"))
+            .bearer_auth(&r.responder)
+            .json(&json!({"services": ["checkout", "storefront"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edited.status(), 200);
+        let mut tx = r.t.app.store.read().await.unwrap();
+        assert_eq!(tx.incidents_of_alert(alerts[0]).await.unwrap(), vec![1]);
+        assert!(tx.incidents_of_alert(alerts[1]).await.unwrap().is_empty());
+        assert_eq!(tx.incidents_of_alert(alerts[2]).await.unwrap(), vec![1]);
+        drop(tx);
+        let by_service = |service: &'static str| {
+            let r = &r;
+            async move {
+                r.get(&format!("/api/v1/incidents?service={service}")).await["items"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(by_service("payments").await, 0, "no longer impacted");
+        assert_eq!(by_service("storefront").await, 1);
+        assert_eq!(by_service("checkout").await, 1);
+        r.server.stop().await;
+    }
+);

@@ -376,6 +376,44 @@ impl App {
 
     /// A message about an incident, addressed to nobody yet: the
     /// [`App::enqueue_to_person`] fills in whom and how.
+    /// What stakeholders are told of `incident`: `what` happened to it
+    /// ("declared", "raised to SEV1", "now impacts storefront"), where it
+    /// stands, who owns it, the impact and the room.
+    fn stakeholder_message(
+        &self,
+        org: &Org,
+        incident: &Incident,
+        topic: &str,
+        what: &str,
+    ) -> Delivery {
+        let title = format!(
+            "[{}] {} {what}: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title
+        );
+        let mut text = format!(
+            "{} {} {what}: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
+            incident.severity,
+            display_id(incident.id),
+            incident.title,
+            incident.status.as_str(),
+            if incident.services.is_empty() {
+                "not named yet".to_string()
+            } else {
+                incident.services.join(", ")
+            },
+            incident.holder(OWNER_ROLE).unwrap_or("nobody")
+        );
+        if !incident.customer_impact.is_empty() {
+            text.push_str(&format!("\nCustomer impact: {}", incident.customer_impact));
+        }
+        if let Some(url) = self.incident_url(org, incident.id) {
+            text.push_str(&format!("\nIncident room: {url}"));
+        }
+        self.incident_message(org, incident, topic, title, text)
+    }
+
     fn incident_message(
         &self,
         org: &Org,
@@ -462,7 +500,6 @@ impl App {
                 }
             }
         }
-        let url = self.incident_url(org, incident.id);
         // Told before at a lower severity: this is a raise, and says so.
         let raised = !incident.notified_severities.is_empty();
         let (topic, what) = if raised {
@@ -473,35 +510,10 @@ impl App {
         } else {
             ("incident.declared", "declared".to_string())
         };
-        let title = format!(
-            "[{}] {} {what}: {}",
-            incident.severity,
-            display_id(incident.id),
-            incident.title
-        );
-        let mut text = format!(
-            "{} {} {what}: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
-            incident.severity,
-            display_id(incident.id),
-            incident.title,
-            incident.status.as_str(),
-            if incident.services.is_empty() {
-                "not named yet".to_string()
-            } else {
-                incident.services.join(", ")
-            },
-            incident.holder(OWNER_ROLE).unwrap_or("nobody")
-        );
-        if !incident.customer_impact.is_empty() {
-            text.push_str(&format!("\nCustomer impact: {}", incident.customer_impact));
-        }
-        if let Some(url) = &url {
-            text.push_str(&format!("\nIncident room: {url}"));
-        }
         let label = format!("{}-{}", incident.severity, now.as_millisecond());
         let mut deliveries = Vec::new();
         let mut skipped = Vec::new();
-        let template = self.incident_message(org, &incident, topic, title, text);
+        let template = self.stakeholder_message(org, &incident, topic, &what);
         for handle in &people {
             let (sent, unsent) = self
                 .enqueue_to_person(
@@ -580,9 +592,12 @@ impl App {
             leads |= level.notify.contains(&Stakeholder::OwnerLeads);
             heads |= level.notify.contains(&Stakeholder::OwnerHeads);
         }
-        let reached = |services: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+        // The leads and heads (as the levels told name them) of the teams
+        // owning `services`.
+        let owners = |services: &[&String]| -> Vec<String> {
             let mut people = Vec::new();
             for team in services
+                .iter()
                 .filter_map(|s| org.service(s)?.owner.as_deref())
                 .filter_map(|team| org.team(team))
             {
@@ -594,8 +609,8 @@ impl App {
             }
             people
         };
-        let already = reached(&mut before.iter());
-        let people: Vec<String> = reached(&mut added.iter().copied())
+        let already = owners(&before.iter().collect::<Vec<_>>());
+        let people: Vec<String> = owners(&added)
             .into_iter()
             .filter(|p| !already.contains(p))
             .collect();
@@ -607,25 +622,12 @@ impl App {
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        let title = format!(
-            "[{}] {} now impacts {services}: {}",
-            incident.severity,
-            display_id(incident.id),
-            incident.title
+        let template = self.stakeholder_message(
+            org,
+            incident,
+            "incident.services_added",
+            &format!("now impacts {services}"),
         );
-        let mut text = format!(
-            "{} {} now impacts {services}, which your team owns: {}\nStatus: {} · impacted: {}\nIncident owner: {}",
-            incident.severity,
-            display_id(incident.id),
-            incident.title,
-            incident.status.as_str(),
-            incident.services.join(", "),
-            incident.holder(OWNER_ROLE).unwrap_or("nobody")
-        );
-        if let Some(url) = self.incident_url(org, incident.id) {
-            text.push_str(&format!("\nIncident room: {url}"));
-        }
-        let template = self.incident_message(org, incident, "incident.services_added", title, text);
         let (mut deliveries, mut skipped) = (Vec::new(), Vec::new());
         for handle in &people {
             let (sent, unsent) = self

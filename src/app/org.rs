@@ -339,5 +339,26 @@ fn redact(spec: &serde_json::Value) -> serde_json::Value {
             }
         }
     }
+    redact_channel_urls(&mut spec);
     spec
+}
+
+/// Webhook, Slack and Teams addresses, wherever they are (people's contact
+/// methods, incident chat channels), cut to their origin: whoever holds
+/// such a URL can post to the channel.
+fn redact_channel_urls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let channel = map
+                .get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| matches!(t, "webhook" | "slack" | "teams"));
+            if channel && let Some(serde_json::Value::String(address)) = map.get_mut("address") {
+                *address = crate::domain::org::url_origin(address);
+            }
+            map.values_mut().for_each(redact_channel_urls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_channel_urls),
+        _ => {}
+    }
 }

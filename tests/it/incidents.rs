@@ -2083,3 +2083,28 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    channel_urls_reach_the_event_log_cut_to_their_origin,
+    |db: TestDb| async move {
+        // People's webhooks and the SEV1 chat channel are under /hook/.
+        let r = room(&db).await;
+        let log = crate::support::event_log(&r.t).await;
+        let config_events: Vec<String> = log
+            .iter()
+            .filter(|e| e.action.ends_with(".created") || e.action.ends_with(".updated"))
+            .map(|e| serde_json::to_string(&e.after).unwrap())
+            .collect();
+        assert!(
+            config_events
+                .iter()
+                .any(|e| e.contains("\"type\":\"slack\"")),
+            "the chat channel is in the log: {config_events:?}"
+        );
+        assert!(
+            config_events.iter().all(|e| !e.contains("/hook/")),
+            "{config_events:?}"
+        );
+        r.server.stop().await;
+    }
+);

@@ -186,7 +186,13 @@ impl App {
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
         let applied_by = format!("{}:{}", actor.kind, actor.name);
         let revision = tx
-            .insert_config_revision(now, text, file_name, &digest, &applied_by)
+            .insert_config_revision(
+                now,
+                &redact_source(text, &org),
+                file_name,
+                &digest,
+                &applied_by,
+            )
             .await?;
         tx.append_event(
             now,
@@ -341,6 +347,43 @@ fn redact(spec: &serde_json::Value) -> serde_json::Value {
     }
     redact_channel_urls(&mut spec);
     spec
+}
+
+/// The file as applied, for the revision, without the secrets it holds:
+/// integration keys and signing secrets, and the paths of webhook, Slack
+/// and Teams addresses. (The digest is of the file as it was.)
+fn redact_source(text: &str, org: &Org) -> String {
+    use crate::domain::org::ContactKind;
+    let mut text = text.to_string();
+    let secrets = org
+        .services
+        .iter()
+        .flat_map(|s| &s.integrations)
+        .flat_map(|i| [&i.key, &i.signing_secret])
+        .flatten();
+    // Too short a value would redact ordinary words along with it.
+    for secret in secrets.filter(|s| s.len() >= 8) {
+        text = text.replace(secret.as_str(), "[redacted]");
+    }
+    let mut channels: Vec<&str> = org
+        .people
+        .iter()
+        .flat_map(|p| &p.contact_methods)
+        .chain(org.incidents.severities.iter().flat_map(|s| &s.chat))
+        .filter(|m| {
+            matches!(
+                m.kind,
+                ContactKind::Webhook | ContactKind::Slack | ContactKind::Teams
+            )
+        })
+        .map(|m| m.address.as_str())
+        .collect();
+    // Longest first: one address may begin another.
+    channels.sort_by_key(|address| std::cmp::Reverse(address.len()));
+    for address in channels {
+        text = text.replace(address, &crate::domain::org::url_origin(address));
+    }
+    text
 }
 
 /// Webhook, Slack and Teams addresses, wherever they are (people's contact

@@ -2108,3 +2108,30 @@ both_backends!(
         r.server.stop().await;
     }
 );
+
+both_backends!(
+    the_stored_config_file_keeps_no_secrets,
+    |db: TestDb| async move {
+        let r = room(&db).await;
+        use sqlx::Connection;
+        let query = "SELECT source FROM config_revisions ORDER BY id DESC LIMIT 1";
+        let source: String = if db.url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(query)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(query)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        };
+        assert!(source.contains("severities:"), "the file itself: {source}");
+        assert!(!source.contains("probes-key-0123456789"), "{source}");
+        assert!(source.contains("key: [redacted]"), "{source}");
+        assert!(!source.contains("/hook/"), "{source}");
+        r.server.stop().await;
+    }
+);

@@ -2372,16 +2372,7 @@ async fn a_step_racing_an_acknowledgement_sees_it() {
         .await;
     // The lead's level falls due and its step starts meanwhile.
     t.clock.advance(SignedDuration::from_mins(6));
-    let step = tokio::spawn({
-        let t_app = t.app.clone();
-        let now = t.clock.now();
-        async move {
-            siaga::workers::JobRunner::default()
-                .run_once(&t_app, now)
-                .await
-                .unwrap()
-        }
-    });
+    let step = spawn_run_once(&t);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     acknowledging.commit().await;
     assert!(step.await.unwrap() >= 1, "the step ran");
@@ -2419,23 +2410,7 @@ async fn a_group_woken_by_two_writers_at_once_pages_once() {
         )
         .await;
     t.clock.advance(SignedDuration::from_mins(1));
-    let joining = tokio::spawn({
-        let t_app = t.app.clone();
-        async move {
-            let body = json!({"action": "trigger", "dedup_key": "pod-2", "summary": "Checkout 5xx", "severity": "critical", "labels": {"alertname": "X"}});
-            let target = t_app
-                .integration_for_key("probes-key-0123456789", IntegrationKind::Generic)
-                .await
-                .unwrap();
-            let signals =
-                siaga::formats::generic::parse(body.to_string().as_bytes(), &Default::default())
-                    .unwrap();
-            t_app
-                .ingest(&target, "generic", body.to_string(), signals)
-                .await
-                .unwrap();
-        }
-    });
+    let joining = spawn_trigger_grouped(&t, "pod-2");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     other.commit().await;
     joining.await.unwrap();
@@ -2536,6 +2511,18 @@ async fn a_sent_page_whose_record_fails_once_is_recorded_not_resent() {
     t.clock.advance(SignedDuration::from_mins(4));
     run_due(&t).await;
     assert_eq!(received.to("oncall").len(), 1, "sent once");
+}
+
+/// One pass of the job runner at the test clock's time, on a task of its
+/// own, so that it can wait for another writer; answers how many ran.
+fn spawn_run_once(t: &TestApp) -> tokio::task::JoinHandle<usize> {
+    let (app, now) = (t.app.clone(), t.clock.now());
+    tokio::spawn(async move {
+        siaga::workers::JobRunner::default()
+            .run_once(&app, now)
+            .await
+            .unwrap()
+    })
 }
 
 /// Triggers `key` as [`trigger_grouped`] does, on a task of its own, so
@@ -2797,16 +2784,7 @@ async fn a_window_started_as_another_ends_keeps_the_service_quiet() {
             later,
         )
         .await;
-    let ending = tokio::spawn({
-        let t_app = t.app.clone();
-        let now = t.clock.now();
-        async move {
-            siaga::workers::JobRunner::default()
-                .run_once(&t_app, now)
-                .await
-                .unwrap()
-        }
-    });
+    let ending = spawn_run_once(&t);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     starting.commit().await;
     assert!(ending.await.unwrap() >= 1, "the window's end ran");

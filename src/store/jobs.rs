@@ -113,8 +113,9 @@ pub(super) struct JobSignal {
 struct Taking {
     /// The runner taking due jobs as they are enqueued, if one runs here.
     taker: Option<Taker>,
-    /// Places held: by transactions still open, and by jobs handed over
-    /// and not finished.
+    /// Places held among the runner's concurrency: by transactions still
+    /// open, by jobs handed over and not finished, and by jobs the runner
+    /// claimed and has not finished (see [`JobPlace`]).
     in_flight: usize,
     /// Of those, held by transactions still open.
     open: usize,
@@ -244,21 +245,54 @@ impl Drop for JobTaker {
     }
 }
 
-/// Gives back the place of a handed job when its task ends, however it
-/// ends (a panic included).
-pub struct HandedJobPlace {
+/// A place among the jobs this process's runner runs at once (its
+/// concurrency), held by a job's task and given back when the task ends,
+/// however it ends (a panic included). Jobs taken at enqueue and jobs the
+/// runner claims hold places from the same count, so neither kind of job
+/// can push the other past the runner's concurrency.
+pub struct JobPlace {
     signal: std::sync::Arc<JobSignal>,
 }
 
-impl Drop for HandedJobPlace {
+impl Drop for JobPlace {
     fn drop(&mut self) {
         {
             let mut taking = self.signal.taking();
             taking.in_flight = taking.in_flight.saturating_sub(1);
         }
-        // The runner counts these places against its concurrency: with one
-        // free, it may claim a due job it had no room for.
+        // With a place free, the runner may claim a due job it had no room
+        // for.
         self.signal.wake();
+    }
+}
+
+/// Places reserved for jobs the runner is about to claim (see
+/// [`Store::free_job_places`]): each claimed job takes one, and those left
+/// over are given back when this is dropped.
+pub struct JobPlaces {
+    signal: std::sync::Arc<JobSignal>,
+    count: usize,
+}
+
+impl JobPlaces {
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// One of the places, for a job claimed.
+    pub fn take(&mut self) -> Option<JobPlace> {
+        self.count = self.count.checked_sub(1)?;
+        Some(JobPlace {
+            signal: self.signal.clone(),
+        })
+    }
+}
+
+impl Drop for JobPlaces {
+    fn drop(&mut self) {
+        // Never used, so nobody waits for them: no wake-up.
+        let mut taking = self.signal.taking();
+        taking.in_flight = taking.in_flight.saturating_sub(self.count);
     }
 }
 
@@ -304,12 +338,12 @@ impl Store {
     /// The jobs taken at enqueue and committed since the last call, claimed
     /// for the taker already, each with the place it holds: drop that when
     /// the job's task ends.
-    pub fn handed_jobs(&self) -> Vec<(Job, HandedJobPlace)> {
+    pub fn handed_jobs(&self) -> Vec<(Job, JobPlace)> {
         let handed = std::mem::take(&mut self.jobs.taking().handed);
         handed
             .into_iter()
             .map(|job| {
-                let place = HandedJobPlace {
+                let place = JobPlace {
                     signal: self.jobs.clone(),
                 };
                 (job, place)
@@ -324,10 +358,24 @@ impl Store {
         self.jobs.handed_ready.notified().await;
     }
 
-    /// Places held by jobs taken at enqueue: running, handed over and not
-    /// started yet, or reserved by transactions still open.
-    pub fn handed_in_flight(&self) -> usize {
+    /// Places held among the runner's concurrent jobs: by jobs it claimed
+    /// and by jobs taken at enqueue (running, handed over and not started
+    /// yet, or reserved by transactions still open).
+    pub fn jobs_in_flight(&self) -> usize {
         self.jobs.taking().in_flight
+    }
+
+    /// Reserves the places free among `concurrency`, for jobs the runner
+    /// claims: until they are given back, jobs enqueued are not taken into
+    /// them.
+    pub fn free_job_places(&self, concurrency: usize) -> JobPlaces {
+        let mut taking = self.jobs.taking();
+        let count = concurrency.saturating_sub(taking.in_flight);
+        taking.in_flight += count;
+        JobPlaces {
+            signal: self.jobs.clone(),
+            count,
+        }
     }
 
     /// No transaction holds places for jobs it takes: once the taker is

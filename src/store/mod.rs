@@ -46,7 +46,7 @@ pub use config::ConfigRevision;
 pub use escalations::ESCALATION_MOVES;
 pub use events::EventFilter;
 pub use incidents::IncidentFilter;
-pub use jobs::{HandedJobPlace, JobTaker, QueueDepth};
+pub use jobs::{JobPlace, JobPlaces, JobTaker, QueueDepth};
 pub use schedules::StoredOverride;
 pub use users::{ApiToken, Session, User};
 use writes::Value;

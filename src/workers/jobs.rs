@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::app::{App, escalation, incidents};
 use crate::domain::event::{Actor, NewEvent, Subject};
 use crate::domain::job::{Backoff, Job, JobState, NewJob};
-use crate::store::{JobTaker, Tx};
+use crate::store::{JobPlace, JobPlaces, JobTaker, Tx};
 
 /// Removes expired web sessions, hourly.
 pub const PURGE_SESSIONS: &str = "sessions.purge";
@@ -168,39 +168,36 @@ impl JobRunner {
                 look_at = look_at.min(due);
             }
             let now = app.clock.now();
-            // Jobs taken at enqueue count against the same concurrency.
-            let busy = running.len() + app.store.handed_in_flight();
-            let free = self
-                .concurrency
-                .saturating_sub(u32::try_from(busy).unwrap_or(u32::MAX));
-            if free > 0 && look_at <= now {
-                match self.claim(&app, now, free, &claims).await {
-                    Ok(jobs) => {
-                        let claimed = jobs.len() as u32;
-                        for job in jobs {
-                            running.spawn(self.clone().perform_claimed(
-                                app.clone(),
-                                job,
-                                claims.clone(),
-                            ));
+            if look_at <= now {
+                // Held while the claim runs: a page enqueued meanwhile is
+                // left to the queue rather than taken past the concurrency.
+                let places = app.store.free_job_places(self.concurrency as usize);
+                let free = places.count();
+                if free > 0 {
+                    let limit = u32::try_from(free).unwrap_or(u32::MAX);
+                    match self.claim(&app, now, limit, &claims).await {
+                        Ok(jobs) => {
+                            let claimed = jobs.len();
+                            self.start_claimed(&app, &claims, &mut running, jobs, places);
+                            if claimed == free {
+                                // More may be due: claim again once a slot frees.
+                                continue;
+                            }
+                            look_at = self.next_look(&app, claimed > 0).await;
                         }
-                        if claimed == free {
-                            // More may be due: claim again once a slot frees.
-                            continue;
+                        Err(error) => {
+                            tracing::error!("claiming jobs: {error:#}");
+                            look_at = now
+                                .saturating_add(SignedDuration::from_secs(1))
+                                .unwrap_or(now);
                         }
-                        look_at = self.next_look(&app, claimed > 0).await;
-                    }
-                    Err(error) => {
-                        tracing::error!("claiming jobs: {error:#}");
-                        look_at = now
-                            .saturating_add(SignedDuration::from_secs(1))
-                            .unwrap_or(now);
                     }
                 }
             }
             // With every slot busy, no claim until a job finishes; jobs
             // handed over still start as soon as they come.
-            let wait = if free > 0 {
+            let full = app.store.jobs_in_flight() >= self.concurrency as usize;
+            let wait = if !full {
                 Duration::try_from(look_at.duration_since(app.clock.now()))
                     .unwrap_or(Duration::ZERO)
                     .min(self.max_idle)
@@ -274,17 +271,47 @@ impl JobRunner {
     /// Starts the jobs taken as they were enqueued: claimed already, due now.
     fn start_handed(&self, app: &App, claims: &Claims, running: &mut JoinSet<()>) {
         for (job, place) in app.store.handed_jobs() {
-            claims
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(job.id, job.clone());
-            let (runner, app, claims) = (self.clone(), app.clone(), claims.clone());
-            running.spawn(async move {
-                // Its place is free when the task ends, however it ends.
-                let _place = place;
-                runner.perform_claimed(app, job, claims).await;
-            });
+            self.start(app, claims, running, job, place);
         }
+    }
+
+    /// Starts the jobs the runner claimed, each in one of `places`.
+    fn start_claimed(
+        &self,
+        app: &App,
+        claims: &Claims,
+        running: &mut JoinSet<()>,
+        jobs: Vec<Job>,
+        mut places: JobPlaces,
+    ) {
+        for job in jobs {
+            let Some(place) = places.take() else {
+                tracing::error!("job {} was claimed without a place to run in", job.id);
+                continue;
+            };
+            self.start(app, claims, running, job, place);
+        }
+    }
+
+    /// Starts a claimed job on a task of its own, in `place`.
+    fn start(
+        &self,
+        app: &App,
+        claims: &Claims,
+        running: &mut JoinSet<()>,
+        job: Job,
+        place: JobPlace,
+    ) {
+        claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.id, job.clone());
+        let (runner, app, claims) = (self.clone(), app.clone(), claims.clone());
+        running.spawn(async move {
+            // Its place is free when the task ends, however it ends.
+            let _place = place;
+            runner.perform_claimed(app, job, claims).await;
+        });
     }
 
     fn renew_every(&self) -> Duration {

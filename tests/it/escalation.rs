@@ -2244,6 +2244,40 @@ both_backends!(
     }
 );
 
+// A job the runner claimed from the queue holds a place as a page handed
+// to it at commit does: a page enqueued while that job runs waits for it,
+// and the runner never runs more jobs at once than its concurrency.
+both_backends!(
+    a_page_enqueued_while_a_claimed_job_runs_waits_for_its_place,
+    |db: TestDb| async move {
+        let receiver = Unanswering::start().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &config(&receiver.url, "oncall"))
+            .await;
+        // Paged before the runner starts: its delivery waits in the queue,
+        // and the runner claims it from there.
+        trigger(&t, "claimed-1").await;
+        let runner = Background::run(
+            siaga::workers::JobRunner {
+                concurrency: 1,
+                lease: SignedDuration::from_hours(1),
+                ..sleepy_runner()
+            },
+            &t.app,
+        );
+        receiver.got(1).await;
+        // The runner takes pages as they are enqueued now, but its one
+        // place is taken.
+        trigger(&t, "claimed-2").await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(receiver.heads.lock().unwrap().len(), 1);
+        receiver.hang_up.notify_waiters();
+        receiver.got(2).await;
+        drop(receiver);
+        runner.stop().await;
+    }
+);
+
 /// On PostgreSQL, a page enqueued by one replica wakes the job runner of
 /// another (LISTEN/NOTIFY), which takes the step and sends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

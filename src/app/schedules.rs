@@ -296,8 +296,12 @@ impl App {
                 time_zone: schedule.time_zone.clone(),
                 on_call: current,
                 next,
+                // Through the transaction held: a second connection per
+                // request could leave a full pool waiting on itself.
                 feed_url: if with_feeds {
-                    self.feed_url(SCHEDULE_FEED, &schedule.name).await?
+                    tx.feed_token(SCHEDULE_FEED, &schedule.name)
+                        .await?
+                        .map(|token| feed_address(&org, &token))
                 } else {
                     None
                 },

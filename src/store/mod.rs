@@ -431,6 +431,17 @@ impl Store {
         &self.url
     }
 
+    /// How many transactions [`Store::read`] can have open at once (the
+    /// pool's size; on PostgreSQL writes take from the same pool). A task
+    /// holding one must not wait for a second: enough such tasks at once
+    /// would each hold one and wait forever for another.
+    pub fn read_connections(&self) -> u32 {
+        match &self.db {
+            Db::Sqlite(pool) => pool.options().get_max_connections(),
+            Db::Postgres(pool) => pool.options().get_max_connections(),
+        }
+    }
+
     /// A transaction for reading. Dropping it without commit is fine.
     pub async fn read(&self) -> Result<Tx> {
         let started = Instant::now();

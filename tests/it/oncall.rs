@@ -1245,3 +1245,29 @@ both_backends!(
         assert!(row.contains("further notice"), "{row}");
     }
 );
+
+// Listing schedules with their feed URLs reads on one connection: with the
+// pool all but full (responders loading the schedules page together, each
+// holding one), it still answers, where a second connection per request
+// left every request waiting on the others.
+both_backends!(
+    schedules_with_feeds_are_listed_on_one_connection,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.caller(Role::Responder).await;
+        let mut held = Vec::new();
+        for _ in 1..t.app.store.read_connections() {
+            held.push(t.app.store.read().await.unwrap());
+        }
+        let listed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            t.app.schedules(&responder),
+        )
+        .await
+        .expect("the schedules waited for a second connection")
+        .unwrap();
+        assert!(listed.iter().all(|s| s.feed_url.is_some()), "{listed:?}");
+        drop(held);
+    }
+);

@@ -270,6 +270,8 @@ pub fn message_id(unique: &str, domain: &str) -> String {
 pub struct SendError {
     message: String,
     code: Option<u16>,
+    /// Sending it again cannot succeed (see [`SendError::is_permanent`]).
+    permanent: bool,
 }
 
 impl SendError {
@@ -277,6 +279,15 @@ impl SendError {
         SendError {
             message,
             code: None,
+            permanent: false,
+        }
+    }
+
+    /// A message that cannot be built: sending it again cannot help.
+    fn unsendable(message: String) -> SendError {
+        SendError {
+            permanent: true,
+            ..SendError::new(message)
         }
     }
 
@@ -294,6 +305,7 @@ impl SendError {
                      (is the server's CA trusted? see --smtp-ca-file)"
                 ),
                 code,
+                permanent: false,
             };
         }
         let kind = if error.is_tls() {
@@ -308,6 +320,7 @@ impl SendError {
         SendError {
             message: format!("mail server {server}, {doing}: {kind}: {error}"),
             code,
+            permanent: error.is_permanent(),
         }
     }
 
@@ -315,6 +328,13 @@ impl SendError {
     /// permanent); `None` when the failure was not a reply.
     pub fn reply_code(&self) -> Option<u16> {
         self.code
+    }
+
+    /// The server refused for good (a 5xx reply: no such mailbox, relaying
+    /// denied, authentication failed), or the message cannot be built (the
+    /// address is none): sending it again as it is cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
     }
 }
 
@@ -433,7 +453,7 @@ impl Mailer {
 
     fn message(&self, email: &Email) -> Result<Message, SendError> {
         let to: Mailbox = email.to.trim().parse().map_err(|_| {
-            SendError::new(format!(
+            SendError::unsendable(format!(
                 "cannot send to `{}`: not an email address",
                 email.to
             ))
@@ -447,12 +467,12 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN);
         for (name, value) in &email.headers {
             let name = HeaderName::new_from_ascii(name.clone())
-                .map_err(|_| SendError::new(format!("`{name}` is not a header name")))?;
+                .map_err(|_| SendError::unsendable(format!("`{name}` is not a header name")))?;
             builder = builder.raw_header(HeaderValue::new(name, one_line(value)));
         }
         builder
             .body(email.text.clone())
-            .map_err(|error| SendError::new(format!("cannot build the message: {error}")))
+            .map_err(|error| SendError::unsendable(format!("cannot build the message: {error}")))
     }
 
     /// Everything up to the server's acceptance of the data; returns the

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, bail};
-use jiff::Timestamp;
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -18,7 +18,7 @@ use crate::domain::alert::Alert;
 use crate::domain::alert::{AlertStatus, Severity};
 use crate::domain::escalation::{Step, Target};
 use crate::domain::event::{Actor, NewEvent, Subject};
-use crate::domain::job::{Job, NewJob};
+use crate::domain::job::{Job, NewJob, Refusal, Retry};
 use crate::domain::org::{ContactKind, Org, url_origin};
 use crate::store::{AlertGroup, Tx};
 
@@ -218,11 +218,16 @@ struct Planned {
 /// Title and text of a notification about `alert`, informative to someone
 /// woken at night: what, where, how bad, since when, how often, what to do.
 fn message(org: &Org, group: &AlertGroup, alert: &Alert) -> (String, String) {
-    let title = format!(
-        "[{}] {}: {}",
-        alert.severity.as_str().to_uppercase(),
-        alert.service,
-        alert.summary
+    // Subject lines and chat titles stay short (a mail line may not pass
+    // 998 octets); the summary comes whole in the text.
+    let title = crate::domain::shortened(
+        &format!(
+            "[{}] {}: {}",
+            alert.severity.as_str().to_uppercase(),
+            alert.service,
+            alert.summary
+        ),
+        crate::domain::incident::MAX_TITLE_CHARS,
     );
     let mut text = format!(
         "{}\nService: {} · severity {} · urgency {}\nSince {} · {} · {} in this group",
@@ -757,22 +762,54 @@ impl App {
             .map_err(reqwest::Error::without_url)
             .with_context(|| format!("sending to {}", url_origin(&delivery.address)))?;
         let status = response.status();
-        if status.is_redirection() {
-            let to = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|to| to.to_str().ok())
-                .map(url_origin)
-                .filter(|origin| origin != "…")
-                .map(|origin| format!(" to {origin}"))
-                .unwrap_or_default();
-            bail!(
-                "{} answered HTTP {status}, a redirect{to}: siaga does not follow redirects, so give the address it points to",
-                url_origin(&delivery.address)
-            );
+        let origin = url_origin(&delivery.address);
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|to| to.to_str().ok())
+            .map(url_origin)
+            .filter(|origin| origin != "…");
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, now));
+        // Read for what the receiver said: Slack names the fault in the
+        // body (`channel_is_archived`), and Teams connectors answer 200
+        // with the failure in it.
+        let said = excerpt(response).await;
+        if status.is_success()
+            && delivery.channel == ContactKind::Teams
+            && said.to_lowercase().contains("delivery failed")
+        {
+            // "Webhook message delivery failed with error: Microsoft Teams
+            // endpoint returned HTTP error 429 …": judged as that status.
+            let inner = said
+                .split("HTTP error ")
+                .nth(1)
+                .and_then(|rest| rest.get(..3))
+                .and_then(|code| code.parse::<u16>().ok())
+                .and_then(|code| reqwest::StatusCode::from_u16(code).ok())
+                .unwrap_or(reqwest::StatusCode::SERVICE_UNAVAILABLE);
+            return Err(judge_answer(
+                inner,
+                retry_after,
+                &format!("{origin} answered HTTP {status} but said: {said}"),
+                location.as_deref(),
+            ));
         }
         if !status.is_success() {
-            bail!("{} answered HTTP {status}", url_origin(&delivery.address));
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            };
+            return Err(judge_answer(
+                status,
+                retry_after,
+                &format!("{origin} answered HTTP {status}{said}"),
+                location.as_deref(),
+            ));
         }
         self.confirm_delivered(&delivery, job, now).await
     }
@@ -817,10 +854,19 @@ impl App {
             headers: vec![("X-Siaga-Delivery".into(), delivery.id.clone())],
             date: now,
         };
-        mailer
-            .send(&email)
-            .await
-            .with_context(|| format!("emailing {}", delivery.address))
+        mailer.send(&email).await.map_err(|error| {
+            let failure = if error.is_permanent() {
+                // A mail server's 5xx (no such mailbox, relaying denied) or
+                // an address that is none: asking again cannot help.
+                anyhow::Error::new(Refusal {
+                    message: format!("{error}; not retried: fix the address or the mail server, then retry it from the dead letters"),
+                    retry: Retry::Never,
+                })
+            } else {
+                anyhow::Error::new(error)
+            };
+            failure.context(format!("emailing {}", delivery.address))
+        })
     }
 
     async fn record_delivered(
@@ -938,6 +984,86 @@ pub const MAINTENANCE_ENDED: &str = "maintenance.ended";
 /// The check, when a maintenance window of `service` ends at `at` (or is
 /// ended early), that pages for the groups it kept quiet. One per service
 /// and time: declaring the same window again adds none.
+/// How many times a delivery is attempted before it is a dead letter.
+pub const DELIVERY_ATTEMPTS: u32 = 12;
+
+/// The failure a receiver's answer other than "taken" means: a redirect
+/// or a client error (the address is wrong, the channel archived, the
+/// payload refused) is not retried, for asking again cannot help; a
+/// server error, a timeout or "too many requests" is, not before the time
+/// the receiver named. So are 401 and 403: a receiver may be refusing
+/// the signature for the minute it takes to learn a rotated secret.
+fn judge_answer(
+    status: reqwest::StatusCode,
+    retry_after: Option<SignedDuration>,
+    answered: &str,
+    redirected_to: Option<&str>,
+) -> anyhow::Error {
+    use reqwest::StatusCode;
+    let transient = status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::TOO_EARLY
+                | StatusCode::TOO_MANY_REQUESTS
+        );
+    if transient {
+        return match retry_after {
+            Some(wait) => anyhow::Error::new(Refusal {
+                message: format!("{answered}; asked to wait {wait:#}"),
+                retry: Retry::NotBefore(wait),
+            }),
+            None => anyhow::anyhow!("{answered}"),
+        };
+    }
+    let message = if status.is_redirection() {
+        let to = redirected_to
+            .map(|to| format!(" to {to}"))
+            .unwrap_or_default();
+        format!(
+            "{answered}, a redirect{to}: siaga does not follow redirects, so give the address it points to"
+        )
+    } else {
+        format!(
+            "{answered}; not retried: fix the address or the receiver, then retry it from the dead letters"
+        )
+    };
+    anyhow::Error::new(Refusal {
+        message,
+        retry: Retry::Never,
+    })
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date.
+fn parse_retry_after(value: &str, now: Timestamp) -> Option<SignedDuration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(SignedDuration::from_secs(i64::from(seconds)));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Some(at.duration_since(now).max(SignedDuration::ZERO))
+}
+
+/// The start of a response's body on one line, for the delivery's error.
+async fn excerpt(mut response: reqwest::Response) -> String {
+    const READ: usize = 1024;
+    let mut bytes = Vec::new();
+    while bytes.len() < READ {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(READ);
+    let text: String = String::from_utf8_lossy(&bytes)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::domain::shortened(&text, 300)
+}
+
 pub(crate) fn maintenance_end_job(service: &str, at: Timestamp) -> NewJob {
     NewJob {
         unique_key: Some(format!("maintenance-end:{service}:{}", at.as_millisecond())),
@@ -1339,7 +1465,10 @@ pub(crate) async fn enqueue_delivery(
 fn delivery_job(delivery: &Delivery, due: Timestamp) -> anyhow::Result<NewJob> {
     Ok(NewJob {
         unique_key: Some(format!("deliver:{}", delivery.id)),
-        max_attempts: 8,
+        // Twelve attempts, the last about 70 minutes after the first: a
+        // receiver down for an hour still gets the page if the alert is
+        // still unanswered (a retry is dropped once it is not).
+        max_attempts: DELIVERY_ATTEMPTS,
         ..NewJob::new(DELIVER, serde_json::to_value(delivery)?, due)
     })
 }
@@ -1382,4 +1511,69 @@ async fn replace_escalation_job(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        let now: Timestamp = "2026-11-02T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(SignedDuration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 02 Nov 2026 09:05:00 GMT", now),
+            Some(SignedDuration::from_mins(5))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 02 Nov 2026 08:00:00 GMT", now),
+            Some(SignedDuration::ZERO),
+            "a time past is no wait"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried_and_server_errors_are() {
+        use reqwest::StatusCode;
+        let retry = |status: StatusCode| {
+            judge_answer(status, None, "answered", None)
+                .downcast_ref::<Refusal>()
+                .map(|refusal| refusal.retry)
+        };
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+        ] {
+            assert_eq!(retry(status), None, "{status}: the backoff decides");
+        }
+        for status in [
+            StatusCode::FOUND,
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+            StatusCode::GONE,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ] {
+            assert_eq!(retry(status), Some(Retry::Never), "{status}");
+        }
+        let wait = SignedDuration::from_secs(30);
+        let asked = judge_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(wait),
+            "answered",
+            None,
+        );
+        assert_eq!(
+            asked.downcast_ref::<Refusal>().map(|r| r.retry),
+            Some(Retry::NotBefore(wait))
+        );
+    }
 }

@@ -1097,13 +1097,7 @@ pub fn title_for_alert(summary: &str, service: &str) -> String {
     if summary.is_empty() {
         return format!("Alert on {service}");
     }
-    if summary.chars().count() <= MAX_TITLE_CHARS {
-        return summary.to_string();
-    }
-    let mut title: String = summary.chars().take(MAX_TITLE_CHARS - 1).collect();
-    title.truncate(title.trim_end().len());
-    title.push('…');
-    title
+    super::shortened(summary, MAX_TITLE_CHARS)
 }
 
 /// The longest customer impact or workaround, in characters: they go into

@@ -107,7 +107,40 @@ impl Default for Backoff {
     }
 }
 
+/// A failed attempt that knows better than the backoff whether, or when,
+/// to try again: a receiver that refused for good (an HTTP 404, an SMTP
+/// 550) is not asked again and again for an hour, and one that named a
+/// time (`Retry-After`) is not asked before it. A job returns it as its
+/// error (context may be added around it).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub message: String,
+    pub retry: Retry,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Trying again cannot help until someone changes something: the job
+    /// goes to the dead letters at once, where it can be retried by hand.
+    Never,
+    /// Not before this long from now.
+    NotBefore(SignedDuration),
+}
+
 impl Backoff {
+    /// How long to wait after failed attempt number `attempt` (1-based)
+    /// as `retry` advises, if at all: `None` when the job must not be
+    /// retried. A wait asked for is kept within `max`.
+    pub fn wait(&self, attempt: u32, random: f64, retry: Option<Retry>) -> Option<SignedDuration> {
+        let backoff = self.delay(attempt, random);
+        match retry {
+            None => Some(backoff),
+            Some(Retry::Never) => None,
+            Some(Retry::NotBefore(asked)) => Some(backoff.max(asked.min(self.max))),
+        }
+    }
+
     /// The delay after failed attempt number `attempt` (1-based).
     /// `random` is a number in `[0, 1)` supplied by the caller.
     pub fn delay(&self, attempt: u32, random: f64) -> SignedDuration {
@@ -133,6 +166,26 @@ mod tests {
         assert_eq!(b.delay(1, 0.5), SignedDuration::from_secs(2));
         assert_eq!(b.delay(2, 0.5), SignedDuration::from_secs(4));
         assert_eq!(b.delay(3, 0.5), SignedDuration::from_secs(8));
+    }
+
+    #[test]
+    fn a_refusal_for_good_is_not_retried_and_a_named_time_is_kept() {
+        let b = Backoff {
+            jitter: 0.0,
+            ..Backoff::default()
+        };
+        assert_eq!(b.wait(1, 0.0, Some(Retry::Never)), None);
+        assert_eq!(b.wait(1, 0.0, None), Some(SignedDuration::from_secs(2)));
+        let asked = SignedDuration::from_secs(120);
+        assert_eq!(b.wait(1, 0.0, Some(Retry::NotBefore(asked))), Some(asked));
+        // Never sooner than the backoff, never later than its cap.
+        let soon = SignedDuration::from_secs(1);
+        assert_eq!(
+            b.wait(3, 0.0, Some(Retry::NotBefore(soon))),
+            Some(SignedDuration::from_secs(8))
+        );
+        let day = SignedDuration::from_hours(24);
+        assert_eq!(b.wait(1, 0.0, Some(Retry::NotBefore(day))), Some(b.max));
     }
 
     proptest! {

@@ -25,9 +25,29 @@ where
     }
 }
 
+/// `text` cut to at most `max` characters, the cut marked with an
+/// ellipsis, for a line that must stay short (a title, a subject).
+pub fn shortened(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
+    short.truncate(short.trim_end().len());
+    short.push('…');
+    short
+}
+
 #[cfg(test)]
 mod tests {
-    use super::counted;
+    use super::{counted, shortened};
+
+    #[test]
+    fn shortened_keeps_short_text_and_cuts_long_text_on_a_character() {
+        assert_eq!(shortened("disk full", 9), "disk full");
+        assert_eq!(shortened("disk full", 6), "disk…");
+        assert_eq!(shortened("éééé", 3), "éé…");
+        assert_eq!(shortened("éééé", 3).chars().count(), 3);
+    }
 
     #[test]
     fn counts_read_as_english() {

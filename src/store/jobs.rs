@@ -659,7 +659,8 @@ impl Tx {
     }
 
     /// Records a failed attempt: the job is retried at `retry_at`, or goes
-    /// to the dead letters when it has used all its attempts. Returns the new
+    /// to the dead letters when it has used all its attempts or has no
+    /// `retry_at` (it must not be retried). Returns the new
     /// state, or `None` when `worker` no longer holds the job.
     pub async fn fail_job(
         &mut self,
@@ -667,13 +668,15 @@ impl Tx {
         worker: &str,
         now: Timestamp,
         error: &str,
-        retry_at: Timestamp,
+        retry_at: Option<Timestamp>,
     ) -> Result<Option<JobState>> {
+        // Without a retry time the job is dead at once, whatever attempts
+        // it has left.
         let state: Option<String> = with_tx!(self, conn => {
             sqlx::query_scalar(
                 "UPDATE jobs
-                 SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-                     run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $4 END,
+                 SET state = CASE WHEN attempts >= max_attempts OR $7 THEN 'dead' ELSE 'pending' END,
+                     run_at = CASE WHEN attempts >= max_attempts OR $7 THEN run_at ELSE $4 END,
                      last_error = $5, locked_by = NULL, locked_until = NULL, updated_at = $3
                  WHERE id = $1 AND locked_by = $2 AND attempts = $6 AND state = 'running'
                  RETURNING state",
@@ -681,15 +684,18 @@ impl Tx {
             .bind(claim.id)
             .bind(worker)
             .bind(to_millis(now))
-            .bind(to_millis(retry_at))
+            .bind(to_millis(retry_at.unwrap_or(now)))
             .bind(error)
             .bind(i64::from(claim.attempts))
+            .bind(retry_at.is_none())
             .fetch_optional(conn)
             .await?
         });
         let state = state.as_deref().and_then(JobState::parse);
         // A job out of attempts is dead: nothing falls due.
-        if state == Some(JobState::Pending) {
+        if state == Some(JobState::Pending)
+            && let Some(retry_at) = retry_at
+        {
             self.due_at(retry_at);
         }
         Ok(state)

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{App, escalation, incidents};
 use crate::domain::event::{Actor, NewEvent, Subject};
-use crate::domain::job::{Backoff, Job, JobState, NewJob};
+use crate::domain::job::{Backoff, Job, JobState, NewJob, Refusal};
 use crate::store::{JobPlace, JobPlaces, JobTaker, Tx};
 
 /// Removes expired web sessions, hourly.
@@ -460,10 +460,11 @@ impl JobRunner {
             }
             Err(error) => {
                 let message = format!("{error:#}");
-                let delay = self
+                let advice = error.downcast_ref::<Refusal>().map(|refusal| refusal.retry);
+                let retry_at = self
                     .backoff
-                    .delay(job.attempts, rand::rng().random::<f64>());
-                let retry_at = now.saturating_add(delay).unwrap_or(now);
+                    .wait(job.attempts, rand::rng().random::<f64>(), advice)
+                    .map(|wait| now.saturating_add(wait).unwrap_or(now));
                 let state = tx.fail_job(job, worker, now, &message, retry_at).await?;
                 if state.is_none() {
                     // Cancelled while it ran, or its lease lapsed and
@@ -478,7 +479,7 @@ impl JobRunner {
                     tx.append_event(now, event).await?;
                     tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, "job moved to the dead letters");
                 } else {
-                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, %retry_at, "job failed; will retry");
+                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %message, ?retry_at, "job failed; will retry");
                 }
                 if job.kind == escalation::DELIVER
                     && let Some(failed) = failed_delivery(job, &message, dead, retry_at)
@@ -496,7 +497,12 @@ impl JobRunner {
 /// A failed attempt of a delivery, recorded where the delivery belongs
 /// (the alert's escalation, the incident's timeline): every attempt, and
 /// whether it was the last.
-fn failed_delivery(job: &Job, error: &str, last: bool, retry_at: Timestamp) -> Option<NewEvent> {
+fn failed_delivery(
+    job: &Job,
+    error: &str,
+    last: bool,
+    retry_at: Option<Timestamp>,
+) -> Option<NewEvent> {
     let payload = &job.payload;
     let subject = match (
         payload["incident_id"].as_i64(),
@@ -516,7 +522,7 @@ fn failed_delivery(job: &Job, error: &str, last: bool, retry_at: Timestamp) -> O
             "delivery": payload["id"], "person": payload["person"],
             "channel": payload["channel"], "error": error,
             "attempt": job.attempts, "final": last,
-            "retry_at": (!last).then_some(retry_at),
+            "retry_at": if last { None } else { retry_at },
         })),
     )
 }

@@ -215,17 +215,18 @@ both_backends!(
         sink.reject_all(true);
         let t = app_mailing(&db, &sink).await;
         trigger(&t, "gw-3").await;
-        for _ in 0..12 {
-            run_due(&t).await;
-            t.clock.advance(SignedDuration::from_secs(60));
-        }
+        run_due(&t).await;
+        // Dead at once: a 5xx is the server's last word, not a hiccup.
         let dead = delivery_jobs(&t, JobState::Dead).await;
-        assert!(!dead.is_empty(), "the refused delivery is dead-lettered");
+        assert_eq!(dead.len(), 1, "the refused delivery is dead-lettered");
+        assert_eq!(dead[0].attempts, 1);
+        assert_eq!(sink.attempts(), 1);
         let error = dead[0].last_error.as_deref().unwrap();
         assert!(
             error.contains("554") && error.contains("Rejected by the test sink"),
             "{error}"
         );
+        assert!(error.contains("not retried"), "{error}");
         assert!(delivered_events(&t).await.is_empty());
         assert!(sink.messages().is_empty());
     }
@@ -383,6 +384,7 @@ async fn refusals_and_unreachable_servers_are_named() {
         .await
         .unwrap_err();
     assert_eq!(error.reply_code(), Some(554));
+    assert!(error.is_permanent());
     sink.reject_all(false);
     sink.fail_next(1);
     let error = mailer_for_sink
@@ -390,6 +392,7 @@ async fn refusals_and_unreachable_servers_are_named() {
         .await
         .unwrap_err();
     assert_eq!(error.reply_code(), Some(451));
+    assert!(!error.is_permanent());
     assert!(error.to_string().contains("temporary"), "{error}");
 
     // A port nobody listens on.

@@ -3,6 +3,7 @@
 
 use jiff::SignedDuration;
 use serde_json::{Value, json};
+use siaga::app::escalation::DELIVERY_ATTEMPTS;
 use siaga::domain::auth::Role;
 use siaga::domain::event::Actor;
 use siaga::domain::org::IntegrationKind;
@@ -58,7 +59,7 @@ pub(crate) async fn escalating(
 }
 
 /// Runs jobs a minute of the clock at a time until some job is dead (the
-/// broken receiver's delivery, after its 8 attempts); returns the dead.
+/// broken receiver's delivery, after its attempts); returns the dead.
 pub(crate) async fn until_dead(t: &TestApp) -> Vec<siaga::domain::job::Job> {
     for _ in 0..30 {
         run_due(t).await;
@@ -1571,7 +1572,7 @@ both_backends!(
         let job = &dead[0];
         assert_eq!(
             received.to("broken-oncall").len(),
-            8,
+            DELIVERY_ATTEMPTS as usize,
             "every attempt reached the receiver"
         );
         let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
@@ -1591,7 +1592,10 @@ both_backends!(
         let html = get(&admin).await.unwrap().text().await.unwrap();
         let row = between(&html, &format!("<tr data-job=\"{}\">", job.id), "</tr>");
         assert!(row.contains("<code>notification.deliver</code>"), "{row}");
-        assert!(row.contains("<td>8</td>"), "attempts: {row}");
+        assert!(
+            row.contains(&format!("<td>{DELIVERY_ATTEMPTS}</td>")),
+            "attempts: {row}"
+        );
         assert!(row.contains("answered HTTP 500"), "the last error: {row}");
         assert!(
             !row.contains("/hook/broken"),
@@ -1645,7 +1649,11 @@ both_backends!(
         let html = get(&admin).await.unwrap().text().await.unwrap();
         assert!(html.contains("id=\"no-dead-letters\""), "{html}");
         run_due(&t).await;
-        assert_eq!(received.to("broken-oncall").len(), 9, "retried at once");
+        assert_eq!(
+            received.to("broken-oncall").len(),
+            DELIVERY_ATTEMPTS as usize + 1,
+            "retried at once"
+        );
         server.stop().await;
     }
 );
@@ -1694,7 +1702,10 @@ both_backends!(
         }
         assert_eq!(dead.len(), 2, "the delivery and the step died: {dead:?}");
         let step = dead.iter().find(|j| j.kind == "escalation.step").unwrap();
-        assert_eq!(received.to("broken-oncall").len(), 8);
+        assert_eq!(
+            received.to("broken-oncall").len(),
+            DELIVERY_ATTEMPTS as usize
+        );
         let failed = events_named(&t, "notification.failed").await;
         assert!(!failed.is_empty(), "the worker recorded the failure");
 
@@ -1715,7 +1726,11 @@ both_backends!(
             .skip(1)
             .map(|row| row.split("</li>").next().unwrap_or_default())
             .collect();
-        assert_eq!(failed_rows.len(), 8, "{failed_rows:?}");
+        assert_eq!(
+            failed_rows.len(),
+            DELIVERY_ATTEMPTS as usize,
+            "{failed_rows:?}"
+        );
         for row in &failed_rows {
             assert!(
                 row.contains(&format!(
@@ -1729,7 +1744,11 @@ both_backends!(
             "{}",
             failed_rows[0]
         );
-        assert!(failed_rows[7].contains("gave up"), "{}", failed_rows[7]);
+        assert!(
+            failed_rows.last().unwrap().contains("gave up"),
+            "{:?}",
+            failed_rows.last()
+        );
         assert!(
             !html.contains(">notification.failed</strong>"),
             "not bare: {html}"
@@ -2862,10 +2881,121 @@ both_backends!(
                     && after.contains("HTTP 302 Found, a redirect")),
             "{deliveries:?}"
         );
-        // Tried again, not given up as sent.
+        // Not asked again: a redirect does not go away by itself. A dead
+        // letter at once, for someone to fix the address and retry.
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        assert_eq!(received.to("moved-oncall").len(), 1);
+        let dead = t
+            .app
+            .jobs(Some(siaga::domain::job::JobState::Dead), None, None)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].attempts, 1);
+    }
+);
+
+/// The job of the one delivery to `person`, in whatever state.
+async fn delivery_to(t: &TestApp, person: &str) -> siaga::domain::job::Job {
+    let jobs = t.app.jobs(None, None, None).await.unwrap().items;
+    let deliveries: Vec<_> = jobs
+        .into_iter()
+        .filter(|j| j.kind == "notification.deliver" && j.payload["person"] == person)
+        .collect();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    deliveries.into_iter().next().unwrap()
+}
+
+// A client error other than an authentication refusal (here Slack's
+// archived channel) does not go away by asking again: a dead letter at
+// once, naming what the receiver said.
+both_backends!(
+    a_delivery_refused_for_good_is_a_dead_letter_at_once,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "archived-oncall").await;
+        trigger(&t, "archived").await;
+        run_due(&t).await;
+        t.clock.advance(SignedDuration::from_mins(30));
+        run_due(&t).await;
+        assert_eq!(received.to("archived-oncall").len(), 1);
+        let job = delivery_to(&t, "oncall").await;
+        assert_eq!(job.state, siaga::domain::job::JobState::Dead);
+        assert_eq!(job.attempts, 1);
+        let error = job.last_error.unwrap();
+        assert!(
+            error.contains("answered HTTP 410 Gone: channel_is_archived"),
+            "{error}"
+        );
+        assert!(error.contains("not retried"), "{error}");
+        let failed = events_named(&t, "notification.failed").await;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0]["final"], true);
+    }
+);
+
+// "Too many requests" with `Retry-After: 45` is retried, not before then
+// (the tests' backoff alone would try again after ten seconds).
+both_backends!(
+    a_delivery_told_to_wait_is_retried_when_the_receiver_asked,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "busy-oncall").await;
+        trigger(&t, "busy").await;
+        let failed_at = t.clock.now();
+        run_due(&t).await;
+        assert_eq!(received.to("busy-oncall").len(), 1);
+        let failed = events_named(&t, "notification.failed").await;
+        assert_eq!(failed[0]["final"], false);
+        assert!(
+            failed[0]["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("answered HTTP 429 Too Many Requests: rate limited; asked to wait 45s"),
+            "{}",
+            failed[0]
+        );
+        let retry_at: jiff::Timestamp = failed[0]["retry_at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            retry_at >= failed_at + SignedDuration::from_secs(45),
+            "{retry_at}"
+        );
         t.clock.advance(SignedDuration::from_secs(30));
         run_due(&t).await;
-        assert!(received.to("moved-oncall").len() > 1);
+        assert_eq!(received.to("busy-oncall").len(), 1, "not before it asked");
+        t.clock.advance(SignedDuration::from_secs(20));
+        run_due(&t).await;
+        assert_eq!(received.to("busy-oncall").len(), 2);
+    }
+);
+
+// An Office 365 connector answers 200 with the failure in its body: that
+// is no delivery, and it is retried (the failure was Teams' 429).
+both_backends!(
+    a_teams_connector_saying_it_failed_is_no_delivery,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let teams = config(&hooks, "connector-oncall").replacen("type: webhook", "type: teams", 1);
+        assert!(teams.contains("{type: teams, address: \""), "{teams}");
+        t.apply("escalation.yaml", &teams).await;
+        trigger(&t, "connector").await;
+        run_due(&t).await;
+        assert_eq!(received.to("connector-oncall").len(), 1);
+        assert!(events_named(&t, "notification.delivered").await.is_empty());
+        let failed = events_named(&t, "notification.failed").await;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0]["final"], false, "{}", failed[0]);
+        assert!(
+            failed[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("answered HTTP 200 OK but said: Webhook message delivery failed"),
+            "{}",
+            failed[0]
+        );
+        let job = delivery_to(&t, "oncall").await;
+        assert_eq!(job.state, siaga::domain::job::JobState::Pending);
     }
 );
 

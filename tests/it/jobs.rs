@@ -360,7 +360,7 @@ async fn enqueue_and_claim(store: &Store, job: &NewJob) -> Job {
 async fn fail_attempt(store: &Store, claimed: &Job, retry_at: Timestamp) -> Option<JobState> {
     let mut tx = store.write().await.unwrap();
     let state = tx
-        .fail_job(claimed, "w", start_time(), "boom", retry_at)
+        .fail_job(claimed, "w", start_time(), "boom", Some(retry_at))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -496,7 +496,10 @@ both_backends!(
             match job.kind.as_str() {
                 "old-done" => assert!(tx.complete_job(&job, worker, now).await.unwrap()),
                 _ => {
-                    let state = tx.fail_job(&job, worker, now, "no", now).await.unwrap();
+                    let state = tx
+                        .fail_job(&job, worker, now, "no", Some(now))
+                        .await
+                        .unwrap();
                     assert_eq!(state, Some(JobState::Dead));
                 }
             }

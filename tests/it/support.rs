@@ -475,6 +475,23 @@ async fn receive(
         // Moved to a page that answers any GET: a POST that follows it
         // arrives without its body, yet sees a 200.
         (StatusCode::FOUND, [("location", "/landing")]).into_response()
+    } else if who.starts_with("archived") {
+        // As Slack answers for a channel archived.
+        (StatusCode::GONE, "channel_is_archived").into_response()
+    } else if who.starts_with("busy") {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "45")],
+            "rate limited",
+        )
+            .into_response()
+    } else if who.starts_with("connector") {
+        // As an Office 365 connector answers a message it failed to post.
+        (
+            StatusCode::OK,
+            "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef.0",
+        )
+            .into_response()
     } else {
         StatusCode::OK.into_response()
     }
@@ -482,7 +499,10 @@ async fn receive(
 
 /// A webhook receiver on a loopback port; returns its base URL. Paths
 /// `/hook/{who}` record what they get; `who` starting with `broken` answers
-/// 500, with `moved` a redirect to `/landing`, which answers GET with 200.
+/// 500, with `moved` a redirect to `/landing`, which answers GET with 200,
+/// with `archived` 410 (Slack's archived channel), with `busy` 429 asking
+/// for 45 seconds, with `connector` 200 and a failure in the body (an
+/// Office 365 connector of Teams).
 pub async fn receiver() -> (String, Received) {
     let received = Received::default();
     let app = Router::new()

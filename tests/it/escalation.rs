@@ -2897,6 +2897,34 @@ both_backends!(
     }
 );
 
+// A page's title (an email's subject) stays short whatever the summary's
+// length: a mail line may not pass 998 octets. The text has it whole.
+both_backends!(
+    a_long_summary_is_cut_in_the_title_and_whole_in_the_text,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "oncall").await;
+        let summary = "Checkout 5xx above 2% ".repeat(45);
+        ingest_probe(
+            &t,
+            json!({"action": "trigger", "dedup_key": "long", "summary": summary, "severity": "critical"}),
+        )
+        .await;
+        run_due(&t).await;
+        let (_, page) = received.to("oncall").into_iter().next().unwrap();
+        let title = page["title"].as_str().unwrap();
+        assert_eq!(title.chars().count(), 200, "{title}");
+        assert!(
+            title.starts_with("[CRITICAL] checkout: Checkout 5xx"),
+            "{title}"
+        );
+        assert!(title.ends_with('…'), "{title}");
+        assert!(
+            page["text"].as_str().unwrap().starts_with(summary.trim()),
+            "{page}"
+        );
+    }
+);
+
 /// The job of the one delivery to `person`, in whatever state.
 async fn delivery_to(t: &TestApp, person: &str) -> siaga::domain::job::Job {
     let jobs = t.app.jobs(None, None, None).await.unwrap().items;

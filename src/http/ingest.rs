@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -110,6 +110,14 @@ async fn target_for(app: &App, key: &str, kind: IntegrationKind) -> Result<Targe
         )),
         Err(other) => Err(other.into()),
     }
+}
+
+/// Reads the body of a request whose key was checked already. Handlers
+/// that find the key in a header take the request whole and read its body
+/// only then: as an extractor the body would be read first, so anyone
+/// without a key could make siaga hold up to 64 MB per connection.
+async fn read_body(request: Request, app: &App) -> Result<Bytes, BytesRejection> {
+    Bytes::from_request(request, app).await
 }
 
 fn body_error(rejection: BytesRejection) -> ApiError {
@@ -414,10 +422,10 @@ async fn pagerduty_change(State(app): State<App>, body: Result<Bytes, BytesRejec
 async fn alertmanager_webhook(
     State(app): State<App>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Alertmanager).await?;
-    let body = body.map_err(body_error)?;
+    let body = read_body(request, &app).await.map_err(body_error)?;
     let parsed = alertmanager::parse(&body).map_err(format_error)?;
     if parsed.truncated_alerts > 0 {
         tracing::warn!(
@@ -453,10 +461,10 @@ async fn alertmanager_webhook(
 async fn grafana_webhook(
     State(app): State<App>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Grafana).await?;
-    let body = body.map_err(body_error)?;
+    let body = read_body(request, &app).await.map_err(body_error)?;
     let integration = target.integration();
     if let Some(secret) = &integration.signing_secret {
         let header_value = |names: &[&str]| {
@@ -517,10 +525,10 @@ async fn grafana_webhook(
 async fn generic_events(
     State(app): State<App>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let target = webhook_target(&app, &headers, IntegrationKind::Generic).await?;
-    let body = body.map_err(body_error)?;
+    let body = read_body(request, &app).await.map_err(body_error)?;
     let signals = generic::parse(&body, &target.integration().mapping).map_err(format_error)?;
     ingest_webhook(&app, &target, "generic", &body, signals).await
 }
@@ -603,16 +611,12 @@ async fn opsgenie_ingest(app: &App, target: &Target, body: &Bytes, signal: Signa
     responses((status = 202, body = OpsgenieReply), (status = 401, body = OpsgenieReply), (status = 403, body = OpsgenieReply),
         (status = 413, body = OpsgenieReply), (status = 422, body = OpsgenieReply), (status = 429, body = OpsgenieReply), (status = 503, body = OpsgenieReply)),
     security(("genie_key" = [])))]
-async fn opsgenie_create(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn opsgenie_create(State(app): State<App>, headers: HeaderMap, request: Request) -> Response {
     let target = match opsgenie_target(&app, &headers).await {
         Ok(target) => target,
         Err(response) => return response,
     };
-    let body = match body {
+    let body = match read_body(request, &app).await {
         Ok(body) => body,
         Err(rejection) => return opsgenie_failure(body_error(rejection)),
     };
@@ -640,7 +644,7 @@ async fn opsgenie_close(
     headers: HeaderMap,
     Path(identifier): Path<String>,
     params: Result<Query<IdentifierParams>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let target = match opsgenie_target(&app, &headers).await {
         Ok(target) => target,
@@ -653,7 +657,7 @@ async fn opsgenie_close(
             "identifierType must be given once, as text",
         );
     };
-    let body = match body {
+    let body = match read_body(request, &app).await {
         Ok(body) => body,
         Err(rejection) => return opsgenie_failure(body_error(rejection)),
     };

@@ -1491,3 +1491,41 @@ both_backends!(
         assert_ne!(key_of(&restored, "c"), c);
     }
 );
+
+// A request without a valid key is refused from its headers alone: its
+// body (announced at 60 MB, never sent) is not read first, so nobody
+// without a key can make siaga hold large bodies in memory.
+both_backends!(
+    a_wrong_key_is_refused_before_the_body_is_read,
+    |db: TestDb| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let t = db.app().await;
+        t.apply_shop().await;
+        let server = t.serve().await;
+        for (path, authorization) in [
+            ("/api/v1/integrations/alertmanager", "Bearer nope"),
+            ("/api/v1/integrations/grafana", "Bearer nope"),
+            ("/api/v1/integrations/generic", "Bearer nope"),
+            ("/v2/alerts", "GenieKey nope"),
+            ("/v2/alerts/a1/close?identifierType=alias", "GenieKey nope"),
+        ] {
+            let mut stream = tokio::net::TcpStream::connect(server.address)
+                .await
+                .unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: siaga\r\nAuthorization: {authorization}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n{{"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = vec![0; 1024];
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+                    .await
+                    .unwrap_or_else(|_| panic!("{path}: no answer before the body"))
+                    .unwrap();
+            let answer = String::from_utf8_lossy(&answer[..read]).to_string();
+            assert!(answer.starts_with("HTTP/1.1 403"), "{path}: {answer}");
+        }
+        server.stop().await;
+    }
+);

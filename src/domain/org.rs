@@ -410,17 +410,23 @@ impl Org {
         seen.iter().filter_map(|n| self.service(n)).collect()
     }
 
-    /// The integration with this key, and its service.
     /// Where the integration holding `key` is: (service, integration)
-    /// indexes into `services` and its `integrations`.
+    /// indexes into `services` and its `integrations`. Every key is
+    /// compared in full, in constant time, so the time taken does not tell
+    /// a guesser how much of a key they have right.
     pub fn integration_position(&self, key: &str) -> Option<(usize, usize)> {
-        self.services.iter().enumerate().find_map(|(s, service)| {
-            service
-                .integrations
-                .iter()
-                .position(|i| i.key.as_deref() == Some(key))
-                .map(|i| (s, i))
-        })
+        let mut found = None;
+        for (s, service) in self.services.iter().enumerate() {
+            for (i, integration) in service.integrations.iter().enumerate() {
+                if let Some(held) = integration.key.as_deref()
+                    && super::auth::secrets_equal(held, key)
+                    && found.is_none()
+                {
+                    found = Some((s, i));
+                }
+            }
+        }
+        found
     }
 
     pub fn escalation_policy(&self, name: &str) -> Option<&super::escalation::EscalationPolicy> {

@@ -17,13 +17,6 @@ use crate::domain::alert::{Action, Link, Mapping, Signal};
 
 pub const MAX_EVENTS: usize = 1000;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Body {
-    Many { events: Vec<Value> },
-    One(Value),
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenericEvent {
@@ -63,10 +56,28 @@ pub struct GenericEvent {
 /// Parses one event or a batch; a severity must be one of siaga's or a
 /// name the integration's `mapping` maps.
 pub fn parse(body: &[u8], mapping: &Mapping) -> Result<Vec<Signal>, FormatError> {
-    let parsed: Body = parse_typed(body)?;
+    let parsed: Value = parse_typed(body)?;
     let (values, prefix) = match parsed {
-        Body::Many { events } => (events, "events"),
-        Body::One(value) => (vec![value], ""),
+        // A batch: `events` and nothing else (a single event has no such
+        // field).
+        Value::Object(mut batch) if batch.contains_key("events") => {
+            if let Some(other) = batch.keys().find(|name| *name != "events") {
+                return Err(FormatError::new(
+                    other.as_str(),
+                    format!("unknown field `{other}`: a batch is {{\"events\": [...]}}"),
+                ));
+            }
+            match batch.remove("events") {
+                Some(Value::Array(events)) => (events, "events"),
+                _ => {
+                    return Err(FormatError::new(
+                        "events",
+                        "events must be an array of events",
+                    ));
+                }
+            }
+        }
+        one => (vec![one], ""),
     };
     if values.is_empty() {
         return Err(FormatError::new("events", "send at least one event"));
@@ -86,6 +97,12 @@ pub fn parse(body: &[u8], mapping: &Mapping) -> Result<Vec<Signal>, FormatError>
             } else {
                 format!("{prefix}[{i}].")
             };
+            if !value.is_object() {
+                return Err(FormatError::new(
+                    at.trim_end_matches('.'),
+                    "an event must be a JSON object",
+                ));
+            }
             let event: GenericEvent = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().to_string();
@@ -109,7 +126,7 @@ fn to_signal(event: GenericEvent, at: &str, mapping: &Mapping) -> Result<Signal,
         ));
     }
     let key = event.dedup_key.trim();
-    if key.is_empty() || key.len() > MAX_DEDUP_KEY {
+    if key.is_empty() || super::too_long_for_a_key(key) {
         return Err(FormatError::new(
             format!("{at}dedup_key"),
             format!("must have 1 to {MAX_DEDUP_KEY} characters"),
@@ -145,6 +162,34 @@ mod tests {
 
     fn parse_any(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
         parse(body, &Mapping::default())
+    }
+
+    #[test]
+    fn only_objects_are_events_and_a_batch_has_only_events() {
+        let message = |body: &[u8]| {
+            let error = parse_any(body).unwrap_err();
+            format!("{}: {}", error.field, error.message)
+        };
+        // serde would read these by position into an event.
+        assert_eq!(
+            message(br#"["trigger","k1","Disk full"]"#),
+            ": the body must be a JSON object"
+        );
+        assert_eq!(
+            message(br#"{"events":[["trigger","k1","Disk full"]]}"#),
+            "events[0]: an event must be a JSON object"
+        );
+        assert_eq!(
+            message(br#"{"events":[{"action":"resolve","dedup_key":"a"}],"colour":1}"#),
+            "colour: unknown field `colour`: a batch is {\"events\": [...]}"
+        );
+        assert_eq!(
+            message(br#"{"events":{"action":"resolve"}}"#),
+            "events: events must be an array of events"
+        );
+        // Bad JSON is named as such, whatever it starts with.
+        assert!(message(b"[1,").starts_with(": the body is not valid JSON"));
+        assert!(message(b"{\"a\":").starts_with(": the body is not valid JSON"));
     }
 
     #[test]

@@ -42,10 +42,16 @@ impl std::fmt::Display for FormatError {
     }
 }
 
-/// Longest summary kept; longer ones are cut (PagerDuty's own limit).
+/// Longest summary kept, in characters; longer ones are cut (PagerDuty's
+/// own limit, as Alertmanager cuts its summaries).
 pub const MAX_SUMMARY: usize = 1024;
-/// Longest dedup key accepted (PagerDuty's own limit).
+/// Longest dedup key accepted, in characters (PagerDuty's own limit).
 pub const MAX_DEDUP_KEY: usize = 255;
+
+/// Whether `key` is too long for a dedup key.
+pub fn too_long_for_a_key(key: &str) -> bool {
+    key.chars().count() > MAX_DEDUP_KEY
+}
 
 /// Parses JSON, or says where it broke.
 pub fn parse_json(body: &[u8]) -> Result<Value, FormatError> {
@@ -53,8 +59,14 @@ pub fn parse_json(body: &[u8]) -> Result<Value, FormatError> {
         .map_err(|e| FormatError::new("", format!("the body is not valid JSON: {e}")))
 }
 
-/// Parses typed JSON, naming the field that did not fit.
+/// Parses a JSON object into `T`, naming the field that did not fit.
+/// Every body siaga takes is an object; serde alone would also fill a
+/// struct from an array, field by field in order.
 pub fn parse_typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        parse_json(body)?;
+        return Err(FormatError::new("", "the body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -83,16 +95,12 @@ pub fn field_of(path: &str, message: &str) -> String {
     }
 }
 
-/// Cuts text to at most `max` bytes on a character boundary.
+/// Cuts text to at most `max` characters.
 pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 pub fn parse_time(text: &str) -> Option<Timestamp> {
@@ -134,7 +142,7 @@ pub fn webhook_action(
             ));
         }
     };
-    if fingerprint.trim().is_empty() || fingerprint.len() > MAX_DEDUP_KEY {
+    if fingerprint.trim().is_empty() || too_long_for_a_key(fingerprint) {
         return Err(FormatError::new(
             format!("alerts[{index}].fingerprint"),
             format!("must have 1 to {MAX_DEDUP_KEY} characters"),
@@ -295,9 +303,26 @@ mod fuzz {
                 "payload": {"summary": summary, "source": "s", "severity": "info"}
             });
             if let Ok(event) = pagerduty::parse_event(body.to_string().as_bytes(), || "generated".into()) {
-                prop_assert!(!event.signal.dedup_key.is_empty() && event.signal.dedup_key.len() <= MAX_DEDUP_KEY);
-                prop_assert!(event.signal.summary.len() <= MAX_SUMMARY);
+                prop_assert!(!event.signal.dedup_key.is_empty() && !too_long_for_a_key(&event.signal.dedup_key));
+                prop_assert!(event.signal.summary.chars().count() <= MAX_SUMMARY);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_webhook_body_must_be_an_object() {
+        let array = br#"["Disk full", "firing", [], "4"]"#;
+        let errors = [
+            super::alertmanager::parse(array).err(),
+            super::grafana::parse(array).err(),
+            super::opsgenie::parse_create(array).err(),
+        ];
+        for error in errors {
+            let error = error.expect("an array was taken for an object");
+            assert_eq!(error.message, "the body must be a JSON object");
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{FormatError, MAX_DEDUP_KEY, MAX_SUMMARY, parse_typed, signal, truncate};
+use super::{FormatError, MAX_SUMMARY, parse_typed, signal, truncate};
 use crate::domain::alert::{Action, Signal};
 
 #[derive(Deserialize)]
@@ -135,7 +135,7 @@ pub fn close(alias: &str, identifier_type: Option<&str>) -> Result<Signal, Forma
 
 /// Aliases longer than a dedup key may be are hashed to fit.
 fn dedup_key_of(alias: &str) -> String {
-    if alias.len() <= MAX_DEDUP_KEY {
+    if !super::too_long_for_a_key(alias) {
         alias.to_string()
     } else {
         hex::encode(Sha256::digest(alias.as_bytes()))

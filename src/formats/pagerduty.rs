@@ -119,7 +119,7 @@ pub fn parse_event(
     };
     let dedup_key = match value.get("dedup_key") {
         None | Some(Value::Null) => None,
-        Some(Value::String(key)) if key.len() > MAX_DEDUP_KEY => {
+        Some(Value::String(key)) if super::too_long_for_a_key(key) => {
             errors.push(FormatError::new(
                 "dedup_key",
                 format!("'dedup_key' must be at most {MAX_DEDUP_KEY} characters"),
@@ -401,6 +401,24 @@ mod tests {
             ]
         );
         assert!(!event.generated_key);
+    }
+
+    #[test]
+    fn limits_count_characters_not_bytes() {
+        let body = |key: &str, summary: &str| {
+            serde_json::json!({"routing_key": "abc", "event_action": "trigger", "dedup_key": key,
+                "payload": {"summary": summary, "source": "y", "severity": "info"}})
+            .to_string()
+        };
+        // 255 characters of two bytes each: PagerDuty takes it.
+        let key = "é".repeat(255);
+        let event = parse(&body(&key, "x")).unwrap();
+        assert_eq!(event.signal.dedup_key, key);
+        let errors = parse(&body(&"é".repeat(256), "x")).unwrap_err();
+        assert_eq!(errors[0].field, "dedup_key");
+        // A summary is cut at 1,024 characters, not bytes.
+        let event = parse(&body("k", &"警".repeat(1100))).unwrap();
+        assert_eq!(event.signal.summary, "警".repeat(1024));
     }
 
     #[test]

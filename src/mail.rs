@@ -375,6 +375,12 @@ impl fmt::Debug for Mailer {
 }
 
 impl Mailer {
+    /// The domain of the sender's address: the right half of the
+    /// Message-IDs siaga makes, as RFC 5322 advises.
+    pub fn domain(&self) -> &str {
+        self.from.email.domain()
+    }
+
     /// A mailer sending as `from` (`siaga@example.com` or
     /// `Siaga <siaga@example.com>`). Server certificates are checked against
     /// the system's roots, plus the PEM certificates in `ca_file` when given

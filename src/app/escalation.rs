@@ -50,7 +50,9 @@ struct StepPayload {
 /// One message to one person on one channel.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Delivery {
-    /// Stable across retries, so a receiver can drop a repeat.
+    /// Stable across retries, so a receiver can drop a repeat; it starts
+    /// with the installation's id ([`crate::store::Store::installation`]),
+    /// so no other siaga's deliveries share it.
     pub id: String,
     /// What the message is about, for webhook receivers:
     /// `alert.escalated`, `incident.declared`, `incident.update_due`, …
@@ -322,7 +324,8 @@ impl App {
                     continue;
                 }
                 let id = format!(
-                    "{}-{}-{handle}-{}-{}{}",
+                    "{}-{}-{}-{handle}-{}-{}{}",
+                    self.store.installation(),
                     group.id,
                     notify.label,
                     plan.rule,
@@ -850,7 +853,7 @@ impl App {
             to: delivery.address.clone(),
             subject: delivery.title.clone(),
             text: delivery.text.clone(),
-            message_id: crate::mail::message_id(&delivery.id, "siaga"),
+            message_id: crate::mail::message_id(&delivery.id, mailer.domain()),
             headers: vec![("X-Siaga-Delivery".into(), delivery.id.clone())],
             date: now,
         };

@@ -357,7 +357,8 @@ impl App {
             }
             let delivery = Delivery {
                 id: format!(
-                    "{id_prefix}-{handle}-{}{}",
+                    "{}-{id_prefix}-{handle}-{}{}",
+                    self.store.installation(),
                     channel.as_str(),
                     plan.method_index
                 ),
@@ -530,7 +531,11 @@ impl App {
         }
         for (i, chat) in chats.iter().enumerate() {
             let delivery = Delivery {
-                id: format!("inc{}-{label}-chat{i}", incident.id),
+                id: format!(
+                    "{}-inc{}-{label}-chat{i}",
+                    self.store.installation(),
+                    incident.id
+                ),
                 person: "chat".into(),
                 channel: chat.kind,
                 address: chat.address.clone(),

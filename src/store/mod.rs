@@ -158,6 +158,8 @@ pub struct Store {
     /// The connections write transactions begin on.
     writer: Writer,
     jobs: Arc<jobs::JobSignal>,
+    /// The database's own id (see [`Store::installation`]).
+    installation: Arc<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -382,13 +384,26 @@ impl Store {
                 "unsupported database URL {shown}: use sqlite://PATH or postgres://USER@HOST/DB"
             );
         };
+        let installation = installation_of(&db)
+            .await
+            .with_context(|| format!("reading the installation id of {shown}"))?;
         Ok(Store {
             db,
             url: shown.into(),
             sqlite_path,
             writer,
             jobs: Arc::default(),
+            installation: installation.into(),
         })
+    }
+
+    /// The database's own id, made at its first start and never changed:
+    /// replicas of one installation share it, and no other installation
+    /// has it. Delivery ids start with it, so that a receiver (or a
+    /// mailbox, by Message-ID) that drops repeats does not drop a page of
+    /// production's as a repeat of staging's.
+    pub fn installation(&self) -> &str {
+        &self.installation
     }
 
     /// Makes this process the only server of a SQLite database, for as long
@@ -843,6 +858,37 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 /// caching; large ones vary in size and would only crowd the cache.
 pub(crate) fn cache_statement(rows: usize) -> bool {
     rows <= 8
+}
+
+/// The database's installation id, made now if it has none.
+async fn installation_of(db: &Db) -> sqlx::Result<String> {
+    use rand::Rng;
+    let made: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
+    let now = to_millis(Timestamp::now());
+    const MAKE: &str = "INSERT INTO server_secrets (name, value, created_at) VALUES ('installation', $1, $2) ON CONFLICT (name) DO NOTHING";
+    const READ: &str = "SELECT value FROM server_secrets WHERE name = 'installation'";
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query(MAKE)
+                .bind(&made)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(READ).fetch_one(pool).await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(MAKE)
+                .bind(&made)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(READ).fetch_one(pool).await
+        }
+    }
 }
 
 /// The PostgreSQL advisory lock [`Tx::lock`] takes for `name`: a stable

@@ -1448,7 +1448,11 @@ both_backends!(
         let group = t.app.alerts(Default::default()).await.unwrap().items[0].group_id;
         let ids = delivery_ids(&received, "lead");
         assert!(
-            ids[0].starts_with(&format!("{group}-0-1-j{}-lead-", step.id)),
+            ids[0].starts_with(&format!(
+                "{}-{group}-0-1-j{}-lead-",
+                t.app.store.installation(),
+                step.id
+            )),
             "{ids:?}"
         );
     }
@@ -2922,6 +2926,47 @@ both_backends!(
             page["text"].as_str().unwrap().starts_with(summary.trim()),
             "{page}"
         );
+    }
+);
+
+// Receivers see a delivery id unlike any other installation's: a staging
+// and a production siaga both number their first page `1-0-0-…`, and a
+// mailbox or receiver that drops repeats by id would drop the second. The
+// same on every attempt, in the header and the body alike.
+both_backends!(
+    delivery_ids_differ_between_installations_and_stay_across_attempts,
+    |db: TestDb| async move {
+        let backend = if db.url.starts_with("sqlite:") {
+            crate::support::Backend::Sqlite
+        } else {
+            crate::support::Backend::Postgres
+        };
+        let other_db = TestDb::new(backend).await.unwrap();
+        let mut seen = Vec::new();
+        for db in [&db, &other_db] {
+            let (t, _, received) = escalating(db, "broken-oncall").await;
+            trigger(&t, "same-everywhere").await;
+            run_due(&t).await;
+            t.clock.advance(SignedDuration::from_mins(1));
+            run_due(&t).await;
+            let attempts = received.to("broken-oncall");
+            assert_eq!(attempts.len(), 2, "a first attempt and a retry");
+            let ids: Vec<&str> = attempts
+                .iter()
+                .map(|(headers, _)| headers["x-siaga-delivery"].to_str().unwrap())
+                .collect();
+            assert_eq!(ids[0], ids[1], "the same id on every attempt");
+            assert_eq!(attempts[0].1["delivery_id"], ids[0], "in the body too");
+            let job = delivery_to(&t, "oncall").await;
+            assert_eq!(job.payload["id"], ids[0], "the id the event log knows");
+            assert!(
+                ids[0].starts_with(&format!("{}-", t.app.store.installation())),
+                "{}",
+                ids[0]
+            );
+            seen.push(ids[0].to_string());
+        }
+        assert_ne!(seen[0], seen[1], "two installations, two ids");
     }
 );
 

@@ -557,3 +557,15 @@ async fn a_transaction_begun_on_a_closed_connection_starts_again_on_a_fresh_one(
         tx.latest_config_revision().await.unwrap();
     }
 }
+
+// The installation id is made once and kept: every start (and every
+// replica) of one database has the same.
+both_backends!(
+    the_installation_id_is_made_once_and_kept,
+    |db: TestDb| async move {
+        let first = db.store().await;
+        let again = db.store().await;
+        assert_eq!(first.installation().len(), 12);
+        assert_eq!(first.installation(), again.installation());
+    }
+);

@@ -87,6 +87,7 @@ mod tests {
             person: "zul".into(),
             channel: ContactKind::Teams,
             address: "https://example.invalid/hook".into(),
+            method: None,
             title: "[CRITICAL] checkout: p99 > 2s & <rising>".into(),
             text: "p99 > 2s & <rising>\nService: checkout".into(),
             severity: Some(Severity::Critical),

@@ -66,7 +66,13 @@ pub struct Delivery {
     pub incident_id: Option<i64>,
     pub person: String,
     pub channel: ContactKind,
+    /// Where it goes, as planned; sent to the person's contact method as
+    /// the config has it when it is sent (see [`current_address`]).
     pub address: String,
+    /// Which of the person's contact methods it is (an index into them);
+    /// `None` for a chat channel, which is no person's.
+    #[serde(default)]
+    pub method: Option<usize>,
     pub title: String,
     pub text: String,
     pub severity: Option<Severity>,
@@ -349,6 +355,7 @@ impl App {
                     person: handle.clone(),
                     channel,
                     address: plan.method.address.clone(),
+                    method: Some(plan.method_index),
                     title: title.clone(),
                     text: format!("{text}\nAcknowledge: {ack_url}"),
                     severity: Some(alert.severity),
@@ -702,21 +709,14 @@ impl App {
         {
             // Someone answered before this one was due (a later rule, or
             // a retry): a page about a handled alert is noise.
-            let mut tx = self.store.write().await?;
-            if !self.complete_job_in(&mut tx, job).await? {
-                return Ok(());
-            }
-            tx.append_event(
-                    now,
-                    NewEvent::new(&Actor::system("notifications"), "notification.skipped", delivery.subject())
-                        .after(json!({
-                            "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str(),
-                            "reason": format!("the alert is {}", group.status.as_str()),
-                        })),
-                )
-                .await?;
-            tx.commit().await?;
-            return Ok(());
+            let reason = format!("the alert is {}", group.status.as_str());
+            return self.skip_delivery(&delivery, job, reason, now).await;
+        }
+        let org = self.org_snapshot().await?;
+        let mut delivery = delivery;
+        match current_address(&org, &delivery) {
+            Ok(address) => delivery.address = address,
+            Err(reason) => return self.skip_delivery(&delivery, job, reason, now).await,
         }
         if delivery.channel == ContactKind::Email {
             self.send_email(&delivery, now).await?;
@@ -815,6 +815,31 @@ impl App {
             ));
         }
         self.confirm_delivered(&delivery, job, now).await
+    }
+
+    /// Completes a delivery that is not sent, saying why.
+    async fn skip_delivery(
+        &self,
+        delivery: &Delivery,
+        job: &Job,
+        reason: String,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.store.write().await?;
+        if !self.complete_job_in(&mut tx, job).await? {
+            return Ok(());
+        }
+        tx.append_event(
+                now,
+                NewEvent::new(&Actor::system("notifications"), "notification.skipped", delivery.subject())
+                    .after(json!({
+                        "delivery": delivery.id, "person": delivery.person, "channel": delivery.channel.as_str(),
+                        "reason": reason,
+                    })),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Records a delivery the receiver took, trying again for a few seconds
@@ -987,6 +1012,36 @@ pub const MAINTENANCE_ENDED: &str = "maintenance.ended";
 /// The check, when a maintenance window of `service` ends at `at` (or is
 /// ended early), that pages for the groups it kept quiet. One per service
 /// and time: declaring the same window again adds none.
+/// Where `delivery` goes now: the person's contact method as the config
+/// has it at sending, so that an address fixed after a failure is where
+/// the retried dead letter goes, or why it goes nowhere (the person or the
+/// method left the config). The planned address while the person still has
+/// it; else the method in the same place, if it is of the same kind.
+fn current_address(org: &Org, delivery: &Delivery) -> Result<String, String> {
+    let Some(index) = delivery.method else {
+        return Ok(delivery.address.clone());
+    };
+    let Some(person) = org.person(&delivery.person) else {
+        return Err("they are not in the config any more".into());
+    };
+    let methods = &person.contact_methods;
+    let same_kind = |m: &&crate::domain::org::ContactMethod| m.kind == delivery.channel;
+    if let Some(kept) = methods
+        .iter()
+        .filter(same_kind)
+        .find(|m| m.address == delivery.address)
+    {
+        return Ok(kept.address.clone());
+    }
+    match methods.get(index).filter(same_kind) {
+        Some(changed) => Ok(changed.address.clone()),
+        None => Err(format!(
+            "their {} contact method is not in the config any more",
+            delivery.channel.as_str()
+        )),
+    }
+}
+
 /// How many times a delivery is attempted before it is a dead letter.
 pub const DELIVERY_ATTEMPTS: u32 = 12;
 

@@ -365,6 +365,7 @@ impl App {
                 person: handle.to_string(),
                 channel,
                 address: plan.method.address.clone(),
+                method: Some(plan.method_index),
                 ..message.clone()
             };
             enqueue_delivery(tx, &delivery, now, now).await?;
@@ -432,6 +433,7 @@ impl App {
             person: String::new(),
             channel: crate::domain::org::ContactKind::Webhook,
             address: String::new(),
+            method: None,
             title,
             text,
             severity: None,

@@ -2970,6 +2970,67 @@ both_backends!(
     }
 );
 
+// A delivery goes where the config says when it is sent: a dead letter
+// retried after its address was fixed goes to the fixed address.
+both_backends!(
+    a_dead_letter_retried_after_its_address_was_fixed_goes_to_the_new_one,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &config(&hooks, "archived-oncall"))
+            .await;
+        trigger(&t, "fixed").await;
+        run_due(&t).await;
+        let dead = delivery_to(&t, "oncall").await;
+        assert_eq!(dead.state, siaga::domain::job::JobState::Dead);
+        t.apply("escalation.yaml", &config(&hooks, "oncall")).await;
+        t.app
+            .retry_dead_job(&Actor::system("test"), dead.id)
+            .await
+            .unwrap();
+        run_due(&t).await;
+        assert_eq!(received.to("archived-oncall").len(), 1, "not the old one");
+        assert_eq!(received.to("oncall").len(), 1, "the fixed address");
+        assert_eq!(
+            delivery_to(&t, "oncall").await.state,
+            siaga::domain::job::JobState::Done
+        );
+    }
+);
+
+// A delivery due later (a rule's delay) to a contact method taken out of
+// the config meanwhile is not sent to where it used to go: it is skipped,
+// saying why.
+both_backends!(
+    a_delayed_delivery_to_a_contact_method_gone_from_the_config_is_skipped,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let with_slack = config_with_rules(&hooks);
+        t.apply("escalation.yaml", &with_slack).await;
+        trigger(&t, "gone-method").await;
+        run_due(&t).await;
+        assert_eq!(received.to("oncall").len(), 1, "the webhook at once");
+        let without_slack = with_slack
+            .replace(
+                &format!(", {{type: slack, address: \"{hooks}/hook/oncall-slack\"}}"),
+                "",
+            )
+            .replace("channels: [slack, email]", "channels: [email]");
+        assert_ne!(without_slack, with_slack);
+        t.apply("escalation.yaml", &without_slack).await;
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        assert!(received.to("oncall-slack").is_empty());
+        let skipped = events_named(&t, "notification.skipped").await;
+        assert!(
+            skipped.iter().any(|e| e["channel"] == "slack"
+                && e["reason"] == "their slack contact method is not in the config any more"),
+            "{skipped:?}"
+        );
+    }
+);
+
 /// The job of the one delivery to `person`, in whatever state.
 async fn delivery_to(t: &TestApp, person: &str) -> siaga::domain::job::Job {
     let jobs = t.app.jobs(None, None, None).await.unwrap().items;

@@ -256,10 +256,25 @@ fn message(org: &Org, group: &AlertGroup, alert: &Alert) -> (String, String) {
     (title, text)
 }
 
+/// The alert's own runbook (Alertmanager's and Grafana's `runbook_url`
+/// annotation: the most specific), else its service's; a service whose
+/// runbook is written in siaga has it on the service's page.
 fn runbook_url(org: &Org, alert: &Alert) -> Option<String> {
-    org.service(&alert.service)
-        .and_then(|s| s.runbook.as_ref())
-        .and_then(|r| r.url.clone())
+    if let Some(own) = alert
+        .links
+        .iter()
+        .find(|link| link.text.as_deref() == Some(crate::formats::RUNBOOK_LINK))
+    {
+        return Some(own.href.clone());
+    }
+    let runbook = org.service(&alert.service)?.runbook.as_ref()?;
+    if let Some(url) = &runbook.url {
+        return Some(url.clone());
+    }
+    org.settings
+        .base_url
+        .as_deref()
+        .map(|base| format!("{}/services/{}", base.trim_end_matches('/'), alert.service))
 }
 
 fn alert_url(org: &Org, alert: &Alert) -> Option<String> {

@@ -106,7 +106,10 @@ fn to_signal(action: Action, alert: &AmAlert, notification: &Notification) -> Si
             text: Some("Source".into()),
         });
     }
-    for (name, text) in [("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")] {
+    for (name, text) in [
+        ("runbook_url", super::RUNBOOK_LINK),
+        ("dashboard_url", "Dashboard"),
+    ] {
         if let Some(url) = alert.annotations.get(name).filter(|u| !u.is_empty()) {
             signal.links.push(Link {
                 href: url.clone(),

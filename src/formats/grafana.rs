@@ -113,7 +113,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Signal>, FormatError> {
             });
             signal.occurred_at =
                 super::webhook_time(action, alert.starts_at.as_deref(), alert.ends_at.as_deref());
+            // Grafana's own field for it is the annotation, as Alertmanager's.
+            let runbook = alert.annotations.get("runbook_url").cloned();
             for (url, text) in [
+                (&runbook, super::RUNBOOK_LINK),
                 (&alert.dashboard_url, "Dashboard"),
                 (&alert.panel_url, "Panel"),
                 (&alert.generator_url, "Alert rule"),
@@ -242,6 +245,16 @@ mod tests {
                 .links
                 .iter()
                 .any(|l| l.text.as_deref() == Some("Image") && l.href.ends_with("img.png"))
+        );
+        let with_runbook = parse(br#"{"version":"1","alerts":[{"status":"firing","fingerprint":"x","annotations":{"runbook_url":"https://wiki.example/disk"}}]}"#).unwrap();
+        assert!(
+            with_runbook[0]
+                .links
+                .iter()
+                .any(|l| l.text.as_deref() == Some(crate::formats::RUNBOOK_LINK)
+                    && l.href == "https://wiki.example/disk"),
+            "{:?}",
+            with_runbook[0].links
         );
     }
 

@@ -48,6 +48,10 @@ pub const MAX_SUMMARY: usize = 1024;
 /// Longest dedup key accepted, in characters (PagerDuty's own limit).
 pub const MAX_DEDUP_KEY: usize = 255;
 
+/// The text of an alert's link to its own runbook (a `runbook_url`
+/// annotation): messages point to it before the service's runbook.
+pub const RUNBOOK_LINK: &str = "Runbook";
+
 /// Whether `key` is too long for a dedup key.
 pub fn too_long_for_a_key(key: &str) -> bool {
     key.chars().count() > MAX_DEDUP_KEY

@@ -3031,6 +3031,56 @@ both_backends!(
     }
 );
 
+// A page points to the alert's own runbook when it has one (a
+// `runbook_url` annotation, here a generic event's link named "Runbook"),
+// else to its service's; a runbook written in siaga is on the service's
+// page.
+both_backends!(
+    a_page_links_the_alerts_own_runbook_before_its_services,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        let markdown = config(&hooks, "oncall").replace(
+            "runbook: {url: \"https://wiki.kedai.example/checkout\"}",
+            "runbook: {markdown: \"Restart the checkout pods.\"}",
+        );
+        assert_ne!(markdown, config(&hooks, "oncall"));
+        t.apply("escalation.yaml", &markdown).await;
+        ingest_probe(
+            &t,
+            json!({"action": "trigger", "dedup_key": "own-runbook", "summary": "Disk full", "severity": "critical",
+                   "links": [{"href": "https://wiki.kedai.example/disk-full", "text": "Runbook"}]}),
+        )
+        .await;
+        trigger(&t, "service-runbook").await;
+        run_due(&t).await;
+        let pages = received.to("oncall");
+        assert_eq!(pages.len(), 2);
+        let page_of = |summary: &str| {
+            pages
+                .iter()
+                .map(|(_, body)| body)
+                .find(|body| body["text"].as_str().unwrap().starts_with(summary))
+                .unwrap()
+                .clone()
+        };
+        let own = page_of("Disk full");
+        assert_eq!(own["runbook_url"], "https://wiki.kedai.example/disk-full");
+        assert!(
+            own["text"]
+                .as_str()
+                .unwrap()
+                .contains("Runbook: https://wiki.kedai.example/disk-full"),
+            "{own}"
+        );
+        let service = page_of("Checkout 5xx");
+        assert_eq!(
+            service["runbook_url"],
+            "https://siaga.kedai.example/services/checkout"
+        );
+    }
+);
+
 /// The job of the one delivery to `person`, in whatever state.
 async fn delivery_to(t: &TestApp, person: &str) -> siaga::domain::job::Job {
     let jobs = t.app.jobs(None, None, None).await.unwrap().items;

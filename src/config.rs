@@ -2097,14 +2097,15 @@ fn is_slug(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// An address mail can be sent to: one address (not a list), as the
+/// mailer will parse it, with a dotted domain.
 fn looks_like_email(text: &str) -> bool {
-    let Some((local, domain)) = text.trim().split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !text.contains(char::is_whitespace)
+    text.trim()
+        .parse::<lettre::Address>()
+        .is_ok_and(|address| {
+            let domain = address.domain();
+            domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
 }
 
 fn looks_like_phone(text: &str) -> bool {
@@ -2148,6 +2149,24 @@ pub fn closest(wanted: &str, known: impl Iterator<Item = String>) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_are_addresses_the_mailer_takes() {
+        for good in ["zul@kedai.example", " nurul.binti@mail.kedai.example "] {
+            assert!(looks_like_email(good), "{good}");
+        }
+        for bad in [
+            "a@x.example,b@y.example",
+            "zul@@kedai.example",
+            "zul@localhost",
+            "zul kedai@kedai.example",
+            "@kedai.example",
+            "zul@.example",
+            "Zul <zul@kedai.example>",
+        ] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+    }
 
     const VALID: &str = r###"
 organisation:

@@ -2100,12 +2100,10 @@ fn is_slug(text: &str) -> bool {
 /// An address mail can be sent to: one address (not a list), as the
 /// mailer will parse it, with a dotted domain.
 fn looks_like_email(text: &str) -> bool {
-    text.trim()
-        .parse::<lettre::Address>()
-        .is_ok_and(|address| {
-            let domain = address.domain();
-            domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
+    text.trim().parse::<lettre::Address>().is_ok_and(|address| {
+        let domain = address.domain();
+        domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    })
 }
 
 fn looks_like_phone(text: &str) -> bool {

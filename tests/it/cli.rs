@@ -745,7 +745,11 @@ crate::both_backends!(dead_letter_verbs, |db: TestDb| async move {
         .find(|l| l.contains(&format!(" {id} ")))
         .unwrap_or_else(|| panic!("job {id} listed: {stdout}"));
     assert!(
-        row.contains("notification.deliver") && row.contains("8/8"),
+        row.contains("notification.deliver")
+            && row.contains(&format!(
+                "{0}/{0}",
+                siaga::app::escalation::DELIVERY_ATTEMPTS
+            )),
         "{row}"
     );
     assert!(row.contains(&format!("alert group #{group}")), "{row}");

@@ -172,7 +172,7 @@ pub fn quality_warnings(org: &Org, now: Timestamp) -> Vec<QualityWarning> {
                 ),
             });
         }
-        for overload in schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON) {
+        for overload in schedule::overloaded(&schedule.layers, &shifts, now, to) {
             warnings.push(QualityWarning {
                 schedule: schedule.name.clone(),
                 message: overload_message(&overload),
@@ -373,7 +373,7 @@ impl App {
                 .map(|(start, end)| Gap { start, end })
                 .collect(),
             load: load_rows(&shifts),
-            overloaded: schedule::overloaded(&schedule.layers, &shifts, QUALITY_HORIZON)
+            overloaded: schedule::overloaded(&schedule.layers, &shifts, from, to)
                 .into_iter()
                 .map(|o| Overloaded {
                     person: o.person,

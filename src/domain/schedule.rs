@@ -621,18 +621,36 @@ pub fn clock_changes(layer: &Layer, now: Timestamp) -> Vec<ClockChange> {
     }
 }
 
-/// Who carries far more than the others in `shifts`, which cover a period
-/// of length `horizon`: anyone on call for more than **twice the average
-/// of everyone else** in the schedule (its layers' participants and anyone
-/// in the shifts, such as an override). Judged only when every layer comes
-/// round to all its participants within the period (its cycle fits in the
-/// horizon); otherwise the period itself is uneven: a monthly rotation puts
-/// one person on call for all of four weeks, and that is no imbalance.
-pub fn overloaded(layers: &[Layer], shifts: &[Shift], horizon: SignedDuration) -> Vec<Overload> {
-    if layers.iter().any(|layer| layer.cycle() > horizon) {
-        return Vec::new();
+/// Who carries far more than the others in `shifts`, which cover the
+/// period `[from, to)`: anyone on call for more than **twice the average
+/// of everyone else** in the schedule (the participants of its layers in
+/// force in the period, and anyone in the shifts, such as an override).
+/// Judged only when every layer in force comes round to all its
+/// participants within the part of the period it is in force (its cycle
+/// fits); otherwise the period itself is uneven: a monthly rotation puts
+/// one person on call for all of four weeks, and that is no imbalance. A
+/// layer that starts after the period (a rotation planned ahead) has nobody
+/// on call in it yet, and nobody to compare with.
+pub fn overloaded(
+    layers: &[Layer],
+    shifts: &[Shift],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<Overload> {
+    let mut in_force = Vec::new();
+    for layer in layers {
+        let Ok(rotating) = layer.prepared() else {
+            continue;
+        };
+        if rotating.start >= to {
+            continue;
+        }
+        if layer.cycle() > to.duration_since(rotating.start.max(from)) {
+            return Vec::new();
+        }
+        in_force.push(layer);
     }
-    let mut people: std::collections::BTreeSet<&str> = layers
+    let mut people: std::collections::BTreeSet<&str> = in_force
         .iter()
         .flat_map(|layer| layer.participants.iter().map(String::as_str))
         .collect();
@@ -1183,7 +1201,6 @@ mod tests {
 
     #[test]
     fn overload_is_more_than_twice_the_others_average_over_a_full_cycle() {
-        let four_weeks = SignedDuration::from_hours(24 * 28);
         let (from, to) = (at("2026-11-02T00:00:00Z"), at("2026-11-30T00:00:00Z"));
         let judge = |participants: &[&str], rotation: Rotation| {
             let layers = [layer(
@@ -1193,7 +1210,7 @@ mod tests {
                 "UTC",
             )];
             let shifts = final_shifts(&layers, &[], from, to).unwrap();
-            overloaded(&layers, &shifts, four_weeks)
+            overloaded(&layers, &shifts, from, to)
         };
         // Three people a week each: someone gets two of the four weeks,
         // exactly twice the others' average, and that is fair enough.
@@ -1210,6 +1227,43 @@ mod tests {
         // A monthly rotation of four cannot be judged in four weeks.
         assert_eq!(judge(&["a", "b", "c", "d"], Rotation::Days(28)), []);
         assert_eq!(judge(&["a"], Rotation::Days(7)), [], "alone is not unfair");
+
+        // A rotation planned to start after the period has nobody on call
+        // in it: its people are not "the others" of those on call now.
+        let now_and_later = [
+            layer(
+                &["a", "b"],
+                Rotation::Days(7),
+                date(2026, 1, 5).at(9, 0, 0, 0),
+                "UTC",
+            ),
+            layer(
+                &["c", "d", "e", "f"],
+                Rotation::Days(7),
+                date(2027, 6, 7).at(9, 0, 0, 0),
+                "UTC",
+            ),
+        ];
+        let shifts = final_shifts(&now_and_later, &[], from, to).unwrap();
+        assert_eq!(overloaded(&now_and_later, &shifts, from, to), []);
+        // One that starts within it is judged on the part it is in force,
+        // here too short for its cycle of four weeks.
+        let starting = [
+            layer(
+                &["a", "b"],
+                Rotation::Days(7),
+                date(2026, 1, 5).at(9, 0, 0, 0),
+                "UTC",
+            ),
+            layer(
+                &["c", "d", "e", "f"],
+                Rotation::Days(7),
+                date(2026, 11, 16).at(0, 0, 0, 0),
+                "UTC",
+            ),
+        ];
+        let shifts = final_shifts(&starting, &[], from, to).unwrap();
+        assert_eq!(overloaded(&starting, &shifts, from, to), []);
     }
 
     #[test]

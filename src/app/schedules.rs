@@ -491,24 +491,39 @@ impl App {
         Ok(created)
     }
 
+    /// Takes an override out (responder), keeping what already happened:
+    /// one not begun yet is removed; one under way ends now, so who was on
+    /// call before stays as it was; one already over cannot be removed
+    /// (the record of past shifts is not rewritten).
     pub async fn delete_override(&self, caller: &Caller, schedule: &str, id: i64) -> Result<()> {
         caller.require(Role::Responder)?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        if !tx.delete_override(schedule, id, now).await? {
+        let Some(existing) = tx.live_override(schedule, id).await? else {
             return Err(Error::NotFound(format!(
                 "override {id} of schedule {schedule}"
             )));
-        }
-        tx.append_event(
-            now,
-            NewEvent::new(
-                &caller.actor(),
-                "schedule_override.deleted",
-                Subject::new("schedule_override", id),
-            ),
-        )
-        .await?;
+        };
+        let subject = Subject::new("schedule_override", id);
+        let event = if existing.ends_at <= now {
+            return Err(Error::Conflict(format!(
+                "override {id} ended at {}; past shifts stay as they were",
+                existing.ends_at
+            )));
+        } else if existing.starts_at < now {
+            tx.end_override(id, now).await?;
+            let ended = StoredOverride {
+                ends_at: now,
+                ..existing.clone()
+            };
+            NewEvent::new(&caller.actor(), "schedule_override.ended", subject)
+                .before(&existing)
+                .after(&ended)
+        } else {
+            tx.delete_override(schedule, id, now).await?;
+            NewEvent::new(&caller.actor(), "schedule_override.deleted", subject).before(&existing)
+        };
+        tx.append_event(now, event).await?;
         tx.commit().await?;
         Ok(())
     }

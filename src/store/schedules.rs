@@ -115,6 +115,38 @@ impl Tx {
         Ok(rows.into_iter().map(OverrideRow::into_override).collect())
     }
 
+    /// The live override `id` of `schedule`, if there is one.
+    pub async fn live_override(
+        &mut self,
+        schedule: &str,
+        id: i64,
+    ) -> Result<Option<StoredOverride>> {
+        let row: Option<OverrideRow> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, schedule, person, starts_at, ends_at, reason, created_by FROM schedule_overrides
+                 WHERE id = $1 AND schedule = $2 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(schedule)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(row.map(OverrideRow::into_override))
+    }
+
+    /// Ends a live override at `at`, keeping the part before.
+    pub async fn end_override(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        with_tx!(self, conn => {
+            sqlx::query("UPDATE schedule_overrides SET ends_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .bind(to_millis(at))
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
     /// Removes an override; false when there is no live one with this id.
     pub async fn delete_override(
         &mut self,

@@ -1271,3 +1271,99 @@ both_backends!(
         drop(held);
     }
 );
+
+// Taking an override out keeps what already happened: one under way ends
+// now (who covered the last hour still did), one over is refused, one not
+// begun is removed. The log says what it was.
+both_backends!(
+    removing_an_override_keeps_the_shifts_already_covered,
+    |db: TestDb| async move {
+        use jiff::SignedDuration;
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.caller(Role::Responder).await;
+        let now = t.clock.now();
+        let hours = |h: i64| now + SignedDuration::from_hours(h);
+        let on_call_at = |at: jiff::Timestamp| {
+            let app = t.app.clone();
+            async move {
+                app.on_call_at(Some(at))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|entry| entry.schedule == "payments-primary")
+                    .and_then(|entry| entry.shift)
+                    .map(|shift| shift.person)
+            }
+        };
+        let rotation = on_call_at(hours(-1)).await.unwrap();
+        assert_ne!(rotation, "putu");
+        let running = t
+            .app
+            .create_override(
+                &responder,
+                "payments-primary",
+                "putu",
+                hours(-2),
+                hours(2),
+                "swap",
+            )
+            .await
+            .unwrap();
+        t.app
+            .delete_override(&responder, "payments-primary", running.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            on_call_at(hours(-1)).await.as_deref(),
+            Some("putu"),
+            "the past stays"
+        );
+        assert_eq!(
+            on_call_at(hours(1)).await,
+            Some(rotation.clone()),
+            "ended now"
+        );
+        let over = t
+            .app
+            .delete_override(&responder, "payments-primary", running.id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&over, siaga::app::Error::Conflict(message) if message.contains("past shifts stay")),
+            "{over:?}"
+        );
+        let ahead = t
+            .app
+            .create_override(
+                &responder,
+                "payments-primary",
+                "putu",
+                hours(3),
+                hours(4),
+                "swap",
+            )
+            .await
+            .unwrap();
+        t.app
+            .delete_override(&responder, "payments-primary", ahead.id)
+            .await
+            .unwrap();
+        assert_eq!(on_call_at(hours(3)).await, Some(rotation));
+        let log = crate::support::event_log(&t).await;
+        let ended = log
+            .iter()
+            .find(|e| e.action == "schedule_override.ended")
+            .unwrap();
+        assert_eq!(
+            ended.before.as_ref().unwrap()["ends_at"],
+            hours(2).to_string()
+        );
+        assert_eq!(ended.after.as_ref().unwrap()["ends_at"], now.to_string());
+        let deleted = log
+            .iter()
+            .find(|e| e.action == "schedule_override.deleted")
+            .unwrap();
+        assert_eq!(deleted.before.as_ref().unwrap()["person"], "putu");
+    }
+);

@@ -135,10 +135,12 @@ async fn create_override(
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
-/// Removes an override (responder).
+/// Removes an override (responder): one not begun is deleted, one under
+/// way ends now, one already over is refused (409).
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}/overrides/{id}", tag = "on-call",
     params(("name" = String, Path), ("id" = i64, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the override is over; past shifts are not rewritten")))]
 async fn delete_override(
     State(app): State<App>,
     caller: Caller,

@@ -12,6 +12,13 @@ use crate::store::StoredOverride;
 
 /// The longest range one request may ask about.
 pub const MAX_RANGE: SignedDuration = SignedDuration::from_hours(24 * 93);
+/// The shortest override: anything less covers nobody's shift.
+pub const MIN_OVERRIDE: SignedDuration = SignedDuration::from_mins(1);
+/// The most overrides a schedule may have not yet over. Every look at
+/// who is on call weighs each against the others, so without a bound a
+/// script taking minute-long shifts by the thousand would slow every
+/// page of that schedule.
+pub const MAX_LIVE_OVERRIDES: usize = 500;
 /// How far ahead schedule quality looks.
 pub const QUALITY_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 28);
 /// How far a calendar feed reaches back and ahead.
@@ -436,6 +443,13 @@ impl App {
                 "an override must end after it starts",
             ));
         }
+        if ends_at.duration_since(starts_at) < MIN_OVERRIDE {
+            return Err(Error::invalid(
+                "range_too_short",
+                "ends_at",
+                "an override must last at least a minute",
+            ));
+        }
         if ends_at.duration_since(starts_at) > MAX_RANGE {
             return Err(Error::invalid(
                 "range_too_long",
@@ -460,6 +474,16 @@ impl App {
             .await?
             .into_iter()
             .find(|o| o.person == person);
+        let live = tx
+            .overrides(Some(&schedule.name), now, Timestamp::MAX)
+            .await?
+            .len();
+        if live >= MAX_LIVE_OVERRIDES {
+            return Err(Error::Conflict(format!(
+                "{} has {live} overrides not yet over, the most it may have; remove some first",
+                schedule.name
+            )));
+        }
         if let Some(existing) = same_person {
             return Err(Error::Conflict(format!(
                 "{person} already has override {} from {} to {} on this schedule; remove it or pick another range",

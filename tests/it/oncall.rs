@@ -1367,3 +1367,67 @@ both_backends!(
         assert_eq!(deleted.before.as_ref().unwrap()["person"], "putu");
     }
 );
+
+// Overrides are bounded: none shorter than a minute, and at most
+// MAX_LIVE_OVERRIDES not yet over per schedule, since every look at who is
+// on call weighs each against the others.
+both_backends!(
+    overrides_are_at_least_a_minute_and_bounded_in_number,
+    |db: TestDb| async move {
+        use jiff::SignedDuration;
+        use siaga::app::schedules::MAX_LIVE_OVERRIDES;
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.caller(Role::Responder).await;
+        let now = t.clock.now();
+        let short = t
+            .app
+            .create_override(
+                &responder,
+                "payments-primary",
+                "putu",
+                now,
+                now + SignedDuration::from_secs(30),
+                "blink",
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&short, siaga::app::Error::Invalid { code, .. } if *code == "range_too_short"),
+            "{short:?}"
+        );
+        // A script's minute-long shifts, up to the bound.
+        let mut tx = t.app.store.write().await.unwrap();
+        for i in 0..MAX_LIVE_OVERRIDES as i64 {
+            let start = now + SignedDuration::from_mins(i + 1);
+            tx.insert_override(
+                now,
+                "payments-primary",
+                "putu",
+                start,
+                start + SignedDuration::from_mins(1),
+                "script",
+                "test",
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let over = t
+            .app
+            .create_override(
+                &responder,
+                "payments-primary",
+                "nurul",
+                now + SignedDuration::from_hours(24),
+                now + SignedDuration::from_hours(25),
+                "one more",
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&over, siaga::app::Error::Conflict(message) if message.contains("the most it may have")),
+            "{over:?}"
+        );
+    }
+);

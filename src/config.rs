@@ -1857,6 +1857,16 @@ impl Checker {
                 format!("{at}.start"),
                 "this local time does not exist in the time zone".into(),
             );
+        } else if let Some(moved) = skipped_by_clocks(&layer.time_zone, layer.start) {
+            // Would be read as the time after the gap, silently.
+            self.report(
+                &raw.start,
+                format!("{at}.start"),
+                format!(
+                    "{} does not exist in {}: the clocks skip that hour; write {moved}",
+                    layer.start, layer.time_zone
+                ),
+            );
         }
         Some(layer)
     }
@@ -2095,6 +2105,19 @@ fn is_slug(text: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The local time `at` becomes in `zone` when the clocks skip it (it falls
+/// in the hour a change to summer time leaves out), if they do.
+fn skipped_by_clocks(zone: &str, at: jiff::civil::DateTime) -> Option<jiff::civil::DateTime> {
+    let tz = jiff::tz::TimeZone::get(zone).ok()?;
+    match tz.to_ambiguous_timestamp(at).offset() {
+        jiff::tz::AmbiguousOffset::Gap { .. } => {
+            let moved = tz.to_timestamp(at).ok()?;
+            Some(moved.to_zoned(tz).datetime())
+        }
+        _ => None,
+    }
 }
 
 /// An address mail can be sent to: one address (not a list), as the
@@ -2783,6 +2806,26 @@ incidents:
         let edges = vec![vec![1], vec![0], vec![3], vec![4], vec![2], vec![0]];
         assert_eq!(find_cycles(&edges), vec![vec![0, 1], vec![2, 3, 4]]);
         assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+    }
+
+    #[test]
+    fn a_layer_starting_in_an_hour_the_clocks_skip_is_refused() {
+        let config = |start: &str| {
+            format!(
+                "organisation: {{name: K}}\npeople: [{{handle: a, name: A, email: a@k.example}}]\nschedules:\n  - name: ny\n    time_zone: America/New_York\n    layers:\n      - participants: [a]\n        rotation: weekly\n        start: {start}\n        time_zone: America/New_York\n"
+            )
+        };
+        // Clocks in New York went from 02:00 to 03:00 on 2027-03-14.
+        let errors = parse("ny.yaml", &config("2027-03-14T02:30")).unwrap_err();
+        assert_eq!(errors.issues.len(), 1, "{errors}");
+        assert_eq!(errors.issues[0].field, "schedules[0].layers[0].start");
+        assert_eq!(
+            errors.issues[0].message,
+            "2027-03-14T02:30:00 does not exist in America/New_York: the clocks skip that hour; write 2027-03-14T03:30:00"
+        );
+        assert!(parse("ny.yaml", &config("2027-03-14T03:30")).is_ok());
+        // The hour repeated in November is there (twice): taken.
+        assert!(parse("ny.yaml", &config("2027-11-07T01:30")).is_ok());
     }
 
     #[test]

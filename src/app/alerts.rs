@@ -599,7 +599,7 @@ impl App {
             .iter()
             .any(|m| m.target.service().escalation_policy.is_some())
         {
-            Some(self.ack_secret().await.map_err(Error::Internal)?)
+            Some(self.ack_secret().await?)
         } else {
             None
         };
@@ -730,8 +730,7 @@ impl App {
                     policy,
                     policy.first_step(),
                 )
-                .await
-                .map_err(Error::Internal)?;
+                .await?;
             writes.jobs.extend(step.jobs);
             writes.events.extend(step.events);
         }

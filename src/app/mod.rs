@@ -197,9 +197,34 @@ impl App {
 }
 
 impl From<anyhow::Error> for Error {
+    /// An internal error, unless the database could not be reached on the
+    /// way (a store error inside the chain): then it is `Unavailable`, a
+    /// 503 the sender retries, as when a use case meets it directly.
     fn from(error: anyhow::Error) -> Self {
+        if matches!(
+            error.downcast_ref::<StoreError>(),
+            Some(StoreError::Unavailable(_))
+        ) {
+            return Error::Unavailable(error);
+        }
         Error::Internal(error)
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn an_unreachable_database_inside_an_error_chain_is_unavailable() {
+        let lost: std::result::Result<(), StoreError> =
+            Err(StoreError::Unavailable(anyhow::anyhow!("connection reset")));
+        let wrapped = lost.context("reading who is on call").unwrap_err();
+        assert!(matches!(Error::from(wrapped), Error::Unavailable(_)));
+        let broken = anyhow::anyhow!("the policy has no level 2");
+        assert!(matches!(Error::from(broken), Error::Internal(_)));
+    }
+}

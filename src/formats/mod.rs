@@ -211,7 +211,7 @@ mod fuzz {
         let _ = pagerduty::routing_key(body);
         let _ = alertmanager::parse(body);
         let _ = grafana::parse(body);
-        let _ = opsgenie::parse_create(body);
+        let _ = opsgenie::parse_create(body, || "k".into());
         let _ = generic::parse(body, &crate::domain::alert::Mapping::default());
         let _ =
             grafana::signature_is_valid("secret", body, Some("1"), &String::from_utf8_lossy(body));
@@ -322,7 +322,7 @@ mod tests {
         let errors = [
             super::alertmanager::parse(array).err(),
             super::grafana::parse(array).err(),
-            super::opsgenie::parse_create(array).err(),
+            super::opsgenie::parse_create(array, || "k".into()).err(),
         ];
         for error in errors {
             let error = error.expect("an array was taken for an object");

@@ -42,7 +42,12 @@ struct Create {
 /// `P4` and `P5` info) unless the integration's `severity_map` names them.
 const PRIORITIES: [&str; 5] = ["P1", "P2", "P3", "P4", "P5"];
 
-pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
+/// Parses a create request. Without an alias, Opsgenie makes a new alert
+/// each time (its alias is the new alert's id): `generate_alias` gives one.
+pub fn parse_create(
+    body: &[u8],
+    generate_alias: impl FnOnce() -> String,
+) -> Result<Signal, FormatError> {
     let create: Create = parse_typed(body)?;
     let message = create.message.trim();
     if message.is_empty() {
@@ -57,7 +62,7 @@ pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
             format!("priority must be P1 to P5, not {priority:?}"),
         ));
     }
-    // Opsgenie deduplicates on alias; without one, on the message.
+    // Opsgenie deduplicates on alias; without one, not at all.
     let alias = match create
         .alias
         .as_deref()
@@ -71,7 +76,7 @@ pub fn parse_create(body: &[u8]) -> Result<Signal, FormatError> {
             ));
         }
         Some(alias) => dedup_key_of(alias),
-        None => hex::encode(Sha256::digest(message.as_bytes())),
+        None => generate_alias(),
     };
     let mut signal = signal(Action::Trigger, alias, truncate(message, MAX_SUMMARY));
     // Without a priority (Alertmanager's default), the `severity` label,
@@ -146,12 +151,16 @@ fn dedup_key_of(alias: &str) -> String {
 mod tests {
     use super::*;
 
+    fn create(body: &[u8]) -> Result<Signal, FormatError> {
+        parse_create(body, || "generated".into())
+    }
+
     const CREATE: &str =
         include_str!("../../tests/fixtures/alertmanager-0.25/opsgenie-create-allfields.json");
 
     #[test]
     fn alertmanager_creates_parse() {
-        let signal = parse_create(CREATE.as_bytes()).unwrap();
+        let signal = create(CREATE.as_bytes()).unwrap();
         assert_eq!(signal.action, Action::Trigger);
         // Left as sent, for a `severity_map` to name; P1 reads as critical.
         assert_eq!(signal.source_severity.as_deref(), Some("P1"));
@@ -161,7 +170,7 @@ mod tests {
         );
         // Alertmanager's default sends no priority: the `severity` label
         // among the details says it.
-        let default = parse_create(
+        let default = create(
             include_str!("../../tests/fixtures/alertmanager-0.25/opsgenie-create-default.json")
                 .as_bytes(),
         )
@@ -175,6 +184,14 @@ mod tests {
     }
 
     #[test]
+    fn a_create_without_an_alias_is_a_new_alert_each_time() {
+        let first = create(br#"{"message":"Disk full"}"#).unwrap();
+        assert_eq!(first.dedup_key, "generated");
+        let aliased = create(br#"{"message":"Disk full","alias":"disk-1"}"#).unwrap();
+        assert_eq!(aliased.dedup_key, "disk-1");
+    }
+
+    #[test]
     fn close_needs_an_alias() {
         assert_eq!(close("abc", Some("alias")).unwrap().dedup_key, "abc");
         assert_eq!(
@@ -182,18 +199,15 @@ mod tests {
             "identifierType"
         );
         assert_eq!(close("abc", None).unwrap_err().field, "identifierType");
+        assert_eq!(create(br#"{"message":""}"#).unwrap_err().field, "message");
         assert_eq!(
-            parse_create(br#"{"message":""}"#).unwrap_err().field,
-            "message"
-        );
-        assert_eq!(
-            parse_create(br#"{"message":"x","priority":"P9"}"#)
+            create(br#"{"message":"x","priority":"P9"}"#)
                 .unwrap_err()
                 .field,
             "priority"
         );
         assert!(
-            parse_create(br#"{"alias":"x"}"#)
+            create(br#"{"alias":"x"}"#)
                 .unwrap_err()
                 .message
                 .contains("message")

@@ -620,7 +620,7 @@ async fn opsgenie_create(State(app): State<App>, headers: HeaderMap, request: Re
         Ok(body) => body,
         Err(rejection) => return opsgenie_failure(body_error(rejection)),
     };
-    match opsgenie::parse_create(&body) {
+    match opsgenie::parse_create(&body, generate_dedup_key) {
         Ok(signal) => opsgenie_ingest(&app, &target, &body, signal).await,
         Err(error) => opsgenie_unprocessable(&error),
     }

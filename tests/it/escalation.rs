@@ -1597,6 +1597,10 @@ both_backends!(
         let row = between(&html, &format!("<tr data-job=\"{}\">", job.id), "</tr>");
         assert!(row.contains("<code>notification.deliver</code>"), "{row}");
         assert!(
+            row.contains("<td>oncall by webhook</td>"),
+            "who and how: {row}"
+        );
+        assert!(
             row.contains(&format!("<td>{DELIVERY_ATTEMPTS}</td>")),
             "attempts: {row}"
         );

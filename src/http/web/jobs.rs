@@ -26,6 +26,8 @@ struct DeadRow {
     attempts: u32,
     error: String,
     died_at: String,
+    /// Who a delivery was for, and by which channel ("zul by webhook").
+    recipient: String,
     /// What it belonged to, as text and a link when there is a page.
     belongs_to: String,
     link: Option<String>,
@@ -68,8 +70,17 @@ async fn dead_letters_page(
                 ),
                 None => (String::new(), None),
             };
+            let recipient = match (
+                dead.job.payload["person"].as_str(),
+                dead.job.payload["channel"].as_str(),
+            ) {
+                (Some("chat"), Some(channel)) => format!("the incident's chat by {channel}"),
+                (Some(person), Some(channel)) => format!("{person} by {channel}"),
+                _ => String::new(),
+            };
             DeadRow {
                 id: dead.job.id,
+                recipient,
                 kind: dead.job.kind,
                 attempts: dead.job.attempts,
                 error: dead.job.last_error.unwrap_or_default(),

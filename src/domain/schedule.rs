@@ -1286,13 +1286,15 @@ mod tests {
         assert_eq!(bad.validate(), Err(ScheduleError::EmptyRotation));
     }
 
-    const ZONES: [&str; 6] = [
+    const ZONES: [&str; 7] = [
         "UTC",
         "Europe/London",
         "America/New_York",
         "Australia/Sydney",
         "Asia/Kuala_Lumpur",
         "America/Santiago",
+        // Its clocks change by half an hour.
+        "Australia/Lord_Howe",
     ];
 
     fn arb_layer() -> impl Strategy<Value = Layer> {
@@ -1532,12 +1534,14 @@ mod tests {
             .collect()
     }
 
-    /// Zones that change their clocks, north and south.
-    const DST_ZONES: [&str; 4] = [
+    /// Zones that change their clocks, north and south, by an hour and
+    /// by half of one (Lord Howe).
+    const DST_ZONES: [&str; 5] = [
         "Europe/London",
         "America/New_York",
         "Australia/Sydney",
         "America/Santiago",
+        "Australia/Lord_Howe",
     ];
 
     /// Weekly-ish layers that hand off and open their windows near the

@@ -1761,4 +1761,67 @@ mod tests {
             }
         }
     }
+
+    /// Reads an iCalendar TEXT value back, as a calendar app would.
+    fn unescape_text(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match (c, c == '\\') {
+                (_, true) => match chars.next() {
+                    Some('n') | Some('N') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => {}
+                },
+                (c, false) => out.push(c),
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Any summary (names and schedules come from people: any
+        /// Unicode, line breaks, control characters) gives lines of at most
+        /// 75 octets ending in CRLF, and reads back as written, control
+        /// characters left out and line breaks kept.
+        #[test]
+        fn feeds_fold_and_escape_any_text(summary in "\\PC{0,120}|[\\x00-\\x7f]{0,120}|.{0,60}") {
+            let start = Timestamp::from_second(1_800_000_000).unwrap();
+            let event = FeedEvent {
+                shift: Shift {
+                    start,
+                    end: start + SignedDuration::from_hours(8),
+                    person: "zul".into(),
+                    layer: Some(0),
+                    override_id: None,
+                },
+                summary: summary.clone(),
+                scope: "schedule-primary".into(),
+            };
+            let ical = to_ical(&summary, &[event], start, start, start);
+            prop_assert!(ical.ends_with("\r\n"));
+            for line in ical.split_terminator("\r\n") {
+                prop_assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+                prop_assert!(!line.contains(['\r', '\n']), "{line:?}");
+            }
+            let unfolded = ical.replace("\r\n ", "");
+            let written = unfolded
+                .split_terminator("\r\n")
+                .find_map(|line| line.strip_prefix("SUMMARY:"))
+                .unwrap();
+            let expected: String = summary
+                .replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+                .collect();
+            // `,` and `;` separate values in iCalendar: in TEXT, escaped.
+            let mut escaped = false;
+            for c in written.chars() {
+                prop_assert!(escaped || !matches!(c, ',' | ';'), "{written:?}");
+                escaped = !escaped && c == '\\';
+            }
+            prop_assert_eq!(unescape_text(written), expected);
+        }
+    }
 }

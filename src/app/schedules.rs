@@ -121,8 +121,10 @@ pub struct OnCall {
     pub shift: Option<OnCallShift>,
 }
 
-/// The shift covering a moment, with its true start and end: `null` where
-/// that lies more than a year away (a layer of one person never hands
+/// Who is on call at a moment, from when and until when without a break
+/// (pieces of theirs that meet, from layers or overrides, are one stretch;
+/// `layer` and `override_id` name the piece covering the moment): `null`
+/// where that lies more than a year away (a layer of one person never hands
 /// over), not a date the window of the search made up.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct OnCallShift {
@@ -750,15 +752,15 @@ async fn shift_around(
         let from = at.checked_sub(*reach).unwrap_or(at);
         let to = at.saturating_add(*reach).unwrap_or(at);
         let (shifts, _) = shifts_in(tx, schedule, from, to).await?;
-        let Some(shift) = shifts.into_iter().find(|s| s.start <= at && at < s.end) else {
+        let Some((shift, start, end)) = schedule::stretch_at(&shifts, at) else {
             return Ok(None);
         };
-        let (start_known, end_known) = (shift.start > from, shift.end < to);
+        let (start_known, end_known) = (start > from, end < to);
         if (start_known && end_known) || attempt + 1 == SHIFT_REACH.len() {
             return Ok(Some(OnCallShift {
-                person: shift.person,
-                start: start_known.then_some(shift.start),
-                end: end_known.then_some(shift.end),
+                person: shift.person.clone(),
+                start: start_known.then_some(start),
+                end: end_known.then_some(end),
                 layer: shift.layer,
                 override_id: shift.override_id,
             }));

@@ -443,6 +443,30 @@ pub fn on_call_at(
         .next())
 }
 
+/// The person on call at `at` in `shifts` (in order, as
+/// [`final_shifts`] gives them), with the whole stretch they are on call
+/// without a break: pieces that meet and are theirs are one stretch
+/// whatever their source, so "on call until" says when they are free (an
+/// override of theirs that ends where their own rotation goes on is no
+/// handoff).
+pub fn stretch_at(shifts: &[Shift], at: Timestamp) -> Option<(&Shift, Timestamp, Timestamp)> {
+    let i = shifts.iter().position(|s| s.start <= at && at < s.end)?;
+    let piece = &shifts[i];
+    let theirs = |s: &Shift| s.person == piece.person;
+    let mut first = i;
+    while first > 0 && shifts[first - 1].end == shifts[first].start && theirs(&shifts[first - 1]) {
+        first -= 1;
+    }
+    let mut last = i;
+    while last + 1 < shifts.len()
+        && shifts[last + 1].start == shifts[last].end
+        && theirs(&shifts[last + 1])
+    {
+        last += 1;
+    }
+    Some((piece, shifts[first].start, shifts[last].end))
+}
+
 /// The times within `[from, to)` when nobody is on call.
 pub fn gaps(shifts: &[Shift], from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
     let mut gaps = Vec::new();
@@ -1760,6 +1784,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_stretch_runs_across_pieces_of_the_same_person() {
+        let shift = |start: &str, end: &str, person: &str, override_id: Option<i64>| Shift {
+            start: at(start),
+            end: at(end),
+            person: person.into(),
+            layer: override_id.is_none().then_some(0),
+            override_id,
+        };
+        let shifts = [
+            shift("2026-11-02T00:00:00Z", "2026-11-02T09:00:00Z", "zul", None),
+            shift(
+                "2026-11-02T09:00:00Z",
+                "2026-11-02T12:00:00Z",
+                "zul",
+                Some(7),
+            ),
+            shift("2026-11-02T12:00:00Z", "2026-11-02T18:00:00Z", "zul", None),
+            shift(
+                "2026-11-02T18:00:00Z",
+                "2026-11-03T00:00:00Z",
+                "nurul",
+                None,
+            ),
+            // After a gap, zul again: another stretch.
+            shift("2026-11-03T01:00:00Z", "2026-11-03T02:00:00Z", "zul", None),
+        ];
+        let (piece, start, end) = stretch_at(&shifts, at("2026-11-02T10:00:00Z")).unwrap();
+        assert_eq!(piece.override_id, Some(7), "the piece covering the moment");
+        assert_eq!(
+            (start, end),
+            (at("2026-11-02T00:00:00Z"), at("2026-11-02T18:00:00Z"))
+        );
+        let (_, start, end) = stretch_at(&shifts, at("2026-11-03T01:30:00Z")).unwrap();
+        assert_eq!(
+            (start, end),
+            (at("2026-11-03T01:00:00Z"), at("2026-11-03T02:00:00Z"))
+        );
+        assert!(stretch_at(&shifts, at("2026-11-03T00:30:00Z")).is_none());
     }
 
     /// Reads an iCalendar TEXT value back, as a calendar app would.

@@ -1431,3 +1431,43 @@ both_backends!(
         );
     }
 );
+
+// "On call until" says when the person is free: an override of theirs
+// that ends where their own rotation goes on is no handoff.
+both_backends!(
+    on_call_until_runs_across_an_override_of_the_same_person,
+    |db: TestDb| async move {
+        use jiff::SignedDuration;
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.caller(Role::Responder).await;
+        let now = t.clock.now();
+        let before = t.app.on_call_at(Some(now)).await.unwrap();
+        let rotation = before
+            .iter()
+            .find(|e| e.schedule == "payments-primary")
+            .and_then(|e| e.shift.clone())
+            .unwrap();
+        assert_eq!(rotation.person, "zul");
+        t.app
+            .create_override(
+                &responder,
+                "payments-primary",
+                "zul",
+                now,
+                now + SignedDuration::from_hours(2),
+                "covering for the handover",
+            )
+            .await
+            .unwrap();
+        let after = t.app.on_call_at(Some(now)).await.unwrap();
+        let shift = after
+            .iter()
+            .find(|e| e.schedule == "payments-primary")
+            .and_then(|e| e.shift.clone())
+            .unwrap();
+        assert_eq!(shift.person, "zul");
+        assert!(shift.override_id.is_some(), "the piece covering now");
+        assert_eq!((shift.start, shift.end), (rotation.start, rotation.end));
+    }
+);

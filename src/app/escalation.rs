@@ -715,11 +715,14 @@ impl App {
         let fresh = job.attempts <= 1
             && job.run_at <= job.created_at
             && now.duration_since(job.created_at) < jiff::SignedDuration::from_secs(2);
-        let group = match delivery.group_id {
-            Some(group_id) if !fresh => Some(self.store.read().await?.alert_group(group_id).await?),
+        let group = match (delivery.group_id, delivery.alert_id) {
+            (Some(group_id), Some(alert_id)) if !fresh => {
+                let mut tx = self.store.read().await?;
+                Some((tx.alert_group(group_id).await?, tx.alert(alert_id).await?))
+            }
             _ => None,
         };
-        if let Some(group) = group
+        if let Some((group, _)) = &group
             && group.status != AlertStatus::Triggered
         {
             // Someone answered before this one was due (a later rule, or
@@ -729,6 +732,16 @@ impl App {
         }
         let org = self.org_snapshot().await?;
         let mut delivery = delivery;
+        if let Some((group, alert)) = &group {
+            // Sent later than planned (a rule's delay, a retry): the
+            // message says how things stand now, not when it was planned.
+            let (title, text) = message(&org, group, alert);
+            delivery.title = title;
+            delivery.text = match &delivery.acknowledge_url {
+                Some(ack_url) => format!("{text}\nAcknowledge: {ack_url}"),
+                None => text,
+            };
+        }
         match current_address(&org, &delivery) {
             Ok(address) => delivery.address = address,
             Err(reason) => return self.skip_delivery(&delivery, job, reason, now).await,

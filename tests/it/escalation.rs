@@ -1973,8 +1973,9 @@ both_backends!(
             text.contains("Service: checkout · severity critical · urgency high"),
             "{text}"
         );
+        // Sent after the second event came: it counts both.
         assert!(
-            text.contains("Since 2026-11-02 09:00 UTC · 1 event · 1 alert in this group"),
+            text.contains("Since 2026-11-02 09:00 UTC · 2 events · 1 alert in this group"),
             "{text}"
         );
         assert!(
@@ -3081,6 +3082,41 @@ both_backends!(
         assert_eq!(
             service["runbook_url"],
             "https://siaga.kedai.example/services/checkout"
+        );
+    }
+);
+
+// A delivery sent later than planned (here a rule's five minutes) says
+// how things stand when it is sent: the events that came meanwhile count.
+both_backends!(
+    a_delayed_delivery_counts_the_events_that_came_meanwhile,
+    |db: TestDb| async move {
+        let (hooks, received) = receiver().await;
+        let t = db.app().await;
+        t.apply("escalation.yaml", &config_with_rules(&hooks)).await;
+        trigger(&t, "counting").await;
+        run_due(&t).await;
+        let (_, first) = received.to("oncall").into_iter().next().unwrap();
+        assert!(
+            first["text"].as_str().unwrap().contains("· 1 event ·"),
+            "{first}"
+        );
+        for _ in 0..3 {
+            trigger(&t, "counting").await;
+        }
+        t.clock.advance(SignedDuration::from_mins(5));
+        run_due(&t).await;
+        let (_, later) = received.to("oncall-slack").into_iter().next().unwrap();
+        assert!(
+            later["text"].as_str().unwrap().contains("· 4 events ·"),
+            "{later}"
+        );
+        assert!(
+            later["text"]
+                .as_str()
+                .unwrap()
+                .contains("Acknowledge: https://"),
+            "{later}"
         );
     }
 );

@@ -61,7 +61,7 @@ impl<'a> Api<'a> {
             }
         })?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = reply_json(response, &self.args.server).await?;
         if status.is_success() {
             return Ok(body);
         }
@@ -202,6 +202,28 @@ pub async fn show_service(args: &ClientArgs, name: &str) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// A reply's JSON: `null` for an empty answer (204) or an error that is
+/// not siaga's (a proxy's page); an error for a success that is not JSON,
+/// which is no siaga answer at all (`--server` points elsewhere, a login
+/// page of a proxy): read as empty, it would say "nothing is firing".
+async fn reply_json(response: reqwest::Response, server: &str) -> anyhow::Result<Value> {
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|error| anyhow::anyhow!("reading the answer of {server} failed: {error}"))?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Ok(value),
+        Err(_) if !status.is_success() => Ok(Value::Null),
+        Err(_) => anyhow::bail!(
+            "{server} answered HTTP {status} with something that is not siaga's JSON: is --server (SIAGA_SERVER) the address of siaga itself?"
+        ),
+    }
+}
+
 pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
     let source = super::read_config(&file.to_path_buf())?;
@@ -215,7 +237,7 @@ pub async fn apply_config(args: &ClientArgs, file: &Path) -> anyhow::Result<Exit
         )
     })?;
     let status = response.status();
-    let reply: Value = response.json().await.unwrap_or(Value::Null);
+    let reply = reply_json(response, &args.server).await?;
     if status.is_success() {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&reply)?);

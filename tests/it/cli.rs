@@ -1130,3 +1130,25 @@ async fn incident_verbs_on_postgres() {
         incident_verbs(Backend::Postgres).await;
     }
 }
+
+/// A `--server` that answers 200 with a page, not siaga's JSON (a proxy's
+/// login page): the client fails saying so, instead of printing an empty
+/// list ("no alerts match") and exiting 0.
+#[tokio::test]
+async fn a_server_answering_with_a_page_is_an_error_not_an_empty_list() {
+    let page = axum::Router::new().fallback(|| async {
+        axum::response::Html("<html><body>Sign in to continue</body></html>")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, page).await });
+    for verb in [
+        &["alerts", "list"][..],
+        &["oncall", "now"],
+        &["integrations", "list"],
+    ] {
+        let (code, stdout, stderr) = run_client(&url, "token", verb).await;
+        assert_eq!(code, 1, "{verb:?}: {stdout}");
+        assert!(stderr.contains("not siaga's JSON"), "{verb:?}: {stderr}");
+    }
+}

@@ -53,22 +53,32 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmp
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let declared = request.headers().contains_key(header::CONTENT_TYPE);
-        if !declared {
-            let bytes = Bytes::from_request(request, state)
+        if declared {
+            let (parts, body) = request.into_parts();
+            let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
                 .await
                 .map_err(body_error)?;
+            // An empty body is `{}` whatever the header says (clients add
+            // `Content-Type` to every request).
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(JsonOrEmpty(T::default()));
             }
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be JSON, sent with `Content-Type: application/json`",
-            ));
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            return Json::from_request(request, state)
+                .await
+                .map(|Json(value)| JsonOrEmpty(value));
         }
-        Json::from_request(request, state)
+        let bytes = Bytes::from_request(request, state)
             .await
-            .map(|Json(value)| JsonOrEmpty(value))
+            .map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with `Content-Type: application/json`",
+        ))
     }
 }
 
@@ -145,14 +155,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(error) => {
             let path = error.path().to_string();
             let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
+            // serde reports some mismatches of shape (an enum of variants
+            // given `{}`) as syntax: only JSON that does not parse is.
+            let unreadable = (inner.is_syntax() || inner.is_eof())
+                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
+            if unreadable {
                 Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "malformed_json",
                     format!("the body is not valid JSON: {inner}"),
                 ))
             } else {
-                let field = if path == "." { None } else { Some(path) };
+                // A missing field at the top is named by the message only.
+                let field = crate::formats::field_of(&path, &inner.to_string());
+                let field = (!field.is_empty()).then_some(field);
                 let mut error = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_field",

@@ -1055,6 +1055,15 @@ both_backends!(
         run_due(&t).await;
         let alert_id = t.app.alerts(Default::default()).await.unwrap().items[0].id;
         let path = format!("/api/v1/alerts/{alert_id}/escalate");
+        // A client that sends `Content-Type` with an empty body asks for
+        // the defaults, as one without a body does.
+        let bare = server
+            .post(&path, &viewer)
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        error(bare, 403, "forbidden").await;
 
         error(
             server
@@ -1222,6 +1231,25 @@ both_backends!(
             "invalid_field",
         )
         .await;
+        // Valid JSON of the wrong shape is no malformed JSON: a 422 naming
+        // what is missing, or what is too much.
+        for (body, field) in [
+            (json!({}), "person"),
+            (json!({"person": "head", "policy": "payments"}), "policy"),
+        ] {
+            let wrong = error(
+                server
+                    .post(&path, &responder)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+                422,
+                "invalid_field",
+            )
+            .await;
+            assert_eq!(wrong["field"], field, "{body}: {wrong}");
+        }
 
         let state = json(
             server

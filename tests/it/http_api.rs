@@ -545,6 +545,7 @@ both_backends!(
             missing["message"].as_str().unwrap().contains("name"),
             "{missing}"
         );
+        assert_eq!(missing["field"], "name", "a missing field is named");
         let short = error(
             post(r#"{"email": "a@x.example", "name": "A", "role": "viewer", "password": "short"}"#)
                 .send()

@@ -140,16 +140,40 @@ async fn escalate_alert(
 /// `{"policy": "payments"}` escalates along another policy from its first
 /// level. An acknowledged alert triggers again.
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/reassign", tag = "alerts",
-    params(("id" = i64, Path, description = "Alert id")), request_body = Assignee,
+    params(("id" = i64, Path, description = "Alert id")), request_body = ReassignRequest,
     responses((status = 200, body = EscalationState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody, description = "neither or both of `person` and `policy`, or one the config does not have")))]
 async fn reassign_alert(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(to): Json<Assignee>,
+    Json(to): Json<ReassignRequest>,
 ) -> ApiResult<axum::Json<EscalationState>> {
+    let to = match (to.person, to.policy) {
+        (Some(person), None) => Assignee::Person(person),
+        (None, Some(policy)) => Assignee::Policy(policy),
+        (person, _) => {
+            let field = if person.is_some() { "policy" } else { "person" };
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "give a `person` to page or a `policy` to escalate along, not both",
+            )
+            .with_field(field));
+        }
+    };
     Ok(axum::Json(app.reassign_alert(&caller, id, &to).await?))
+}
+
+/// Where to reassign an alert: exactly one of the two.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReassignRequest {
+    /// A person's handle: paged now.
+    person: Option<String>,
+    /// A policy's name: escalated along from its first level.
+    policy: Option<String>,
 }
 
 /// Every integration with its service, kind, key and endpoint (admin).

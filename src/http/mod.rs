@@ -49,6 +49,7 @@ pub fn router(app: App) -> Router {
         .merge(api)
         .merge(web::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(tower::layer::layer_fn(|inner| Gate { inner }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -149,6 +150,21 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
         "route_not_found",
         format!("no route for {method} {}", uri.path()),
     )
+}
+
+/// A route that does not take this method: siaga's error shape for the
+/// API and the alert sources, a page for the pages.
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/v2/") {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .into_response();
+    }
+    web::method_not_allowed_page()
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

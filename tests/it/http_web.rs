@@ -747,3 +747,62 @@ both_backends!(
         server.stop().await;
     }
 );
+
+// A form's button pressed after the session ended leads, through the log
+// in, back to the page the form was on (the POST's body cannot come
+// along), not to the address that only takes a button; a visit to such an
+// address is a page saying so, and the API answers in its error shape.
+both_backends!(
+    a_button_pressed_after_the_session_ended_leads_back_to_its_page,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let server = t.serve().await;
+        let post = |referer: Option<&str>| {
+            let mut request = server
+                .client
+                .post(server.url("/alerts/5/acknowledge"))
+                .form(&[("csrf_token", "stale")]);
+            if let Some(referer) = referer {
+                request = request.header("referer", referer);
+            }
+            request.send()
+        };
+        let from_list = post(Some(&server.url("/alerts?status=triggered")))
+            .await
+            .unwrap();
+        assert_eq!(from_list.status(), 303);
+        assert_eq!(
+            from_list.headers()["location"],
+            "/login?next=%2Falerts%3Fstatus%3Dtriggered"
+        );
+        let without = post(None).await.unwrap();
+        assert_eq!(without.headers()["location"], "/login?next=%2Falerts%2F5");
+
+        let visit = server
+            .client
+            .get(server.url("/alerts/5/acknowledge"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(visit.status(), 405);
+        assert!(
+            visit.text().await.unwrap().contains("takes a form"),
+            "a page, not an empty answer"
+        );
+        let admin = t.token(Role::Admin).await;
+        crate::support::error(
+            server
+                .client
+                .put(server.url("/api/v1/alerts"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+            405,
+            "method_not_allowed",
+        )
+        .await;
+        server.stop().await;
+    }
+);

@@ -255,10 +255,7 @@ impl FromRequestParts<App> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
         let to_login = || {
-            let next = parts
-                .uri
-                .path_and_query()
-                .map_or("/services", |p| p.as_str());
+            let next = return_to(parts);
             let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
             Redirect::to(&format!("/login?next={encoded}")).into_response()
         };
@@ -306,6 +303,50 @@ struct LoginForm {
 
 /// Only local paths are followed after login, so a crafted link cannot send
 /// someone to another site.
+/// Where to come back to after logging in: the page asked for; for a
+/// form's button pressed after the session ended (a POST, whose body the
+/// log-in cannot carry), the page the form was on, so the person lands
+/// where they can press it again rather than on an address that only takes
+/// a button.
+fn return_to(parts: &Parts) -> String {
+    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+        return parts
+            .uri
+            .path_and_query()
+            .map_or("/services", |p| p.as_str())
+            .to_string();
+    }
+    let from_referer = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<axum::http::Uri>().ok())
+        .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_string()));
+    match from_referer {
+        Some(page) => page,
+        // The action's own page: `/alerts/5/acknowledge` is on `/alerts/5`.
+        None => parts
+            .uri
+            .path()
+            .rsplit_once('/')
+            .map(|(page, _)| page)
+            .filter(|page| !page.is_empty())
+            .unwrap_or("/services")
+            .to_string(),
+    }
+}
+
+/// The page error for a method a route does not take: a visit to an
+/// address that takes a form's button.
+pub(super) fn method_not_allowed_page() -> Response {
+    error_page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not a page",
+        "This address takes a form's button, not a visit.".into(),
+    )
+    .into_response()
+}
+
 fn local_path(next: &str) -> &str {
     let bytes = next.as_bytes();
     // Printable ASCII only: browsers drop tabs and newlines from URLs, so

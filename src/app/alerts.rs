@@ -1290,12 +1290,15 @@ impl App {
                 cancelled_at: None,
             })
             .collect();
+        // Ended early is ended.
         windows.extend(
             self.store
                 .read()
                 .await?
                 .maintenance_windows(service, now)
-                .await?,
+                .await?
+                .into_iter()
+                .filter(|w| w.cancelled_at.is_none()),
         );
         windows.sort_by_key(|w| (w.starts_at, w.id));
         Ok(windows)

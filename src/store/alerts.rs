@@ -783,15 +783,16 @@ impl Tx {
             .collect())
     }
 
-    /// Cancels a window; its service, or `None` when there is none with
-    /// this id or it was already cancelled.
+    /// Ends a window that has not ended (at `now`); its service, or `None`
+    /// when there is none with this id, it was already cancelled, or its
+    /// time is over.
     pub async fn cancel_maintenance_window(
         &mut self,
         id: i64,
         now: Timestamp,
     ) -> Result<Option<String>> {
         let service: Option<String> = with_tx!(self, conn => {
-            sqlx::query_scalar("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL RETURNING service")
+            sqlx::query_scalar("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND ends_at > $2 RETURNING service")
                 .bind(id)
                 .bind(to_millis(now))
                 .fetch_optional(conn)

@@ -922,6 +922,22 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(cancel.status(), 204);
+        // Ended early is ended: no longer listed, and not ended twice.
+        let listed = server
+            .get_json("/api/v1/maintenance-windows?service=inventory", &responder)
+            .await;
+        assert!(
+            listed.as_array().unwrap().iter().all(|w| w["id"] != id),
+            "{listed}"
+        );
+        let again = server
+            .client
+            .delete(server.url(&format!("/api/v1/maintenance-windows/{id}")))
+            .bearer_auth(&responder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 404);
 
         let bad = error(
             server
@@ -1527,5 +1543,41 @@ both_backends!(
             assert!(answer.starts_with("HTTP/1.1 403"), "{path}: {answer}");
         }
         server.stop().await;
+    }
+);
+
+// A window whose time is over cannot be ended early: no second end, no
+// event saying it was cut short, no end job.
+both_backends!(
+    a_window_already_over_is_not_ended_again,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let responder = t.token(Role::Responder).await;
+        let caller = t.app.authenticate_token(&responder).await.unwrap();
+        let now = t.clock.now();
+        let window = t
+            .app
+            .create_maintenance_window(
+                &caller,
+                "storefront",
+                None,
+                now + jiff::SignedDuration::from_hours(1),
+                "CDN",
+            )
+            .await
+            .unwrap();
+        t.clock.advance(jiff::SignedDuration::from_hours(2));
+        let over = t
+            .app
+            .cancel_maintenance_window(&caller, window.id.unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(over, siaga::app::Error::NotFound(_)), "{over:?}");
+        let log = crate::support::event_log(&t).await;
+        assert!(
+            !log.iter()
+                .any(|e| e.action == "maintenance_window.cancelled")
+        );
     }
 );

@@ -1691,6 +1691,21 @@ both_backends!(
         );
         let page = browser.page("/incidents?status=closed").await;
         assert!(!page.contains("<h2>Active</h2>"), "{page}");
+        // "all" (as the API takes it) lists the open ones as active.
+        let page = browser.page("/incidents?status=all").await;
+        let active = page
+            .split("<h2>Active</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("<h2>Closed</h2>").next())
+            .unwrap_or_else(|| panic!("no Active section: {page}"));
+        assert!(active.contains("INC-2 Checkout slow"), "{page}");
+        // The room's status form starts at the incident's status, so
+        // "Set status" does not set it back to investigating.
+        let room = browser.page("/incidents/2").await;
+        assert!(
+            room.contains("<option value=\"identified\" selected>identified</option>"),
+            "{room}"
+        );
         assert_eq!(
             browser.get("/incidents?status=sleeping").await.status(),
             422

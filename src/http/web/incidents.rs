@@ -184,7 +184,7 @@ async fn incidents_page(
     // Each section lists what the status filter leaves of it; a section the
     // filter rules out is not shown.
     let (active_status, closed_status) = match status.as_deref() {
-        None => (Some("active"), Some("closed")),
+        None | Some("all") => (Some("active"), Some("closed")),
         Some(s @ ("active" | "investigating" | "identified" | "monitoring")) => (Some(s), None),
         Some(s) => (None, Some(s)),
     };

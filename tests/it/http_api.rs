@@ -401,6 +401,17 @@ both_backends!(
         let id = created["token"]["id"].as_i64().unwrap();
         let me = server.get_json("/api/v1/me", &secret).await;
         assert_eq!(me["role"], "viewer");
+        // The scheme's name in any case, as RFC 9110 has it.
+        for scheme in ["BEARER", "bearer", "BeArEr"] {
+            let me = server
+                .client
+                .get(server.url("/api/v1/me"))
+                .header("authorization", format!("{scheme} {secret}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(me.status(), 200, "{scheme}");
+        }
         let listed = server.get_json("/api/v1/tokens", &admin).await;
         assert!(
             !listed.to_string().contains(&secret),

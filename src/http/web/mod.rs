@@ -406,24 +406,13 @@ async fn log_in(
     }
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf_token: String,
-}
-
 async fn log_out(
     State(app): State<App>,
     Viewer(caller): Viewer,
     headers: axum::http::HeaderMap,
-    Form(form): Form<LogoutForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if caller.csrf_token.as_deref() != Some(form.csrf_token.as_str()) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "The form has expired; reload the page and try again.".into(),
-        ));
-    }
+    check_csrf(&caller, &form)?;
     let secret = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     app.log_out(&caller, secret).await?;
     let mut response = Redirect::to("/login").into_response();

@@ -426,19 +426,22 @@ impl Tx {
         Ok(purged)
     }
 
-    /// The received events of one alert, oldest first.
+    /// The newest `limit` received events of one alert, oldest first: of
+    /// an alert that flapped thousands of times, the latest (the one that
+    /// resolved it) are the ones worth reading.
     pub async fn alert_events(&mut self, alert_id: i64, limit: u32) -> Result<Vec<AlertEvent>> {
-        let rows: Vec<(i64, i64, String, String, String, i64, String)> = with_tx!(self, conn => {
+        let mut rows: Vec<(i64, i64, String, String, String, i64, String)> = with_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT e.id, e.received_at, e.action, e.outcome, m.format, m.id, m.body
                  FROM inbound_events e JOIN inbound_messages m ON m.id = e.message_id
-                 WHERE e.alert_id = $1 ORDER BY e.id LIMIT $2",
+                 WHERE e.alert_id = $1 ORDER BY e.id DESC LIMIT $2",
             )
             .bind(alert_id)
             .bind(i64::from(limit))
             .fetch_all(conn)
             .await?
         });
+        rows.reverse();
         Ok(rows
             .into_iter()
             .map(

@@ -501,6 +501,18 @@ both_backends!(
             tx.commit().await.unwrap();
             purged
         };
+        // The newest events, oldest of them first.
+        let newest: Vec<i64> = store
+            .read()
+            .await
+            .unwrap()
+            .alert_events(42, 5)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.message_id)
+            .collect();
+        assert_eq!(newest, [6, 7, 7, 8, 8]);
         let an_hour_on = old + SignedDuration::from_hours(1);
         assert_eq!(purge(an_hour_on, 2).await, 2, "the two oldest");
         assert_eq!(listed().await, [3, 4, 5, 6, 7, 8]);

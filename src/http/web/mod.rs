@@ -428,6 +428,23 @@ mod tests {
     use super::local_path;
 
     #[test]
+    fn form_times_the_clocks_skip_or_repeat_are_refused() {
+        let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let time = |text: &str| super::form_time(text, &tz, "starts_at");
+        assert_eq!(
+            time("2027-03-14T03:30").unwrap(),
+            "2027-03-14T07:30:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        let message = |text: &str| match time(text) {
+            Err(crate::app::Error::Invalid { message, .. }) => message,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(message("2027-03-14T02:30").contains("the clocks skip that hour"));
+        assert!(message("2027-11-07T01:30").contains("happens twice"));
+        assert!(message("soon").contains("is not a date and time"));
+    }
+
+    #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(local_path("/teams?x=1"), "/teams?x=1");
         for hostile in [
@@ -1813,21 +1830,30 @@ struct TakeShiftForm {
     reason: String,
 }
 
-/// A form's date and time (`datetime-local`), local to `tz`.
+/// A form's date and time (`datetime-local`), local to `tz`. A time the
+/// clocks skip or pass twice names no one moment: refused, saying so,
+/// rather than moved without a word.
 fn form_time(
     text: &str,
     tz: &jiff::tz::TimeZone,
     field: &str,
 ) -> Result<jiff::Timestamp, app::Error> {
-    crate::domain::schedule::local_date_time(text)
-        .and_then(|local| tz.to_timestamp(local).ok())
-        .ok_or_else(|| {
-            app::Error::invalid(
-                "invalid_time",
-                field,
-                format!("`{text}` is not a date and time"),
-            )
-        })
+    let invalid = |message: String| app::Error::invalid("invalid_time", field, message);
+    let local = crate::domain::schedule::local_date_time(text)
+        .ok_or_else(|| invalid(format!("`{text}` is not a date and time")))?;
+    let zone = tz.iana_name().unwrap_or("this time zone");
+    let ambiguous = tz.to_ambiguous_timestamp(local);
+    match ambiguous.offset() {
+        jiff::tz::AmbiguousOffset::Unambiguous { .. } => ambiguous
+            .compatible()
+            .map_err(|_| invalid(format!("`{text}` is not a date and time"))),
+        jiff::tz::AmbiguousOffset::Gap { .. } => Err(invalid(format!(
+            "`{text}` does not exist in {zone}: the clocks skip that hour"
+        ))),
+        jiff::tz::AmbiguousOffset::Fold { .. } => Err(invalid(format!(
+            "`{text}` happens twice in {zone} (the clocks go back): give a time outside that hour"
+        ))),
+    }
 }
 
 /// The override form: times are local to the schedule.

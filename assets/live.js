@@ -1,20 +1,95 @@
-// Keeps elements marked data-live="SECONDS" fresh without a page reload:
-// fetches the same page and swaps in the element with the same id.
-// Server-sent events replace this polling when live timelines arrive.
-for (const element of document.querySelectorAll("[data-live][id]")) {
-  const id = element.id;
-  const every = (Number(element.dataset.live) || 5) * 1000;
-  setInterval(async () => {
-    if (document.hidden) return;
+// Keeps the elements marked data-live="SECONDS" fresh without a page
+// reload: fetches the same page, one request at a time, and swaps in each
+// element with the same id. A page whose data stopped coming says so, for
+// a wall screen left showing yesterday's alerts as live is worse than none.
+const live = [...document.querySelectorAll("[data-live][id]")];
+if (live.length > 0) {
+  const every = Math.min(...live.map((e) => (Number(e.dataset.live) || 5) * 1000));
+  let stopped = false;
+  let timer;
+
+  // The notice above the first live element: why what is shown may be old.
+  const notice = (text, link) => {
+    let element = document.getElementById("live-stale");
+    if (!text) {
+      element?.remove();
+      return;
+    }
+    if (!element) {
+      element = document.createElement("p");
+      element.id = "live-stale";
+      element.className = "flash-error";
+      element.setAttribute("role", "status");
+      live[0].before(element);
+    }
+    element.textContent = text;
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      element.append(" ", a);
+    }
+  };
+
+  // Someone choosing in a form of a live element keeps their choice: that
+  // element waits for the next round.
+  const busy = (element) => {
+    const focused = document.activeElement;
+    return focused && element.contains(focused) && focused.matches("input, select, textarea");
+  };
+
+  let inFlight = false;
+  const refresh = async () => {
+    if (inFlight) return;
+    inFlight = true;
     try {
       const response = await fetch(location.href, { credentials: "same-origin" });
-      if (!response.ok) return;
+      if (response.redirected && new URL(response.url).pathname === "/login") {
+        stopped = true;
+        const back = encodeURIComponent(location.pathname + location.search);
+        notice("Your session ended, so this page no longer updates.", {
+          href: `/login?next=${back}`,
+          text: "Log in again",
+        });
+        return;
+      }
+      if (!response.ok) {
+        notice(`Not updating: the server answered ${response.status} at ${new Date().toLocaleTimeString()}. Trying again…`);
+        return;
+      }
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      const fresh = page.getElementById(id);
-      const current = document.getElementById(id);
-      if (fresh && current && fresh.innerHTML !== current.innerHTML) current.replaceWith(fresh);
+      for (const { id } of live) {
+        const fresh = page.getElementById(id);
+        const current = document.getElementById(id);
+        if (!fresh || !current || busy(current) || fresh.innerHTML === current.innerHTML) continue;
+        // What someone opened to read stays open.
+        for (const open of current.querySelectorAll("details[data-key][open]")) {
+          fresh.querySelector(`details[data-key="${CSS.escape(open.dataset.key)}"]`)?.setAttribute("open", "");
+        }
+        current.replaceWith(fresh);
+      }
+      notice(null);
     } catch (_) {
-      // Offline for a moment: the next round tries again.
+      notice(`Not updating: the server cannot be reached (since ${new Date().toLocaleTimeString()}). Trying again…`);
+    } finally {
+      inFlight = false;
     }
-  }, every);
+  };
+
+  // One request at a time: the next round is timed from the end of this one.
+  const schedule = () => {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(async () => {
+      if (!document.hidden) await refresh();
+      schedule();
+    }, every);
+  };
+  document.addEventListener("visibilitychange", async () => {
+    if (document.hidden || stopped) return;
+    clearTimeout(timer);
+    await refresh();
+    schedule();
+  });
+  schedule();
 }

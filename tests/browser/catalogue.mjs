@@ -364,12 +364,13 @@ async function journey(context) {
       );
       expectPath(page, '/alerts', 'after clicking Alerts in the nav');
       const summary = `Checkout cannot reach the payment partner ${Date.now()}`;
+      const dedupKey = `browser-${Date.now()}`;
       // Mark the page: a reload would lose the mark.
       await page.evaluate(() => { window.__sameDocument = true; });
       const response = await fetch(`${BASE}/api/v1/integrations/generic`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${GENERIC_KEY}` },
-        body: JSON.stringify({ action: 'trigger', dedup_key: `browser-${Date.now()}`, summary, severity: 'critical' }),
+        body: JSON.stringify({ action: 'trigger', dedup_key: dedupKey, summary, severity: 'critical' }),
       });
       assert.equal(response.status, 200, `posting an event: expected 200, got ${response.status}: ${await response.text()}`);
       const row = page.locator('table#alerts tbody tr', { hasText: summary });
@@ -382,10 +383,52 @@ async function journey(context) {
       assert.match(pathOf(page), /^\/alerts\/\d+$/, `expected an alert page, got ${page.url()}`);
       await expectAtLeast(page.locator('#timeline li'), 1, 'alert page: #timeline entries');
       await expectAtLeast(page.locator('#runbook h2, #runbook h3'), 1, 'alert page: the service runbook');
+      // A repeat arrives while someone reads the first event as received:
+      // the page counts it and lists it in place, and what was opened
+      // stays open.
+      await page.locator('#timeline details summary').first().click();
+      await page.evaluate(() => { window.__sameDocument = true; });
+      const repeat = await fetch(`${BASE}/api/v1/integrations/generic`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${GENERIC_KEY}` },
+        body: JSON.stringify({ action: 'trigger', dedup_key: dedupKey, summary, severity: 'critical' }),
+      });
+      assert.equal(repeat.status, 200, `posting a repeat: expected 200, got ${repeat.status}`);
+      await page.locator('#timeline li').nth(1).waitFor({ state: 'attached', timeout: 12_000 }).catch(() => {
+        throw new Error(`alert page: the repeat did not appear in #timeline within 12 s without a reload (url ${page.url()})`);
+      });
+      assert.equal(await page.evaluate(() => window.__sameDocument), true, 'alert page: the page reloaded instead of updating in place');
+      const facts = await page.locator('dl.facts').innerText();
+      assert.match(facts, /\(2 events\)/, `alert page: expected "(2 events)" after the repeat, found ${facts}`);
+      assert.equal(await page.locator('#timeline details').first().getAttribute('open'), '', 'alert page: the event opened was closed by the update');
       await navigateBy(page, 'pressing Acknowledge', () => page.getByRole('button', { name: 'Acknowledge' }).click());
       const lead = await page.locator('p.lead').first().innerText();
       assert.match(lead, /acknowledged/, `alert page after Acknowledge: expected "acknowledged", found "${lead}"`);
       await screenshot(page, 'alert.png');
+    });
+
+    await step('a live page says when it stops updating, and why', async () => {
+      await goto(page, '/alerts');
+      const stale = page.locator('#live-stale');
+      // The server failing: the page says it is not updating, then
+      // recovers on its own.
+      await page.route('**/alerts', (route) => route.fulfill({ status: 503, body: 'down' }));
+      await stale.waitFor({ state: 'visible', timeout: 12_000 }).catch(() => {
+        throw new Error('/alerts: no notice within 12 s while the server answered 503');
+      });
+      assert.match(await stale.innerText(), /Not updating: the server answered 503/);
+      await page.unroute('**/alerts');
+      await stale.waitFor({ state: 'detached', timeout: 12_000 }).catch(() => {
+        throw new Error('/alerts: the notice stayed after the server answered again');
+      });
+      // The session ending: a poll lands on the log-in page.
+      await page.route('**/alerts', (route) => route.fulfill({ status: 303, headers: { location: '/login' } }));
+      await stale.waitFor({ state: 'visible', timeout: 12_000 }).catch(() => {
+        throw new Error('/alerts: no notice within 12 s after the session ended');
+      });
+      assert.match(await stale.innerText(), /Your session ended/);
+      assert.equal(await stale.locator('a').getAttribute('href'), '/login?next=%2Falerts');
+      await page.unroute('**/alerts');
     });
   }
 

@@ -1145,6 +1145,8 @@ struct DeadTimer {
 }
 
 struct TimelineRow {
+    /// The received event's id: keeps it open across live updates.
+    id: i64,
     at: String,
     outcome: String,
     action: String,
@@ -1301,6 +1303,7 @@ async fn alert_page(
         .events
         .into_iter()
         .map(|e| TimelineRow {
+            id: e.id,
             at: utc_minute(e.received_at),
             outcome: e.outcome,
             action: e.action,

@@ -1227,27 +1227,35 @@ mod tests {
             let mut tx = store.write().await.unwrap();
             create_scratch(&mut tx).await;
             tx.commit().await.unwrap();
-            const COMMITS: i64 = 200;
+            // The writer commits until the checkpoints have had enough
+            // looks at the log (not for a number of commits, which a slow
+            // moment could fit between two looks).
+            const LOOKS: usize = 40;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let writer = tokio::spawn({
-                let store = store.clone();
+                let (store, stop) = (store.clone(), stop.clone());
                 async move {
-                    for _ in 0..COMMITS {
+                    let mut commits = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let tx = if inline {
                             store.write_inline().await
                         } else {
                             store.write_replayable().await
                         };
                         commit_scratch_rows(tx.unwrap(), 20).await;
+                        commits += 1;
                         tokio::task::yield_now().await;
                     }
+                    commits
                 }
             });
             let mut logs = Vec::new();
-            while !writer.is_finished() {
+            while logs.len() < LOOKS {
                 logs.push(store.checkpoint().await.unwrap().unwrap().0);
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            writer.await.unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let commits = writer.await.unwrap();
             let restarts = logs.windows(2).filter(|pair| pair[1] < pair[0]).count();
             assert!(
                 restarts > 0,
@@ -1260,7 +1268,7 @@ mod tests {
             );
             let mut tx = store.read().await.unwrap();
             let rows = integer(&mut tx, "SELECT count(*) FROM scratch").await;
-            assert_eq!(rows, COMMITS * 20, "every commit is in the database");
+            assert_eq!(rows, commits * 20, "every commit is in the database");
         }
     }
 

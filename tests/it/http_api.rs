@@ -177,6 +177,32 @@ both_backends!(
             doc["components"]["securitySchemes"]["genie_key"]["name"],
             "Authorization"
         );
+        // What the shared extractors answer is documented by shape: a
+        // body, path or query parameters.
+        let responses = |method: &str, path: &str| doc["paths"][path][method]["responses"].clone();
+        for status in ["400", "413", "415", "422", "500", "503"] {
+            assert!(
+                responses("post", "/api/v1/maintenance-windows")[status].is_object(),
+                "{status} of a body"
+            );
+        }
+        assert!(responses("delete", "/api/v1/maintenance-windows/{id}")["400"].is_object());
+        assert!(
+            responses("get", "/api/v1/alerts")["422"].is_object(),
+            "a limit out of range"
+        );
+        let limit = doc["paths"]["/api/v1/alerts"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+            (&serde_json::json!(1), &serde_json::json!(500)),
+            "{limit}"
+        );
         // Every documented operation is routed: none answers "no such route".
         for (path, operations) in doc["paths"].as_object().unwrap() {
             let concrete = path
@@ -206,6 +232,18 @@ both_backends!(
                     body["error"]["code"], "route_not_found",
                     "{method} {path} is documented but not routed"
                 );
+                // What it answered is among what it documents (the alert
+                // sources' endpoints document their own dialects).
+                let operation = &operations[method];
+                let ingestion = operation["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.iter().any(|tag| tag == "ingestion"));
+                if !ingestion {
+                    assert!(
+                        operation["responses"][status.as_str()].is_object(),
+                        "{method} {path} answered {status}, which it does not document: {body}"
+                    );
+                }
                 assert!(
                     status.as_u16() < 500,
                     "{method} {path} answered {status}: {body}"

@@ -45,6 +45,8 @@ pub struct AlertParams {
     #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -113,6 +115,7 @@ async fn resolve_alert(
 pub struct EscalateRequest {
     /// The level (1-based) to notify now; the level after the one last
     /// notified when absent.
+    #[schema(minimum = 1)]
     pub level: Option<usize>,
 }
 
@@ -192,6 +195,8 @@ async fn list_integrations(
 pub struct ServiceParams {
     /// Only this service.
     pub service: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -27,6 +27,8 @@ pub struct EventParams {
     /// Only events about the subject with this id (with `subject_kind`).
     pub subject_id: Option<String>,
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

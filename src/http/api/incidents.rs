@@ -62,6 +62,8 @@ pub struct IncidentParams {
     /// Only incidents naming this service as impacted.
     pub service: Option<String>,
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -26,6 +26,8 @@ pub struct JobParams {
     /// Only jobs in this state; `dead` lists the dead letters.
     pub state: Option<JobState>,
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

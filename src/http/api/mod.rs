@@ -65,7 +65,11 @@ impl Modify for BearerAuth {
 
 /// Answers any operation may give, said once rather than on each route:
 /// `500 internal`, and `503 store_unavailable`, since every route reads or
-/// writes the store. Not for the ingestion endpoints: they answer in their
+/// writes the store; and what the shared extractors answer, from the
+/// operation's shape: one that takes a body, `400 malformed_json`, `413`,
+/// `415` and `422 invalid_field`; path parameters, `400 invalid_path`;
+/// query parameters, `400 invalid_query` and `422` (a limit or cursor out
+/// of range). Not for the ingestion endpoints: they answer in their
 /// source's formats and document their errors themselves.
 pub fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{
@@ -102,6 +106,30 @@ pub fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
             )
             .into(),
     );
+    let shared = [
+        (
+            "BadRequest",
+            "`malformed_json`, `invalid_path` or `invalid_query`: the request cannot be read; `field` names the parameter",
+        ),
+        ("TooLarge", "`body_too_large`: the body is over 1 MiB"),
+        (
+            "NotJson",
+            "`unsupported_media_type`: the body must be JSON, with `Content-Type: application/json`",
+        ),
+        (
+            "Unprocessable",
+            "`invalid_field` or another code: the request is readable but breaks a rule; `field` names what",
+        ),
+    ];
+    for (name, description) in shared {
+        components.responses.insert(
+            name.into(),
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", error_body())
+                .into(),
+        );
+    }
     for item in openapi.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -118,7 +146,26 @@ pub fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
             {
                 continue;
             }
-            for (status, name) in [("500", "Internal"), ("503", "StoreUnavailable")] {
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            let takes = |place: utoipa::openapi::path::ParameterIn| {
+                parameters.iter().any(|p| p.parameter_in == place)
+            };
+            let mut answers = vec![("500", "Internal"), ("503", "StoreUnavailable")];
+            if operation.request_body.is_some() {
+                answers.extend([
+                    ("400", "BadRequest"),
+                    ("413", "TooLarge"),
+                    ("415", "NotJson"),
+                    ("422", "Unprocessable"),
+                ]);
+            }
+            if takes(utoipa::openapi::path::ParameterIn::Path) {
+                answers.push(("400", "BadRequest"));
+            }
+            if takes(utoipa::openapi::path::ParameterIn::Query) {
+                answers.extend([("400", "BadRequest"), ("422", "Unprocessable")]);
+            }
+            for (status, name) in answers {
                 operation
                     .responses
                     .responses
@@ -149,5 +196,6 @@ pub struct PageParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }

@@ -24,11 +24,15 @@ impl Clock {
         Self(ClockKind::Manual(Arc::new(Mutex::new(start))))
     }
 
+    /// Now, to the millisecond: as the store keeps times, so that what an
+    /// answer says was written (`ends_at`, `acknowledged_at`) is what a
+    /// later read gives back.
     pub fn now(&self) -> Timestamp {
-        match &self.0 {
+        let now = match &self.0 {
             ClockKind::System => Timestamp::now(),
             ClockKind::Manual(at) => *at.lock().unwrap_or_else(|e| e.into_inner()),
-        }
+        };
+        Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
     }
 
     /// Moves a manual clock forward; a system clock cannot be moved.
@@ -45,5 +49,20 @@ impl Clock {
         if let ClockKind::Manual(at) = &self.0 {
             *at.lock().unwrap_or_else(|e| e.into_inner()) = to;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_to_the_millisecond_as_stored() {
+        let clock = Clock::manual("2026-11-02T09:00:00.123456789Z".parse().unwrap());
+        assert_eq!(
+            clock.now(),
+            "2026-11-02T09:00:00.123Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(Clock::system().now().subsec_nanosecond() % 1_000_000, 0);
     }
 }

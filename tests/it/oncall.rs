@@ -367,6 +367,20 @@ both_backends!(
             "{}",
             load_table(&week)
         );
+        // Zul's login is no person's email: the form asks whom.
+        assert!(
+            week.contains("<select name=\"person\" required><option value=\"\">choose…</option>"),
+            "{week}"
+        );
+        // Putu's is: the form starts at Putu.
+        let putu = t
+            .web_session(&server, "putu.saraswati@kedai.example", Role::Responder)
+            .await;
+        let putus = server.page(&putu, "/schedules/payments-primary").await;
+        assert!(
+            putus.contains("<option value=\"putu\" selected>"),
+            "{putus}"
+        );
         let csrf = week
             .split("name=\"csrf_token\" value=\"")
             .nth(1)

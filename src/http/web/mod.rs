@@ -1630,6 +1630,10 @@ struct SchedulePage {
     overloaded: Vec<String>,
     overrides: Vec<OverrideRow>,
     people: Vec<(String, String)>,
+    /// The viewer's own handle, chosen first in the override form: taking
+    /// a shift is most often for oneself, and the first person in the
+    /// config is rarely who is asking.
+    me: Option<String>,
     can_override: bool,
     /// For responders and admins only; `None` also until the config made one.
     feed_url: Option<String>,
@@ -1811,6 +1815,11 @@ async fn schedule_page(
             .iter()
             .map(|p| (p.handle.clone(), p.name.clone()))
             .collect(),
+        me: org
+            .people
+            .iter()
+            .find(|p| p.email.eq_ignore_ascii_case(&caller.user.email))
+            .map(|p| p.handle.clone()),
         can_override: caller.role >= Role::Responder,
         feed_url: if caller.role >= Role::Responder {
             app.feed_url(crate::app::schedules::SCHEDULE_FEED, &name)

@@ -806,3 +806,40 @@ both_backends!(
         server.stop().await;
     }
 );
+
+// Pages read their addresses as people and tools write them: a parameter
+// a page does not use (a link tracker's) is no error, and one that makes
+// no sense is a page saying which, not the API's JSON.
+both_backends!(
+    pages_answer_odd_addresses_with_pages,
+    |db: TestDb| async move {
+        let t = db.app().await;
+        t.apply_shop().await;
+        let server = t.serve().await;
+        let cookie = t
+            .web_session(&server, "viewer@kedai.example", Role::Viewer)
+            .await;
+        let get = |path: &'static str| {
+            server
+                .client
+                .get(server.url(path))
+                .header("cookie", &cookie)
+                .send()
+        };
+        let tracked = get("/incidents?utm_source=slack").await.unwrap();
+        assert_eq!(tracked.status(), 200);
+        let doubled = get("/alerts?status=resolved&status=triggered").await.unwrap();
+        assert_eq!(doubled.status(), 400);
+        assert!(
+            doubled.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let page = doubled.text().await.unwrap();
+        assert!(page.contains("does not know"), "{page}");
+        let bad_number = get("/incidents/new?alert=abc").await.unwrap();
+        assert_eq!(bad_number.status(), 400);
+        assert!(bad_number.text().await.unwrap().contains("alert"));
+    }
+);

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::{
-    CsrfForm, Layout, PageError, Path, Viewer, check_csrf, error_page, error_page_back, render,
-    utc_minute,
+    CsrfForm, Layout, PageError, Path, Query, Viewer, check_csrf, error_page, error_page_back,
+    render, utc_minute,
 };
 use crate::app::incidents::{IncidentQuery, IncidentView, describe};
 use crate::app::{App, Caller};
@@ -20,7 +20,6 @@ use crate::domain::incident::{
     Declaration, Incident, IncidentEdit, IncidentStatus, UpdateKind, display_id, parse_display_id,
 };
 use crate::domain::page::Page;
-use crate::http::extract::Query;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -162,7 +161,6 @@ struct IncidentsPage {
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ListParams {
     severity: Option<String>,
     /// `active`, `closed` or one status; both sections when absent.
@@ -236,7 +234,6 @@ struct DeclarePage {
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DeclareParams {
     alert: Option<i64>,
 }

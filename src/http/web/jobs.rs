@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{CsrfForm, Form, Layout, PageError, Path, Viewer, check_csrf, render, utc_minute};
+use super::{
+    CsrfForm, Form, Layout, PageError, Path, Query, Viewer, check_csrf, render, utc_minute,
+};
 use crate::app::App;
 use crate::app::jobs::Belonging;
 use crate::domain::auth::Role;
-use crate::http::extract::Query;
 
 pub fn router() -> Router<App> {
     Router::new()

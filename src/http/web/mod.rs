@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::extract::{Query, SESSION_COOKIE, cookie};
+use super::extract::{SESSION_COOKIE, cookie};
 use crate::app::audit::EventQuery;
 use crate::app::escalation::Assignee;
 use crate::app::{self, App, Caller};
@@ -207,6 +207,33 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
                     StatusCode::NOT_FOUND,
                     "Not found",
                     format!("There is no such page: {}.", error.message),
+                )
+            })
+    }
+}
+
+/// A page's query string, read as the API reads it, but a parameter that
+/// makes no sense is a page saying which, not the API's JSON.
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, PageError> {
+        super::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|super::extract::Query(value)| Query(value))
+            .map_err(|error| {
+                error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Not understood",
+                    format!(
+                        "This address asks for something the page does not know: {}.",
+                        error.message
+                    ),
                 )
             })
     }

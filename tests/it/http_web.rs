@@ -828,7 +828,9 @@ both_backends!(
         };
         let tracked = get("/incidents?utm_source=slack").await.unwrap();
         assert_eq!(tracked.status(), 200);
-        let doubled = get("/alerts?status=resolved&status=triggered").await.unwrap();
+        let doubled = get("/alerts?status=resolved&status=triggered")
+            .await
+            .unwrap();
         assert_eq!(doubled.status(), 400);
         assert!(
             doubled.headers()["content-type"]
@@ -838,6 +840,16 @@ both_backends!(
         );
         let page = doubled.text().await.unwrap();
         assert!(page.contains("does not know"), "{page}");
+        // A service the config does not have stays the filter shown.
+        let gone = get("/alerts?service=retired-shop").await.unwrap();
+        assert_eq!(gone.status(), 200);
+        assert!(
+            gone.text()
+                .await
+                .unwrap()
+                .contains("<option value=\"retired-shop\" selected>"),
+            "the filter keeps the service asked for"
+        );
         let bad_number = get("/incidents/new?alert=abc").await.unwrap();
         assert_eq!(bad_number.status(), 400);
         assert!(bad_number.text().await.unwrap().contains("alert"));

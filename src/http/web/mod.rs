@@ -1078,7 +1078,14 @@ async fn alerts_page(
         })
         .await?;
     let org = app.org_snapshot().await?;
-    let services: Vec<String> = org.services.iter().map(|s| s.name.clone()).collect();
+    let mut services: Vec<String> = org.services.iter().map(|s| s.name.clone()).collect();
+    // A service asked for that the config no longer has (its alerts stay)
+    // is a choice too: else the form would show "all" and drop it.
+    if let Some(asked) = nonempty(&params.service)
+        && !services.contains(&asked)
+    {
+        services.push(asked);
+    }
     let statuses: Vec<String> = ["triggered", "acknowledged", "resolved"]
         .map(String::from)
         .to_vec();

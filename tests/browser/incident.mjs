@@ -135,6 +135,18 @@ async function journey(context) {
       .waitFor({ state: 'visible', timeout: TIMEOUT_MS });
   });
 
+  await step('logging out ends the second tab\'s live timeline, and it says so', async () => {
+    await Promise.all([page.waitForURL(/\/login/), page.locator('form[action="/logout"] button').first().click()]);
+    const stale = second.locator('#timeline-stale');
+    // First it tries again; refused, it stops and says why.
+    await second.waitForFunction(
+      () => /stopped updating/.test(document.getElementById('timeline-stale')?.textContent || ''),
+      null,
+      { timeout: TIMEOUT_MS },
+    );
+    assert.equal(await stale.locator('a').getAttribute('href'), `/login?next=${encodeURIComponent(new URL(room).pathname)}`);
+  });
+
   assert.deepEqual(pageErrors, [], `no JavaScript errors: ${JSON.stringify(pageErrors)}`);
 }
 

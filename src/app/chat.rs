@@ -88,6 +88,7 @@ mod tests {
             channel: ContactKind::Teams,
             address: "https://example.invalid/hook".into(),
             method: None,
+            methods: None,
             title: "[CRITICAL] checkout: p99 > 2s & <rising>".into(),
             text: "p99 > 2s & <rising>\nService: checkout".into(),
             severity: Some(Severity::Critical),

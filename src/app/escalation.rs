@@ -73,6 +73,9 @@ pub struct Delivery {
     /// `None` for a chat channel, which is no person's.
     #[serde(default)]
     pub method: Option<usize>,
+    /// How many contact methods the person had when it was planned.
+    #[serde(default)]
+    pub methods: Option<usize>,
     pub title: String,
     pub text: String,
     pub severity: Option<Severity>,
@@ -371,6 +374,7 @@ impl App {
                     channel,
                     address: plan.method.address.clone(),
                     method: Some(plan.method_index),
+                    methods: Some(person.contact_methods.len()),
                     title: title.clone(),
                     text: format!("{text}\nAcknowledge: {ack_url}"),
                     severity: Some(alert.severity),
@@ -808,7 +812,7 @@ impl App {
         // Read for what the receiver said: Slack names the fault in the
         // body (`channel_is_archived`), and Teams connectors answer 200
         // with the failure in it.
-        let said = excerpt(response).await;
+        let said = excerpt(response, &delivery.address).await;
         if status.is_success()
             && delivery.channel == ContactKind::Teams
             && said.to_lowercase().contains("delivery failed")
@@ -1037,14 +1041,14 @@ pub const ESCALATION_EXHAUSTED: &str = "escalation.exhausted";
 pub const ESCALATION_STOPPED: &str = "escalation.stopped";
 pub const MAINTENANCE_ENDED: &str = "maintenance.ended";
 
-/// The check, when a maintenance window of `service` ends at `at` (or is
-/// ended early), that pages for the groups it kept quiet. One per service
-/// and time: declaring the same window again adds none.
 /// Where `delivery` goes now: the person's contact method as the config
 /// has it at sending, so that an address fixed after a failure is where
 /// the retried dead letter goes, or why it goes nowhere (the person or the
 /// method left the config). The planned address while the person still has
-/// it; else the method in the same place, if it is of the same kind.
+/// it; else, when the person has as many contact methods as when it was
+/// planned (an address edited in place), the method in the same place if
+/// it is of the same kind. A method taken out moves the others up: the one
+/// now in its place has deliveries of its own.
 fn current_address(org: &Org, delivery: &Delivery) -> Result<String, String> {
     let Some(index) = delivery.method else {
         return Ok(delivery.address.clone());
@@ -1061,7 +1065,12 @@ fn current_address(org: &Org, delivery: &Delivery) -> Result<String, String> {
     {
         return Ok(kept.address.clone());
     }
-    match methods.get(index).filter(same_kind) {
+    let edited_in_place = delivery.methods == Some(methods.len());
+    match methods
+        .get(index)
+        .filter(same_kind)
+        .filter(|_| edited_in_place)
+    {
         Some(changed) => Ok(changed.address.clone()),
         None => Err(format!(
             "their {} contact method is not in the config any more",
@@ -1132,8 +1141,11 @@ fn parse_retry_after(value: &str, now: Timestamp) -> Option<SignedDuration> {
     Some(at.duration_since(now).max(SignedDuration::ZERO))
 }
 
-/// The start of a response's body on one line, for the delivery's error.
-async fn excerpt(mut response: reqwest::Response) -> String {
+/// The start of a response's body on one line, for the delivery's error,
+/// shown on alert pages: the address's path and query (a Slack or Teams
+/// webhook's secret) cut out where the receiver repeats them ("Cannot
+/// POST /hook/…").
+async fn excerpt(mut response: reqwest::Response, address: &str) -> String {
     const READ: usize = 1024;
     let mut bytes = Vec::new();
     while bytes.len() < READ {
@@ -1143,13 +1155,24 @@ async fn excerpt(mut response: reqwest::Response) -> String {
         }
     }
     bytes.truncate(READ);
-    let text: String = String::from_utf8_lossy(&bytes)
+    let mut text: String = String::from_utf8_lossy(&bytes)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    if let Ok(url) = url::Url::parse(address) {
+        let secret = &url[url::Position::BeforePath..];
+        for shown in [secret, url.path()] {
+            if shown.len() > 1 {
+                text = text.replace(shown, "/…");
+            }
+        }
+    }
     crate::domain::shortened(&text, 300)
 }
 
+/// The check, when a maintenance window of `service` ends at `at` (or is
+/// ended early), that pages for the groups it kept quiet. One per service
+/// and time: declaring the same window again adds none.
 pub(crate) fn maintenance_end_job(service: &str, at: Timestamp) -> NewJob {
     NewJob {
         unique_key: Some(format!("maintenance-end:{service}:{}", at.as_millisecond())),
@@ -1602,6 +1625,66 @@ async fn replace_escalation_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_goes_to_its_method_as_the_config_has_it_or_nowhere() {
+        let org = |methods: &str| {
+            crate::config::parse(
+                "t.yaml",
+                &format!("organisation: {{name: K}}\npeople:\n  - {{handle: zul, name: Zul, email: zul@k.example, contact_methods: [{methods}]}}\n"),
+            )
+            .unwrap()
+        };
+        let a = "{type: webhook, address: \"https://a.example/hook\"}";
+        let b = "{type: webhook, address: \"https://b.example/hook\"}";
+        let edited = "{type: webhook, address: \"https://a2.example/hook\"}";
+        // Planned for A, the first of two webhooks.
+        let delivery = Delivery {
+            id: "x".into(),
+            topic: alert_topic(),
+            group_id: None,
+            alert_id: None,
+            incident_id: None,
+            person: "zul".into(),
+            channel: ContactKind::Webhook,
+            address: "https://a.example/hook".into(),
+            method: Some(0),
+            methods: Some(2),
+            title: String::new(),
+            text: String::new(),
+            severity: None,
+            service: None,
+            alert_url: None,
+            runbook_url: None,
+            acknowledge_url: None,
+            incident_url: None,
+        };
+        let to = |methods: &str| current_address(&org(methods), &delivery);
+        assert_eq!(
+            to(&format!("{a}, {b}")),
+            Ok("https://a.example/hook".into())
+        );
+        assert_eq!(
+            to(&format!("{b}, {a}")),
+            Ok("https://a.example/hook".into()),
+            "moved"
+        );
+        assert_eq!(
+            to(&format!("{edited}, {b}")),
+            Ok("https://a2.example/hook".into()),
+            "edited in place"
+        );
+        // A taken out: B, now first, has its own deliveries.
+        assert!(to(b).is_err(), "{:?}", to(b));
+        let gone = current_address(
+            &org(b),
+            &Delivery {
+                person: "nobody".into(),
+                ..delivery.clone()
+            },
+        );
+        assert!(gone.is_err());
+    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_an_http_date() {

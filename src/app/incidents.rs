@@ -366,6 +366,7 @@ impl App {
                 channel,
                 address: plan.method.address.clone(),
                 method: Some(plan.method_index),
+                methods: Some(person.contact_methods.len()),
                 ..message.clone()
             };
             enqueue_delivery(tx, &delivery, now, now).await?;
@@ -434,6 +435,7 @@ impl App {
             channel: crate::domain::org::ContactKind::Webhook,
             address: String::new(),
             method: None,
+            methods: None,
             title,
             text,
             severity: None,

@@ -1570,8 +1570,6 @@ both_backends!(
     a_secret_read_again_is_kept_for_a_second_and_then_read_afresh,
     |db: TestDb| async move {
         let t = db.app().await;
-        // A clock reading finer than the store keeps, as a real one gives.
-        t.clock.advance(SignedDuration::from_nanos(123_456));
         let made = t.app.webhook_secret().await.unwrap();
         // Past the second a secret is kept for: read from the store again.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -2323,8 +2321,16 @@ both_backends!(
         );
         receiver.got(1).await;
         // The runner takes pages as they are enqueued now, but its one
-        // place is taken.
+        // place is taken: the page waits in the queue, not taken.
         trigger(&t, "claimed-2").await;
+        let jobs = t.app.jobs(None, None, None).await.unwrap().items;
+        let second = jobs
+            .iter()
+            .find(|j| {
+                j.kind == "notification.deliver" && j.state != siaga::domain::job::JobState::Running
+            })
+            .unwrap_or_else(|| panic!("the second page was taken past the concurrency: {jobs:?}"));
+        assert_eq!(second.state, siaga::domain::job::JobState::Pending);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert_eq!(receiver.heads.lock().unwrap().len(), 1);
         receiver.hang_up.notify_waiters();
@@ -3184,6 +3190,25 @@ both_backends!(
         let failed = events_named(&t, "notification.failed").await;
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0]["final"], true);
+    }
+);
+
+// What a receiver says goes into the error shown on alert pages, but not
+// the address's path it repeats: a Slack or Teams webhook's path is the
+// secret that lets anyone post to the channel.
+both_backends!(
+    a_receivers_answer_is_shown_without_the_addresss_secret,
+    |db: TestDb| async move {
+        let (t, _, received) = escalating(&db, "echo-oncall").await;
+        trigger(&t, "echoed").await;
+        run_due(&t).await;
+        assert_eq!(received.to("echo-oncall").len(), 1);
+        let error = delivery_to(&t, "oncall").await.last_error.unwrap();
+        assert!(
+            error.contains("answered HTTP 404 Not Found: Cannot POST /…"),
+            "{error}"
+        );
+        assert!(!error.contains("/hook/"), "{error}");
     }
 );
 

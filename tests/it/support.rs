@@ -478,6 +478,10 @@ async fn receive(
     } else if who.starts_with("archived") {
         // As Slack answers for a channel archived.
         (StatusCode::GONE, "channel_is_archived").into_response()
+    } else if who.starts_with("echo") {
+        // As a web framework's 404 page repeats the path it was asked for
+        // (a Slack webhook's path is its secret).
+        (StatusCode::NOT_FOUND, format!("Cannot POST /hook/{who}")).into_response()
     } else if who.starts_with("busy") {
         (
             StatusCode::TOO_MANY_REQUESTS,
@@ -500,7 +504,8 @@ async fn receive(
 /// A webhook receiver on a loopback port; returns its base URL. Paths
 /// `/hook/{who}` record what they get; `who` starting with `broken` answers
 /// 500, with `moved` a redirect to `/landing`, which answers GET with 200,
-/// with `archived` 410 (Slack's archived channel), with `busy` 429 asking
+/// with `archived` 410 (Slack's archived channel), with `echo` 404 naming
+/// its own path, with `busy` 429 asking
 /// for 45 seconds, with `connector` 200 and a failure in the body (an
 /// Office 365 connector of Teams).
 pub async fn receiver() -> (String, Received) {

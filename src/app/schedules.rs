@@ -468,9 +468,9 @@ impl App {
             ));
         }
         let mut tx = self.store.write().await?;
-        // Replicas on PostgreSQL would each find no overlap and both insert.
-        tx.lock(&format!("override:{}:{person}", schedule.name))
-            .await?;
+        // Replicas on PostgreSQL would each find no overlap (or room under
+        // the bound) and both insert: one override at a time per schedule.
+        tx.lock(&format!("override:{}", schedule.name)).await?;
         let same_person = tx
             .overrides(Some(&schedule.name), starts_at, ends_at)
             .await?
@@ -537,7 +537,11 @@ impl App {
                 existing.ends_at
             )));
         } else if existing.starts_at < now {
-            tx.end_override(id, now).await?;
+            if !tx.end_override(id, now).await? {
+                return Err(Error::NotFound(format!(
+                    "override {id} of schedule {schedule}"
+                )));
+            }
             let ended = StoredOverride {
                 ends_at: now,
                 ..existing.clone()
@@ -546,7 +550,11 @@ impl App {
                 .before(&existing)
                 .after(&ended)
         } else {
-            tx.delete_override(schedule, id, now).await?;
+            if !tx.delete_override(schedule, id, now).await? {
+                return Err(Error::NotFound(format!(
+                    "override {id} of schedule {schedule}"
+                )));
+            }
             NewEvent::new(&caller.actor(), "schedule_override.deleted", subject).before(&existing)
         };
         tx.append_event(now, event).await?;

@@ -784,7 +784,7 @@ pub async fn remove_override(
         query_value(schedule)
     ))
     .await?;
-    println!("override {id} removed");
+    println!("override {id} removed (one under way ends now)");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -134,17 +134,19 @@ impl Tx {
         Ok(row.map(OverrideRow::into_override))
     }
 
-    /// Ends a live override at `at`, keeping the part before.
-    pub async fn end_override(&mut self, id: i64, at: Timestamp) -> Result<()> {
-        with_tx!(self, conn => {
-            sqlx::query("UPDATE schedule_overrides SET ends_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+    /// Ends a live override that runs past `at` at `at`, keeping the part
+    /// before; false when there is none (another writer ended or removed
+    /// it first).
+    pub async fn end_override(&mut self, id: i64, at: Timestamp) -> Result<bool> {
+        let affected = with_tx!(self, conn => {
+            sqlx::query("UPDATE schedule_overrides SET ends_at = $2 WHERE id = $1 AND deleted_at IS NULL AND ends_at > $2")
                 .bind(id)
                 .bind(to_millis(at))
                 .execute(conn)
                 .await?
                 .rows_affected()
         });
-        Ok(())
+        Ok(affected == 1)
     }
 
     /// Removes an override; false when there is no live one with this id.

@@ -328,8 +328,6 @@ struct LoginForm {
     next: String,
 }
 
-/// Only local paths are followed after login, so a crafted link cannot send
-/// someone to another site.
 /// Where to come back to after logging in: the page asked for; for a
 /// form's button pressed after the session ended (a POST, whose body the
 /// log-in cannot carry), the page the form was on, so the person lands
@@ -343,11 +341,17 @@ fn return_to(parts: &Parts) -> String {
             .map_or("/services", |p| p.as_str())
             .to_string();
     }
+    // Only a page of this server's: its host is the request's.
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let from_referer = parts
         .headers
         .get(header::REFERER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<axum::http::Uri>().ok())
+        .filter(|uri| uri.authority().map(|a| a.as_str()) == host)
         .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_string()));
     match from_referer {
         Some(page) => page,
@@ -374,6 +378,8 @@ pub(super) fn method_not_allowed_page() -> Response {
     .into_response()
 }
 
+/// Only local paths are followed after login, so a crafted link cannot send
+/// someone to another site.
 fn local_path(next: &str) -> &str {
     let bytes = next.as_bytes();
     // Printable ASCII only: browsers drop tabs and newlines from URLs, so
@@ -1641,6 +1647,9 @@ struct OverrideRow {
     to: String,
     reason: String,
     by: String,
+    /// What removing it does now: `None` once it is over (past shifts
+    /// are not rewritten), else "End now" or "Remove".
+    remove: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -1690,7 +1699,8 @@ async fn schedule_page(
         .ok_or_else(|| app::Error::NotFound(format!("schedule named {name}")))?
         .clone();
     let tz = zone(&schedule.time_zone);
-    let today = app.clock.now().to_zoned(tz.clone()).date();
+    let now = app.clock.now();
+    let today = now.to_zoned(tz.clone()).date();
     let chosen = match params.week.as_deref() {
         // A week, and the next one its link points at, inside the years
         // every time zone's calendar can show.
@@ -1842,6 +1852,13 @@ async fn schedule_page(
                 to: local(o.ends_at, &tz, "%a %d %b %H:%M"),
                 reason: o.reason.clone(),
                 by: o.created_by.clone(),
+                remove: if o.ends_at <= now {
+                    None
+                } else if o.starts_at < now {
+                    Some("End now")
+                } else {
+                    Some("Remove")
+                },
             })
             .collect(),
         people: org

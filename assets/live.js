@@ -7,6 +7,9 @@ if (live.length > 0) {
   const every = Math.min(...live.map((e) => (Number(e.dataset.live) || 5) * 1000));
   let stopped = false;
   let timer;
+  // When updates last stopped coming, kept until they come again.
+  let failingSince = null;
+  const since = () => (failingSince ??= new Date()).toLocaleTimeString();
 
   // The notice above the first live element: why what is shown may be old.
   const notice = (text, link) => {
@@ -54,7 +57,7 @@ if (live.length > 0) {
         return;
       }
       if (!response.ok) {
-        notice(`Not updating: the server answered ${response.status} at ${new Date().toLocaleTimeString()}. Trying again…`);
+        notice(`Not updating since ${since()}: the server answered ${response.status}. Trying again…`);
         return;
       }
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -68,9 +71,10 @@ if (live.length > 0) {
         }
         current.replaceWith(fresh);
       }
+      failingSince = null;
       notice(null);
     } catch (_) {
-      notice(`Not updating: the server cannot be reached (since ${new Date().toLocaleTimeString()}). Trying again…`);
+      notice(`Not updating since ${since()}: the server cannot be reached. Trying again…`);
     } finally {
       inFlight = false;
     }

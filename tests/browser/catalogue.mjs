@@ -416,7 +416,7 @@ async function journey(context) {
       await stale.waitFor({ state: 'visible', timeout: 12_000 }).catch(() => {
         throw new Error('/alerts: no notice within 12 s while the server answered 503');
       });
-      assert.match(await stale.innerText(), /Not updating: the server answered 503/);
+      assert.match(await stale.innerText(), /Not updating since .*: the server answered 503/);
       await page.unroute('**/alerts');
       await stale.waitFor({ state: 'detached', timeout: 12_000 }).catch(() => {
         throw new Error('/alerts: the notice stayed after the server answered again');

@@ -140,7 +140,7 @@ async function journey(context) {
     const stale = second.locator('#timeline-stale');
     // First it tries again; refused, it stops and says why.
     await second.waitForFunction(
-      () => /stopped updating/.test(document.getElementById('timeline-stale')?.textContent || ''),
+      () => /session ended/.test(document.getElementById('timeline-stale')?.textContent || ''),
       null,
       { timeout: TIMEOUT_MS },
     );

@@ -317,10 +317,13 @@ impl SendError {
         } else {
             "failed"
         };
+        // Refused credentials (530, 534, 535) are retried like a webhook's
+        // 401: the password may be mid-rotation.
+        let credentials = matches!(code, Some(530 | 534 | 535));
         SendError {
             message: format!("mail server {server}, {doing}: {kind}: {error}"),
             code,
-            permanent: error.is_permanent(),
+            permanent: error.is_permanent() && !credentials,
         }
     }
 
@@ -331,8 +334,9 @@ impl SendError {
     }
 
     /// The server refused for good (a 5xx reply: no such mailbox, relaying
-    /// denied, authentication failed), or the message cannot be built (the
-    /// address is none): sending it again as it is cannot succeed.
+    /// denied; not refused credentials, which a password rotation mends),
+    /// or the message cannot be built (the address is none): sending it
+    /// again as it is cannot succeed.
     pub fn is_permanent(&self) -> bool {
         self.permanent
     }

@@ -387,6 +387,13 @@ async fn refusals_and_unreachable_servers_are_named() {
     assert_eq!(error.reply_code(), Some(554));
     assert!(error.is_permanent());
     sink.reject_all(false);
+    // Refused credentials may be a password being rotated: retried.
+    sink.refuse_credentials(true);
+    let with_password = mailer(&sink, &sink.url().replace("smtp://", "smtp://siaga:old@"));
+    let error = with_password.send(&email("a@k.example")).await.unwrap_err();
+    assert_eq!(error.reply_code(), Some(535));
+    assert!(!error.is_permanent(), "{error}");
+    sink.refuse_credentials(false);
     sink.fail_next(1);
     let error = mailer_for_sink
         .send(&email("a@k.example"))

@@ -142,6 +142,7 @@ struct Shared {
     fail_next: AtomicUsize,
     reject: AtomicBool,
     no_starttls: AtomicBool,
+    refuse_credentials: AtomicBool,
 }
 
 /// A running sink; it stops when dropped.
@@ -225,6 +226,13 @@ impl SmtpSink {
     /// Answers the next `count` messages with 451 (try again later).
     pub fn fail_next(&self, count: usize) {
         self.shared.fail_next.store(count, Ordering::SeqCst);
+    }
+
+    /// Answers every log-in with 535 (credentials refused) while `refuse`.
+    pub fn refuse_credentials(&self, refuse: bool) {
+        self.shared
+            .refuse_credentials
+            .store(refuse, Ordering::SeqCst);
     }
 
     /// Answers every message with 554 (permanent failure) while `reject`.
@@ -409,6 +417,9 @@ async fn session(
                     _ => None,
                 };
                 match credentials {
+                    Some(_) if shared.refuse_credentials.load(Ordering::SeqCst) => {
+                        reply(&mut io, "535 5.7.8 Authentication credentials invalid").await?;
+                    }
                     Some(credentials) => {
                         state.auth = Some(credentials);
                         reply(&mut io, "235 2.7.0 Authentication successful").await?;

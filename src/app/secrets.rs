@@ -56,9 +56,7 @@ impl App {
 
     /// Keeps a secret read or made at `created_at`, unless a newer one (a
     /// rotation that committed meanwhile) is kept already. The same secret
-    /// read again is kept afresh, whatever its time says: a secret made
-    /// here is kept with the time to the nanosecond, the store gives it
-    /// back to the millisecond.
+    /// read again is kept afresh, whatever its time says.
     fn remember_secret(&self, name: &'static str, value: &str, created_at: Timestamp) {
         let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
         if secrets

@@ -868,7 +868,7 @@ async fn installation_of(db: &Db) -> sqlx::Result<String> {
         .take(12)
         .map(char::from)
         .collect();
-    let now = to_millis(Timestamp::now());
+    let now = to_millis(crate::clock::Clock::system().now());
     const MAKE: &str = "INSERT INTO server_secrets (name, value, created_at) VALUES ('installation', $1, $2) ON CONFLICT (name) DO NOTHING";
     const READ: &str = "SELECT value FROM server_secrets WHERE name = 'installation'";
     match db {

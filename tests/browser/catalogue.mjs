@@ -174,6 +174,12 @@ async function checkNoHorizontalScroll(p, where) {
 async function journey(context) {
   page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+  // Whatever the pages' Content-Security-Policy refuses is a fault too.
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) {
+      pageErrors.push(`${page.url()}: ${msg.text()}`);
+    }
+  });
   page.on('dialog', async (d) => {
     dialogs.push(`${page.url()}: ${d.type()} "${d.message()}"`);
     await d.dismiss().catch(() => {});

@@ -81,9 +81,21 @@ both_backends!(login_session_csrf_and_logout, |db: TestDb| async move {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    // Only this server's scripts and styles run, in no other site's frame.
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let html = page.text().await.unwrap();
     assert!(
         html.contains("data-service=\"checkout\"") && html.contains("svg id=\"dependency-graph\"")
+    );
+    assert!(
+        !html.contains(" style=\""),
+        "no inline styles, which the policy refuses"
     );
 
     // The session works for the API, and its unsafe requests need the CSRF token.

@@ -48,7 +48,7 @@ pub fn render_svg(org: &Org) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg id="dependency-graph" viewBox="0 0 {width} {height}" style="max-width: {width}px" role="img" aria-label="Service dependency graph" xmlns="http://www.w3.org/2000/svg">"#
+        r#"<svg id="dependency-graph" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="Service dependency graph" xmlns="http://www.w3.org/2000/svg">"#
     );
     for service in &org.services {
         let Some(&(x, y)) = position.get(service.name.as_str()) else {

@@ -263,9 +263,30 @@ impl From<app::Error> for PageError {
     }
 }
 
+/// What every page tells the browser: run only this server's scripts and
+/// styles (a runbook's HTML is cleaned, and this is the second line), show
+/// no page inside another site's frame, send no address to other sites.
+const PAGE_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("referrer-policy", "same-origin"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
 fn render(template: &impl Template) -> Response {
     match template.render() {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            for (name, value) in PAGE_HEADERS {
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
+            }
+            response
+        }
         Err(error) => {
             super::error::ApiError::internal(anyhow::anyhow!("rendering a page: {error}"))
                 .into_response()

@@ -1367,17 +1367,14 @@ impl App {
     }
 }
 
-/// Declaring by rule and catching regressions are a job, so ingestion
-/// stays short; most alerts need neither, and cost only a lookup per
-/// service and batch.
-/// Whether a maintenance window declared in config covers `service` at
-/// `now` (those created at run time are in the store).
 /// The lock under which a service's maintenance windows are added and
 /// checked for one still holding it.
 pub(crate) fn maintenance_lock(service: &str) -> String {
     format!("maintenance:{service}")
 }
 
+/// Whether a maintenance window declared in config covers `service` at
+/// `now` (those created at run time are in the store).
 pub(crate) fn configured_maintenance(org: &Org, service: &str, now: Timestamp) -> bool {
     org.maintenance
         .iter()
@@ -1386,7 +1383,9 @@ pub(crate) fn configured_maintenance(org: &Org, service: &str, now: Timestamp) -
 
 /// The incident checks the opened alerts need: one for an alert that a
 /// rule declares an incident for, or whose service had an incident open or
-/// resolved lately (a regression, maybe).
+/// resolved lately (a regression, maybe). Declaring by rule and catching
+/// regressions are a job, so ingestion stays short; most alerts need
+/// neither, and cost only a lookup per service and batch.
 fn incident_checks(
     org: &Org,
     opened: &[(Alert, Option<u8>)],

@@ -377,8 +377,6 @@ impl App {
         Ok((deliveries, skipped))
     }
 
-    /// A message about an incident, addressed to nobody yet: the
-    /// [`App::enqueue_to_person`] fills in whom and how.
     /// What stakeholders are told of `incident`: `what` happened to it
     /// ("declared", "raised to SEV1", "now impacts storefront"), where it
     /// stands, who owns it, the impact and the room.
@@ -417,6 +415,8 @@ impl App {
         self.incident_message(org, incident, topic, title, text)
     }
 
+    /// A message about an incident, addressed to nobody yet: the
+    /// [`App::enqueue_to_person`] fills in whom and how.
     fn incident_message(
         &self,
         org: &Org,
@@ -1382,7 +1382,6 @@ impl From<Event> for TimelineEntry {
     }
 }
 
-/// One line a person reads in the timeline.
 /// Whether a reminder or prompt reached anyone: it planned a delivery.
 fn reached(after: &serde_json::Value) -> bool {
     after["deliveries"]

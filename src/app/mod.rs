@@ -23,7 +23,6 @@ use crate::store::{Store, StoreError};
 pub use auth::{Caller, NewToken};
 pub use org::{ConfigApplied, parse_off_runtime as parse_config};
 
-/// The org as last read from the store, and when.
 /// The organisation as last read, with the config version it was read at.
 #[derive(Clone)]
 struct OrgSnapshot {

@@ -748,7 +748,6 @@ impl App {
     }
 }
 
-/// A schedule's final shifts over a range, with the overrides read in `tx`.
 /// The shift covering `at`, unclipped by the window it was found in unless
 /// a bound lies past the last reach.
 async fn shift_around(
@@ -777,6 +776,7 @@ async fn shift_around(
     Ok(None)
 }
 
+/// A schedule's final shifts over a range, with the overrides read in `tx`.
 async fn shifts_in(
     tx: &mut crate::store::Tx,
     schedule: &Schedule,

@@ -1086,7 +1086,6 @@ impl Incident {
     }
 }
 
-/// A title says what is wrong in a line: not empty, at most 200 characters.
 /// The longest an incident's title may be, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
@@ -1117,6 +1116,7 @@ fn check_words(text: &str, field: &'static str) -> Result<(), IncidentError> {
     Ok(())
 }
 
+/// A title says what is wrong in a line: not empty, at most 200 characters.
 fn check_title(title: &str) -> Result<(), IncidentError> {
     if title.is_empty() {
         return Err(IncidentError::Invalid(

@@ -296,12 +296,10 @@ impl Drop for JobPlaces {
     }
 }
 
-/// Asks PostgreSQL to tell every listening replica, at commit, when the
-/// earliest of the jobs left to them falls due (Unix ms), so that a timer
-/// for later does not make them read the queue now.
 /// Tells the job runners of every replica listening (see
 /// `Store::wait_for_jobs`) that a job committed just now falls due at
-/// `due`. Sent after the commit, from a task of its own, so the request
+/// `due` (Unix ms in the payload), so that a timer for later does not make
+/// them read the queue now. Sent after the commit, from a task of its own, so the request
 /// that committed waits for one round trip fewer; a replica that misses it
 /// (this process died first) finds the job at its next look anyway.
 pub(super) fn notify_replicas(pool: sqlx::PgPool, due: Timestamp) {

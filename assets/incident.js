@@ -7,27 +7,8 @@ const timeline = document.getElementById("timeline");
 if (timeline && window.EventSource) {
   const incident = timeline.dataset.incident;
   let after = timeline.dataset.after || "0";
-  const notice = (text, link) => {
-    let element = document.getElementById("timeline-stale");
-    if (!text) {
-      element?.remove();
-      return;
-    }
-    if (!element) {
-      element = document.createElement("p");
-      element.id = "timeline-stale";
-      element.className = "flash-error";
-      element.setAttribute("role", "status");
-      timeline.before(element);
-    }
-    element.textContent = text;
-    if (link) {
-      const a = document.createElement("a");
-      a.href = link.href;
-      a.textContent = link.text;
-      element.append(" ", a);
-    }
-  };
+  // staleNotice comes from live.js, loaded first.
+  const notice = (text, link) => staleNotice("timeline-stale", timeline, text, link);
   const connect = () => {
     const source = new EventSource(`/api/v1/incidents/${incident}/stream?after=${after}`);
     source.onopen = () => notice(null);

@@ -2,6 +2,32 @@
 // reload: fetches the same page, one request at a time, and swaps in each
 // element with the same id. A page whose data stopped coming says so, for
 // a wall screen left showing yesterday's alerts as live is worse than none.
+
+// Shows (or, without `text`, removes) the notice `id` just before
+// `anchor`: why what is shown may be old, with a link to mend it when
+// there is one. The incident room's stream uses it too.
+function staleNotice(id, anchor, text, link) {
+  let element = document.getElementById(id);
+  if (!text) {
+    element?.remove();
+    return;
+  }
+  if (!element) {
+    element = document.createElement("p");
+    element.id = id;
+    element.className = "flash-error";
+    element.setAttribute("role", "status");
+    anchor.before(element);
+  }
+  element.textContent = text;
+  if (link) {
+    const a = document.createElement("a");
+    a.href = link.href;
+    a.textContent = link.text;
+    element.append(" ", a);
+  }
+}
+
 const live = [...document.querySelectorAll("[data-live][id]")];
 if (live.length > 0) {
   const every = Math.min(...live.map((e) => (Number(e.dataset.live) || 5) * 1000));
@@ -10,29 +36,7 @@ if (live.length > 0) {
   // When updates last stopped coming, kept until they come again.
   let failingSince = null;
   const since = () => (failingSince ??= new Date()).toLocaleTimeString();
-
-  // The notice above the first live element: why what is shown may be old.
-  const notice = (text, link) => {
-    let element = document.getElementById("live-stale");
-    if (!text) {
-      element?.remove();
-      return;
-    }
-    if (!element) {
-      element = document.createElement("p");
-      element.id = "live-stale";
-      element.className = "flash-error";
-      element.setAttribute("role", "status");
-      live[0].before(element);
-    }
-    element.textContent = text;
-    if (link) {
-      const a = document.createElement("a");
-      a.href = link.href;
-      a.textContent = link.text;
-      element.append(" ", a);
-    }
-  };
+  const notice = (text, link) => staleNotice("live-stale", live[0], text, link);
 
   // Someone choosing in a form of a live element keeps their choice: that
   // element waits for the next round.

@@ -1252,40 +1252,26 @@ mod tests {
         assert_eq!(judge(&["a", "b", "c", "d"], Rotation::Days(28)), []);
         assert_eq!(judge(&["a"], Rotation::Days(7)), [], "alone is not unfair");
 
+        // Two on call now, and four whose rotation starts at `later`.
+        let with_rotation_from = |later: jiff::civil::DateTime| {
+            [
+                layer(
+                    &["a", "b"],
+                    Rotation::Days(7),
+                    date(2026, 1, 5).at(9, 0, 0, 0),
+                    "UTC",
+                ),
+                layer(&["c", "d", "e", "f"], Rotation::Days(7), later, "UTC"),
+            ]
+        };
         // A rotation planned to start after the period has nobody on call
         // in it: its people are not "the others" of those on call now.
-        let now_and_later = [
-            layer(
-                &["a", "b"],
-                Rotation::Days(7),
-                date(2026, 1, 5).at(9, 0, 0, 0),
-                "UTC",
-            ),
-            layer(
-                &["c", "d", "e", "f"],
-                Rotation::Days(7),
-                date(2027, 6, 7).at(9, 0, 0, 0),
-                "UTC",
-            ),
-        ];
+        let now_and_later = with_rotation_from(date(2027, 6, 7).at(9, 0, 0, 0));
         let shifts = final_shifts(&now_and_later, &[], from, to).unwrap();
         assert_eq!(overloaded(&now_and_later, &shifts, from, to), []);
         // One that starts within it is judged on the part it is in force,
         // here too short for its cycle of four weeks.
-        let starting = [
-            layer(
-                &["a", "b"],
-                Rotation::Days(7),
-                date(2026, 1, 5).at(9, 0, 0, 0),
-                "UTC",
-            ),
-            layer(
-                &["c", "d", "e", "f"],
-                Rotation::Days(7),
-                date(2026, 11, 16).at(0, 0, 0, 0),
-                "UTC",
-            ),
-        ];
+        let starting = with_rotation_from(date(2026, 11, 16).at(0, 0, 0, 0));
         let shifts = final_shifts(&starting, &[], from, to).unwrap();
         assert_eq!(overloaded(&starting, &shifts, from, to), []);
     }

@@ -44,41 +44,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// A JSON body whose every field is optional: no body at all (and no
-/// `Content-Type`) reads as `{}`, so a bare `POST` means the defaults.
+/// A JSON body whose every field is optional: no body at all reads as
+/// `{}`, so a bare `POST` means the defaults.
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmpty<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let declared = request.headers().contains_key(header::CONTENT_TYPE);
-        if declared {
-            let (parts, body) = request.into_parts();
-            let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-                .await
-                .map_err(body_error)?;
-            // An empty body is `{}` whatever the header says (clients add
-            // `Content-Type` to every request).
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(JsonOrEmpty(T::default()));
-            }
-            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-            return Json::from_request(request, state)
-                .await
-                .map(|Json(value)| JsonOrEmpty(value));
-        }
-        let bytes = Bytes::from_request(request, state)
+        let (parts, body) = request.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(body_error)?;
+        // No body is `{}`, whatever `Content-Type` says (clients add it to
+        // every request); any other body is JSON's, header and all.
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonOrEmpty(T::default()));
         }
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON, sent with `Content-Type: application/json`",
-        ))
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Json::from_request(request, state)
+            .await
+            .map(|Json(value)| JsonOrEmpty(value))
     }
 }
 

@@ -384,17 +384,37 @@ impl Store {
                 "unsupported database URL {shown}: use sqlite://PATH or postgres://USER@HOST/DB"
             );
         };
-        let installation = installation_of(&db)
-            .await
-            .with_context(|| format!("reading the installation id of {shown}"))?;
-        Ok(Store {
+        let mut store = Store {
             db,
-            url: shown.into(),
+            url: shown.as_str().into(),
             sqlite_path,
             writer,
             jobs: Arc::default(),
-            installation: installation.into(),
-        })
+            installation: Arc::from(""),
+        };
+        store.installation = store
+            .installation_id()
+            .await
+            .with_context(|| format!("reading the installation id of {shown}"))?
+            .into();
+        Ok(store)
+    }
+
+    /// The database's installation id, made now (a server secret that is
+    /// never shown or rotated) if it has none.
+    async fn installation_id(&self) -> Result<String> {
+        use rand::Rng;
+        let made: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(12)
+            .map(char::from)
+            .collect();
+        let mut tx = self.write().await?;
+        let id = tx
+            .server_secret(crate::clock::Clock::system().now(), "installation", &made)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// The database's own id, made at its first start and never changed:
@@ -858,37 +878,6 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 /// caching; large ones vary in size and would only crowd the cache.
 pub(crate) fn cache_statement(rows: usize) -> bool {
     rows <= 8
-}
-
-/// The database's installation id, made now if it has none.
-async fn installation_of(db: &Db) -> sqlx::Result<String> {
-    use rand::Rng;
-    let made: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(12)
-        .map(char::from)
-        .collect();
-    let now = to_millis(crate::clock::Clock::system().now());
-    const MAKE: &str = "INSERT INTO server_secrets (name, value, created_at) VALUES ('installation', $1, $2) ON CONFLICT (name) DO NOTHING";
-    const READ: &str = "SELECT value FROM server_secrets WHERE name = 'installation'";
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query(MAKE)
-                .bind(&made)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            sqlx::query_scalar(READ).fetch_one(pool).await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query(MAKE)
-                .bind(&made)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            sqlx::query_scalar(READ).fetch_one(pool).await
-        }
-    }
 }
 
 /// The PostgreSQL advisory lock [`Tx::lock`] takes for `name`: a stable
